@@ -1,0 +1,199 @@
+/**
+ * Resolution: from everything the sources hold to the set of resources that
+ * should serve. Pure.
+ *
+ * Rules:
+ * - A resource whose current version is invalid (schema, semantic, dangling
+ *   reference, conflict) keeps serving its last accepted version, if it has one.
+ *   Bad input never takes down what already serves.
+ * - The same kind/namespace/name from two origins is a conflict reported on
+ *   both; neither new version is taken (never a silent override).
+ * - Two frontends cannot listen on the same address and port; the one that
+ *   already served keeps the socket.
+ */
+import { keyOf, parseKey, type Backend, type Frontend, type Issue, type Member, type Resource, type ResourceKey } from './types.js';
+
+/** What a source holds for one resource: the validated resource or why it is not valid. */
+export interface Declared {
+  key: ResourceKey;
+  /** Where it came from (`files:/path/x.yaml#2`, `kubernetes`, `etcd:/prefix/...`). */
+  origin: string;
+  /** Which source holds it (`files`, `kubernetes`, `rest`, `etcd`). */
+  source: string;
+  resource?: Resource;
+  issues: Issue[];
+}
+
+export type Outcome =
+  | { accepted: true; resource: Resource }
+  | { accepted: false; reason: string; message: string; issues: Issue[]; serving?: Resource };
+
+export interface Resolution {
+  frontends: Frontend[];
+  backends: Backend[];
+  outcomes: Map<ResourceKey, Outcome>;
+  /** The versions that serve now: pass back in as `lastAccepted` next time. */
+  accepted: Map<ResourceKey, Resource>;
+}
+
+export interface ResolveInput {
+  declared: readonly Declared[];
+  lastAccepted: ReadonlyMap<ResourceKey, Resource>;
+  /** Members discovered for backends with a `service` (Kubernetes), by backend key. */
+  discoveredMembers?: ReadonlyMap<ResourceKey, readonly Member[]>;
+}
+
+const WILDCARDS = new Set(['*', '0.0.0.0', '::']);
+
+function bindsClash(a: Frontend, b: Frontend): string | undefined {
+  for (const x of a.spec.binds) {
+    for (const y of b.spec.binds) {
+      if (x.port !== y.port) continue;
+      if (x.address === y.address || WILDCARDS.has(x.address) || WILDCARDS.has(y.address)) {
+        return `${y.address}:${y.port}`;
+      }
+    }
+  }
+  return undefined;
+}
+
+function backendRefs(f: Frontend): { field: string; name: string }[] {
+  const refs = f.spec.rules.map((r, i) => ({ field: `spec.rules[${i}].backend`, name: r.backend }));
+  if (f.spec.defaultBackend) refs.unshift({ field: 'spec.defaultBackend', name: f.spec.defaultBackend });
+  return refs;
+}
+
+const label = (r: Resource): string => `${r.kind} ${r.metadata.namespace}/${r.metadata.name}`;
+
+export function resolve(input: ResolveInput): Resolution {
+  const outcomes = new Map<ResourceKey, Outcome>();
+  const byKey = new Map<ResourceKey, Declared[]>();
+  for (const d of input.declared) {
+    const list = byKey.get(d.key) ?? [];
+    list.push(d);
+    byKey.set(d.key, list);
+  }
+
+  // 1. One candidate per key: the current valid version, or the last accepted one.
+  const candidates = new Map<ResourceKey, { resource: Resource; current: boolean }>();
+  const reject = (key: ResourceKey, reason: string, message: string, issues: Issue[]) => {
+    const serving = input.lastAccepted.get(key);
+    outcomes.set(key, { accepted: false, reason, message, issues, serving });
+    if (serving) candidates.set(key, { resource: serving, current: false });
+    else candidates.delete(key);
+  };
+
+  for (const [key, list] of [...byKey].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (list.length > 1) {
+      const origins = list.map((d) => d.origin).sort();
+      const reason = new Set(list.map((d) => d.source)).size > 1 ? 'Conflict' : 'Duplicate';
+      const { kind, namespace, name } = parseKey(key);
+      const message = `${kind} ${namespace}/${name} is declared more than once (${origins.join(', ')}); keep one`;
+      reject(key, reason, message, list.map((d) => ({ origin: d.origin, resource: key, field: 'metadata.name', message, reason: reason as Issue['reason'] })));
+      continue;
+    }
+    const d = list[0]!;
+    if (!d.resource || d.issues.length > 0) {
+      const first = d.issues[0];
+      const message = first ? `${first.field ? first.field + ': ' : ''}${first.message}` : 'invalid';
+      reject(key, first?.reason ?? 'InvalidSpec', message, d.issues);
+      continue;
+    }
+    candidates.set(key, { resource: d.resource, current: true });
+  }
+
+  // Resources that disappeared from every source are gone: deletion is intent.
+  // 2. Backends: merge discovered members.
+  const backends = new Map<ResourceKey, Backend>();
+  for (const [key, c] of candidates) {
+    if (c.resource.kind !== 'Backend') continue;
+    let b = c.resource;
+    const found = b.spec.service ? input.discoveredMembers?.get(key) : undefined;
+    if (found) b = { ...b, spec: { ...b.spec, members: [...found] } };
+    backends.set(key, b);
+  }
+
+  // 3. Frontends: references and sockets. Frontends that served before claim first.
+  const frontendKeys = [...candidates]
+    .filter(([, c]) => c.resource.kind === 'Frontend')
+    .map(([k]) => k)
+    .sort((a, b) => {
+      const pa = input.lastAccepted.has(a) ? 0 : 1;
+      const pb = input.lastAccepted.has(b) ? 0 : 1;
+      return pa - pb || (a < b ? -1 : a > b ? 1 : 0);
+    });
+  const frontends: Frontend[] = [];
+  const checkFrontend = (f: Frontend): Issue | undefined => {
+    for (const ref of backendRefs(f)) {
+      const b = backends.get(`Backend/${f.metadata.namespace}/${ref.name}`);
+      if (!b) {
+        return {
+          resource: label(f),
+          field: ref.field,
+          reason: 'BackendNotFound',
+          message: `Backend ${f.metadata.namespace}/${ref.name} does not exist; create it or fix the name`,
+        };
+      }
+      if (b.spec.mode !== f.spec.mode) {
+        return {
+          resource: label(f),
+          field: ref.field,
+          reason: 'InvalidSpec',
+          message: `Backend ${f.metadata.namespace}/${ref.name} has mode ${b.spec.mode} but this frontend has mode ${f.spec.mode}; make them match`,
+        };
+      }
+    }
+    for (const other of frontends) {
+      const clash = bindsClash(other, f);
+      if (clash) {
+        return {
+          resource: label(f),
+          field: 'spec.binds',
+          reason: 'Conflict',
+          message: `${clash} is already used by ${label(other)}; choose another address or port`,
+        };
+      }
+    }
+    return undefined;
+  };
+
+  for (const key of frontendKeys) {
+    const c = candidates.get(key)!;
+    const f = c.resource as Frontend;
+    const problem = checkFrontend(f);
+    if (!problem) {
+      frontends.push(f);
+      continue;
+    }
+    const previous = input.lastAccepted.get(key) as Frontend | undefined;
+    const prior = outcomes.get(key);
+    const issues = prior && !prior.accepted ? [...prior.issues, problem] : [problem];
+    if (c.current && previous && previous !== f && !checkFrontend(previous)) {
+      frontends.push(previous);
+      outcomes.set(key, { accepted: false, reason: problem.reason, message: `${problem.field}: ${problem.message}`, issues, serving: previous });
+      candidates.set(key, { resource: previous, current: false });
+    } else {
+      outcomes.set(key, { accepted: false, reason: problem.reason, message: `${problem.field}: ${problem.message}`, issues });
+      candidates.delete(key);
+    }
+  }
+
+  const accepted = new Map<ResourceKey, Resource>();
+  for (const [key, c] of candidates) {
+    // Accepted maps keep the declared resource (without discovered members).
+    accepted.set(key, c.resource);
+    if (c.current && !outcomes.has(key)) outcomes.set(key, { accepted: true, resource: c.resource });
+  }
+
+  const byName = <T extends Resource>(a: T, b: T) => {
+    const ka = keyOf(a);
+    const kb = keyOf(b);
+    return ka < kb ? -1 : ka > kb ? 1 : 0;
+  };
+  return {
+    frontends: frontends.sort(byName),
+    backends: [...backends.values()].sort(byName),
+    outcomes,
+    accepted,
+  };
+}

@@ -1,0 +1,214 @@
+/**
+ * Validation of one resource against the schema, with defaults applied.
+ * Errors name the field and say what is allowed, so the user knows the fix.
+ */
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { backendSchema, frontendSchema, PATTERNS } from './schema.js';
+import { API_VERSION, DEFAULT_NAMESPACE, type Issue, type Kind, type Resource } from './types.js';
+
+const HELP_BY_NAME: Record<keyof typeof PATTERNS, string> = {
+  name: 'lowercase letters, digits, "-" and "." (a DNS-1123 name, like "web-api")',
+  namespace: 'lowercase letters, digits and "-" (a DNS-1123 label)',
+  memberName: 'letters, digits, "_", "." and "-", starting with a letter or digit',
+  address: 'an IPv4 address, an IPv6 address or a DNS name',
+  bindAddress: '"*", an IPv4 address or an IPv6 address',
+  host: 'a DNS name such as "example.com", optionally "*.example.com"',
+  path: 'a path starting with "/" made of letters, digits and ._~!&()*+,;=:@%/- (no spaces, quotes, "#" or "$")',
+  checkPath: 'a path starting with "/" with an optional query (no spaces, quotes, "#" or "$")',
+  headerName: 'letters, digits, "_", "." and "-"',
+  headerValue: 'visible characters without spaces, quotes, "#", "$" or "\\"',
+  duration: 'a number with an optional unit us, ms, s, m, h or d (like "5s" or "500ms")',
+  portName: 'a port name: lowercase letters, digits and "-"',
+};
+
+/** Patterns shared by several fields (namespace and port name) get the first help text. */
+const PATTERN_HELP = new Map<string, string>();
+for (const [name, help] of Object.entries(HELP_BY_NAME)) {
+  const pattern = PATTERNS[name as keyof typeof PATTERNS];
+  if (!PATTERN_HELP.has(pattern)) PATTERN_HELP.set(pattern, help);
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictRequired: false });
+ajv.addKeyword('x-kubernetes-int-or-string');
+ajv.addKeyword('x-kubernetes-preserve-unknown-fields');
+
+const validators: Record<Kind, ValidateFunction> = {
+  Frontend: ajv.compile(frontendSchema),
+  Backend: ajv.compile(backendSchema),
+};
+
+/** `/spec/rules/0/host` → `spec.rules[0].host` */
+export function fieldPath(pointer: string): string {
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part), '');
+}
+
+function show(value: unknown): string {
+  const s = JSON.stringify(value);
+  return s === undefined ? String(value) : s.length > 80 ? s.slice(0, 77) + '...' : s;
+}
+
+function describeError(e: ErrorObject, root: unknown): { field: string; message: string } {
+  let field = fieldPath(e.instancePath);
+  const value = e.instancePath
+    .split('/')
+    .slice(1)
+    .reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), root);
+  switch (e.keyword) {
+    case 'required': {
+      const missing = (e.params as { missingProperty: string }).missingProperty;
+      field = field ? `${field}.${missing}` : missing;
+      return { field, message: 'is required' };
+    }
+    case 'additionalProperties': {
+      const extra = (e.params as { additionalProperty: string }).additionalProperty;
+      field = field ? `${field}.${extra}` : extra;
+      return { field, message: 'is not a known field; remove it or check its spelling' };
+    }
+    case 'pattern': {
+      const p = (e.params as { pattern: string }).pattern;
+      return { field, message: `${show(value)} is not allowed: use ${PATTERN_HELP.get(p) ?? `a value matching ${p}`}` };
+    }
+    case 'enum': {
+      const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map((v) => show(v)).join(', ');
+      return { field, message: `${show(value)} is not one of ${allowed}` };
+    }
+    case 'type':
+      return { field, message: `${show(value)} must be ${(e.params as { type: string }).type}` };
+    case 'minimum':
+    case 'maximum':
+    case 'minLength':
+    case 'maxLength':
+    case 'minItems':
+    case 'maxItems':
+      return { field, message: `${show(value)} ${e.message ?? 'is out of range'}` };
+    default:
+      return { field, message: e.message ?? 'is invalid' };
+  }
+}
+
+export interface ValidationResult {
+  resource?: Resource;
+  issues: Issue[];
+}
+
+/** A short label for messages: `Frontend default/web`. */
+export function describeResource(raw: unknown): string | undefined {
+  if (!raw || typeof raw !== 'object') return undefined;
+  const r = raw as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+  const kind = typeof r.kind === 'string' ? r.kind : 'resource';
+  const name = typeof r.metadata?.name === 'string' ? r.metadata.name : '(unnamed)';
+  const ns = typeof r.metadata?.namespace === 'string' ? r.metadata.namespace : DEFAULT_NAMESPACE;
+  return `${kind} ${ns}/${name}`;
+}
+
+/**
+ * Validates one raw resource (already parsed from YAML/JSON) and returns it
+ * with defaults filled in. The input is not modified.
+ */
+export function validateResource(raw: unknown, origin?: string): ValidationResult {
+  const resource = describeResource(raw);
+  const issue = (field: string, message: string): Issue => ({ origin, resource, field, message, reason: 'InvalidSpec' });
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
+    return { issues: [issue('', 'is not an object; a resource needs apiVersion, kind, metadata and spec')] };
+  }
+  const obj = raw as Record<string, unknown>;
+  if (obj.apiVersion !== API_VERSION) {
+    return { issues: [issue('apiVersion', `${show(obj.apiVersion)} is not supported; use ${show(API_VERSION)}`)] };
+  }
+  if (obj.kind !== 'Frontend' && obj.kind !== 'Backend') {
+    return { issues: [issue('kind', `${show(obj.kind)} is not supported; use "Frontend" or "Backend"`)] };
+  }
+  const copy = structuredClone(obj);
+  const validate = validators[obj.kind];
+  if (!validate(copy)) {
+    const seen = new Set<string>();
+    const issues: Issue[] = [];
+    for (const e of validate.errors ?? []) {
+      // anyOf branches report once through their parent.
+      if (e.schemaPath.includes('/anyOf/')) continue;
+      const d = describeError(e, copy);
+      const k = `${d.field}\u0000${d.message}`;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      issues.push(issue(d.field, d.message));
+    }
+    return { issues };
+  }
+  const res = copy as unknown as Resource;
+  res.metadata.namespace ??= DEFAULT_NAMESPACE;
+  return { resource: res, issues: checkResource(res, origin) };
+}
+
+const isIPv4Like = (s: string): boolean => /^[0-9.]+$/.test(s);
+
+function validIPv4(s: string): boolean {
+  const parts = s.split('.');
+  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+}
+
+function validIPv6(s: string): boolean {
+  // Structural check; HAProxy's own parser is the final word at `haproxy -c`.
+  if (!/^[0-9A-Fa-f:.]+$/.test(s) || s.split('::').length > 2) return false;
+  const groups = s.split(':');
+  return groups.length >= 3 && groups.length <= 8;
+}
+
+function checkAddress(addr: string): string | undefined {
+  if (addr.includes(':')) return validIPv6(addr) ? undefined : `${show(addr)} is not a valid IPv6 address`;
+  if (isIPv4Like(addr)) return validIPv4(addr) ? undefined : `${show(addr)} is not a valid IPv4 address`;
+  return undefined;
+}
+
+/** Checks inside one resource that the schema cannot express. */
+function checkResource(r: Resource, origin?: string): Issue[] {
+  const issues: Issue[] = [];
+  const resource = `${r.kind} ${r.metadata.namespace}/${r.metadata.name}`;
+  const add = (field: string, message: string) => issues.push({ origin, resource, field, message, reason: 'InvalidSpec' });
+  if (r.kind === 'Frontend') {
+    const s = r.spec;
+    s.binds.forEach((b, i) => {
+      if (b.address !== '*') {
+        const bad = checkAddress(b.address);
+        if (bad) add(`spec.binds[${i}].address`, bad);
+      }
+    });
+    const seen = new Set<string>();
+    s.binds.forEach((b, i) => {
+      const k = `${b.address}:${b.port}`;
+      if (seen.has(k)) add(`spec.binds[${i}]`, `${k} is listed twice`);
+      seen.add(k);
+    });
+    if (s.mode === 'tcp' && s.rules.length > 0) {
+      add('spec.rules', 'rules route HTTP requests and need mode "http"; in tcp mode use defaultBackend only');
+    }
+    s.rules.forEach((rule, i) => {
+      if (!rule.host && !rule.pathPrefix && !rule.header) {
+        add(`spec.rules[${i}]`, 'a rule needs at least one of host, pathPrefix or header');
+      }
+    });
+  } else {
+    const s = r.spec;
+    if (s.service && s.members.length > 0) {
+      add('spec.service', 'use either static members or a service, not both');
+    }
+    const names = new Set<string>();
+    s.members.forEach((m, i) => {
+      if (names.has(m.name)) add(`spec.members[${i}].name`, `${show(m.name)} is used by another member; member names must be unique`);
+      names.add(m.name);
+      const bad = checkAddress(m.address);
+      if (bad) add(`spec.members[${i}].address`, bad);
+    });
+    const hc = s.healthCheck;
+    if (hc && hc.type === 'tcp' && (hc.method || hc.path || hc.host)) {
+      add('spec.healthCheck', 'method, path and host apply to http checks; set type: http or remove them');
+    }
+    if (hc && hc.type === 'http' && s.mode === 'tcp') {
+      add('spec.healthCheck.type', 'http checks need mode "http"; use type: tcp');
+    }
+  }
+  return issues;
+}

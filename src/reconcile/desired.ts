@@ -1,0 +1,29 @@
+/**
+ * Desired state: store snapshot → resolved resources → render model → text.
+ * Pure given the renderer.
+ */
+import { resolve, type Resolution } from '../model/resolve.js';
+import type { Resource, ResourceKey } from '../model/types.js';
+import { buildConfigModel, type GlobalSettings } from '../render/model.js';
+import type { ConfigRenderer } from '../render/render.js';
+import type { Rendered } from './plan.js';
+import type { StoreSnapshot } from './store.js';
+
+export interface Desired extends Rendered {
+  resolution: Resolution;
+  renderMs: number;
+}
+
+export function computeDesired(
+  snapshot: Pick<StoreSnapshot, 'declared' | 'discoveredMembers'>,
+  lastAccepted: ReadonlyMap<ResourceKey, Resource>,
+  global: GlobalSettings,
+  render: ConfigRenderer,
+  now: () => number = () => performance.now(),
+): Desired {
+  const t0 = now();
+  const resolution = resolve({ declared: snapshot.declared, lastAccepted, discoveredMembers: snapshot.discoveredMembers });
+  const model = buildConfigModel({ frontends: resolution.frontends, backends: resolution.backends, global });
+  const text = render(model);
+  return { resolution, model, text, renderMs: now() - t0 };
+}

@@ -1,0 +1,129 @@
+/**
+ * The planner: desired model + running model → plan. Pure.
+ *
+ * - noop: the rendered text is identical (identical text never reloads);
+ * - runtime: only servers differ (added, removed, address/port, weight,
+ *   ready/drain/maint) and the runtime API can apply each difference;
+ * - reload: anything structural, with the reasons listed for the log.
+ */
+import type { BackendModel, ConfigModel, ServerModel } from '../render/model.js';
+
+export type ServerOp =
+  | { op: 'add'; backend: string; server: ServerModel }
+  | { op: 'del'; backend: string; server: ServerModel }
+  | { op: 'addr'; backend: string; server: ServerModel }
+  | { op: 'weight'; backend: string; server: ServerModel }
+  | { op: 'state'; backend: string; server: ServerModel };
+
+export type Plan =
+  | { kind: 'noop' }
+  | { kind: 'runtime'; ops: ServerOp[]; summary: string }
+  | { kind: 'reload'; reasons: string[] };
+
+export interface Rendered {
+  model: ConfigModel;
+  text: string;
+}
+
+export interface PlanOptions {
+  /** Apply member changes through the runtime API (default true). */
+  runtimeUpdates: boolean;
+  /** Most reasons to list in a reload plan (the rest are counted). */
+  maxReasons?: number;
+}
+
+function stableJson(v: unknown): string {
+  return JSON.stringify(v);
+}
+
+function withoutServers(b: BackendModel): Omit<BackendModel, 'servers'> {
+  const { servers: _servers, ...rest } = b;
+  return rest;
+}
+
+function diffNamed<T extends { name: string }>(
+  kind: string,
+  desired: readonly T[],
+  running: readonly T[],
+  same: (a: T, b: T) => boolean,
+  reasons: string[],
+): void {
+  const run = new Map(running.map((x) => [x.name, x]));
+  const want = new Set(desired.map((x) => x.name));
+  for (const d of desired) {
+    const r = run.get(d.name);
+    if (!r) reasons.push(`${kind} ${d.name} added`);
+    else if (!same(d, r)) reasons.push(`${kind} ${d.name} changed`);
+  }
+  for (const r of running) if (!want.has(r.name)) reasons.push(`${kind} ${r.name} removed`);
+}
+
+/** Server-level operations for one backend whose structure did not change. */
+function serverOps(desired: BackendModel, running: BackendModel, reasons: string[]): ServerOp[] {
+  const ops: ServerOp[] = [];
+  const run = new Map(running.servers.map((s) => [s.name, s]));
+  const want = new Set(desired.servers.map((s) => s.name));
+  for (const r of running.servers) {
+    if (!want.has(r.name)) ops.push({ op: 'del', backend: desired.name, server: r });
+  }
+  for (const d of desired.servers) {
+    const r = run.get(d.name);
+    if (!r) {
+      ops.push({ op: 'add', backend: desired.name, server: d });
+      continue;
+    }
+    if (r.params !== d.params) {
+      reasons.push(`backend ${desired.name} server ${d.name} parameters changed (${r.params || 'none'} → ${d.params || 'none'})`);
+      continue;
+    }
+    if (r.endpoint !== d.endpoint) ops.push({ op: 'addr', backend: desired.name, server: d });
+    if (r.weight !== d.weight) ops.push({ op: 'weight', backend: desired.name, server: d });
+    if (r.state !== d.state) ops.push({ op: 'state', backend: desired.name, server: d });
+  }
+  return ops;
+}
+
+export function plan(desired: Rendered, running: Rendered | undefined, options: PlanOptions): Plan {
+  if (!running) return { kind: 'reload', reasons: ['no configuration is running yet'] };
+  if (desired.text === running.text) return { kind: 'noop' };
+
+  const reasons: string[] = [];
+  if (stableJson(desired.model.global) !== stableJson(running.model.global)) reasons.push('global settings changed');
+  diffNamed('frontend', desired.model.frontends, running.model.frontends, (a, b) => stableJson(a) === stableJson(b), reasons);
+  diffNamed(
+    'backend',
+    desired.model.backends,
+    running.model.backends,
+    (a, b) => stableJson(withoutServers(a)) === stableJson(withoutServers(b)),
+    reasons,
+  );
+
+  const ops: ServerOp[] = [];
+  const runningBackends = new Map(running.model.backends.map((b) => [b.name, b]));
+  for (const d of desired.model.backends) {
+    const r = runningBackends.get(d.name);
+    if (!r || stableJson(withoutServers(d)) !== stableJson(withoutServers(r))) continue;
+    ops.push(...serverOps(d, r, reasons));
+  }
+
+  if (reasons.length === 0 && ops.length === 0) {
+    // The text differs but no modelled field does: only a template change can do that.
+    reasons.push('configuration text changed');
+  }
+  if (reasons.length === 0 && !options.runtimeUpdates) {
+    reasons.push(`${ops.length} server change(s) and runtime updates are disabled`);
+  }
+  if (reasons.length > 0) {
+    const max = options.maxReasons ?? 20;
+    const shown = reasons.slice(0, max);
+    if (reasons.length > max) shown.push(`and ${reasons.length - max} more`);
+    return { kind: 'reload', reasons: shown };
+  }
+  return { kind: 'runtime', ops, summary: summarize(ops) };
+}
+
+export function summarize(ops: readonly ServerOp[]): string {
+  const counts = new Map<string, number>();
+  for (const o of ops) counts.set(o.op, (counts.get(o.op) ?? 0) + 1);
+  return [...counts].map(([op, n]) => `${n} ${op}`).join(', ');
+}

@@ -1,0 +1,126 @@
+/**
+ * The store: what every source currently declares. Sources only write here
+ * and the store signals that something changed; the reconcile loop reads the
+ * whole store (level-triggered) and never looks at event payloads.
+ */
+import type { Declared } from '../model/resolve.js';
+import type { Issue, Member, ResourceKey } from '../model/types.js';
+
+export interface StoreSnapshot {
+  version: number;
+  declared: Declared[];
+  discoveredMembers: Map<ResourceKey, Member[]>;
+  /** Problems that belong to no single resource (a file that does not parse). */
+  sourceIssues: Issue[];
+}
+
+export class Store {
+  private readonly bySource = new Map<string, Map<string, Declared>>();
+  private readonly members = new Map<string, Map<ResourceKey, Member[]>>();
+  private readonly issues = new Map<string, Issue[]>();
+  private readonly synced = new Set<string>();
+  private readonly expected = new Set<string>();
+  private readonly listeners = new Set<() => void>();
+  private versionCounter = 0;
+
+  /** Sources register before they start, so readiness can wait for all of them. */
+  register(source: string): void {
+    this.expected.add(source);
+  }
+
+  get version(): number {
+    return this.versionCounter;
+  }
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private changed(): void {
+    this.versionCounter++;
+    for (const l of this.listeners) l();
+  }
+
+  private static entryId(d: Declared): string {
+    return `${d.key}\u0000${d.origin}`;
+  }
+
+  /** Replaces everything one source declares (a full list, as after a relist). */
+  replaceAll(source: string, declared: readonly Declared[]): void {
+    const next = new Map(declared.map((d) => [Store.entryId(d), d]));
+    this.bySource.set(source, next);
+    this.changed();
+  }
+
+  upsert(d: Declared): void {
+    let m = this.bySource.get(d.source);
+    if (!m) this.bySource.set(d.source, (m = new Map()));
+    m.set(Store.entryId(d), d);
+    this.changed();
+  }
+
+  /** Removes one resource of a source (every origin of it unless `origin` is given). */
+  remove(source: string, key: ResourceKey, origin?: string): void {
+    const m = this.bySource.get(source);
+    if (!m) return;
+    let removed = false;
+    for (const [id, d] of m) {
+      if (d.key === key && (origin === undefined || d.origin === origin)) {
+        m.delete(id);
+        removed = true;
+      }
+    }
+    if (removed) this.changed();
+  }
+
+  /** Members a source discovered for a backend (Kubernetes endpoints); undefined clears them. */
+  setDiscoveredMembers(source: string, backendKey: ResourceKey, list: Member[] | undefined): void {
+    let m = this.members.get(source);
+    if (!m) this.members.set(source, (m = new Map()));
+    if (list === undefined) {
+      if (!m.delete(backendKey)) return;
+    } else {
+      m.set(backendKey, list);
+    }
+    this.changed();
+  }
+
+  setSourceIssues(source: string, issues: Issue[]): void {
+    const before = this.issues.get(source) ?? [];
+    if (before.length === 0 && issues.length === 0) return;
+    this.issues.set(source, issues);
+    this.changed();
+  }
+
+  markSynced(source: string): void {
+    if (this.synced.has(source)) return;
+    this.synced.add(source);
+    this.changed();
+  }
+
+  /** True once every registered source has completed its first full load. */
+  allSynced(): boolean {
+    for (const s of this.expected) if (!this.synced.has(s)) return false;
+    return true;
+  }
+
+  unsyncedSources(): string[] {
+    return [...this.expected].filter((s) => !this.synced.has(s));
+  }
+
+  get(key: ResourceKey): Declared[] {
+    const out: Declared[] = [];
+    for (const m of this.bySource.values()) for (const d of m.values()) if (d.key === key) out.push(d);
+    return out;
+  }
+
+  snapshot(): StoreSnapshot {
+    const declared: Declared[] = [];
+    for (const m of this.bySource.values()) declared.push(...m.values());
+    const discoveredMembers = new Map<ResourceKey, Member[]>();
+    for (const m of this.members.values()) for (const [k, v] of m) discoveredMembers.set(k, v);
+    const sourceIssues = [...this.issues.values()].flat();
+    return { version: this.versionCounter, declared, discoveredMembers, sourceIssues };
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * The render model: resources turned into HAProxy terms (proxy names, bind
+ * strings, ACLs, server lines). Pure. The template only prints this model;
+ * every decision about HAProxy syntax is made here, where it can be tested.
+ */
+import type { Backend, Frontend, MemberState } from '../model/types.js';
+
+export interface GlobalSettings {
+  /** Stats socket (runtime API), `expose-fd listeners` for hitless reloads. */
+  adminSocket: string;
+  /** Server states and weights dumped before a reload and loaded by the new worker. */
+  serverStateFile: string;
+  /** Upper bound on how long an old worker may keep serving after a reload. */
+  hardStopAfter: string;
+  /** Spread the closing of idle connections of an old worker over this time. */
+  closeSpreadTime: string;
+  maxconn: number;
+  /** Optional HAProxy stats page and built-in Prometheus exporter. */
+  statsListener?: { address: string; port: number };
+}
+
+export interface ServerModel {
+  name: string;
+  address: string;
+  port: number;
+  /** `addr:port` as HAProxy reads it (`[::1]:80` for IPv6). */
+  endpoint: string;
+  weight: number;
+  state: MemberState;
+  /** Everything after the address that is neither weight nor state: also used by `add server`. */
+  params: string;
+}
+
+export interface BackendModel {
+  key: string;
+  name: string;
+  mode: 'http' | 'tcp';
+  balance: string;
+  lines: string[];
+  servers: ServerModel[];
+}
+
+export interface FrontendModel {
+  key: string;
+  name: string;
+  mode: 'http' | 'tcp';
+  binds: string[];
+  lines: string[];
+  acls: string[];
+  routes: string[];
+  defaultBackend?: string;
+}
+
+export interface ConfigModel {
+  global: GlobalSettings;
+  frontends: FrontendModel[];
+  backends: BackendModel[];
+}
+
+/**
+ * HAProxy proxy name for a resource. Kubernetes names never contain `_`, so
+ * `namespace_name` is unique; HAProxy accepts letters, digits, `-_.:` in names.
+ */
+export function proxyName(namespace: string, name: string): string {
+  return `${namespace}_${name}`;
+}
+
+export function endpoint(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+function bindString(address: string, port: number): string {
+  return endpoint(address, port);
+}
+
+const KEEPALIVE_OPTION = {
+  'keep-alive': 'option http-keep-alive',
+  'server-close': 'option http-server-close',
+  close: 'option httpclose',
+} as const;
+
+function frontendModel(f: Frontend): FrontendModel {
+  const s = f.spec;
+  const ns = f.metadata.namespace;
+  const lines: string[] = [];
+  if (s.maxconn !== undefined) lines.push(`maxconn ${s.maxconn}`);
+  if (s.timeouts.client) lines.push(`timeout client ${s.timeouts.client}`);
+  if (s.mode === 'http') {
+    if (s.timeouts.httpRequest) lines.push(`timeout http-request ${s.timeouts.httpRequest}`);
+    if (s.timeouts.httpKeepAlive) lines.push(`timeout http-keep-alive ${s.timeouts.httpKeepAlive}`);
+    if (s.forwardFor) lines.push('option forwardfor');
+    lines.push(KEEPALIVE_OPTION[s.keepAlive]);
+  } else {
+    lines.push('option tcplog');
+  }
+
+  const acls: string[] = [];
+  const routes: string[] = [];
+  s.rules.forEach((rule, i) => {
+    const conds: string[] = [];
+    if (rule.host) {
+      const acl = `r${i}_host`;
+      const host = rule.host.toLowerCase();
+      acls.push(
+        host.startsWith('*.')
+          ? `acl ${acl} req.hdr(host),field(1,:),lower -m end ${host.slice(1)}`
+          : `acl ${acl} req.hdr(host),field(1,:),lower -m str ${host}`,
+      );
+      conds.push(acl);
+    }
+    if (rule.pathPrefix && rule.pathPrefix !== '/') {
+      const acl = `r${i}_path`;
+      if (rule.pathPrefix.endsWith('/')) {
+        acls.push(`acl ${acl} path_beg ${rule.pathPrefix}`);
+      } else {
+        acls.push(`acl ${acl} path -m str ${rule.pathPrefix}`);
+        acls.push(`acl ${acl} path_beg ${rule.pathPrefix}/`);
+      }
+      conds.push(acl);
+    }
+    if (rule.header) {
+      const acl = `r${i}_hdr`;
+      acls.push(`acl ${acl} req.hdr(${rule.header.name}) -m str ${rule.header.value}`);
+      conds.push(acl);
+    }
+    const target = proxyName(ns, rule.backend);
+    routes.push(conds.length > 0 ? `use_backend ${target} if ${conds.join(' ')}` : `use_backend ${target}`);
+  });
+
+  return {
+    key: `Frontend/${ns}/${f.metadata.name}`,
+    name: proxyName(ns, f.metadata.name),
+    mode: s.mode,
+    binds: s.binds.map((b) => bindString(b.address, b.port)),
+    lines,
+    acls,
+    routes,
+    defaultBackend: s.defaultBackend ? proxyName(ns, s.defaultBackend) : undefined,
+  };
+}
+
+/**
+ * Server parameters other than weight and state, identical in the file and in
+ * `add server` (dynamic servers do not inherit `default-server`).
+ */
+export function serverParams(b: Backend): string {
+  const parts: string[] = [];
+  if (b.spec.maxconn !== undefined) parts.push(`maxconn ${b.spec.maxconn}`);
+  const hc = b.spec.healthCheck;
+  if (hc) parts.push(`check inter ${hc.interval} rise ${hc.rise} fall ${hc.fall}`);
+  return parts.join(' ');
+}
+
+/** The weight HAProxy should run with: a draining member takes no new traffic. */
+export const effectiveWeight = (m: { weight: number; state: MemberState }): number => (m.state === 'drain' ? 0 : m.weight);
+
+function backendModel(b: Backend): BackendModel {
+  const s = b.spec;
+  const lines: string[] = [];
+  if (s.timeouts.connect) lines.push(`timeout connect ${s.timeouts.connect}`);
+  if (s.timeouts.server) lines.push(`timeout server ${s.timeouts.server}`);
+  if (s.timeouts.queue) lines.push(`timeout queue ${s.timeouts.queue}`);
+  const hc = s.healthCheck;
+  if (hc?.type === 'http') {
+    lines.push('option httpchk');
+    const send = [`http-check send meth ${hc.method ?? 'GET'} uri ${hc.path ?? '/'}`];
+    if (hc.host) send.push(`hdr Host ${hc.host}`);
+    lines.push(send.join(' '));
+    lines.push('http-check expect status 200-399');
+  }
+  const params = serverParams(b);
+  const servers = [...s.members]
+    .sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0))
+    .map((m) => ({
+      name: m.name,
+      address: m.address,
+      port: m.port,
+      endpoint: endpoint(m.address, m.port),
+      weight: effectiveWeight(m),
+      state: m.state,
+      params,
+    }));
+  return {
+    key: `Backend/${b.metadata.namespace}/${b.metadata.name}`,
+    name: proxyName(b.metadata.namespace, b.metadata.name),
+    mode: s.mode,
+    balance: s.balance,
+    lines,
+    servers,
+  };
+}
+
+/** Builds the model. Input order does not matter: output is sorted by proxy name. */
+export function buildConfigModel(input: { frontends: readonly Frontend[]; backends: readonly Backend[]; global: GlobalSettings }): ConfigModel {
+  const byName = <T extends { name: string }>(a: T, b: T) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  return {
+    global: { statsListener: undefined, ...input.global },
+    frontends: input.frontends.map(frontendModel).sort(byName),
+    backends: input.backends.map(backendModel).sort(byName),
+  };
+}
