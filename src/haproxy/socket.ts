@@ -1,0 +1,100 @@
+/**
+ * One command over an HAProxy unix socket (stats socket or master CLI).
+ *
+ * HAProxy's non-interactive mode answers one command line and then closes the
+ * connection, so a reply is "everything until the peer closes".
+ */
+import { createConnection } from 'node:net';
+
+export interface SendCommandOptions {
+  /** Give up (and close the connection) after this long. Default 5000 ms. */
+  timeoutMs?: number;
+}
+
+/** Why a socket command failed: the socket code (ENOENT, ECONNREFUSED...) or TIMEOUT. */
+export class HaproxySocketError extends Error {
+  override readonly name = 'HaproxySocketError';
+  constructor(
+    message: string,
+    readonly socketPath: string,
+    readonly command: string,
+    readonly code: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+const FORBIDDEN = /[\n\r;\0]/;
+
+/**
+ * Throws when `command` holds a character HAProxy would read as a second
+ * command (`;`, a line break) or a NUL. Commands come from code, so such a
+ * character is a bug or an injection, never something to pass on.
+ */
+export function assertSingleCommand(command: string): void {
+  if (command.trim() === '') throw new Error('HAProxy command is empty');
+  const bad = FORBIDDEN.exec(command);
+  if (bad) {
+    const what = bad[0] === ';' ? 'a ";" (HAProxy runs it as a second command)' : 'a line break or NUL';
+    throw new Error(`Refusing to send HAProxy command ${JSON.stringify(command)}: it contains ${what}`);
+  }
+}
+
+function hint(code: string): string {
+  switch (code) {
+    case 'ENOENT':
+      return 'the socket file does not exist: is HAProxy running with this socket configured?';
+    case 'ECONNREFUSED':
+      return 'nobody listens on it: HAProxy is stopped or in the middle of a reload';
+    case 'EACCES':
+      return 'permission denied: run as the user that owns the socket';
+    default:
+      return code;
+  }
+}
+
+/** Sends `command` and resolves with HAProxy's whole reply text. */
+export function sendCommand(socketPath: string, command: string, options: SendCommandOptions = {}): Promise<string> {
+  assertSingleCommand(command);
+  const timeoutMs = options.timeoutMs ?? 5000;
+  return new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let settled = false;
+    const socket = createConnection({ path: socketPath });
+    const finish = (err?: HaproxySocketError): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(Buffer.concat(chunks).toString('utf8'));
+    };
+    const timer = setTimeout(() => {
+      finish(
+        new HaproxySocketError(
+          `HAProxy socket ${socketPath}: no complete reply to "${command}" within ${timeoutMs} ms`,
+          socketPath,
+          command,
+          'TIMEOUT',
+        ),
+      );
+    }, timeoutMs);
+    socket.on('connect', () => socket.write(command + '\n'));
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => finish());
+    socket.on('close', () => finish());
+    socket.on('error', (cause: NodeJS.ErrnoException) => {
+      const code = cause.code ?? 'EUNKNOWN';
+      finish(
+        new HaproxySocketError(
+          `HAProxy socket ${socketPath}: "${command}" failed: ${hint(code)}`,
+          socketPath,
+          command,
+          code,
+          { cause },
+        ),
+      );
+    });
+  });
+}

@@ -1,0 +1,560 @@
+/**
+ * Runs one HAProxy master-worker process per state directory and keeps it in
+ * line: start or adopt, validated reloads with rollback, restart on death, stop.
+ *
+ * State directory layout (see statePaths):
+ *   haproxy.cfg   the configuration the running HAProxy last loaded successfully
+ *   master.sock   master CLI (show proc, reload)
+ *   admin.sock    stats socket; the configuration must declare it (level admin)
+ *   haproxy.pid   master pid
+ *   haproxy.log   the master's stdout and stderr
+ *
+ * Relative paths inside the configuration resolve against the state directory.
+ */
+import { EventEmitter } from 'node:events';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Logger } from '../log.js';
+import { silentLogger } from '../log.js';
+import { writeFileAtomic } from './atomic-file.js';
+import { checkConfigFile, type CheckResult } from './check.js';
+import { MasterCli } from './master-cli.js';
+import type { ShowProc } from './parse.js';
+import { findProcessesWithArg, isProcessAlive, processArgs, signalProcess, sleep, waitForExit } from './process.js';
+
+export type SupervisorLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
+
+export interface StatePaths {
+  dir: string;
+  config: string;
+  masterSocket: string;
+  adminSocket: string;
+  pidFile: string;
+  log: string;
+}
+
+export function statePaths(stateDir: string): StatePaths {
+  const dir = resolve(stateDir);
+  return {
+    dir,
+    config: join(dir, 'haproxy.cfg'),
+    masterSocket: join(dir, 'master.sock'),
+    adminSocket: join(dir, 'admin.sock'),
+    pidFile: join(dir, 'haproxy.pid'),
+    log: join(dir, 'haproxy.log'),
+  };
+}
+
+export interface HaproxySupervisorOptions {
+  stateDir: string;
+  /** Default "haproxy" (looked up in PATH). */
+  haproxyBin?: string;
+  logger?: SupervisorLogger;
+  /** How often the master's liveness is checked. Default 1000 ms. */
+  pollIntervalMs?: number;
+  /** How long a reload may take before it counts as failed. Default 15000 ms (a bind conflict alone costs HAProxy ~2 s). */
+  reloadTimeoutMs?: number;
+  /** How long a fresh master may take to answer with a worker. Default 10000 ms. */
+  startTimeoutMs?: number;
+  /** After a soft stop (SIGUSR1), how long before SIGTERM. Default 5000 ms. */
+  stopGraceMs?: number;
+  /** After a reload is reported, how long the new worker must stay up. Default 250 ms. */
+  settleMs?: number;
+  /** Per master-CLI command. Default 3000 ms. */
+  commandTimeoutMs?: number;
+}
+
+export type StartResult =
+  | { adopted: true; masterPid: number; runningConfig: string }
+  | { adopted: false; masterPid: number };
+
+export type ApplyResult =
+  | { ok: true; reloads: number }
+  | { ok: false; reason: 'check' | 'reload'; output: string };
+
+export interface StopOptions {
+  /** Stop HAProxy too (soft stop, then SIGTERM, then SIGKILL). Default false: it keeps serving and can be adopted. */
+  stopHaproxy?: boolean;
+  graceMs?: number;
+}
+
+/** Event names; payloads in SupervisorEvents. */
+export const SupervisorEvent = {
+  Started: 'started',
+  Adopted: 'adopted',
+  Reloaded: 'reloaded',
+  ReloadFailed: 'reload-failed',
+  Died: 'died',
+  Restarted: 'restarted',
+  RestartFailed: 'restart-failed',
+} as const;
+
+export interface SupervisorEvents {
+  started: [{ masterPid: number }];
+  adopted: [{ masterPid: number }];
+  reloaded: [{ masterPid: number; reloads: number }];
+  /** A rejected apply: by `haproxy -c` (reason "check") or at reload. */
+  'reload-failed': [{ reason: 'check' | 'reload'; output: string }];
+  died: [{ masterPid: number; exitCode: number | null; signal: string | null }];
+  restarted: [{ reason: string; previousMasterPid: number; masterPid: number }];
+  'restart-failed': [{ error: Error; attempt: number }];
+}
+
+/** `start()` was given a configuration `haproxy -c` rejects. */
+export class HaproxyConfigError extends Error {
+  override readonly name = 'HaproxyConfigError';
+  constructor(readonly output: string) {
+    super(`HAProxy rejected the configuration (haproxy -c); fix it and try again:\n${output}`);
+  }
+}
+
+type ReloadOutcome = { ok: true; reloads: number } | { ok: false; why: string; masterDied: boolean };
+
+const LOG_ROTATE_BYTES = 10 * 1024 * 1024;
+const LOG_TAIL_BYTES = 8 * 1024;
+const PROBE_INTERVAL_MS = 50;
+
+export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
+  readonly paths: StatePaths;
+  readonly #bin: string;
+  readonly #log: SupervisorLogger;
+  readonly #pollIntervalMs: number;
+  readonly #reloadTimeoutMs: number;
+  readonly #startTimeoutMs: number;
+  readonly #stopGraceMs: number;
+  readonly #settleMs: number;
+  readonly #cli: MasterCli;
+
+  #masterPid: number | undefined;
+  #lastExit: { pid: number; code: number | null; signal: string | null } | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #timer: NodeJS.Timeout | undefined;
+  #polling = false;
+  #restartFailures = 0;
+  #nextRestartAt = 0;
+  #diedReported: number | undefined;
+  #checkSeq = 0;
+
+  constructor(options: HaproxySupervisorOptions) {
+    super();
+    this.paths = statePaths(options.stateDir);
+    this.#bin = options.haproxyBin ?? 'haproxy';
+    this.#log = options.logger ?? silentLogger();
+    this.#pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.#reloadTimeoutMs = options.reloadTimeoutMs ?? 15_000;
+    this.#startTimeoutMs = options.startTimeoutMs ?? 10_000;
+    this.#stopGraceMs = options.stopGraceMs ?? 5000;
+    this.#settleMs = options.settleMs ?? 250;
+    this.#cli = new MasterCli(this.paths.masterSocket, options.commandTimeoutMs ?? 3000);
+  }
+
+  /** The master's pid once started or adopted. */
+  get masterPid(): number | undefined {
+    return this.#masterPid;
+  }
+
+  isRunning(): boolean {
+    return this.#masterPid !== undefined && isProcessAlive(this.#masterPid);
+  }
+
+  /** `show proc` on the master CLI. */
+  showProc(): Promise<ShowProc> {
+    return this.#cli.showProc();
+  }
+
+  /** Reloads the master has done (failed ones included), from `show proc`. */
+  async reloadCount(): Promise<number> {
+    return (await this.#cli.showProc()).master.reloads;
+  }
+
+  /** The text of haproxy.cfg: what the running HAProxy last loaded. */
+  runningConfig(): Promise<string> {
+    return readFile(this.paths.config, 'utf8');
+  }
+
+  /** Runs `haproxy -c` on the text (from a temporary file in the state dir). */
+  async check(configText: string): Promise<CheckResult> {
+    await mkdir(this.paths.dir, { recursive: true, mode: 0o700 });
+    const file = join(this.paths.dir, `candidate-${process.pid}-${++this.#checkSeq}.cfg`);
+    const handle = await open(file, 'w', 0o600);
+    try {
+      await handle.writeFile(configText, 'utf8');
+    } finally {
+      await handle.close();
+    }
+    try {
+      return await checkConfigFile(file, { haproxyBin: this.#bin, cwd: this.paths.dir });
+    } finally {
+      await unlink(file).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Adopts the master already running from this state dir (no new process, no
+   * interruption; `configText` is then ignored: compare it with runningConfig
+   * and apply if it differs), or checks `configText` and starts a new master.
+   * Throws HaproxyConfigError when the configuration is rejected.
+   */
+  start(configText: string): Promise<StartResult> {
+    return this.#exclusive(async () => {
+      await mkdir(this.paths.dir, { recursive: true, mode: 0o700 });
+      const live = await this.#findLiveMaster();
+      if (live !== undefined) {
+        this.#masterPid = live;
+        const runningConfig = await this.runningConfig().catch(() => '');
+        this.#log.info('adopted running HAProxy', { masterPid: live, stateDir: this.paths.dir });
+        this.#startPolling();
+        this.emit('adopted', { masterPid: live });
+        return { adopted: true, masterPid: live, runningConfig };
+      }
+      const verdict = await this.check(configText);
+      if (!verdict.ok) throw new HaproxyConfigError(verdict.output);
+      await writeFileAtomic(this.paths.config, configText);
+      const pid = await this.#spawnMaster();
+      this.#log.info('started HAProxy', { masterPid: pid, stateDir: this.paths.dir });
+      this.#startPolling();
+      this.emit('started', { masterPid: pid });
+      return { adopted: false, masterPid: pid };
+    });
+  }
+
+  /**
+   * Checks, then reloads with `configText`. On any failure haproxy.cfg keeps
+   * the previous text and the previous configuration keeps serving. One apply
+   * runs at a time; later calls wait their turn.
+   */
+  apply(configText: string): Promise<ApplyResult> {
+    return this.#exclusive(async () => {
+      this.#assertStarted('apply');
+      const verdict = await this.check(configText);
+      if (!verdict.ok) {
+        this.#log.warn('configuration rejected by haproxy -c', { output: verdict.output });
+        this.emit('reload-failed', { reason: 'check', output: verdict.output });
+        return { ok: false, reason: 'check', output: verdict.output };
+      }
+      if (!this.isRunning()) await this.#recoverDeadMaster('master found dead before a reload', true);
+
+      const previous = await this.runningConfig();
+      const before = await this.#waitForProc(this.#reloadTimeoutMs);
+      if (!before) {
+        throw new Error(
+          `HAProxy master ${this.#masterPid} does not answer on ${this.paths.masterSocket}; nothing was changed. Check ${this.paths.log}`,
+        );
+      }
+      const logOffset = await fileSize(this.paths.log);
+      await writeFileAtomic(this.paths.config, configText);
+      await this.#cli.reload().catch((err: unknown) => this.#log.debug('reload command ended with an error', { err }));
+      const outcome = await this.#awaitReload(before);
+      if (outcome.ok) {
+        this.#log.info('HAProxy reloaded', { masterPid: this.#masterPid, reloads: outcome.reloads });
+        this.emit('reloaded', { masterPid: this.#masterPid!, reloads: outcome.reloads });
+        return outcome;
+      }
+
+      await writeFileAtomic(this.paths.config, previous);
+      const output = (await readTail(this.paths.log, logOffset)) || outcome.why;
+      this.#log.error('reload failed; restored the previous configuration', { why: outcome.why, output });
+      await this.#ensureServing(outcome);
+      this.emit('reload-failed', { reason: 'reload', output });
+      return { ok: false, reason: 'reload', output };
+    });
+  }
+
+  /** Replaces haproxy.cfg without reloading (after runtime-API changes, so a later reload keeps them). */
+  writeRunningConfig(text: string): Promise<void> {
+    return this.#exclusive(() => writeFileAtomic(this.paths.config, text));
+  }
+
+  /** Stops watching; with stopHaproxy also stops HAProxy and waits until every process is gone. */
+  stop(options: StopOptions = {}): Promise<void> {
+    this.#polling = false;
+    clearTimeout(this.#timer);
+    return this.#exclusive(async () => {
+      const pid = this.#masterPid;
+      if (!options.stopHaproxy || pid === undefined) {
+        if (pid !== undefined) this.#log.info('supervisor stopped; HAProxy keeps running', { masterPid: pid });
+        return;
+      }
+      const members = [pid, ...findProcessesWithArg(this.paths.masterSocket)];
+      signalProcess(pid, 'SIGUSR1');
+      if (!(await waitForExit(members, options.graceMs ?? this.#stopGraceMs))) {
+        this.#log.warn('HAProxy did not finish its soft stop in time; sending SIGTERM', { masterPid: pid });
+        signalProcess(pid, 'SIGTERM');
+        if (!(await waitForExit(members, 2000))) {
+          for (const p of members) if (isProcessAlive(p)) signalProcess(p, 'SIGKILL');
+          await waitForExit(members, 2000);
+        }
+      }
+      const left = findProcessesWithArg(this.paths.masterSocket);
+      for (const p of left) signalProcess(p, 'SIGKILL');
+      await waitForExit(left, 2000);
+      await this.#removeRuntimeFiles();
+      this.#masterPid = undefined;
+      this.#log.info('HAProxy stopped', { masterPid: pid });
+    });
+  }
+
+  // ------------------------------------------------------------ internals
+
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  #assertStarted(what: string): void {
+    if (this.#masterPid === undefined) {
+      throw new Error(`HaproxySupervisor.${what}() needs a running HAProxy: call start(configText) first`);
+    }
+  }
+
+  /** The pid of a live master of this state dir, or undefined (stale files removed). */
+  async #findLiveMaster(): Promise<number | undefined> {
+    const pid = await readPid(this.paths.pidFile);
+    const ours = (p: number): boolean => {
+      const args = processArgs(p);
+      return args === undefined || args.some((a) => a.includes(this.paths.masterSocket));
+    };
+    if (pid === undefined || !isProcessAlive(pid) || !ours(pid)) {
+      await this.#removeRuntimeFiles();
+      return undefined;
+    }
+    // A master in the middle of a reload does not answer for a moment.
+    const proc = await this.#waitForProc(this.#startTimeoutMs, pid);
+    if (proc?.master.pid === pid) return pid;
+    if (!isProcessAlive(pid)) {
+      await this.#removeRuntimeFiles();
+      return undefined;
+    }
+    throw new Error(
+      proc
+        ? `${this.paths.masterSocket} is served by master ${proc.master.pid} but ${this.paths.pidFile} says ${pid}: two HAProxy masters use ${this.paths.dir}; stop one`
+        : `HAProxy master ${pid} (from ${this.paths.pidFile}) is alive but does not answer on ${this.paths.masterSocket}; stop it (kill ${pid}) and start again`,
+    );
+  }
+
+  /** Polls `show proc` until it answers (optionally only while `pid` lives). */
+  async #waitForProc(timeoutMs: number, pid = this.#masterPid): Promise<ShowProc | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await this.#cli.showProc();
+      } catch {
+        if (Date.now() >= deadline || (pid !== undefined && !isProcessAlive(pid))) return undefined;
+        await sleep(PROBE_INTERVAL_MS);
+      }
+    }
+  }
+
+  async #removeRuntimeFiles(): Promise<void> {
+    for (const f of [this.paths.masterSocket, this.paths.adminSocket, this.paths.pidFile]) {
+      await rm(f, { force: true });
+    }
+  }
+
+  /** Spawns a master on haproxy.cfg and waits until it lists a worker. */
+  async #spawnMaster(): Promise<number> {
+    await rotateLog(this.paths.log);
+    const logOffset = await fileSize(this.paths.log);
+    const orphans = findProcessesWithArg(this.paths.masterSocket);
+    const fd = openSync(this.paths.log, 'a', 0o600);
+    const exit: { done: boolean; code: number | null; signal: string | null; error?: Error } = {
+      done: false,
+      code: null,
+      signal: null,
+    };
+    let child;
+    try {
+      child = spawn(
+        this.#bin,
+        ['-W', '-S', `${this.paths.masterSocket},mode,600`, '-f', this.paths.config, '-p', this.paths.pidFile],
+        { cwd: this.paths.dir, detached: true, stdio: ['ignore', fd, fd] },
+      );
+    } finally {
+      closeSync(fd);
+    }
+    child.on('error', (error) => Object.assign(exit, { done: true, error }));
+    child.on('exit', (code, signal) => {
+      Object.assign(exit, { done: true, code, signal });
+      if (child.pid !== undefined) this.#lastExit = { pid: child.pid, code, signal };
+      if (this.#polling && child.pid === this.#masterPid) void this.#tick();
+    });
+    child.unref();
+
+    const deadline = Date.now() + this.#startTimeoutMs;
+    for (;;) {
+      if (exit.error) {
+        throw new Error(`Cannot run HAProxy binary "${this.#bin}": ${exit.error.message}; install HAProxy or set haproxyBin`, {
+          cause: exit.error,
+        });
+      }
+      if (exit.done) {
+        const tail = await readTail(this.paths.log, logOffset);
+        throw new Error(
+          `HAProxy exited while starting (code ${exit.code}, signal ${exit.signal}); ${this.paths.log} says:\n${tail}`,
+        );
+      }
+      const proc = await this.#cli.showProc().catch(() => undefined);
+      if (proc && proc.master.pid === child.pid && proc.workers.length > 0) break;
+      if (Date.now() >= deadline) {
+        if (child.pid !== undefined) signalProcess(-child.pid, 'SIGKILL');
+        const tail = await readTail(this.paths.log, logOffset);
+        throw new Error(
+          `HAProxy did not answer on ${this.paths.masterSocket} with a worker within ${this.#startTimeoutMs} ms; killed it. ${this.paths.log} says:\n${tail}`,
+        );
+      }
+      await sleep(PROBE_INTERVAL_MS);
+    }
+    const pid = child.pid!;
+    this.#masterPid = pid;
+    if (orphans.length > 0) {
+      // Leftovers of a dead master still hold the ports (SO_REUSEPORT let the new
+      // master bind beside them): let them finish their connections and go.
+      this.#log.warn('soft-stopping processes left by a dead master', { pids: orphans });
+      for (const p of orphans) signalProcess(p, 'SIGUSR1');
+    }
+    return pid;
+  }
+
+  /** Polls show proc until the reload count moves, then confirms the new worker stays up. */
+  async #awaitReload(before: ShowProc): Promise<ReloadOutcome> {
+    const pid = this.#masterPid!;
+    const deadline = Date.now() + this.#reloadTimeoutMs;
+    for (;;) {
+      if (!isProcessAlive(pid)) return { ok: false, why: 'the HAProxy master exited during the reload', masterDied: true };
+      const proc = await this.#cli.showProc().catch(() => undefined);
+      if (proc && proc.master.reloads > before.master.reloads) {
+        // 2.6 resets the failed count on success, so any failed count is this reload's.
+        if (proc.master.failedReloads > 0) {
+          return { ok: false, why: 'HAProxy reported the reload as failed (show proc)', masterDied: false };
+        }
+        const fresh = proc.workers.filter((w) => w.reloads === 0);
+        if (fresh.length > 0) return this.#settle(pid, fresh.map((w) => w.pid), proc.master.reloads);
+      }
+      if (Date.now() >= deadline) {
+        return { ok: false, why: `show proc did not confirm the reload within ${this.#reloadTimeoutMs} ms`, masterDied: false };
+      }
+      await sleep(PROBE_INTERVAL_MS);
+    }
+  }
+
+  /** A worker can die right after the fork (chroot, setuid...), taking the master with it in 2.6. */
+  async #settle(pid: number, workers: number[], reloads: number): Promise<ReloadOutcome> {
+    await sleep(this.#settleMs);
+    if (!isProcessAlive(pid)) return { ok: false, why: 'the HAProxy master exited right after the reload', masterDied: true };
+    const proc = await this.#waitForProc(this.#reloadTimeoutMs);
+    const current = new Set(proc?.workers.map((w) => w.pid));
+    if (workers.some((w) => current.has(w))) return { ok: true, reloads };
+    return { ok: false, why: 'the new HAProxy worker exited right after the reload', masterDied: !isProcessAlive(pid) };
+  }
+
+  /**
+   * After a failed reload with haproxy.cfg restored: in 2.6 the old workers
+   * keep serving and the master waits for the next reload, so nothing is
+   * needed unless the master died (restart it) or no worker is left (reload
+   * the restored file).
+   */
+  async #ensureServing(outcome: { masterDied: boolean }): Promise<void> {
+    if (outcome.masterDied || !this.isRunning()) {
+      await this.#recoverDeadMaster('a reload failed and the master exited', false);
+      return;
+    }
+    const proc = await this.#waitForProc(this.#reloadTimeoutMs);
+    if (!proc) {
+      this.#log.error('HAProxy master does not answer after a failed reload', {
+        masterPid: this.#masterPid,
+        hint: `check ${this.paths.log}; stop the master to let the supervisor restart it`,
+      });
+      return;
+    }
+    if (proc.workers.length > 0) {
+      this.#log.info('previous configuration keeps serving', { workers: proc.workers.map((w) => w.pid) });
+      return;
+    }
+    this.#log.warn('no worker left after a failed reload; reloading the restored configuration');
+    await this.#cli.reload().catch(() => undefined);
+    const recovery = await this.#awaitReload(proc);
+    if (!recovery.ok) await this.#recoverDeadMaster('recovery reload failed', false);
+  }
+
+  /** Restarts from haproxy.cfg after the master died; emits died/restarted. */
+  async #recoverDeadMaster(reason: string, throwOnFailure: boolean): Promise<void> {
+    const previous = this.#masterPid!;
+    if (this.#diedReported !== previous) {
+      this.#diedReported = previous;
+      const exit = this.#lastExit?.pid === previous ? this.#lastExit : undefined;
+      this.#log.error('HAProxy master died', { masterPid: previous, exitCode: exit?.code, signal: exit?.signal });
+      this.emit('died', { masterPid: previous, exitCode: exit?.code ?? null, signal: exit?.signal ?? null });
+    }
+    try {
+      await this.#removeRuntimeFiles();
+      const pid = await this.#spawnMaster();
+      this.#restartFailures = 0;
+      this.#log.warn('restarted HAProxy from the last good configuration', { reason, previousMasterPid: previous, masterPid: pid });
+      this.emit('restarted', { reason, previousMasterPid: previous, masterPid: pid });
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      this.#restartFailures++;
+      this.#nextRestartAt = Date.now() + Math.min(30_000, this.#pollIntervalMs * 2 ** this.#restartFailures);
+      this.#log.error('could not restart HAProxy; will retry', { error, attempt: this.#restartFailures });
+      this.emit('restart-failed', { error, attempt: this.#restartFailures });
+      if (throwOnFailure) throw error;
+    }
+  }
+
+  #startPolling(): void {
+    if (this.#polling) return;
+    this.#polling = true;
+    const loop = (): void => {
+      this.#timer = setTimeout(() => {
+        void this.#tick().finally(() => {
+          if (this.#polling) loop();
+        });
+      }, this.#pollIntervalMs);
+      this.#timer.unref();
+    };
+    loop();
+  }
+
+  /** One liveness check: restart a dead master (with backoff after failures). */
+  async #tick(): Promise<void> {
+    const pid = this.#masterPid;
+    if (!this.#polling || pid === undefined || isProcessAlive(pid) || Date.now() < this.#nextRestartAt) return;
+    await this.#exclusive(async () => {
+      // Re-check under the lock: an apply may have restarted it meanwhile.
+      if (!this.#polling || this.#masterPid === undefined || this.isRunning()) return;
+      await this.#recoverDeadMaster('master process exited', false);
+    });
+  }
+}
+
+async function readPid(file: string): Promise<number | undefined> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const pid = Number.parseInt(text.trim(), 10);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+async function fileSize(file: string): Promise<number> {
+  return (await stat(file).catch(() => undefined))?.size ?? 0;
+}
+
+/** What was appended to `file` after `offset` (at most the last 8 KiB), trimmed. */
+async function readTail(file: string, offset: number): Promise<string> {
+  const size = await fileSize(file);
+  const from = Math.max(offset > size ? 0 : offset, size - LOG_TAIL_BYTES);
+  if (size <= from) return '';
+  const handle = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(size - from);
+    await handle.read(buf, 0, buf.length, from);
+    return buf.toString('utf8').trim();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function rotateLog(file: string): Promise<void> {
+  if ((await fileSize(file)) > LOG_ROTATE_BYTES) await rename(file, `${file}.1`);
+}
