@@ -14,7 +14,8 @@ export interface GlobalSettings {
   hardStopAfter: string;
   /** Spread the closing of idle connections of an old worker over this time. */
   closeSpreadTime: string;
-  maxconn: number;
+  /** Global maxconn; undefined lets HAProxy derive it from the file-descriptor limit. */
+  maxconn?: number;
   /** Optional HAProxy stats page and built-in Prometheus exporter. */
   statsListener?: { address: string; port: number };
 }
@@ -194,7 +195,7 @@ function backendModel(b: Backend): BackendModel {
 export function buildConfigModel(input: { frontends: readonly Frontend[]; backends: readonly Backend[]; global: GlobalSettings }): ConfigModel {
   const byName = <T extends { name: string }>(a: T, b: T) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   return {
-    global: { statsListener: undefined, ...input.global },
+    global: { statsListener: undefined, maxconn: undefined, ...input.global },
     frontends: input.frontends.map(frontendModel).sort(byName),
     backends: input.backends.map(backendModel).sort(byName),
   };

@@ -1,0 +1,253 @@
+#!/usr/bin/env node
+/**
+ * node-haproxy command line: run, render, validate, demo. Wiring only: every
+ * behaviour lives in the modules it calls.
+ *
+ * Exit codes: 0 success; 1 invalid manifests (validate) or a runtime failure;
+ * 2 usage errors (unknown command or flag, missing argument).
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { createLogger, type Logger, type LogLevel } from './log.js';
+import { DEFAULTS, globalSettings, startController } from './controller.js';
+import { formatIssue } from './model/types.js';
+import { resolve } from './model/resolve.js';
+import { buildConfigModel } from './render/model.js';
+import { loadRenderer } from './render/render.js';
+import { loadDirectory } from './sources/files/load.js';
+import { runDemo } from './demo.js';
+
+class UsageError extends Error {}
+
+const MAIN_HELP = `node-haproxy: keeps a running HAProxy in line with declared Frontend and Backend resources.
+
+Usage: node-haproxy <command> [options]
+
+Commands:
+  run       Run the controller: watch sources, keep HAProxy in line
+  render    Print the HAProxy configuration that run would apply
+  validate  Check manifests; exit 1 with one line per problem
+  demo      Run the demo: upstream servers on loopback and HAProxy in front
+
+Run "node-haproxy <command> --help" for a command's options.`;
+
+const RUN_HELP = `Usage: node-haproxy run --source DIR [options]
+
+Options:
+  --source DIR                 Directory of YAML manifests (*.yaml, *.yml, multi-document),
+                               watched for changes. May be given more than once.
+  --state-dir DIR              HAProxy's state: haproxy.cfg, master.sock, admin.sock
+                               (default: ./.node-haproxy)
+  --haproxy-bin PATH           HAProxy executable (default: haproxy)
+  --debounce-ms N              Coalesce changes arriving within N ms (default: ${DEFAULTS.debounceMs})
+  --min-reload-interval-ms N   At least N ms between reloads (default: ${DEFAULTS.minReloadIntervalMs})
+  --no-runtime-updates         Reload for member changes too, instead of the runtime API
+  --hard-stop-after DURATION   Longest an old worker keeps serving after a reload (default: ${DEFAULTS.hardStopAfter})
+  --close-spread-time DURATION Spread closing idle connections after a reload (default: ${DEFAULTS.closeSpreadTime})
+  --maxconn N                  HAProxy's global maxconn (default: derived by HAProxy from
+                               the file-descriptor limit)
+  --stats-address HOST:PORT    Serve HAProxy's stats page (/stats) and built-in exporter (/metrics)
+  --stop-haproxy-on-exit       Stop HAProxy when the controller stops (default: leave it
+                               running, so a restarted controller adopts it without a blip)
+  --log-format json|pretty     Log format (default: json)
+  --log-level LEVEL            debug, info, warn or error (default: info)
+  -h, --help                   Show this help`;
+
+const RENDER_HELP = `Usage: node-haproxy render DIR [--state-dir DIR] [--stats-address HOST:PORT]
+
+Prints the HAProxy configuration that "run --source DIR" would apply. Invalid
+resources are left out and reported on stderr; the exit code is then 1.`;
+
+const VALIDATE_HELP = `Usage: node-haproxy validate DIR
+
+Checks every manifest below DIR against the schema and the cross-resource rules
+(unknown backends, duplicate names, two frontends on one address and port).
+Exit 0 when all are valid; else 1, with one line per problem:
+  FILE#DOCUMENT: KIND NAMESPACE/NAME: FIELD: PROBLEM`;
+
+const DEMO_HELP = `Usage: node-haproxy demo [--log-format json|pretty]
+
+Starts four small HTTP servers on 127.0.0.1:9001-9004 and HAProxy on
+127.0.0.1:8080 in front of them, routed by the manifests in examples/.
+Edit those files while it runs: routing changes live. Ctrl-C stops everything.`;
+
+const common = {
+  help: { type: 'boolean', short: 'h' },
+  'log-format': { type: 'string' },
+  'log-level': { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+function parse<O extends ParseArgsConfig['options']>(args: string[], options: O, allowPositionals = false) {
+  try {
+    return parseArgs({ args, options, allowPositionals, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function makeLogger(values: { 'log-format'?: string; 'log-level'?: string }, defaultFormat: 'json' | 'pretty' = 'json'): Logger {
+  const format = values['log-format'] ?? defaultFormat;
+  if (format !== 'json' && format !== 'pretty') throw new UsageError(`--log-format must be json or pretty, not ${format}`);
+  const level = (values['log-level'] ?? 'info') as LogLevel;
+  if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new UsageError(`--log-level must be debug, info, warn or error, not ${level}`);
+  return createLogger({ format, level });
+}
+
+function intOption(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a whole number, not ${v}`);
+  return n;
+}
+
+function durationOption(name: string, v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (!/^[0-9]{1,9}(us|ms|s|m|h|d)?$/.test(v)) throw new UsageError(`--${name} must be a duration like 30s or 500ms, not ${v}`);
+  return v;
+}
+
+export function hostPort(name: string, v: string | undefined): { address: string; port: number } | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[0-9.]+|\*|localhost):(\d{1,5})$/.exec(v);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port < 1 || port > 65535) throw new UsageError(`--${name} must be HOST:PORT like 127.0.0.1:8404, not ${v}`);
+  return { address: m[1] === 'localhost' ? '127.0.0.1' : m[1]!, port };
+}
+
+async function cmdRun(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    ...common,
+    source: { type: 'string', multiple: true },
+    'state-dir': { type: 'string' },
+    'haproxy-bin': { type: 'string' },
+    'debounce-ms': { type: 'string' },
+    'min-reload-interval-ms': { type: 'string' },
+    'no-runtime-updates': { type: 'boolean' },
+    'hard-stop-after': { type: 'string' },
+    'close-spread-time': { type: 'string' },
+    maxconn: { type: 'string' },
+    'stats-address': { type: 'string' },
+    'stop-haproxy-on-exit': { type: 'boolean' },
+  });
+  if (values.help) return print(RUN_HELP);
+  if (!values.source?.length) throw new UsageError('run needs --source DIR (a directory of YAML manifests)');
+  const logger = makeLogger(values);
+  const controller = await startController({
+    sources: values.source,
+    stateDir: values['state-dir'] ?? '.node-haproxy',
+    haproxyBin: values['haproxy-bin'],
+    logger,
+    debounceMs: intOption('debounce-ms', values['debounce-ms']),
+    minReloadIntervalMs: intOption('min-reload-interval-ms', values['min-reload-interval-ms']),
+    runtimeUpdates: !values['no-runtime-updates'],
+    hardStopAfter: durationOption('hard-stop-after', values['hard-stop-after']),
+    closeSpreadTime: durationOption('close-spread-time', values['close-spread-time']),
+    maxconn: intOption('maxconn', values.maxconn),
+    statsListener: hostPort('stats-address', values['stats-address']),
+    stopHaproxyOnExit: values['stop-haproxy-on-exit'],
+  });
+  await waitForSignal(logger);
+  await controller.stop();
+  return 0;
+}
+
+export function waitForSignal(logger: Logger): Promise<void> {
+  return new Promise((resolveWait) => {
+    const done = (signal: string) => {
+      logger.info('stopping', { signal });
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolveWait();
+    };
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+  });
+}
+
+async function cmdRender(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { ...common, 'state-dir': { type: 'string' }, 'stats-address': { type: 'string' } }, true);
+  if (values.help) return print(RENDER_HELP);
+  if (positionals.length !== 1) throw new UsageError('render needs exactly one DIR');
+  const loaded = await loadDirectory(positionals[0]!);
+  const r = resolve({ declared: loaded.declared, lastAccepted: new Map() });
+  const problems = [...loaded.issues.filter((i) => i.reason === 'ParseError')];
+  for (const o of r.outcomes.values()) if (!o.accepted) problems.push(...o.issues);
+  for (const p of problems) process.stderr.write(`${formatIssue(p)}\n`);
+  const global = globalSettings(values['state-dir'] ?? '.node-haproxy', { statsListener: hostPort('stats-address', values['stats-address']) });
+  process.stdout.write(loadRenderer()(buildConfigModel({ frontends: r.frontends, backends: r.backends, global })));
+  return problems.length > 0 ? 1 : 0;
+}
+
+async function cmdValidate(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, common, true);
+  if (values.help) return print(VALIDATE_HELP);
+  if (positionals.length !== 1) throw new UsageError('validate needs exactly one DIR');
+  const loaded = await loadDirectory(positionals[0]!);
+  const r = resolve({ declared: loaded.declared, lastAccepted: new Map() });
+  const lines = new Set<string>();
+  for (const i of loaded.issues) lines.add(formatIssue(i));
+  for (const o of r.outcomes.values()) if (!o.accepted) for (const i of o.issues) lines.add(formatIssue(i));
+  for (const l of lines) process.stdout.write(`${l}\n`);
+  const resources = loaded.declared.length;
+  if (lines.size === 0) {
+    process.stderr.write(`${resources} resource(s) in ${loaded.files.length} file(s): all valid\n`);
+    return 0;
+  }
+  process.stderr.write(`${lines.size} problem(s) in ${positionals[0]}\n`);
+  return 1;
+}
+
+async function cmdDemo(args: string[]): Promise<number> {
+  const { values } = parse(args, common);
+  if (values.help) return print(DEMO_HELP);
+  const logger = makeLogger(values, 'pretty');
+  const demo = await runDemo({ logger });
+  await waitForSignal(logger);
+  await demo.stop();
+  return 0;
+}
+
+function print(text: string): number {
+  process.stdout.write(text + '\n');
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'run':
+        return await cmdRun(rest);
+      case 'render':
+        return await cmdRender(rest);
+      case 'validate':
+        return await cmdValidate(rest);
+      case 'demo':
+        return await cmdDemo(rest);
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        return print(MAIN_HELP);
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`node-haproxy: ${err.message}\nRun "node-haproxy --help" for usage.\n`);
+      return 2;
+    }
+    const e = err as Error;
+    process.stderr.write(`node-haproxy: ${e.message}${e.cause instanceof Error ? `: ${e.cause.message}` : ''}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`node-haproxy: ${String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

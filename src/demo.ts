@@ -1,0 +1,96 @@
+/**
+ * The embedded demo: four small HTTP servers on loopback, and HAProxy in front
+ * of them routed by the manifests in examples/. Editing those files while the
+ * demo runs changes the routing live.
+ */
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startController, type Controller } from './controller.js';
+import type { Logger } from './log.js';
+import { examplesDir } from './paths.js';
+
+export const DEMO_UPSTREAMS = [
+  { name: 'app-1', port: 9001 },
+  { name: 'app-2', port: 9002 },
+  { name: 'api-1', port: 9003 },
+  { name: 'canary-1', port: 9004 },
+] as const;
+
+/** An HTTP server that answers every request with its own name. */
+export function nameServer(name: string): Server {
+  return createServer((req, res) => {
+    const body = JSON.stringify({ server: name, method: req.method, path: req.url, host: req.headers.host, forwardedFor: req.headers['x-forwarded-for'] });
+    res.writeHead(200, { 'content-type': 'application/json', 'x-served-by': name });
+    res.end(body + '\n');
+  });
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new Error(`port ${host}:${port} is in use; stop what listens there and run the demo again`) : err),
+    );
+    server.listen(port, host, () => resolve());
+  });
+}
+
+export interface Demo {
+  controller: Controller;
+  stop(): Promise<void>;
+}
+
+export async function runDemo(o: { logger: Logger; examples?: string; stateDir?: string }): Promise<Demo> {
+  const servers: Server[] = [];
+  const closeAll = () => Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  try {
+    for (const u of DEMO_UPSTREAMS) {
+      const s = nameServer(u.name);
+      await listen(s, u.port, '127.0.0.1');
+      servers.push(s);
+    }
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+  const examples = o.examples ?? examplesDir();
+  let controller: Controller;
+  try {
+    controller = await startController({
+      sources: [examples],
+      stateDir: o.stateDir ?? join(tmpdir(), 'node-haproxy-demo'),
+      logger: o.logger,
+      stopHaproxyOnExit: true,
+      fileRescanIntervalMs: 2000,
+    });
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+  await controller.reconciler.settled();
+  if (!controller.reconciler.haproxyStarted) {
+    const why = controller.reconciler.last?.error ?? 'see the log above';
+    await controller.stop({ stopHaproxy: true });
+    await closeAll();
+    throw new Error(`HAProxy did not start: ${why}`);
+  }
+  process.stdout.write(`
+node-haproxy demo is running. HAProxy listens on http://127.0.0.1:8080/
+
+  curl http://127.0.0.1:8080/                           -> backend app (app-1, app-2 in turn)
+  curl http://127.0.0.1:8080/api/users                  -> backend api (path prefix /api)
+  curl -H 'Host: api.localhost' http://127.0.0.1:8080/  -> backend api (host rule)
+  curl -H 'X-Canary: yes' http://127.0.0.1:8080/        -> backend canary (header rule)
+
+Edit ${join(examples, 'frontend.yaml')} or backends.yaml: routing changes live.
+Press Ctrl-C to stop.
+
+`);
+  return {
+    controller,
+    async stop() {
+      await controller.stop({ stopHaproxy: true });
+      await closeAll();
+    },
+  };
+}

@@ -1,0 +1,350 @@
+/**
+ * The reconcile loop. Level-triggered: on any store change it recomputes the
+ * desired state from the whole store, plans against what runs, and applies.
+ *
+ * Coalescing: the first change after a quiet period is applied at once; more
+ * changes within `debounceMs` of a pass collapse into one pass; reloads are at
+ * least `minReloadIntervalMs` apart. The loop always ends on the latest
+ * desired state: a change that arrives during a pass schedules another.
+ */
+import { EventEmitter } from 'node:events';
+import type { Resolution } from '../model/resolve.js';
+import type { Resource, ResourceKey } from '../model/types.js';
+import type { ConfigModel, GlobalSettings } from '../render/model.js';
+import type { ConfigRenderer } from '../render/render.js';
+import type { Logger } from '../log.js';
+import { computeDesired, type Desired } from './desired.js';
+import { plan, type Plan, type ServerOp } from './plan.js';
+import type { Store } from './store.js';
+
+export interface ApplyResult {
+  ok: boolean;
+  /** Which step refused: `check` (haproxy -c) or `reload` (the master could not load it). */
+  reason?: 'check' | 'reload';
+  output?: string;
+}
+
+/** What the loop needs from the HAProxy supervisor. */
+export interface HaproxyControl {
+  start(configText: string): Promise<{ adopted: boolean; runningConfig?: string }>;
+  apply(configText: string): Promise<ApplyResult>;
+  writeRunningConfig(configText: string): Promise<void>;
+}
+
+/** Applies server operations through the runtime API; throws on the first failure. */
+export interface RuntimeExecutor {
+  execute(ops: readonly ServerOp[]): Promise<void>;
+  /** Saves server states so the next worker starts from them (before a reload). */
+  saveServerState?(): Promise<void>;
+  /** Corrects live servers that differ from the model (after a reload); returns how many were fixed. */
+  converge?(model: ConfigModel): Promise<number>;
+}
+
+/** What survives a controller restart, so an adopted HAProxy can still get runtime plans. */
+export interface PersistedState {
+  text: string;
+  model: ConfigModel;
+  accepted: Resource[];
+}
+
+export interface StatePersistence {
+  load(): Promise<PersistedState | undefined>;
+  save(state: PersistedState): Promise<void>;
+}
+
+export type PassKind = 'noop' | 'runtime' | 'reload' | 'deferred' | 'failed' | 'waiting';
+
+export interface PassResult {
+  kind: PassKind;
+  /** For reloads: what structural difference caused it. For failures: what failed. */
+  reasons: string[];
+  summary?: string;
+  durationMs: number;
+  renderMs: number;
+  /** Store changes folded into this pass. */
+  coalesced: number;
+  resolution?: Resolution;
+  error?: string;
+  output?: string;
+}
+
+export interface ReconcilerOptions {
+  store: Store;
+  haproxy: HaproxyControl;
+  runtime?: RuntimeExecutor;
+  render: ConfigRenderer;
+  global: GlobalSettings;
+  logger: Logger;
+  debounceMs?: number;
+  minReloadIntervalMs?: number;
+  runtimeUpdates?: boolean;
+  persistence?: StatePersistence;
+  now?: () => number;
+}
+
+export interface ReconcilerEvents {
+  pass: [PassResult];
+  started: [{ adopted: boolean }];
+}
+
+interface Running {
+  text: string;
+  model?: ConfigModel;
+}
+
+export class Reconciler extends EventEmitter<ReconcilerEvents> {
+  private readonly o: Required<Omit<ReconcilerOptions, 'runtime' | 'persistence'>> & Pick<ReconcilerOptions, 'runtime' | 'persistence'>;
+  private running: Running | undefined;
+  private lastAccepted = new Map<ResourceKey, Resource>();
+  private lastFailedText: string | undefined;
+  private lastReloadAt = -Infinity;
+  private lastPassEnd = -Infinity;
+  private timer: NodeJS.Timeout | undefined;
+  private busy: Promise<void> | undefined;
+  private dirty = false;
+  private pendingChanges = 0;
+  private stopped = true;
+  private startedHaproxy = false;
+  private unsubscribe: (() => void) | undefined;
+  private lastResult: PassResult | undefined;
+  private appliedVersion = -1;
+
+  constructor(options: ReconcilerOptions) {
+    super();
+    this.o = {
+      debounceMs: 100,
+      minReloadIntervalMs: 1000,
+      runtimeUpdates: true,
+      now: () => performance.now(),
+      ...options,
+    };
+  }
+
+  /** Starts watching the store. HAProxy starts (or is adopted) on the first pass once every source has synced. */
+  async start(): Promise<void> {
+    this.stopped = false;
+    const saved = await this.o.persistence?.load().catch((err: unknown) => {
+      this.o.logger.warn('ignoring unreadable saved controller state', { err });
+      return undefined;
+    });
+    if (saved) this.lastAccepted = new Map(saved.accepted.map((r) => [`${r.kind}/${r.metadata.namespace}/${r.metadata.name}`, r]));
+    this.savedState = saved;
+    this.unsubscribe = this.o.store.onChange(() => this.trigger());
+    this.trigger();
+  }
+
+  private savedState: PersistedState | undefined;
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.busy;
+  }
+
+  /** True once HAProxy runs the configuration for the store's current content. */
+  isConverged(): boolean {
+    return this.startedHaproxy && this.appliedVersion === this.o.store.version && this.lastResult?.kind !== 'failed';
+  }
+
+  get haproxyStarted(): boolean {
+    return this.startedHaproxy;
+  }
+
+  get last(): PassResult | undefined {
+    return this.lastResult;
+  }
+
+  /** The configuration text HAProxy runs now. */
+  get runningText(): string | undefined {
+    return this.running?.text;
+  }
+
+  /** Resolves when the loop is idle with nothing pending (tests, CLI). */
+  async settled(): Promise<void> {
+    while (this.busy || this.timer) {
+      await (this.busy ?? new Promise((r) => setTimeout(r, 5)));
+    }
+  }
+
+  /** Signals that the store changed. Cheap; safe to call in bursts. */
+  trigger(): void {
+    if (this.stopped) return;
+    this.pendingChanges++;
+    if (this.busy) {
+      this.dirty = true;
+      return;
+    }
+    if (this.timer) return;
+    const wait = Math.max(0, this.lastPassEnd + this.o.debounceMs - this.o.now());
+    this.schedule(wait);
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.busy = this.runPass().finally(() => {
+        this.busy = undefined;
+        this.lastPassEnd = this.o.now();
+        if (this.dirty && !this.stopped) {
+          this.dirty = false;
+          this.schedule(this.o.debounceMs);
+        }
+      });
+    }, ms);
+  }
+
+  private async runPass(): Promise<void> {
+    const t0 = this.o.now();
+    const coalesced = this.pendingChanges;
+    this.pendingChanges = 0;
+    let result: PassResult;
+    try {
+      result = await this.pass(coalesced);
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
+      result = { kind: 'failed', reasons: ['internal error'], error, durationMs: 0, renderMs: 0, coalesced };
+      this.o.logger.error('reconcile pass failed', { err });
+    }
+    result.durationMs = this.o.now() - t0;
+    this.lastResult = result;
+    this.emit('pass', result);
+  }
+
+  private async pass(coalesced: number): Promise<PassResult> {
+    const store = this.o.store;
+    if (!store.allSynced()) {
+      this.o.logger.info('waiting for sources to finish their first load', { sources: store.unsyncedSources() });
+      return { kind: 'waiting', reasons: store.unsyncedSources(), durationMs: 0, renderMs: 0, coalesced };
+    }
+    const version = store.version;
+    const snapshot = store.snapshot();
+    for (const issue of snapshot.sourceIssues) this.o.logger.warn('input rejected', { ...issue });
+    const desired = computeDesired(snapshot, this.lastAccepted, this.o.global, this.o.render);
+    this.logOutcomes(desired.resolution);
+    const base = { renderMs: desired.renderMs, coalesced, resolution: desired.resolution, durationMs: 0 };
+
+    if (!this.startedHaproxy) {
+      const r = await this.startHaproxy(desired);
+      if (r) return { ...base, ...r };
+    }
+
+    const effective = this.plan(desired);
+
+    switch (effective.kind) {
+      case 'noop':
+        this.accept(desired, version);
+        return { ...base, kind: 'noop', reasons: [] };
+      case 'runtime': {
+        try {
+          await this.o.runtime!.execute(effective.ops);
+        } catch (err) {
+          const why = `runtime update failed (${err instanceof Error ? err.message : String(err)}); falling back to a reload`;
+          this.o.logger.warn(why);
+          return { ...base, ...(await this.reload(desired, version, [why])) };
+        }
+        await this.o.haproxy.writeRunningConfig(desired.text);
+        this.accept(desired, version);
+        this.o.logger.info('applied through the runtime API, no reload', { changes: effective.summary });
+        return { ...base, kind: 'runtime', reasons: [], summary: effective.summary };
+      }
+      case 'reload': {
+        const wait = this.lastReloadAt + this.o.minReloadIntervalMs - this.o.now();
+        if (wait > 0) {
+          this.dirty = false;
+          this.schedule(wait);
+          return { ...base, kind: 'deferred', reasons: effective.reasons };
+        }
+        return { ...base, ...(await this.reload(desired, version, effective.reasons)) };
+      }
+    }
+  }
+
+  private plan(desired: Desired): Plan {
+    const running = this.running;
+    if (running && !running.model) {
+      // Adopted without a saved model: text equality is all we can know.
+      return desired.text === running.text
+        ? { kind: 'noop' }
+        : { kind: 'reload', reasons: ['the adopted HAProxy runs a configuration this controller has no record of'] };
+    }
+    const r = running?.model ? { text: running.text, model: running.model } : undefined;
+    return plan(desired, r, { runtimeUpdates: this.o.runtimeUpdates && !!this.o.runtime });
+  }
+
+  private async startHaproxy(desired: Desired): Promise<{ kind: PassKind; reasons: string[] } | undefined> {
+    const started = await this.o.haproxy.start(desired.text);
+    this.startedHaproxy = true;
+    this.lastReloadAt = this.o.now();
+    if (started.adopted) {
+      const text = started.runningConfig ?? '';
+      const saved = this.savedState;
+      this.running = { text, model: saved && saved.text === text ? saved.model : undefined };
+      this.o.logger.info('adopted the running HAProxy', { runtimePlans: !!this.running.model });
+      this.emit('started', { adopted: true });
+      return undefined; // plan against what runs
+    }
+    this.running = { text: desired.text, model: desired.model };
+    this.accept(desired, this.o.store.version);
+    this.o.logger.info('started HAProxy', { frontends: desired.model.frontends.length, backends: desired.model.backends.length });
+    this.emit('started', { adopted: false });
+    return { kind: 'reload', reasons: ['initial start'] };
+  }
+
+  private async reload(desired: Desired, version: number, reasons: string[]): Promise<Omit<PassResult, 'renderMs' | 'coalesced' | 'durationMs'>> {
+    if (desired.text === this.lastFailedText) {
+      return { kind: 'failed', reasons, error: 'this configuration was already rejected; waiting for a change' };
+    }
+    this.o.logger.info('reloading HAProxy', { reasons });
+    await this.o.runtime?.saveServerState?.().catch((err: unknown) => this.o.logger.warn('could not save server state before reload', { err }));
+    const r = await this.o.haproxy.apply(desired.text);
+    this.lastReloadAt = this.o.now();
+    if (!r.ok) {
+      this.lastFailedText = desired.text;
+      const error = r.reason === 'check' ? 'HAProxy rejected the configuration (haproxy -c)' : 'HAProxy failed to load the configuration';
+      this.o.logger.error(`${error}; the previous configuration keeps serving`, { output: r.output, reasons });
+      return { kind: 'failed', reasons, error, output: r.output };
+    }
+    this.lastFailedText = undefined;
+    this.accept(desired, version);
+    const fixed = await this.o.runtime?.converge?.(desired.model).catch((err: unknown) => {
+      this.o.logger.warn('could not verify live servers after reload', { err });
+      return 0;
+    });
+    if (fixed) this.o.logger.info('corrected live servers after reload', { servers: fixed });
+    return { kind: 'reload', reasons };
+  }
+
+  private accept(desired: Desired, version: number): void {
+    this.running = { text: desired.text, model: desired.model };
+    this.lastAccepted = desired.resolution.accepted;
+    this.appliedVersion = version;
+    this.lastFailedText = undefined;
+    void this.o.persistence
+      ?.save({ text: desired.text, model: desired.model, accepted: [...desired.resolution.accepted.values()] })
+      .catch((err: unknown) => this.o.logger.warn('could not save controller state', { err }));
+  }
+
+  private readonly reported = new Map<ResourceKey, string>();
+
+  /** Logs each rejection once (until it changes or clears). */
+  private logOutcomes(res: Resolution): void {
+    for (const [key, o] of res.outcomes) {
+      const sig = o.accepted ? '' : `${o.reason}:${o.message}`;
+      if ((this.reported.get(key) ?? '') === sig) continue;
+      this.reported.set(key, sig);
+      if (o.accepted) this.o.logger.info('resource accepted', { resource: key });
+      else
+        this.o.logger.warn('resource rejected', {
+          resource: key,
+          reason: o.reason,
+          problems: o.issues.map((i) => `${i.origin ? i.origin + ': ' : ''}${i.field}: ${i.message}`),
+          serving: o.serving ? 'previous version' : 'nothing',
+        });
+    }
+    for (const key of [...this.reported.keys()]) if (!res.outcomes.has(key)) this.reported.delete(key);
+  }
+}
