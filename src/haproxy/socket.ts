@@ -80,7 +80,8 @@ export function sendCommand(socketPath: string, command: string, options: SendCo
         ),
       );
     }, timeoutMs);
-    socket.on('connect', () => socket.write(command + '\n'));
+    // Half-close after the command: the master CLI answers only once the client has finished sending.
+    socket.on('connect', () => socket.end(command + '\n'));
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.on('end', () => finish());
     socket.on('close', () => finish());

@@ -52,7 +52,7 @@ export interface StatePersistence {
   save(state: PersistedState): Promise<void>;
 }
 
-export type PassKind = 'noop' | 'runtime' | 'reload' | 'deferred' | 'failed' | 'waiting';
+export type PassKind = 'start' | 'noop' | 'runtime' | 'reload' | 'deferred' | 'failed' | 'waiting';
 
 export interface PassResult {
   kind: PassKind;
@@ -291,7 +291,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.accept(desired, this.o.store.version);
     this.o.logger.info('started HAProxy', { frontends: desired.model.frontends.length, backends: desired.model.backends.length });
     this.emit('started', { adopted: false });
-    return { kind: 'reload', reasons: ['initial start'] };
+    return { kind: 'start', reasons: [] };
   }
 
   private async reload(desired: Desired, version: number, reasons: string[]): Promise<Omit<PassResult, 'renderMs' | 'coalesced' | 'durationMs'>> {
