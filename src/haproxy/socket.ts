@@ -54,9 +54,16 @@ function hint(code: string): string {
   }
 }
 
-/** Sends `command` and resolves with HAProxy's whole reply text. */
+/**
+ * Sends `command` and resolves with HAProxy's whole reply text. Rejects
+ * (without connecting) when the command holds `;` or a line break.
+ */
 export function sendCommand(socketPath: string, command: string, options: SendCommandOptions = {}): Promise<string> {
-  assertSingleCommand(command);
+  try {
+    assertSingleCommand(command);
+  } catch (err) {
+    return Promise.reject(err);
+  }
   const timeoutMs = options.timeoutMs ?? 5000;
   return new Promise<string>((resolve, reject) => {
     const chunks: Buffer[] = [];

@@ -396,13 +396,19 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
           `HAProxy exited while starting (code ${exit.code}, signal ${exit.signal}); ${this.paths.log} says:\n${tail}`,
         );
       }
-      const proc = await this.#cli.showProc().catch(() => undefined);
-      if (proc && proc.master.pid === child.pid && proc.workers.length > 0) break;
+      let last: string;
+      try {
+        const proc = await this.#cli.showProc();
+        if (proc.master.pid === child.pid && proc.workers.length > 0) break;
+        last = `show proc lists master ${proc.master.pid} with ${proc.workers.length} worker(s)`;
+      } catch (err) {
+        last = (err as Error).message;
+      }
       if (Date.now() >= deadline) {
         if (child.pid !== undefined) signalProcess(-child.pid, 'SIGKILL');
         const tail = await readTail(this.paths.log, logOffset);
         throw new Error(
-          `HAProxy did not answer on ${this.paths.masterSocket} with a worker within ${this.#startTimeoutMs} ms; killed it. ${this.paths.log} says:\n${tail}`,
+          `HAProxy (pid ${child.pid}) did not list a worker on ${this.paths.masterSocket} within ${this.#startTimeoutMs} ms (last: ${last}); killed it. ${this.paths.log} says:\n${tail}`,
         );
       }
       await sleep(PROBE_INTERVAL_MS);

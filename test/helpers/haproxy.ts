@@ -6,15 +6,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { silentLogger } from '../../src/log.js';
-import { findProcessesWithArg } from '../../src/haproxy/process.js';
+import { findProcessesWithArg, waitForExit } from '../../src/haproxy/process.js';
 import { HaproxySupervisor, statePaths, type HaproxySupervisorOptions } from '../../src/haproxy/supervisor.js';
 
 export const HAPROXY_BIN = '/usr/sbin/haproxy';
 
-/** A fresh state dir under the OS temp dir (short: unix socket paths max out near 108 bytes). */
-export async function tempStateDir(t?: TestContext): Promise<string> {
+/**
+ * A fresh state dir under the OS temp dir (short: unix socket paths max out
+ * near 108 bytes). After the test, any HAProxy process still running from it
+ * is killed (a safety net behind the supervisors' own stop) and it is removed.
+ */
+export async function tempStateDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'nh-'));
-  t?.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(async () => {
+    const left = haproxyPids(dir);
+    for (const pid of left) process.kill(pid, 'SIGKILL');
+    await waitForExit(left, 2000);
+    await rm(dir, { recursive: true, force: true });
+  });
   return dir;
 }
 
