@@ -78,7 +78,8 @@ function serverOps(desired: BackendModel, running: BackendModel, reasons: string
     }
     if (r.endpoint !== d.endpoint) ops.push({ op: 'addr', backend: desired.name, server: d });
     if (r.weight !== d.weight) ops.push({ op: 'weight', backend: desired.name, server: d });
-    if (r.state !== d.state) ops.push({ op: 'state', backend: desired.name, server: d });
+    // Drain is expressed as weight 0 (see render/model.ts); only maint is an admin state.
+    if ((r.state === 'maint') !== (d.state === 'maint')) ops.push({ op: 'state', backend: desired.name, server: d });
   }
   return ops;
 }
