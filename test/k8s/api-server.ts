@@ -14,7 +14,7 @@ import type { KubeObject } from './objects.js';
 import { RequestLog, type RequestFilter, type RequestRecord } from './request-log.js';
 import { ResourceApi } from './resource-api.js';
 import { DEFAULT_RESOURCES, ResourceRegistry, type ResourceType } from './resources.js';
-import { describeRoute, route, type ResourceTarget, type ResourceVerb } from './routes.js';
+import { describeRoute, route, type ResourceVerb } from './routes.js';
 import { matchEverything } from './selectors.js';
 import { ApiError, internalError, unauthorized } from './status.js';
 import { ObjectStore } from './store.js';
@@ -173,6 +173,15 @@ export class KubeApiTestServer {
     return this.hub.dropAll(options.graceful ?? false);
   }
 
+  /**
+   * Stalls every open watch: the connection stays open but no event or
+   * bookmark reaches it any more, as with a hung stream. For testing
+   * stalled-watch detection; watches opened later work normally.
+   */
+  stallWatches(): number {
+    return this.hub.stallAll();
+  }
+
   /** Forgets all watch history: a watch from any resourceVersion before now gets 410. */
   compactHistory(): void {
     this.store.compact();
@@ -294,5 +303,3 @@ export class KubeApiTestServer {
     return rt;
   }
 }
-
-export type { ResourceTarget };

@@ -3,7 +3,7 @@
  * increasing revision (the resourceVersion), and a bounded history of change
  * events that watches replay from.
  */
-import { clone, jsonEqual } from './json.js';
+import { clone, jsonEqual, without } from './json.js';
 import { objectKey, timestamp, type KubeObject } from './objects.js';
 import type { ResourceType } from './resources.js';
 import type { Selector } from './selectors.js';
@@ -128,8 +128,8 @@ export class ObjectStore {
     const existing = this.bucket(rt).get(objectKey(namespace, name));
     if (!existing) {
       if (scope === 'status' || !(rt.createOnUpdate || scope === 'all')) throw notFound(rt, name);
-      const { resourceVersion: _ignored, ...metadata } = body.metadata;
-      return { object: this.create(rt, namespace, { ...body, metadata: { ...metadata, name } }, scope), created: true };
+      const metadata = { ...without(body.metadata, 'resourceVersion'), name };
+      return { object: this.create(rt, namespace, { ...body, metadata }, scope), created: true };
     }
     if (scope !== 'all') checkUpdatePreconditions(rt, existing, body);
     const next = prepareUpdate(rt, existing, body, scope);

@@ -65,7 +65,7 @@ export function prepareCreate(rt: ResourceType, namespace: string | undefined, b
   const obj = clone(body);
   obj.apiVersion = apiVersionOf(rt);
   obj.kind = rt.kind;
-  const { deletionTimestamp: _ts, deletionGracePeriodSeconds: _grace, resourceVersion: _rv, ...meta } = obj.metadata;
+  const meta = without(obj.metadata, 'deletionTimestamp', 'deletionGracePeriodSeconds', 'resourceVersion');
   obj.metadata = { ...meta, name, uid: newUid(), creationTimestamp: timestamp(now) };
   if (rt.namespaced) obj.metadata.namespace = namespace;
   else delete obj.metadata.namespace;

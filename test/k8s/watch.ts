@@ -43,6 +43,7 @@ function visibleType(change: ChangeEvent, selector: Selector): WatchEventType | 
 export class WatchConnection {
   private lastRevision: number;
   private timer: NodeJS.Timeout | undefined;
+  private stalled = false;
 
   constructor(
     private readonly res: ServerResponse,
@@ -99,6 +100,11 @@ export class WatchConnection {
     if (this.open) this.res.end();
   }
 
+  /** Keeps the connection open but writes nothing more to it: a hung stream. */
+  stall(): void {
+    this.stalled = true;
+  }
+
   /** Cuts the connection mid-stream: the client sees a premature close. */
   destroy(): void {
     this.res.socket?.destroy();
@@ -106,7 +112,7 @@ export class WatchConnection {
   }
 
   private send(event: WatchEvent): void {
-    if (this.open) this.res.write(`${JSON.stringify(event)}\n`);
+    if (this.open && !this.stalled) this.res.write(`${JSON.stringify(event)}\n`);
   }
 }
 
@@ -185,6 +191,12 @@ export class WatchHub {
     }
     this.counters.watchesDropped += dropped.length;
     return dropped.length;
+  }
+
+  /** Stalls every open watch (see WatchConnection.stall); watches opened later are unaffected. Returns how many. */
+  stallAll(): number {
+    for (const connection of this.connections) connection.stall();
+    return this.connections.size;
   }
 
   count(filter: (spec: WatchSpec) => boolean = () => true): number {

@@ -300,6 +300,22 @@ for (const graceful of [false, true]) {
   });
 }
 
+test('a stalled watch stays open but delivers nothing; dropping it lets the informer catch up', async (t) => {
+  const env = await setup(t, { bookmarkIntervalMs: 10 });
+  const api = frontendsApi(env);
+  const { informer } = await startInformer(env, FRONTENDS_PATH, api.list);
+  await waitFor(() => env.server.watchCount() === 1, { what: 'the informer watch' });
+
+  assert.equal(env.server.stallWatches(), 1);
+  env.server.apply(frontend('missed'));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(informer.list(NS).length, 0, 'nothing arrives on a stalled stream');
+  assert.equal(env.server.watchCount(), 1, 'the stalled stream is still open');
+
+  env.server.dropAllWatches({ graceful: true });
+  await waitFor(() => informer.list(NS).length === 1, { what: 'the informer to catch up' });
+});
+
 // --- writes ---
 
 test('optimistic concurrency on Leases: a stale resourceVersion gets 409 Conflict', async (t) => {
@@ -382,6 +398,53 @@ test('custom resources refuse unconditional updates and strategic merge patches,
   );
   await rejectsWithStatus(strategic, 415, 'UnsupportedMediaType');
   await rejectsWithStatus(api.create(frontend('Bad_Name')), 422, 'Invalid');
+});
+
+test('JSON patch: add, remove and move apply; a failing test op is 422 and changes nothing', async (t) => {
+  const env = await setup(t);
+  const api = frontendsApi(env);
+  await api.create(frontend('f', { binds: ['a'], mode: 'http' }));
+  const patched = await api.jsonPatch('f', [
+    { op: 'add', path: '/spec/binds/-', value: 'b' },
+    { op: 'move', from: '/spec/mode', path: '/spec/protocol' },
+    { op: 'add', path: '/metadata/labels', value: { 'app.kubernetes.io/name': 'x' } },
+  ]);
+  assert.deepEqual(patched.spec, { binds: ['a', 'b'], protocol: 'http' });
+  assert.deepEqual(patched.metadata.labels, { 'app.kubernetes.io/name': 'x' });
+  const rv = env.server.resourceVersion;
+  await rejectsWithStatus(
+    api.jsonPatch('f', [
+      { op: 'remove', path: '/spec/binds/0' },
+      { op: 'test', path: '/spec/protocol', value: 'tcp' },
+    ]),
+    422,
+    'Invalid',
+  );
+  assert.equal(env.server.resourceVersion, rv);
+  await rejectsWithStatus(api.jsonPatch('missing', []), 404, 'NotFound');
+});
+
+test('per-kind storage rules: DELETE answers and create-on-update follow the apiserver', async (t) => {
+  const env = await setup(t);
+  const core = env.kc.makeApiClient(CoreV1Api);
+  const leases = env.kc.makeApiClient(CoordinationV1Api);
+  const endpoints = await core.replaceNamespacedEndpoints({ namespace: NS, name: 'ep', body: { metadata: { name: 'ep' }, subsets: [] } });
+  assert.ok(endpoints.metadata?.uid, 'PUT creates Endpoints');
+  await rejectsWithStatus(core.replaceNamespacedService({ namespace: NS, name: 'svc', body: { metadata: { name: 'svc' } } }), 404, 'NotFound');
+
+  const lease = await leases.createNamespacedLease({ namespace: NS, body: { metadata: { name: 'l' }, spec: {} } });
+  const leaseAnswer = await leases.deleteNamespacedLease({ namespace: NS, name: 'l' });
+  assert.deepEqual(JSON.parse(JSON.stringify(leaseAnswer)), {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Success',
+    details: { name: 'l', group: 'coordination.k8s.io', kind: 'leases', uid: lease.metadata?.uid },
+    code: 200,
+  });
+  await core.createNamespacedService({ namespace: NS, body: { metadata: { name: 'svc' } } });
+  assert.equal((await core.deleteNamespacedService({ namespace: NS, name: 'svc' })).kind, 'Service');
+  await rejectsWithStatus(core.deleteNamespacedService({ namespace: NS, name: 'svc' }), 404, 'NotFound');
 });
 
 test('deletion honours finalizers: marked first, removed when the last finalizer goes', async (t) => {
