@@ -19,6 +19,7 @@ export { RuntimeApi, RuntimeApiError, type RuntimeApiOptions, type ServerAdminSt
 export { MasterCli } from './master-cli.js';
 export { checkConfigFile, type CheckResult, type CheckOptions } from './check.js';
 export { writeFileAtomic } from './atomic-file.js';
+export { findTakenBinds, parseBindAddresses, type BindAddress } from './preflight.js';
 export { isProcessAlive, findProcessesWithArg } from './process.js';
 export {
   HaproxySupervisor,

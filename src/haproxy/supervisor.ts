@@ -22,6 +22,7 @@ import { writeFileAtomic } from './atomic-file.js';
 import { checkConfigFile, type CheckResult } from './check.js';
 import { MasterCli } from './master-cli.js';
 import type { ShowProc } from './parse.js';
+import { findTakenBinds } from './preflight.js';
 import { findProcessesWithArg, isProcessAlive, processArgs, signalProcess, sleep, waitForExit } from './process.js';
 
 export type SupervisorLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
@@ -64,6 +65,12 @@ export interface HaproxySupervisorOptions {
   settleMs?: number;
   /** Per master-CLI command. Default 3000 ms. */
   commandTimeoutMs?: number;
+  /**
+   * Before a reload, try to bind (from Node) each new TCP bind address and
+   * reject the apply when another process holds it. Default true: a reload that
+   * cannot bind pauses all listeners for ~2 s on 2.6 (see preflight.ts).
+   */
+  preflightBinds?: boolean;
 }
 
 export type StartResult =
@@ -125,6 +132,7 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
   readonly #startTimeoutMs: number;
   readonly #stopGraceMs: number;
   readonly #settleMs: number;
+  readonly #preflightBinds: boolean;
   readonly #cli: MasterCli;
 
   #masterPid: number | undefined;
@@ -147,6 +155,7 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
     this.#startTimeoutMs = options.startTimeoutMs ?? 10_000;
     this.#stopGraceMs = options.stopGraceMs ?? 5000;
     this.#settleMs = options.settleMs ?? 250;
+    this.#preflightBinds = options.preflightBinds ?? true;
     this.#cli = new MasterCli(this.paths.masterSocket, options.commandTimeoutMs ?? 3000);
   }
 
@@ -228,15 +237,15 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
   apply(configText: string): Promise<ApplyResult> {
     return this.#exclusive(async () => {
       this.#assertStarted('apply');
-      const verdict = await this.check(configText);
-      if (!verdict.ok) {
-        this.#log.warn('configuration rejected by haproxy -c', { output: verdict.output });
-        this.emit('reload-failed', { reason: 'check', output: verdict.output });
-        return { ok: false, reason: 'check', output: verdict.output };
+      const previous = await this.runningConfig();
+      const rejection = await this.#validate(configText, previous);
+      if (rejection !== undefined) {
+        this.#log.warn('configuration rejected before reloading', { output: rejection });
+        this.emit('reload-failed', { reason: 'check', output: rejection });
+        return { ok: false, reason: 'check', output: rejection };
       }
       if (!this.isRunning()) await this.#recoverDeadMaster('master found dead before a reload', true);
 
-      const previous = await this.runningConfig();
       const before = await this.#waitForProc(this.#reloadTimeoutMs);
       if (!before) {
         throw new Error(
@@ -302,6 +311,15 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
     const run = this.#queue.then(fn, fn);
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+
+  /** haproxy -c, then the bind pre-flight: the reason to refuse, or undefined. */
+  async #validate(configText: string, previous: string): Promise<string | undefined> {
+    const verdict = await this.check(configText);
+    if (!verdict.ok) return verdict.output;
+    if (!this.#preflightBinds) return undefined;
+    const taken = await findTakenBinds(configText, previous);
+    return taken.length > 0 ? taken.join('\n') : undefined;
   }
 
   #assertStarted(what: string): void {

@@ -11,20 +11,55 @@ import { HaproxySupervisor, statePaths, type HaproxySupervisorOptions } from '..
 
 export const HAPROXY_BIN = '/usr/sbin/haproxy';
 
-/**
- * A fresh state dir under the OS temp dir (short: unix socket paths max out
- * near 108 bytes). After the test, any HAProxy process still running from it
- * is killed (a safety net behind the supervisors' own stop) and it is removed.
- */
+/** A fresh dir under the OS temp dir (short: unix socket paths max out near 108 bytes), removed after the test. */
 export async function tempStateDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'nh-'));
-  t.after(async () => {
-    const left = haproxyPids(dir);
-    for (const pid of left) process.kill(pid, 'SIGKILL');
-    await waitForExit(left, 2000);
-    await rm(dir, { recursive: true, force: true });
-  });
+  t.after(() => rm(dir, { recursive: true, force: true }));
   return dir;
+}
+
+export interface HaproxyFixture {
+  dir: string;
+  /** A supervisor on this state dir with test timings (several may share the dir, as in adoption). */
+  supervisor(options?: Partial<HaproxySupervisorOptions>): HaproxySupervisor;
+  /** testConfig() for this state dir. */
+  config(options: Omit<TestConfigOptions, 'stateDir'>): string;
+}
+
+/**
+ * A state dir and its supervisors, cleaned up in one ordered step after the
+ * test, pass or fail: every supervisor stops its HAProxy, any process still
+ * running from the dir is killed, the dir is removed.
+ */
+export async function haproxyFixture(t: TestContext): Promise<HaproxyFixture> {
+  const dir = await mkdtemp(join(tmpdir(), 'nh-'));
+  const supervisors: HaproxySupervisor[] = [];
+  t.after(async () => {
+    try {
+      for (const sup of supervisors) await sup.stop({ stopHaproxy: true }).catch(() => undefined);
+    } finally {
+      const left = haproxyPids(dir);
+      for (const pid of left) process.kill(pid, 'SIGKILL');
+      await waitForExit(left, 2000);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+  return {
+    dir,
+    supervisor(options = {}) {
+      const sup = new HaproxySupervisor({
+        stateDir: dir,
+        haproxyBin: HAPROXY_BIN,
+        logger: silentLogger(),
+        pollIntervalMs: 200,
+        stopGraceMs: 2000,
+        ...options,
+      });
+      supervisors.push(sup);
+      return sup;
+    },
+    config: (options) => testConfig({ ...options, stateDir: dir }),
+  };
 }
 
 /** Listens on 127.0.0.1:0 and returns the server (port taken until closed). */
@@ -96,24 +131,6 @@ export function testConfig(o: TestConfigOptions): string {
     '',
   ];
   return lines.join('\n');
-}
-
-/** A supervisor on `stateDir` with test timings; stopped with its HAProxy after the test. */
-export function testSupervisor(
-  t: TestContext,
-  stateDir: string,
-  options: Partial<HaproxySupervisorOptions> = {},
-): HaproxySupervisor {
-  const sup = new HaproxySupervisor({
-    stateDir,
-    haproxyBin: HAPROXY_BIN,
-    logger: silentLogger(),
-    pollIntervalMs: 200,
-    stopGraceMs: 2000,
-    ...options,
-  });
-  t.after(() => sup.stop({ stopHaproxy: true }));
-  return sup;
 }
 
 /** Live processes (master and workers) of the HAProxy on `stateDir`. */

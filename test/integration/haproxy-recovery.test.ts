@@ -3,15 +3,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { isProcessAlive } from '../../src/haproxy/process.js';
-import { freePort, haproxyPids, nextEvent, tempStateDir, testConfig, testSupervisor } from '../helpers/haproxy.js';
+import { freePort, haproxyFixture, haproxyPids, nextEvent, testConfig } from '../helpers/haproxy.js';
 import { httpGet, requestLoop, startUpstream, waitForHttp } from '../helpers/upstream.js';
 
 test('kill -9 of the master and its workers: the supervisor restarts it on the last good config', async (t) => {
-  const dir = await tempStateDir(t);
+  const fx = await haproxyFixture(t);
+  const dir = fx.dir;
   const a = await startUpstream('a');
   t.after(() => a.close());
   const port = await freePort();
-  const sup = testSupervisor(t, dir, { pollIntervalMs: 100 });
+  const sup = fx.supervisor({ pollIntervalMs: 100 });
   const cfg = testConfig({ stateDir: dir, port, servers: [{ name: 'a', port: a.port }] });
   await sup.start(cfg);
   assert.equal((await httpGet(port)).body, 'a');
@@ -36,14 +37,15 @@ test('kill -9 of the master and its workers: the supervisor restarts it on the l
 });
 
 test('a second supervisor on the same state dir adopts the running HAProxy without interrupting traffic', async (t) => {
-  const dir = await tempStateDir(t);
+  const fx = await haproxyFixture(t);
+  const dir = fx.dir;
   const a = await startUpstream('a');
   const b = await startUpstream('b');
   t.after(() => Promise.all([a.close(), b.close()]));
   const port = await freePort();
   const cfgA = testConfig({ stateDir: dir, port, servers: [{ name: 'a', port: a.port }] });
 
-  const first = testSupervisor(t, dir);
+  const first = fx.supervisor();
   await first.start(cfgA);
   const pid = first.masterPid!;
   const processes = haproxyPids(dir).sort();
@@ -53,7 +55,7 @@ test('a second supervisor on the same state dir adopts the running HAProxy witho
   await first.stop(); // the controller goes away; HAProxy stays
   assert.ok(isProcessAlive(pid), 'stop() without stopHaproxy leaves HAProxy running');
 
-  const second = testSupervisor(t, dir);
+  const second = fx.supervisor();
   const adopted = nextEvent<{ masterPid: number }>(second, 'adopted', 5000);
   const r = await second.start(cfgA.replace('timeout server 10s', 'timeout server 11s'));
   assert.deepEqual(r, { adopted: true, masterPid: pid, runningConfig: cfgA });
@@ -74,13 +76,14 @@ test('a second supervisor on the same state dir adopts the running HAProxy witho
 });
 
 test('start() over stale files of a dead master starts a fresh one', async (t) => {
-  const dir = await tempStateDir(t);
+  const fx = await haproxyFixture(t);
+  const dir = fx.dir;
   const a = await startUpstream('a');
   t.after(() => a.close());
   const port = await freePort();
   const cfg = testConfig({ stateDir: dir, port, servers: [{ name: 'a', port: a.port }] });
 
-  const first = testSupervisor(t, dir);
+  const first = fx.supervisor();
   await first.start(cfg);
   await first.stop({ stopHaproxy: true });
   // What a crash leaves: a pid file naming a dead process, socket files nobody serves.
@@ -88,7 +91,7 @@ test('start() over stale files of a dead master starts a fresh one', async (t) =
   await writeFile(first.paths.masterSocket, '');
   await writeFile(first.paths.adminSocket, '');
 
-  const second = testSupervisor(t, dir);
+  const second = fx.supervisor();
   const r = await second.start(cfg);
   assert.equal(r.adopted, false);
   assert.notEqual(r.masterPid, 999999);

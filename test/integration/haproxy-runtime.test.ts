@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { MasterCli } from '../../src/haproxy/master-cli.js';
 import { RuntimeApi, RuntimeApiError } from '../../src/haproxy/runtime.js';
 import { HaproxySocketError, sendCommand } from '../../src/haproxy/socket.js';
-import { freePort, tempStateDir, testConfig, testSupervisor } from '../helpers/haproxy.js';
+import { freePort, haproxyFixture, tempStateDir, testConfig } from '../helpers/haproxy.js';
 import { sampleBodies, startUpstream } from '../helpers/upstream.js';
 
 const bodies = async (port: number, n = 8): Promise<string[]> =>
@@ -20,12 +20,13 @@ async function eventually(what: string, fn: () => Promise<boolean>, timeoutMs = 
 }
 
 test('runtime API against a running HAProxy', async (t) => {
-  const dir = await tempStateDir(t);
+  const fx = await haproxyFixture(t);
+  const dir = fx.dir;
   const ups = await Promise.all(['a', 'b', 'c', 'd'].map(startUpstream));
   t.after(() => Promise.all(ups.map((u) => u.close())));
   const [a, b, c, d] = ups as [(typeof ups)[0], (typeof ups)[0], (typeof ups)[0], (typeof ups)[0]];
   const port = await freePort();
-  const sup = testSupervisor(t, dir);
+  const sup = fx.supervisor();
   await sup.start(testConfig({ stateDir: dir, port, servers: [{ name: 'a', port: a.port }] }));
   const api = new RuntimeApi({ socketPath: sup.paths.adminSocket });
 

@@ -4,16 +4,18 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { isProcessAlive } from '../../src/haproxy/process.js';
 import { HaproxyConfigError } from '../../src/haproxy/supervisor.js';
-import { freePort, haproxyPids, holdPort, tempStateDir, testConfig, testSupervisor } from '../helpers/haproxy.js';
-import { httpGet, sampleBodies, startUpstream, waitForHttp } from '../helpers/upstream.js';
+import { freePort, haproxyFixture, haproxyPids, holdPort, testConfig } from '../helpers/haproxy.js';
+import { httpGet, requestLoop, sampleBodies, startUpstream, waitForHttp } from '../helpers/upstream.js';
 
 test('supervisor: start, apply, rejected apply, failed reload, recovery, stop', async (t) => {
-  const dir = await tempStateDir(t);
+  const fx = await haproxyFixture(t);
+  const dir = fx.dir;
   const a = await startUpstream('a');
   const b = await startUpstream('b');
   t.after(() => Promise.all([a.close(), b.close()]));
   const port = await freePort();
-  const sup = testSupervisor(t, dir);
+  // Without the bind pre-flight, so that HAProxy's own reload failure is exercised below.
+  const sup = fx.supervisor({ preflightBinds: false });
   const cfgA = testConfig({ stateDir: dir, port, servers: [{ name: 'a', port: a.port }] });
   const cfgB = testConfig({ stateDir: dir, port, servers: [{ name: 'b', port: b.port }] });
   const events: string[] = [];
@@ -56,7 +58,7 @@ test('supervisor: start, apply, rejected apply, failed reload, recovery, stop', 
   });
 
   await t.test('start() with a rejected config throws HaproxyConfigError with the alerts', async (t2) => {
-    const other = testSupervisor(t2, await tempStateDir(t2));
+    const other = (await haproxyFixture(t2)).supervisor();
     await assert.rejects(other.start('global\n  bogus_global_keyword\n'), (err: unknown) => {
       assert.ok(err instanceof HaproxyConfigError);
       assert.match(err.output, /bogus_global_keyword/);
@@ -131,4 +133,31 @@ test('supervisor: start, apply, rejected apply, failed reload, recovery, stop', 
     assert.equal(sup.isRunning(), false);
     await assert.rejects(httpGet(port, '/', 1000));
   });
+});
+
+test('bind pre-flight: a port held by another process is refused before any reload, traffic untouched', async (t) => {
+  const fx = await haproxyFixture(t);
+  const dir = fx.dir;
+  const a = await startUpstream('a');
+  t.after(() => a.close());
+  const port = await freePort();
+  const sup = fx.supervisor();
+  const cfg = testConfig({ stateDir: dir, port, servers: [{ name: 'a', port: a.port }] });
+  await sup.start(cfg);
+  const taken = await holdPort();
+  t.after(() => taken.close());
+
+  const loop = requestLoop(port, 10_000);
+  const clash = testConfig({ stateDir: dir, port, servers: [{ name: 'a', port: a.port }], extraBindPorts: [taken.port] });
+  const r = await sup.apply(clash);
+  const report = await loop.stop();
+  assert.ok(!r.ok && r.reason === 'check');
+  assert.match(!r.ok ? r.output : '', new RegExp(`bind 127\\.0\\.0\\.1:${taken.port} \\(line \\d+\\): address already in use`));
+  assert.equal(await sup.reloadCount(), 0, 'no reload was attempted');
+  assert.equal(await readFile(sup.paths.config, 'utf8'), cfg);
+  assert.equal(report.failed, 0, report.errors.slice(0, 3).join('; '));
+
+  // Ports the running config binds already are not "taken": reloading the same binds works.
+  const same = cfg.replace('timeout server 10s', 'timeout server 12s');
+  assert.deepEqual(await sup.apply(same), { ok: true, reloads: 1 });
 });

@@ -8,6 +8,7 @@ import {
   splitCsvLine,
 } from '../../src/haproxy/parse.js';
 import { assertSingleCommand } from '../../src/haproxy/socket.js';
+import { parseBindAddresses } from '../../src/haproxy/preflight.js';
 
 // Outputs captured from HAProxy 2.6.12 (Debian 12) while writing src/haproxy.
 
@@ -252,4 +253,24 @@ test('commands with ";" or line breaks are refused before sending', () => {
   assert.throws(() => assertSingleCommand('show info\nshow stat'), /line break/);
   assert.throws(() => assertSingleCommand('  '), /empty/);
   assert.doesNotThrow(() => assertSingleCommand('@!1234 show servers state be_app'));
+});
+
+test('bind addresses for the pre-flight: TCP on IP literals only', () => {
+  const cfg = [
+    'frontend f',
+    '  bind 127.0.0.1:8080',
+    '  bind :80,*:81 ssl crt /x.pem',
+    '  bind ipv6@:::8443 v4v6',
+    '  bind 10.0.0.1:9000-9002',
+    '  bind unix@/run/x.sock',
+    '  bind /run/y.sock',
+    '  bind myhost:80',
+    '  bind "${PORT}"',
+    '  bind 0.0.0.0:1-65535',
+    '  # bind 127.0.0.1:1',
+  ].join('\n');
+  assert.deepEqual(
+    parseBindAddresses(cfg).map((b) => `${b.line} ${b.host} ${b.port}`),
+    ['2 127.0.0.1 8080', '3 0.0.0.0 80', '3 0.0.0.0 81', '4 :: 8443', '5 10.0.0.1 9000', '5 10.0.0.1 9001', '5 10.0.0.1 9002'],
+  );
 });
