@@ -3,6 +3,7 @@
  * Errors name the field and say what is allowed, so the user knows the fix.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { parseRawConfig, RAW_CONFIG_ANNOTATION, RAW_CONFIG_FIELD } from './raw-config.js';
 import { backendSchema, frontendSchema, PATTERNS } from './schema.js';
 import { API_VERSION, DEFAULT_NAMESPACE, type Issue, type Kind, type Resource } from './types.js';
 
@@ -90,6 +91,14 @@ function describeError(e: ErrorObject, root: unknown): { field: string; message:
   }
 }
 
+export interface ValidateOptions {
+  /**
+   * Accept raw HAProxy lines (the raw-config annotation). Off unless the
+   * operator enabled raw configuration; the lines are checked either way.
+   */
+  allowRawConfig?: boolean;
+}
+
 export interface ValidationResult {
   resource?: Resource;
   issues: Issue[];
@@ -109,7 +118,7 @@ export function describeResource(raw: unknown): string | undefined {
  * Validates one raw resource (already parsed from YAML/JSON) and returns it
  * with defaults filled in. The input is not modified.
  */
-export function validateResource(raw: unknown, origin?: string): ValidationResult {
+export function validateResource(raw: unknown, origin?: string, options: ValidateOptions = {}): ValidationResult {
   const resource = describeResource(raw);
   const issue = (field: string, message: string): Issue => ({ origin, resource, field, message, reason: 'InvalidSpec' });
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
@@ -140,7 +149,19 @@ export function validateResource(raw: unknown, origin?: string): ValidationResul
   }
   const res = copy as unknown as Resource;
   res.metadata.namespace ??= DEFAULT_NAMESPACE;
-  return { resource: res, issues: checkResource(res, origin) };
+  return { resource: res, issues: [...checkResource(res, origin), ...checkRawConfig(res, origin, options)] };
+}
+
+/** The raw-config annotation: refused unless enabled, and every line checked. */
+function checkRawConfig(r: Resource, origin: string | undefined, options: ValidateOptions): Issue[] {
+  const value = r.metadata.annotations?.[RAW_CONFIG_ANNOTATION];
+  if (value === undefined) return [];
+  const resource = `${r.kind} ${r.metadata.namespace}/${r.metadata.name}`;
+  const issue = (field: string, message: string): Issue => ({ origin, resource, field, message, reason: 'InvalidSpec' });
+  if (!options.allowRawConfig) {
+    return [issue(RAW_CONFIG_FIELD, 'raw configuration is disabled on this controller; remove the annotation, or ask the operator to enable raw configuration (--allow-raw-config)')];
+  }
+  return parseRawConfig(value).problems.map((p) => issue(p.index === undefined ? RAW_CONFIG_FIELD : `${RAW_CONFIG_FIELD}[${p.index}]`, p.message));
 }
 
 const isIPv4Like = (s: string): boolean => /^[0-9.]+$/.test(s);

@@ -3,6 +3,7 @@
  * strings, ACLs, server lines). Pure. The template only prints this model;
  * every decision about HAProxy syntax is made here, where it can be tested.
  */
+import { rawConfigLines } from '../model/raw-config.js';
 import type { Backend, Frontend, MemberState } from '../model/types.js';
 
 export interface GlobalSettings {
@@ -94,6 +95,8 @@ function frontendModel(f: Frontend): FrontendModel {
   } else {
     lines.push('option tcplog');
   }
+  // Raw lines (validated when the resource was accepted; re-checked by rawConfigLines).
+  lines.push(...rawConfigLines(f));
 
   const acls: string[] = [];
   const routes: string[] = [];
@@ -169,6 +172,7 @@ function backendModel(b: Backend): BackendModel {
     lines.push(send.join(' '));
     lines.push('http-check expect status 200-399');
   }
+  lines.push(...rawConfigLines(b));
   const params = serverParams(b);
   const servers = [...s.members]
     .sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0))
