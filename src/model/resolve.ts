@@ -123,7 +123,12 @@ export function resolve(input: ResolveInput): Resolution {
       return pa - pb || (a < b ? -1 : a > b ? 1 : 0);
     });
   const frontends: Frontend[] = [];
+  const originOf = new Map(input.declared.map((d) => [d.key, d.origin]));
   const checkFrontend = (f: Frontend): Issue | undefined => {
+    const problem = frontendProblem(f);
+    return problem && { origin: originOf.get(keyOf(f)), ...problem };
+  };
+  const frontendProblem = (f: Frontend): Issue | undefined => {
     for (const ref of backendRefs(f)) {
       const b = backends.get(`Backend/${f.metadata.namespace}/${ref.name}`);
       if (!b) {
