@@ -14,15 +14,17 @@
 import { EventEmitter } from 'node:events';
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { writeFileAtomic } from './atomic-file.js';
 import { checkConfigFile, type CheckResult } from './check.js';
 import { MasterCli } from './master-cli.js';
+import { HaproxySocketError } from './socket.js';
 import type { ShowProc } from './parse.js';
 import { findTakenBinds } from './preflight.js';
+import { fileSize, readPid, readTail, rotateLog } from './state-files.js';
 import { findProcessesWithArg, isProcessAlive, processArgs, signalProcess, sleep, waitForExit } from './process.js';
 
 export type SupervisorLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
@@ -119,8 +121,6 @@ export class HaproxyConfigError extends Error {
 
 type ReloadOutcome = { ok: true; reloads: number } | { ok: false; why: string; masterDied: boolean };
 
-const LOG_ROTATE_BYTES = 10 * 1024 * 1024;
-const LOG_TAIL_BYTES = 8 * 1024;
 const PROBE_INTERVAL_MS = 50;
 
 export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
@@ -139,7 +139,10 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
   #lastExit: { pid: number; code: number | null; signal: string | null } | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
-  #polling = false;
+  /** Started and not stopped: watching the master. */
+  #active = false;
+  /** Bumped per start(), so a poll loop of an earlier start() ends. */
+  #generation = 0;
   #restartFailures = 0;
   #nextRestartAt = 0;
   #diedReported: number | undefined;
@@ -208,13 +211,14 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
    */
   start(configText: string): Promise<StartResult> {
     return this.#exclusive(async () => {
+      if (this.#active) throw new Error('HaproxySupervisor.start() called twice: stop() it first');
       await mkdir(this.paths.dir, { recursive: true, mode: 0o700 });
       const live = await this.#findLiveMaster();
       if (live !== undefined) {
         this.#masterPid = live;
         const runningConfig = await this.runningConfig().catch(() => '');
         this.#log.info('adopted running HAProxy', { masterPid: live, stateDir: this.paths.dir });
-        this.#startPolling();
+        this.#activate();
         this.emit('adopted', { masterPid: live });
         return { adopted: true, masterPid: live, runningConfig };
       }
@@ -223,7 +227,7 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
       await writeFileAtomic(this.paths.config, configText);
       const pid = await this.#spawnMaster();
       this.#log.info('started HAProxy', { masterPid: pid, stateDir: this.paths.dir });
-      this.#startPolling();
+      this.#activate();
       this.emit('started', { masterPid: pid });
       return { adopted: false, masterPid: pid };
     });
@@ -254,8 +258,7 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
       }
       const logOffset = await fileSize(this.paths.log);
       await writeFileAtomic(this.paths.config, configText);
-      await this.#cli.reload().catch((err: unknown) => this.#log.debug('reload command ended with an error', { err }));
-      const outcome = await this.#awaitReload(before);
+      const outcome = await this.#reload(before);
       if (outcome.ok) {
         this.#log.info('HAProxy reloaded', { masterPid: this.#masterPid, reloads: outcome.reloads });
         this.emit('reloaded', { masterPid: this.#masterPid!, reloads: outcome.reloads });
@@ -278,7 +281,7 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
 
   /** Stops watching; with stopHaproxy also stops HAProxy and waits until every process is gone. */
   stop(options: StopOptions = {}): Promise<void> {
-    this.#polling = false;
+    this.#active = false;
     clearTimeout(this.#timer);
     return this.#exclusive(async () => {
       const pid = this.#masterPid;
@@ -323,8 +326,8 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
   }
 
   #assertStarted(what: string): void {
-    if (this.#masterPid === undefined) {
-      throw new Error(`HaproxySupervisor.${what}() needs a running HAProxy: call start(configText) first`);
+    if (!this.#active || this.#masterPid === undefined) {
+      throw new Error(`HaproxySupervisor.${what}() needs a started supervisor: call start(configText) first (again after stop())`);
     }
   }
 
@@ -397,7 +400,7 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
     child.on('exit', (code, signal) => {
       Object.assign(exit, { done: true, code, signal });
       if (child.pid !== undefined) this.#lastExit = { pid: child.pid, code, signal };
-      if (this.#polling && child.pid === this.#masterPid) void this.#tick();
+      if (this.#active && child.pid === this.#masterPid) void this.#tick();
     });
     child.unref();
 
@@ -440,6 +443,22 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
       for (const p of orphans) signalProcess(p, 'SIGUSR1');
     }
     return pid;
+  }
+
+  /** Sends `reload` and waits for its outcome. */
+  async #reload(before: ShowProc): Promise<ReloadOutcome> {
+    try {
+      await this.#cli.reload();
+    } catch (err) {
+      // Not connected: the reload was never sent. Other errors (a reset while the
+      // master re-executes) are normal: show proc tells what happened.
+      const code = err instanceof HaproxySocketError ? err.code : undefined;
+      if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EACCES') {
+        return { ok: false, why: (err as Error).message, masterDied: !this.isRunning() };
+      }
+      this.#log.debug('reload command ended with an error', { err });
+    }
+    return this.#awaitReload(before);
   }
 
   /** Polls show proc until the reload count moves, then confirms the new worker stays up. */
@@ -498,8 +517,7 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
       return;
     }
     this.#log.warn('no worker left after a failed reload; reloading the restored configuration');
-    await this.#cli.reload().catch(() => undefined);
-    const recovery = await this.#awaitReload(proc);
+    const recovery = await this.#reload(proc);
     if (!recovery.ok) await this.#recoverDeadMaster('recovery reload failed', false);
   }
 
@@ -528,13 +546,14 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
     }
   }
 
-  #startPolling(): void {
-    if (this.#polling) return;
-    this.#polling = true;
+  #activate(): void {
+    if (this.#active) return;
+    this.#active = true;
+    const generation = ++this.#generation;
     const loop = (): void => {
       this.#timer = setTimeout(() => {
         void this.#tick().finally(() => {
-          if (this.#polling) loop();
+          if (this.#active && generation === this.#generation) loop();
         });
       }, this.#pollIntervalMs);
       this.#timer.unref();
@@ -545,40 +564,11 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
   /** One liveness check: restart a dead master (with backoff after failures). */
   async #tick(): Promise<void> {
     const pid = this.#masterPid;
-    if (!this.#polling || pid === undefined || isProcessAlive(pid) || Date.now() < this.#nextRestartAt) return;
+    if (!this.#active || pid === undefined || isProcessAlive(pid) || Date.now() < this.#nextRestartAt) return;
     await this.#exclusive(async () => {
       // Re-check under the lock: an apply may have restarted it meanwhile.
-      if (!this.#polling || this.#masterPid === undefined || this.isRunning()) return;
+      if (!this.#active || this.#masterPid === undefined || this.isRunning()) return;
       await this.#recoverDeadMaster('master process exited', false);
     });
   }
-}
-
-async function readPid(file: string): Promise<number | undefined> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  const pid = Number.parseInt(text.trim(), 10);
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-}
-
-async function fileSize(file: string): Promise<number> {
-  return (await stat(file).catch(() => undefined))?.size ?? 0;
-}
-
-/** What was appended to `file` after `offset` (at most the last 8 KiB), trimmed. */
-async function readTail(file: string, offset: number): Promise<string> {
-  const size = await fileSize(file);
-  const from = Math.max(offset > size ? 0 : offset, size - LOG_TAIL_BYTES);
-  if (size <= from) return '';
-  const handle = await open(file, 'r');
-  try {
-    const buf = Buffer.alloc(size - from);
-    await handle.read(buf, 0, buf.length, from);
-    return buf.toString('utf8').trim();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function rotateLog(file: string): Promise<void> {
-  if ((await fileSize(file)) > LOG_ROTATE_BYTES) await rename(file, `${file}.1`);
 }

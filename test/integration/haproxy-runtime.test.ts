@@ -103,6 +103,14 @@ test('runtime API against a running HAProxy', async (t) => {
     await assert.rejects(api.addServer('be_app', 'x', '127.0.0.1:1; shutdown sessions server be_app/a'), /second command/);
   });
 
+  await t.test('writeRunningConfig records live changes in haproxy.cfg without a reload', async () => {
+    const live = testConfig({ stateDir: dir, port, servers: [{ name: 'a', port: a.port, options: 'weight 0' }, { name: 'b', port: d.port }] });
+    await sup.writeRunningConfig(live);
+    assert.equal(await sup.runningConfig(), live);
+    assert.equal(await sup.reloadCount(), 0);
+    assert.deepEqual(await bodies(port), ['d']);
+  });
+
   await t.test('master CLI: show proc and routing to a worker', async () => {
     const cli = new MasterCli(sup.paths.masterSocket);
     const proc = await cli.showProc();

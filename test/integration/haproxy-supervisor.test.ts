@@ -31,6 +31,7 @@ test('supervisor: start, apply, rejected apply, failed reload, recovery, stop', 
     assert.equal((await httpGet(port)).body, 'a');
     assert.equal(await sup.reloadCount(), 0);
     assert.deepEqual(events, ['started']);
+    await assert.rejects(sup.start(cfgA), /called twice/);
   });
 
   await t.test('apply a changed config: exactly one reload, traffic follows', async () => {
@@ -132,6 +133,7 @@ test('supervisor: start, apply, rejected apply, failed reload, recovery, stop', 
     assert.ok(!isProcessAlive(pid));
     assert.equal(sup.isRunning(), false);
     await assert.rejects(httpGet(port, '/', 1000));
+    await assert.rejects(sup.apply(cfgA), /call start\(configText\) first/);
   });
 });
 
