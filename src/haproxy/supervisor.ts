@@ -8,6 +8,9 @@
  *   admin.sock    stats socket; the configuration must declare it (level admin)
  *   haproxy.pid   master pid
  *   haproxy.log   the master's stdout and stderr
+ *   apply-pending.json  only while a reload is unconfirmed: the previous text,
+ *                 so that a controller that crashed mid-apply can tell, on its
+ *                 next start, whether haproxy.cfg is really what runs
  *
  * Relative paths inside the configuration resolve against the state directory.
  */
@@ -36,6 +39,7 @@ export interface StatePaths {
   adminSocket: string;
   pidFile: string;
   log: string;
+  pendingApply: string;
 }
 
 export function statePaths(stateDir: string): StatePaths {
@@ -47,6 +51,7 @@ export function statePaths(stateDir: string): StatePaths {
     adminSocket: join(dir, 'admin.sock'),
     pidFile: join(dir, 'haproxy.pid'),
     log: join(dir, 'haproxy.log'),
+    pendingApply: join(dir, 'apply-pending.json'),
   };
 }
 
@@ -117,6 +122,25 @@ export class HaproxyConfigError extends Error {
   constructor(readonly output: string) {
     super(`HAProxy rejected the configuration (haproxy -c); fix it and try again:\n${output}`);
   }
+}
+
+/** apply-pending.json */
+interface PendingApply {
+  previous: string;
+  masterPid: number;
+  reloadsBefore: number;
+}
+
+async function readPending(file: string): Promise<PendingApply | undefined> {
+  try {
+    const data = JSON.parse(await readFile(file, 'utf8')) as Partial<PendingApply>;
+    if (typeof data.previous === 'string' && typeof data.masterPid === 'number' && typeof data.reloadsBefore === 'number') {
+      return data as PendingApply;
+    }
+  } catch {
+    // absent or torn: nothing to settle
+  }
+  return undefined;
 }
 
 type ReloadOutcome = { ok: true; reloads: number } | { ok: false; why: string; masterDied: boolean };
@@ -216,6 +240,7 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
       const live = await this.#findLiveMaster();
       if (live !== undefined) {
         this.#masterPid = live;
+        await this.#settleInterruptedApply(live);
         const runningConfig = await this.runningConfig().catch(() => '');
         this.#log.info('adopted running HAProxy', { masterPid: live, stateDir: this.paths.dir });
         this.#activate();
@@ -225,6 +250,7 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
       const verdict = await this.check(configText);
       if (!verdict.ok) throw new HaproxyConfigError(verdict.output);
       await writeFileAtomic(this.paths.config, configText);
+      await rm(this.paths.pendingApply, { force: true });
       const pid = await this.#spawnMaster();
       this.#log.info('started HAProxy', { masterPid: pid, stateDir: this.paths.dir });
       this.#activate();
@@ -257,15 +283,19 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
         );
       }
       const logOffset = await fileSize(this.paths.log);
+      const pending: PendingApply = { previous, masterPid: before.master.pid, reloadsBefore: before.master.reloads };
+      await writeFileAtomic(this.paths.pendingApply, JSON.stringify(pending));
       await writeFileAtomic(this.paths.config, configText);
       const outcome = await this.#reload(before);
       if (outcome.ok) {
+        await rm(this.paths.pendingApply, { force: true });
         this.#log.info('HAProxy reloaded', { masterPid: this.#masterPid, reloads: outcome.reloads });
         this.emit('reloaded', { masterPid: this.#masterPid!, reloads: outcome.reloads });
         return outcome;
       }
 
       await writeFileAtomic(this.paths.config, previous);
+      await rm(this.paths.pendingApply, { force: true });
       const output = (await readTail(this.paths.log, logOffset)) || outcome.why;
       this.#log.error('reload failed; restored the previous configuration', { why: outcome.why, output });
       await this.#ensureServing(outcome);
@@ -354,6 +384,24 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
         ? `${this.paths.masterSocket} is served by master ${proc.master.pid} but ${this.paths.pidFile} says ${pid}: two HAProxy masters use ${this.paths.dir}; stop one`
         : `HAProxy master ${pid} (from ${this.paths.pidFile}) is alive but does not answer on ${this.paths.masterSocket}; stop it (kill ${pid}) and start again`,
     );
+  }
+
+  /**
+   * A controller that died between writing haproxy.cfg and confirming the
+   * reload left apply-pending.json. Decide from show proc what HAProxy runs and
+   * make haproxy.cfg say so.
+   */
+  async #settleInterruptedApply(masterPid: number): Promise<void> {
+    const pending = await readPending(this.paths.pendingApply);
+    if (!pending) return;
+    const proc = await this.#waitForProc(this.#startTimeoutMs, masterPid);
+    const reloaded = proc !== undefined && proc.master.reloads > pending.reloadsBefore && proc.master.failedReloads === 0;
+    // Another master pid: it was started from haproxy.cfg, so haproxy.cfg is what runs.
+    if (pending.masterPid === masterPid && !reloaded) {
+      await writeFileAtomic(this.paths.config, pending.previous);
+      this.#log.warn('an interrupted apply never took effect; restored haproxy.cfg to what HAProxy runs', { masterPid });
+    }
+    await rm(this.paths.pendingApply, { force: true });
   }
 
   /** Polls `show proc` until it answers (optionally only while `pid` lives). */
@@ -532,6 +580,12 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
     }
     try {
       await this.#removeRuntimeFiles();
+      const pending = await readPending(this.paths.pendingApply);
+      if (pending) {
+        // haproxy.cfg holds a configuration no reload confirmed: start from the one before.
+        await writeFileAtomic(this.paths.config, pending.previous);
+        await rm(this.paths.pendingApply, { force: true });
+      }
       const pid = await this.#spawnMaster();
       this.#restartFailures = 0;
       this.#log.warn('restarted HAProxy from the last good configuration', { reason, previousMasterPid: previous, masterPid: pid });

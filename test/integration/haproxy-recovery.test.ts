@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
+import { MasterCli } from '../../src/haproxy/master-cli.js';
 import { isProcessAlive } from '../../src/haproxy/process.js';
 import { freePort, haproxyFixture, haproxyPids, nextEvent, testConfig } from '../helpers/haproxy.js';
 import { httpGet, requestLoop, startUpstream, waitForHttp } from '../helpers/upstream.js';
@@ -96,4 +97,41 @@ test('start() over stale files of a dead master starts a fresh one', async (t) =
   assert.equal(r.adopted, false);
   assert.notEqual(r.masterPid, 999999);
   assert.equal((await httpGet(port)).body, 'a');
+});
+
+test('adoption after a controller crashed mid-apply: haproxy.cfg is made to match what HAProxy runs', async (t) => {
+  const fx = await haproxyFixture(t);
+  const a = await startUpstream('a');
+  const b = await startUpstream('b');
+  t.after(() => Promise.all([a.close(), b.close()]));
+  const port = await freePort();
+  const cfgA = fx.config({ port, servers: [{ name: 'a', port: a.port }] });
+  const cfgB = fx.config({ port, servers: [{ name: 'b', port: b.port }] });
+  const first = fx.supervisor();
+  const { masterPid } = await first.start(cfgA);
+  await first.stop();
+  const crashAfterWrite = async (reloadsBefore: number, previous: string, next: string): Promise<void> => {
+    await writeFile(first.paths.pendingApply, JSON.stringify({ previous, masterPid, reloadsBefore }));
+    await writeFile(first.paths.config, next);
+  };
+
+  // Crashed after writing haproxy.cfg, before the reload: HAProxy still runs cfgA.
+  await crashAfterWrite(0, cfgA, cfgB);
+  const second = fx.supervisor();
+  const r2 = await second.start(cfgB);
+  assert.ok(r2.adopted && r2.runningConfig === cfgA, 'runningConfig is what HAProxy runs');
+  assert.equal(await readFile(second.paths.config, 'utf8'), cfgA);
+  await assert.rejects(readFile(second.paths.pendingApply, 'utf8'), { code: 'ENOENT' });
+  assert.equal((await httpGet(port)).body, 'a');
+  await second.stop();
+
+  // Crashed after the reload went through: HAProxy runs cfgB, and haproxy.cfg keeps it.
+  await crashAfterWrite(0, cfgA, cfgB);
+  await new MasterCli(second.paths.masterSocket).reload();
+  await waitForHttp(port, (res) => res.body === 'b');
+  const third = fx.supervisor();
+  const r3 = await third.start(cfgB);
+  assert.ok(r3.adopted && r3.runningConfig === cfgB);
+  assert.equal(await readFile(third.paths.config, 'utf8'), cfgB);
+  await assert.rejects(readFile(third.paths.pendingApply, 'utf8'), { code: 'ENOENT' });
 });
