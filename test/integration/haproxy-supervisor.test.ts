@@ -114,9 +114,13 @@ test('supervisor: start, apply, rejected apply, failed reload, recovery, stop', 
     assert.ok(events.includes('died') && events.includes('restarted'));
   });
 
-  await t.test('applies are serialized', async () => {
+  await t.test('applies are serialized, and reloads lose no request', async () => {
     const before = await sup.reloadCount();
+    const loop = requestLoop(port, 20_000);
     const results = await Promise.all([sup.apply(cfgA), sup.apply(cfgB), sup.apply(cfgA)]);
+    const report = await loop.stop();
+    assert.equal(report.failed, 0, report.errors.slice(0, 3).join('; '));
+    assert.ok(report.ok > 0);
     assert.deepEqual(
       results.map((r) => r.ok),
       [true, true, true],
