@@ -5,6 +5,13 @@
  * - runtime: only servers differ (added, removed, address/port, weight,
  *   ready/drain/maint) and the runtime API can apply each difference;
  * - reload: anything structural, with the reasons listed for the log.
+ *
+ * Member changes the runtime API cannot make also reload, with the reason:
+ * a server added to or re-weighted in a backend with a static algorithm
+ * (HAProxy 2.6 refuses both), a DNS name where an address is set (`set
+ * server addr` takes IP literals only), and more operations than
+ * `maxRuntimeOps` (the runtime budget of one pass: beyond it a reload is
+ * cheaper than the commands).
  */
 import type { BackendModel, ConfigModel, ServerModel } from '../render/model.js';
 
@@ -30,6 +37,25 @@ export interface PlanOptions {
   runtimeUpdates: boolean;
   /** Most reasons to list in a reload plan (the rest are counted). */
   maxReasons?: number;
+  /** Most server operations one runtime plan may hold; more reload instead. Default 10,000. */
+  maxRuntimeOps?: number;
+}
+
+export const DEFAULT_MAX_RUNTIME_OPS = 10_000;
+
+/** Algorithms HAProxy 2.6 calls static: no `add server`, weights only 0% or 100%. */
+const STATIC_BALANCE = /^(source|uri|url_param|hdr|rdp-cookie|static-rr)\b/;
+
+/** True when the backend's algorithm accepts dynamic servers and weights (2.6: not static-rr, not map-based hashing). */
+export function dynamicBalance(b: Pick<BackendModel, 'balance' | 'lines'>): boolean {
+  if (!STATIC_BALANCE.test(b.balance)) return true;
+  if (b.balance.startsWith('static-rr')) return false;
+  return b.lines.some((l) => /^hash-type\s+consistent\b/.test(l.trim()));
+}
+
+/** An IPv4 or IPv6 literal (the only addresses `set server addr` and `add server` take without resolvers). */
+export function isIpLiteral(address: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(address) || (address.includes(':') && /^[0-9a-fA-F:.]+$/.test(address));
 }
 
 function stableJson(v: unknown): string {
@@ -61,23 +87,33 @@ function diffNamed<T extends { name: string }>(
 /** Server-level operations for one backend whose structure did not change. */
 function serverOps(desired: BackendModel, running: BackendModel, reasons: string[]): ServerOp[] {
   const ops: ServerOp[] = [];
+  const dynamic = dynamicBalance(desired);
   const run = new Map(running.servers.map((s) => [s.name, s]));
   const want = new Set(desired.servers.map((s) => s.name));
   for (const r of running.servers) {
     if (!want.has(r.name)) ops.push({ op: 'del', backend: desired.name, server: r });
   }
+  const where = (d: ServerModel) => `backend ${desired.name} server ${d.name}`;
   for (const d of desired.servers) {
     const r = run.get(d.name);
     if (!r) {
-      ops.push({ op: 'add', backend: desired.name, server: d });
+      if (!dynamic) reasons.push(`${where(d)} added, and balance ${desired.balance} takes no server at run time`);
+      else if (!isIpLiteral(d.address)) reasons.push(`${where(d)} added with the DNS name ${d.address}`);
+      else ops.push({ op: 'add', backend: desired.name, server: d });
       continue;
     }
     if (r.params !== d.params) {
-      reasons.push(`backend ${desired.name} server ${d.name} parameters changed (${r.params || 'none'} → ${d.params || 'none'})`);
+      reasons.push(`${where(d)} parameters changed (${r.params || 'none'} → ${d.params || 'none'})`);
       continue;
     }
-    if (r.endpoint !== d.endpoint) ops.push({ op: 'addr', backend: desired.name, server: d });
-    if (r.weight !== d.weight) ops.push({ op: 'weight', backend: desired.name, server: d });
+    if (r.endpoint !== d.endpoint) {
+      if (isIpLiteral(d.address)) ops.push({ op: 'addr', backend: desired.name, server: d });
+      else reasons.push(`${where(d)} address changed to the DNS name ${d.address}`);
+    }
+    if (r.weight !== d.weight) {
+      if (dynamic) ops.push({ op: 'weight', backend: desired.name, server: d });
+      else reasons.push(`${where(d)} weight changed, and balance ${desired.balance} takes no weight change at run time`);
+    }
     // Drain is expressed as weight 0 (see render/model.ts); only maint is an admin state.
     if ((r.state === 'maint') !== (d.state === 'maint')) ops.push({ op: 'state', backend: desired.name, server: d });
   }
@@ -113,6 +149,10 @@ export function plan(desired: Rendered, running: Rendered | undefined, options: 
   }
   if (reasons.length === 0 && !options.runtimeUpdates) {
     reasons.push(`${ops.length} server change(s) and runtime updates are disabled`);
+  }
+  const budget = options.maxRuntimeOps ?? DEFAULT_MAX_RUNTIME_OPS;
+  if (reasons.length === 0 && ops.length > budget) {
+    reasons.push(`${ops.length} server changes exceed the runtime budget of ${budget} per pass`);
   }
   if (reasons.length > 0) {
     const max = options.maxReasons ?? 20;

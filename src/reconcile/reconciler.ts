@@ -34,8 +34,8 @@ export interface HaproxyControl {
 /** Applies server operations through the runtime API; throws on the first failure. */
 export interface RuntimeExecutor {
   execute(ops: readonly ServerOp[]): Promise<void>;
-  /** Saves server states so the next worker starts from them (before a reload). */
-  saveServerState?(): Promise<void>;
+  /** Saves server states so the next worker starts from them (before a reload into `desired`). */
+  saveServerState?(desired: ConfigModel): Promise<void>;
   /** Corrects live servers that differ from the model (after a reload); returns how many were fixed. */
   converge?(model: ConfigModel): Promise<number>;
 }
@@ -64,6 +64,8 @@ export interface PassResult {
   /** Store changes folded into this pass. */
   coalesced: number;
   resolution?: Resolution;
+  /** The store version this pass computed from (absent when it computed nothing). */
+  storeVersion?: number;
   error?: string;
   output?: string;
 }
@@ -78,6 +80,8 @@ export interface ReconcilerOptions {
   debounceMs?: number;
   minReloadIntervalMs?: number;
   runtimeUpdates?: boolean;
+  /** Most server operations one runtime plan may hold; more reload instead (see plan.ts). */
+  maxRuntimeOps?: number;
   persistence?: StatePersistence;
   now?: () => number;
 }
@@ -93,7 +97,7 @@ interface Running {
 }
 
 export class Reconciler extends EventEmitter<ReconcilerEvents> {
-  private readonly o: Required<Omit<ReconcilerOptions, 'runtime' | 'persistence'>> & Pick<ReconcilerOptions, 'runtime' | 'persistence'>;
+  private readonly o: Required<Omit<ReconcilerOptions, 'runtime' | 'persistence' | 'maxRuntimeOps'>> & Pick<ReconcilerOptions, 'runtime' | 'persistence' | 'maxRuntimeOps'>;
   private running: Running | undefined;
   private lastAccepted = new Map<ResourceKey, Resource>();
   private lastFailedText: string | undefined;
@@ -225,7 +229,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     for (const issue of snapshot.sourceIssues) this.o.logger.warn('input rejected', { ...issue });
     const desired = computeDesired(snapshot, this.lastAccepted, this.o.global, this.o.render);
     this.logOutcomes(desired.resolution);
-    const base = { renderMs: desired.renderMs, coalesced, resolution: desired.resolution, durationMs: 0 };
+    const base = { renderMs: desired.renderMs, coalesced, resolution: desired.resolution, storeVersion: version, durationMs: 0 };
 
     if (!this.startedHaproxy) {
       const r = await this.startHaproxy(desired);
@@ -272,7 +276,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
         : { kind: 'reload', reasons: ['the adopted HAProxy runs a configuration this controller has no record of'] };
     }
     const r = running?.model ? { text: running.text, model: running.model } : undefined;
-    return plan(desired, r, { runtimeUpdates: this.o.runtimeUpdates && !!this.o.runtime });
+    return plan(desired, r, { runtimeUpdates: this.o.runtimeUpdates && !!this.o.runtime, maxRuntimeOps: this.o.maxRuntimeOps });
   }
 
   private async startHaproxy(desired: Desired): Promise<{ kind: PassKind; reasons: string[] } | undefined> {
@@ -299,7 +303,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       return { kind: 'failed', reasons, error: 'this configuration was already rejected; waiting for a change' };
     }
     this.o.logger.info('reloading HAProxy', { reasons });
-    await this.o.runtime?.saveServerState?.().catch((err: unknown) => this.o.logger.warn('could not save server state before reload', { err }));
+    await this.o.runtime?.saveServerState?.(desired.model).catch((err: unknown) => this.o.logger.warn('could not save server state before reload', { err }));
     const r = await this.o.haproxy.apply(desired.text);
     this.lastReloadAt = this.o.now();
     if (!r.ok) {

@@ -1,11 +1,17 @@
 /**
  * Applies server operations through HAProxy's runtime API, saves server
  * states before a reload, and corrects live servers after one.
+ *
+ * Commands go in batches over one connection each (RuntimeApi.batch), every
+ * reply checked: a burst of 1,000 member changes costs a handful of
+ * connections, not thousands. Measured on 2.6 (docs/decisions/0002): `add
+ * server` starts the server in maint and ignores default-server (all
+ * parameters are explicit), `del server` needs maint and no connection.
  */
 import { isIP } from 'node:net';
 import { writeFileAtomic } from '../haproxy/atomic-file.js';
-import type { ServerState } from '../haproxy/parse.js';
-import type { RuntimeApi } from '../haproxy/runtime.js';
+import { parseServersState, type ServerState } from '../haproxy/parse.js';
+import { describeRefusal, serverCommands, type BatchReply, type RuntimeApi, type RuntimeCommand } from '../haproxy/runtime.js';
 import type { ConfigModel, ServerModel } from '../render/model.js';
 import type { RuntimeExecutor } from './reconciler.js';
 import type { ServerOp } from './plan.js';
@@ -13,65 +19,133 @@ import type { ServerOp } from './plan.js';
 export interface RuntimeApplyOptions {
   api: RuntimeApi;
   serverStateFile: string;
-  /** How long a deleted server may take to lose its last connections. */
+  /**
+   * How long a removed server may keep serving the requests it has (in maint,
+   * so it takes no new one) before they are cut (`shutdown sessions`). Default 1000 ms.
+   */
   deleteTimeoutMs?: number;
+  /** Commands per runtime-API connection. Default 500. */
+  batchSize?: number;
+}
+
+/** A runtime command HAProxy refused: the reconciler falls back to a reload. */
+export class RuntimeUpdateError extends Error {
+  override readonly name = 'RuntimeUpdateError';
+  constructor(
+    message: string,
+    readonly failed: BatchReply[],
+  ) {
+    super(message);
+  }
 }
 
 const ORDER: Record<ServerOp['op'], number> = { del: 0, add: 1, addr: 2, weight: 3, state: 4 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const STILL_CONNECTED = /connections/i;
+
+/** srv_admin_state bits that take a server out of rotation: forced (CLI), inherited (track), resolution. */
+const MAINT_FLAGS = 0x01 | 0x02 | 0x20;
+const DRAIN_FLAGS = 0x08 | 0x10;
+
+/**
+ * The admin state a server really has. Config `disabled` sets 0x04 (CMAINT)
+ * together with 0x01; `set server state ready` clears only 0x01, and 0x04
+ * alone does not stop traffic (measured on 2.6), so it is not maint here.
+ */
+export function liveAdmin(s: Pick<ServerState, 'adminFlags'>): 'ready' | 'drain' | 'maint' {
+  if (s.adminFlags & MAINT_FLAGS) return 'maint';
+  if (s.adminFlags & DRAIN_FLAGS) return 'drain';
+  return 'ready';
+}
 
 export class RuntimeApply implements RuntimeExecutor {
   constructor(private readonly o: RuntimeApplyOptions) {}
 
   async execute(ops: readonly ServerOp[]): Promise<void> {
     const sorted = [...ops].sort((a, b) => ORDER[a.op] - ORDER[b.op]);
-    for (const op of sorted) await this.one(op);
-  }
-
-  private async one(op: ServerOp): Promise<void> {
-    const { api } = this.o;
-    const s = op.server;
-    switch (op.op) {
-      case 'add':
-        await api.addServer(op.backend, s.name, addArgs(s));
-        if (s.params.includes('check')) await api.enableHealth(op.backend, s.name);
-        if (s.state !== 'maint') await api.setServerState(op.backend, s.name, 'ready');
-        return;
-      case 'del':
-        await this.remove(op.backend, s.name);
-        return;
-      case 'addr':
-        await api.setServerAddr(op.backend, s.name, s.address, s.port);
-        return;
-      case 'weight':
-        await api.setServerWeight(op.backend, s.name, s.weight);
-        return;
-      case 'state':
-        await api.setServerState(op.backend, s.name, s.state === 'maint' ? 'maint' : 'ready');
-        return;
-    }
-  }
-
-  /** maint, close its sessions, then delete; waits briefly for connections to go. */
-  private async remove(backend: string, server: string): Promise<void> {
-    const { api } = this.o;
-    await api.setServerState(backend, server, 'maint');
-    await api.execute(`shutdown sessions server ${backend}/${server}`);
-    const deadline = Date.now() + (this.o.deleteTimeoutMs ?? 1000);
-    for (;;) {
-      try {
-        await api.delServer(backend, server);
-        return;
-      } catch (err) {
-        if (Date.now() > deadline || !/connections/i.test(String((err as Error).message))) throw err;
-        await sleep(20);
+    const first: RuntimeCommand[] = [];
+    const dels: ServerOp[] = [];
+    for (const op of sorted) {
+      const s = op.server;
+      switch (op.op) {
+        case 'add':
+          first.push(serverCommands.add(op.backend, s.name, addArgs(s)));
+          if (/(^| )check( |$)/.test(s.params)) first.push(serverCommands.enableHealth(op.backend, s.name));
+          if (s.state !== 'maint') first.push(serverCommands.state(op.backend, s.name, 'ready'));
+          break;
+        case 'del':
+          // Out of rotation now; deleted below once its requests are done.
+          first.push(serverCommands.state(op.backend, s.name, 'maint'));
+          dels.push(op);
+          break;
+        case 'addr':
+          first.push(serverCommands.addr(op.backend, s.name, s.address, s.port));
+          break;
+        case 'weight':
+          first.push(serverCommands.weight(op.backend, s.name, s.weight));
+          break;
+        case 'state':
+          // Drain is weight 0 (rendered and applied as the weight), so the admin state is ready or maint.
+          first.push(serverCommands.state(op.backend, s.name, s.state === 'maint' ? 'maint' : 'ready'));
+          break;
       }
     }
+    await this.run(first);
+    if (dels.length > 0) await this.remove(dels);
   }
 
-  async saveServerState(): Promise<void> {
+  private async run(commands: RuntimeCommand[]): Promise<BatchReply[]> {
+    if (commands.length === 0) return [];
+    const replies = await this.o.api.batch(commands, { chunkSize: this.o.batchSize });
+    const failed = replies.filter((r) => !r.ok);
+    if (failed.length > 0) throw refused(failed);
+    return replies;
+  }
+
+  /**
+   * Deletes servers already in maint. Those that still have connections get
+   * until deleteTimeoutMs to finish them, then their sessions are shut down.
+   */
+  private async remove(ops: ServerOp[]): Promise<void> {
+    const api = this.o.api;
+    const deadline = Date.now() + (this.o.deleteTimeoutMs ?? 1000);
+    let pending = ops;
+    let cut = false;
+    for (;;) {
+      const replies = await api.batch(
+        pending.map((op) => serverCommands.del(op.backend, op.server.name)),
+        { chunkSize: this.o.batchSize },
+      );
+      const failed = replies.filter((r) => !r.ok);
+      const fatal = failed.filter((r) => !STILL_CONNECTED.test(r.reply));
+      if (fatal.length > 0) throw refused(fatal);
+      if (failed.length === 0) return;
+      const busy = new Set(failed.map((r) => r.command));
+      pending = pending.filter((op) => busy.has(serverCommands.del(op.backend, op.server.name).command));
+      if (Date.now() >= deadline) {
+        if (cut) throw refused(failed);
+        // Their time is up: cut what is left, then give HAProxy a moment to release it.
+        await this.run(pending.map((op) => serverCommands.shutdownSessions(op.backend, op.server.name)));
+        cut = true;
+      }
+      await sleep(20);
+    }
+  }
+
+  /**
+   * Writes the server-state file the next worker loads (load-server-state-from-file).
+   * Only servers whose live address, port, weight and maint-ness already
+   * equal what `desired` (the configuration about to load) says keep their
+   * line: they keep their health and operational state across the reload.
+   * Every other server starts from the configuration, because 2.6 would
+   * otherwise let the file win: a CLI-forced maint survives a reload into a
+   * configuration that says ready, and the file's port replaces the
+   * configuration's (measured; docs/decisions/0002).
+   */
+  async saveServerState(desired?: ConfigModel): Promise<void> {
     const text = await this.o.api.execute('show servers state');
-    if (text.startsWith('1\n')) await writeFileAtomic(this.o.serverStateFile, text);
+    if (!text.startsWith('1\n')) return;
+    await writeFileAtomic(this.o.serverStateFile, desired ? filterServerState(text, desired) : text);
   }
 
   async converge(model: ConfigModel): Promise<number> {
@@ -82,9 +156,38 @@ export class RuntimeApply implements RuntimeExecutor {
   }
 }
 
+function refused(failed: BatchReply[]): RuntimeUpdateError {
+  const first = failed[0]!;
+  const more = failed.length > 1 ? ` (and ${failed.length - 1} more refused)` : '';
+  return new RuntimeUpdateError(describeRefusal(first.command, first.reply) + more, failed);
+}
+
 /** `add server` arguments: dynamic servers inherit nothing, so every parameter is explicit. */
 export function addArgs(s: ServerModel): string {
   return [s.endpoint, `weight ${s.weight}`, s.params].filter(Boolean).join(' ');
+}
+
+/** True when the live server already is what the model says (address, port, weight, maint or not). */
+export function liveMatches(want: ServerModel, s: ServerState): boolean {
+  // DNS names resolve inside HAProxy; only IP literals can be compared.
+  if (isIP(want.address) !== 0 && s.addr !== want.address) return false;
+  if (s.port !== want.port || s.weight !== want.weight) return false;
+  const admin = liveAdmin(s);
+  return admin !== 'drain' && (admin === 'maint') === (want.state === 'maint');
+}
+
+/** Keeps the state-file lines of servers that already match `desired` (see saveServerState). Pure. */
+export function filterServerState(text: string, desired: ConfigModel): string {
+  const want = new Map<string, ServerModel>();
+  for (const b of desired.backends) for (const s of b.servers) want.set(`${b.name}/${s.name}`, s);
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  const parsed = parseServersState(text); // one entry per line after the two header lines, in order
+  const kept = lines.slice(0, 2);
+  parsed.forEach((s, i) => {
+    const w = want.get(`${s.backend}/${s.server}`);
+    if (w && liveMatches(w, s)) kept.push(lines[i + 2]!);
+  });
+  return kept.join('\n') + '\n';
 }
 
 /** Operations that bring live servers (as `show servers state` reports them) in line with the model. Pure. */
@@ -110,11 +213,10 @@ export function convergeOps(model: ConfigModel, live: readonly ServerState[]): S
         ops.push({ op: 'add', backend: b.name, server: want });
         continue;
       }
-      // DNS names resolve inside HAProxy; only IP literals can be compared.
       if (isIP(want.address) !== 0 && (s.addr !== want.address || s.port !== want.port)) ops.push({ op: 'addr', backend: b.name, server: want });
       if (s.weight !== want.weight) ops.push({ op: 'weight', backend: b.name, server: want });
-      const liveMaint = s.admin === 'maint';
-      if (liveMaint !== (want.state === 'maint') || s.admin === 'drain') ops.push({ op: 'state', backend: b.name, server: want });
+      const admin = liveAdmin(s);
+      if ((admin === 'maint') !== (want.state === 'maint') || admin === 'drain') ops.push({ op: 'state', backend: b.name, server: want });
     }
   }
   return ops;
