@@ -1,0 +1,345 @@
+/**
+ * The etcd source: resources under a key prefix in etcd v3.
+ *
+ * List, then watch from the list's revision. Any break in the watch (etcd
+ * restarted, the connection lost, the watched revision compacted, the watch
+ * cancelled) leads to the same recovery: drop the watcher, list again, and
+ * watch from the new list's revision. The list replaces what the source holds,
+ * so nothing changed or deleted while disconnected is missed. A periodic
+ * relist (with jitter) guards against a watch that stalls silently.
+ *
+ * The etcd3 client's own watch resumption is not relied on: it moves its
+ * start revision forward on (re)connection, which can skip events that were
+ * not yet delivered.
+ *
+ * A bad value is reported against its key (the key names the resource) and
+ * the resource's last accepted version keeps serving. The source is also a
+ * ResourceWriter, so the REST API can keep what it is told in etcd.
+ */
+import { Etcd3, type IOptions, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3';
+import type { Logger } from '../../log.js';
+import type { Declared } from '../../model/resolve.js';
+import type { Issue, Resource, ResourceKey } from '../../model/types.js';
+import { parseKey } from '../../model/types.js';
+import { validateResource } from '../../model/validate.js';
+import type { Store } from '../../reconcile/store.js';
+import { StorageUnavailableError, type ResourceWriter } from '../rest/writer.js';
+import { declareKv, etcdKeyOf, etcdKeyOfResource, parseEtcdSpec, valueOf, type EtcdSpec } from './keys.js';
+
+export interface EtcdSourceOptions {
+  /** `etcd://HOST:PORT[,HOST:PORT...]/PREFIX` */
+  spec: string;
+  store: Store;
+  logger: Logger;
+  allowRawConfig?: boolean;
+  /** Full relist every this often (with ±20% jitter); 0 disables. Default 5 minutes. */
+  resyncIntervalMs?: number;
+  /** Retry backoff after a failure: starts here, doubles, capped. */
+  retryInitialMs?: number;
+  retryMaxMs?: number;
+  /** Deadline of each unary call (list, put, delete). */
+  callTimeoutMs?: number;
+  /** How long a write waits for its own change to come back through the watch. */
+  writeSettleMs?: number;
+}
+
+export interface EtcdSourceStats {
+  /** Successful lists (the first load included). */
+  lists: number;
+  /** Recoveries started (watch breaks, compactions, periodic relists). */
+  recoveries: number;
+  /** Watch events applied. */
+  events: number;
+  /** The last revision seen. */
+  revision: number;
+  watching: boolean;
+  lastError?: string;
+}
+
+type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
+/** No retries or circuit breaking inside the client: this source does its own backoff. */
+const passThrough = { execute: (fn: (ctx: { signal: AbortSignal }) => unknown) => Promise.resolve().then(() => fn({ signal: new AbortController().signal })) } as unknown as Policy;
+
+interface Entry {
+  declared?: Declared;
+  keyIssue?: Issue;
+  modRevision: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
+
+export class EtcdSource implements ResourceWriter {
+  readonly name: string;
+  readonly source: string;
+  readonly where: string;
+  readonly spec: EtcdSpec;
+  readonly stats: EtcdSourceStats = { lists: 0, recoveries: 0, events: 0, revision: 0, watching: false };
+  private client: Etcd3 | undefined;
+  private readonly entries = new Map<string, Entry>();
+  private signature = '';
+  private watcher: Watcher | undefined;
+  /** Bumped whenever a watcher is dropped, so its late events are ignored. */
+  private generation = 0;
+  private recovering: Promise<void> | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private synced = false;
+  private readonly waiters = new Set<{ revision: number; resolve: () => void }>();
+
+  constructor(private readonly o: EtcdSourceOptions) {
+    this.spec = parseEtcdSpec(o.spec);
+    this.name = `etcd://${this.spec.endpoints.join(',')}${this.spec.prefix}`;
+    this.source = this.name;
+    this.where = `etcd at ${this.spec.endpoints.join(',')} under ${this.spec.prefix || '/'}`;
+    o.store.register(this.name);
+  }
+
+  private get watchPrefix(): string {
+    return `${this.spec.prefix}/`;
+  }
+
+  private get timeoutMs(): number {
+    return this.o.callTimeoutMs ?? 5000;
+  }
+
+  /**
+   * Connects and loads. When etcd cannot be reached the source keeps trying in
+   * the background; until its first load the controller does not start (or
+   * change) HAProxy, and an adopted HAProxy keeps serving what it has.
+   */
+  async start(): Promise<void> {
+    this.stopped = false;
+    this.client = new Etcd3({
+      hosts: this.spec.endpoints.map((e) => `http://${e}`),
+      dialTimeout: this.timeoutMs,
+      faultHandling: { global: passThrough, host: () => passThrough },
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + this.timeoutMs }),
+      grpcOptions: { 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 },
+    });
+    try {
+      await this.listAndWatch();
+      this.o.logger.info('etcd source loaded', { source: this.name, resources: this.entries.size, revision: this.stats.revision });
+    } catch (err) {
+      this.stats.lastError = (err as Error).message;
+      this.o.logger.warn('etcd is not reachable; retrying in the background. HAProxy is not started or changed until the first load', { source: this.name, err });
+      this.recover('first load failed');
+    }
+    this.scheduleResync();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.resyncTimer) clearTimeout(this.resyncTimer);
+    this.dropWatcher();
+    await this.recovering?.catch(() => undefined);
+    for (const w of this.waiters) w.resolve();
+    this.waiters.clear();
+    this.client?.close();
+    this.client = undefined;
+  }
+
+  private etcd(): Etcd3 {
+    if (!this.client) throw new StorageUnavailableError(`the etcd source ${this.name} is stopped`);
+    return this.client;
+  }
+
+  private scheduleResync(): void {
+    const every = this.o.resyncIntervalMs ?? 300_000;
+    if (every <= 0 || this.stopped) return;
+    const jittered = every * (0.8 + Math.random() * 0.4);
+    this.resyncTimer = setTimeout(() => {
+      this.recover('periodic relist');
+      this.scheduleResync();
+    }, jittered).unref();
+  }
+
+  private dropWatcher(): void {
+    this.generation++;
+    const w = this.watcher;
+    this.watcher = undefined;
+    this.stats.watching = false;
+    if (w) void w.cancel().catch(() => undefined);
+  }
+
+  /** Lists everything under the prefix, replaces what the source holds, and watches from there. */
+  private async listAndWatch(): Promise<void> {
+    this.dropWatcher();
+    const generation = this.generation;
+    const client = this.etcd();
+    const res = await client.getAll().prefix(this.watchPrefix).exec();
+    if (this.stopped || generation !== this.generation) return;
+    const revision = Number(res.header.revision);
+    this.applyList(res.kvs, revision);
+    const watcher = await client.watch().prefix(this.watchPrefix).startRevision(String(revision + 1)).create();
+    if (this.stopped || generation !== this.generation) {
+      void watcher.cancel().catch(() => undefined);
+      return;
+    }
+    this.watcher = watcher;
+    this.stats.watching = true;
+    watcher.on('data', (r: IWatchResponse) => {
+      if (generation === this.generation) this.applyWatch(r);
+    });
+    watcher.on('disconnected', (err: Error) => {
+      if (generation === this.generation) this.recover(`connection to etcd lost (${err.message})`);
+    });
+    watcher.on('error', (err: Error) => {
+      if (generation === this.generation) this.recover(`watch ended (${err.message})`);
+    });
+  }
+
+  /**
+   * Relists and rewatches, retrying with backoff until it works or the source
+   * stops. Calls while a recovery runs join it.
+   */
+  private recover(reason: string): void {
+    if (this.stopped || this.recovering) return;
+    this.stats.recoveries++;
+    this.dropWatcher();
+    if (reason !== 'periodic relist') this.o.logger.warn('etcd watch interrupted; listing again', { source: this.name, reason });
+    const initial = this.o.retryInitialMs ?? 200;
+    const max = this.o.retryMaxMs ?? 5000;
+    this.recovering = (async () => {
+      let delay = initial;
+      for (let attempt = 1; !this.stopped; attempt++) {
+        try {
+          await this.listAndWatch();
+          if (!this.stopped) this.o.logger.info('etcd source in sync again', { source: this.name, revision: this.stats.revision, attempts: attempt });
+          return;
+        } catch (err) {
+          this.stats.lastError = (err as Error).message;
+          this.dropWatcher();
+          if (attempt === 1 || attempt % 10 === 0) this.o.logger.warn('etcd not reachable; retrying', { source: this.name, attempt, retryInMs: delay, err });
+          await sleep(delay * (0.8 + Math.random() * 0.4));
+          delay = Math.min(max, delay * 2);
+        }
+      }
+    })().finally(() => {
+      this.recovering = undefined;
+    });
+  }
+
+  private declare(key: string, value: Buffer, modRevision: string): Entry {
+    const r = declareKv(this.spec.prefix, key, value.toString('utf8'), this.source, this.o.allowRawConfig ?? false);
+    return { declared: r.declared, keyIssue: r.keyIssue, modRevision };
+  }
+
+  private publishIssues(): void {
+    this.o.store.setSourceIssues(this.name, [...this.entries.values()].flatMap((e) => (e.keyIssue ? [e.keyIssue] : [])));
+  }
+
+  private applyList(kvs: IKeyValue[], revision: number): void {
+    this.stats.lists++;
+    this.entries.clear();
+    for (const kv of kvs) this.entries.set(kv.key.toString('utf8'), this.declare(kv.key.toString('utf8'), kv.value, kv.mod_revision));
+    const signature = [...this.entries].map(([k, e]) => `${k}@${e.modRevision}`).sort().join('\n');
+    if (signature !== this.signature || !this.synced) {
+      this.signature = signature;
+      this.publishIssues();
+      this.o.store.replaceAll(this.name, [...this.entries.values()].flatMap((e) => (e.declared ? [e.declared] : [])));
+    }
+    if (!this.synced) {
+      this.synced = true;
+      this.o.store.markSynced(this.name);
+    }
+    // A list is authoritative, even if etcd's revision went back (a cluster restored from a snapshot).
+    this.stats.revision = Math.min(this.stats.revision, revision);
+    this.setRevision(revision);
+  }
+
+  private applyWatch(res: IWatchResponse): void {
+    let issuesChanged = false;
+    for (const ev of res.events) {
+      const key = ev.kv.key.toString('utf8');
+      const before = this.entries.get(key);
+      if (ev.type === 'Put') {
+        const entry = this.declare(key, ev.kv.value, ev.kv.mod_revision);
+        this.entries.set(key, entry);
+        if (entry.declared) this.o.store.upsert(entry.declared);
+        if (before?.keyIssue || entry.keyIssue) issuesChanged = true;
+      } else {
+        this.entries.delete(key);
+        if (before?.declared) this.o.store.remove(this.name, before.declared.key, before.declared.origin);
+        if (before?.keyIssue) issuesChanged = true;
+      }
+      this.stats.events++;
+    }
+    if (issuesChanged) this.publishIssues();
+    this.signature = [...this.entries].map(([k, e]) => `${k}@${e.modRevision}`).sort().join('\n');
+    this.setRevision(Number(res.header.revision));
+  }
+
+  private setRevision(revision: number): void {
+    if (revision <= this.stats.revision) return;
+    this.stats.revision = revision;
+    for (const w of this.waiters) {
+      if (w.revision <= revision) {
+        this.waiters.delete(w);
+        w.resolve();
+      }
+    }
+  }
+
+  /** Resolves once the source has seen `revision` (or after `writeSettleMs`). */
+  private waitForRevision(revision: number): Promise<void> {
+    if (this.stats.revision >= revision) return Promise.resolve();
+    return new Promise((resolve) => {
+      const w = { revision, resolve: () => (clearTimeout(timer), resolve()) };
+      const timer = setTimeout(() => {
+        this.waiters.delete(w);
+        resolve();
+      }, this.o.writeSettleMs ?? 5000);
+      this.waiters.add(w);
+    });
+  }
+
+  private async call<T>(what: string, fn: (c: Etcd3) => Promise<T>): Promise<T> {
+    try {
+      return await fn(this.etcd());
+    } catch (err) {
+      if (err instanceof StorageUnavailableError) throw err;
+      throw new StorageUnavailableError(`could not ${what} in ${this.where}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  // ---- ResourceWriter ---------------------------------------------------------
+
+  async put(resource: Resource): Promise<{ created: boolean }> {
+    const key = etcdKeyOfResource(this.spec.prefix, resource);
+    const tx = await this.call('save', (c) =>
+      c.if(key, 'Create', '==', 0).then(c.put(key).value(valueOf(resource))).else(c.put(key).value(valueOf(resource))).commit(),
+    );
+    await this.waitForRevision(Number(tx.header.revision));
+    return { created: tx.succeeded };
+  }
+
+  async delete(rkey: ResourceKey): Promise<boolean> {
+    const { kind, namespace, name } = parseKey(rkey);
+    const key = etcdKeyOf(this.spec.prefix, kind, namespace, name);
+    const res = await this.call('delete', (c) => c.delete().key(key).exec());
+    await this.waitForRevision(Number(res.header.revision));
+    return Number(res.deleted) > 0;
+  }
+
+  async update(rkey: ResourceKey, mutate: (current: Resource) => Resource): Promise<Resource | undefined> {
+    const { kind, namespace, name } = parseKey(rkey);
+    const key = etcdKeyOf(this.spec.prefix, kind, namespace, name);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const res = await this.call('read', (c) => c.get(key).exec());
+      const kv = res.kvs[0];
+      if (!kv) return undefined;
+      const current = declareKv(this.spec.prefix, key, kv.value.toString('utf8'), this.source, this.o.allowRawConfig ?? false).declared?.resource;
+      if (!current) return undefined;
+      const next = mutate(structuredClone(current));
+      const checked = validateResource(next, `etcd:${key}`, { allowRawConfig: this.o.allowRawConfig });
+      if (!checked.resource || checked.issues.length > 0) throw new Error(`the change would make ${rkey} invalid: ${checked.issues[0]?.field}: ${checked.issues[0]?.message}`);
+      // Only if nobody changed the key since we read it.
+      const tx = await this.call('save', (c) => c.if(key, 'Mod', '==', kv.mod_revision).then(c.put(key).value(valueOf(next))).commit());
+      if (tx.succeeded) {
+        await this.waitForRevision(Number(tx.header.revision));
+        return next;
+      }
+    }
+    throw new StorageUnavailableError(`${rkey} kept changing in ${this.where} while it was being updated; try again`);
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * The etcd layout: `etcd://HOST:PORT[,HOST:PORT...]/PREFIX`, resources at
+ * `/PREFIX/frontends/NAMESPACE/NAME` and `/PREFIX/backends/NAMESPACE/NAME`,
+ * each value one resource as JSON or YAML. Pure.
+ */
+import yaml from 'js-yaml';
+import type { Declared } from '../../model/resolve.js';
+import { API_VERSION, resourceKey, type Issue, type Kind, type Resource } from '../../model/types.js';
+import { validateResource } from '../../model/validate.js';
+
+export interface EtcdSpec {
+  /** `host:port` of each endpoint. */
+  endpoints: string[];
+  /** Key prefix with a leading slash and no trailing one (`/node-haproxy`), or '' for the root. */
+  prefix: string;
+}
+
+const ENDPOINT = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/;
+
+/** Parses `etcd://127.0.0.1:2379,127.0.0.1:22379/node-haproxy`. */
+export function parseEtcdSpec(spec: string): EtcdSpec {
+  const m = /^etcd:\/\/([^/]+)(\/.*)?$/.exec(spec);
+  if (!m) throw new Error(`${JSON.stringify(spec)} is not an etcd source; use etcd://HOST:PORT/PREFIX, like etcd://127.0.0.1:2379/node-haproxy`);
+  const endpoints = m[1]!.split(',');
+  for (const e of endpoints) {
+    const em = ENDPOINT.exec(e);
+    if (!em || Number(em[2]) < 1 || Number(em[2]) > 65535) {
+      throw new Error(`${JSON.stringify(e)} in ${spec} is not HOST:PORT; use etcd://HOST:PORT/PREFIX, like etcd://127.0.0.1:2379/node-haproxy`);
+    }
+  }
+  const prefix = (m[2] ?? '').replace(/\/+$/, '');
+  if (prefix !== '' && !/^(\/[A-Za-z0-9._-]+)+$/.test(prefix)) {
+    throw new Error(`the prefix ${JSON.stringify(prefix)} in ${spec} may use only letters, digits, ".", "_", "-" and "/" between segments`);
+  }
+  return { endpoints, prefix };
+}
+
+const PLURALS: Record<string, Kind> = { frontends: 'Frontend', backends: 'Backend' };
+
+export function etcdKeyOf(prefix: string, kind: Kind, namespace: string, name: string): string {
+  return `${prefix}/${kind === 'Frontend' ? 'frontends' : 'backends'}/${namespace}/${name}`;
+}
+
+export function etcdKeyOfResource(prefix: string, r: Resource): string {
+  return etcdKeyOf(prefix, r.kind, r.metadata.namespace, r.metadata.name);
+}
+
+/** `/PREFIX/frontends/NS/NAME` → its identity, or why the key is not one of ours. */
+export function parseEtcdKey(prefix: string, key: string): { kind: Kind; namespace: string; name: string } | { problem: string } {
+  const layout = `${prefix}/frontends/NAMESPACE/NAME or ${prefix}/backends/NAMESPACE/NAME`;
+  if (!key.startsWith(`${prefix}/`)) return { problem: `is outside ${prefix}/; expected ${layout}` };
+  const parts = key.slice(prefix.length + 1).split('/');
+  const kind = PLURALS[parts[0] ?? ''];
+  if (parts.length !== 3 || !kind || !parts[1] || !parts[2]) return { problem: `is not a resource key; expected ${layout}; ignored` };
+  return { kind, namespace: parts[1], name: parts[2] };
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.isArray(v);
+
+/** Parses a value as JSON, or else as YAML (one document). */
+export function parseValue(text: string): { value?: unknown; problem?: string } {
+  if (text.trim() === '') return { problem: 'the value is empty; store one Frontend or Backend as JSON or YAML, or delete the key' };
+  try {
+    return { value: JSON.parse(text) };
+  } catch {
+    // not JSON: try YAML
+  }
+  try {
+    return { value: yaml.load(text) };
+  } catch (err) {
+    const e = err as { reason?: string; mark?: { line: number; column: number }; message: string };
+    const where = e.mark ? ` at line ${e.mark.line + 1}, column ${e.mark.column + 1}` : '';
+    return { problem: `the value is neither JSON nor YAML${where}: ${e.reason ?? e.message}` };
+  }
+}
+
+export interface KvResult {
+  /** The resource this key declares (valid or not); undefined when the key is not a resource key. */
+  declared?: Declared;
+  /** A problem with the key itself (reported as a source issue). */
+  keyIssue?: Issue;
+}
+
+/**
+ * One key and value → what the source declares. The key gives the identity,
+ * so even a value that does not parse is reported against its resource, and
+ * the resource's last accepted version keeps serving.
+ */
+export function declareKv(prefix: string, key: string, text: string, source: string, allowRawConfig: boolean): KvResult {
+  const origin = `etcd:${key}`;
+  const id = parseEtcdKey(prefix, key);
+  if ('problem' in id) return { keyIssue: { origin, field: '', reason: 'InvalidSpec', message: `key ${id.problem}` } };
+  const rkey = resourceKey(id.kind, id.namespace, id.name);
+  const resource = `${id.kind} ${id.namespace}/${id.name}`;
+  const problem = (field: string, message: string, reason: Issue['reason'] = 'InvalidSpec'): KvResult => ({
+    declared: { key: rkey, origin, source, issues: [{ origin, resource, field, message, reason }] },
+  });
+  const parsed = parseValue(text);
+  if (parsed.problem) return problem('', parsed.problem, 'ParseError');
+  const v = parsed.value;
+  if (!isObj(v)) return problem('', 'the value must be one Frontend or Backend object (JSON or YAML)', 'ParseError');
+  // apiVersion, kind, name and namespace may be left out: the key says them.
+  if (v.kind !== undefined && v.kind !== id.kind) return problem('kind', `${JSON.stringify(v.kind)} does not match its key, which holds a ${id.kind}`);
+  if (v.metadata !== undefined && !isObj(v.metadata)) return problem('metadata', 'must be an object');
+  const meta = (v.metadata ?? {}) as Obj;
+  if (meta.name !== undefined && meta.name !== id.name) return problem('metadata.name', `${JSON.stringify(meta.name)} does not match its key, which names ${JSON.stringify(id.name)}`);
+  if (meta.namespace !== undefined && meta.namespace !== id.namespace) {
+    return problem('metadata.namespace', `${JSON.stringify(meta.namespace)} does not match its key, which names ${JSON.stringify(id.namespace)}`);
+  }
+  const { status: _status, ...rest } = v;
+  const filled = { ...rest, apiVersion: v.apiVersion ?? API_VERSION, kind: id.kind, metadata: { ...meta, name: id.name, namespace: id.namespace } };
+  const result = validateResource(filled, origin, { allowRawConfig });
+  return { declared: { key: rkey, origin, source, resource: result.resource, issues: result.issues } };
+}
+
+/** The value the REST API writes: the resource as JSON, without status. */
+export function valueOf(r: Resource): string {
+  const { status: _status, ...rest } = r;
+  return JSON.stringify(rest);
+}

@@ -1,0 +1,478 @@
+/**
+ * The REST API, mounted on the controller's HTTP server as one handler.
+ *
+ * Our own shape under /api/v1 (resources as in manifests, with status), and
+ * thalassa-aqueduct's routes and payloads at the root (/frontends, /backends,
+ * /haproxy/config). Reads are open; every route that changes something needs
+ * the bearer token. Writes go through a ResourceWriter (the state directory
+ * or etcd) and reach the store before the answer; the reconcile loop does the
+ * rest. Member state and weight changes are also applied at once through the
+ * runtime API.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Handler } from '../../http/server.js';
+import { sendJson } from '../../http/server.js';
+import type { Logger } from '../../log.js';
+import { RAW_CONFIG_ANNOTATION, RAW_CONFIG_FIELD } from '../../model/raw-config.js';
+import type { Declared } from '../../model/resolve.js';
+import { DEFAULT_NAMESPACE, resourceKey, type Backend, type Frontend, type Kind, type Member, type Resource, type ResourceKey } from '../../model/types.js';
+import { validateResource } from '../../model/validate.js';
+import type { RuntimeApi } from '../../haproxy/runtime.js';
+import type { Reconciler } from '../../reconcile/reconciler.js';
+import type { Store } from '../../reconcile/store.js';
+import { effectiveWeight, proxyName } from '../../render/model.js';
+import { backendFromAqueduct, backendToAqueduct, frontendFromAqueduct, frontendToAqueduct, membersToAqueduct, type Translation } from './aqueduct.js';
+import type { Authenticator } from './auth.js';
+import { ApiError, bodyFormat, issuesOf, parseBody, readBody, sendError, sendText } from './http-io.js';
+import { resourceFromBody } from './resource-body.js';
+import { resourceView, type ResourceView } from './views.js';
+import { StorageUnavailableError, type ResourceWriter } from './writer.js';
+
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+export const API_PREFIX = '/api/v1';
+
+export type ReconcilerView = Pick<Reconciler, 'last' | 'runningText' | 'isConverged' | 'haproxyStarted' | 'on' | 'off'>;
+export type MemberRuntime = Pick<RuntimeApi, 'setServerState' | 'setServerWeight' | 'showServersState'>;
+
+export interface RestApiOptions {
+  store: Store;
+  writer: ResourceWriter;
+  reconciler: ReconcilerView;
+  runtime: MemberRuntime;
+  auth: Authenticator;
+  logger: Logger;
+  /** Accept raw HAProxy lines (`natives`, the raw-config annotation). */
+  allowRawConfig?: boolean;
+  maxBodyBytes?: number;
+  /** The namespace aqueduct keys live in. */
+  aqueductNamespace?: string;
+  /** `haproxy -c` of the whole configuration with `declared` in it; used before accepting raw lines. */
+  checkCandidate?: (declared: Declared) => Promise<{ ok: boolean; output: string }>;
+  reloadCount?: () => Promise<number>;
+  /** Longest a `?wait=true` request waits for HAProxy to run the change. */
+  waitTimeoutMs?: number;
+}
+
+type Params = Record<string, string>;
+interface Ctx {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  p: Params;
+}
+interface Route {
+  method: 'GET' | 'PUT' | 'DELETE' | 'PATCH';
+  path: string[];
+  run(ctx: Ctx): Promise<void>;
+}
+
+const PLURAL: Record<string, Kind> = { frontends: 'Frontend', backends: 'Backend' };
+const MUTATING = new Set(['PUT', 'DELETE', 'PATCH', 'POST']);
+const label = (key: ResourceKey) => key.replace('/', ' ');
+
+function match(pattern: string[], segments: string[]): Params | undefined {
+  if (pattern.length !== segments.length) return undefined;
+  const p: Params = {};
+  for (let i = 0; i < pattern.length; i++) {
+    const want = pattern[i]!;
+    if (want.startsWith(':')) p[want.slice(1)] = segments[i]!;
+    else if (want !== segments[i]) return undefined;
+  }
+  if (p.plural !== undefined && !(p.plural in PLURAL)) return undefined;
+  return p;
+}
+
+function splitPath(pathname: string): string[] {
+  try {
+    return pathname.split('/').filter((s) => s !== '').map((s) => decodeURIComponent(s));
+  } catch {
+    throw new ApiError(400, 'BadRequest', `the path ${JSON.stringify(pathname)} is not validly percent-encoded`, 'path');
+  }
+}
+
+export class RestApi {
+  private readonly routes: Route[];
+  private readonly maxBodyBytes: number;
+  private readonly namespace: string;
+
+  constructor(private readonly o: RestApiOptions) {
+    this.maxBodyBytes = o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.namespace = o.aqueductNamespace ?? DEFAULT_NAMESPACE;
+    const r = (method: Route['method'], path: string, run: (ctx: Ctx) => Promise<void>): Route => ({ method, path: path.split('/').filter(Boolean), run });
+    this.routes = [
+      r('GET', `${API_PREFIX}/status`, (c) => this.getStatus(c)),
+      r('GET', `${API_PREFIX}/config`, (c) => this.getConfig(c)),
+      r('GET', `${API_PREFIX}/:plural`, (c) => this.list(c, PLURAL[c.p.plural!]!, undefined)),
+      r('GET', `${API_PREFIX}/namespaces/:ns/:plural`, (c) => this.list(c, PLURAL[c.p.plural!]!, c.p.ns)),
+      r('GET', `${API_PREFIX}/namespaces/:ns/:plural/:name`, (c) => this.get(c, PLURAL[c.p.plural!]!)),
+      r('PUT', `${API_PREFIX}/namespaces/:ns/:plural/:name`, (c) => this.put(c, PLURAL[c.p.plural!]!)),
+      r('DELETE', `${API_PREFIX}/namespaces/:ns/:plural/:name`, (c) => this.remove(c, PLURAL[c.p.plural!]!, c.p.ns!, c.p.name!, false)),
+      r('GET', `${API_PREFIX}/namespaces/:ns/backends/:name/members`, (c) => this.getMembers(c)),
+      r('GET', `${API_PREFIX}/namespaces/:ns/backends/:name/members/:member`, (c) => this.getMembers(c, c.p.member)),
+      r('PATCH', `${API_PREFIX}/namespaces/:ns/backends/:name/members/:member`, (c) => this.patchMember(c)),
+      // thalassa-aqueduct
+      r('GET', '/frontends', (c) => this.aqList(c, 'Frontend')),
+      r('GET', '/frontends/:key', (c) => this.aqGet(c, 'Frontend')),
+      r('PUT', '/frontends/:key', (c) => this.aqPut(c, 'Frontend')),
+      r('DELETE', '/frontends/:key', (c) => this.remove(c, 'Frontend', this.namespace, c.p.key!, true)),
+      r('GET', '/backends', (c) => this.aqList(c, 'Backend')),
+      r('GET', '/backends/:key', (c) => this.aqGet(c, 'Backend')),
+      r('PUT', '/backends/:key', (c) => this.aqPut(c, 'Backend')),
+      r('DELETE', '/backends/:key', (c) => this.remove(c, 'Backend', this.namespace, c.p.key!, true)),
+      r('GET', '/backends/:key/members', (c) => this.aqMembers(c)),
+      r('GET', '/haproxy/config', (c) => this.getConfig(c)),
+    ];
+  }
+
+  /** The handler to mount on the HTTP server. */
+  handler(): Handler {
+    return (req, res, url) => this.handle(req, res, url);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+    const ours = url.pathname === API_PREFIX || url.pathname.startsWith(`${API_PREFIX}/`);
+    try {
+      const segments = splitPath(url.pathname);
+      const candidates = this.routes.map((route) => ({ route, p: match(route.path, segments) })).filter((c) => c.p !== undefined);
+      if (candidates.length === 0) {
+        if (!ours) return false;
+        throw new ApiError(404, 'NotFound', `no route for ${req.method} ${url.pathname}; see docs/rest-api.md`, 'path');
+      }
+      const method = req.method === 'HEAD' ? 'GET' : req.method;
+      const found = candidates.find((c) => c.route.method === method);
+      if (!found) {
+        const allow = [...new Set(candidates.map((c) => c.route.method))].join(', ');
+        throw new ApiError(405, 'MethodNotAllowed', `${req.method} is not allowed on ${url.pathname}; use ${allow}`, 'method', undefined, { allow });
+      }
+      if (MUTATING.has(found.route.method)) await this.o.auth.check(req);
+      await found.route.run({ req, res, url, p: found.p! });
+    } catch (err) {
+      if (res.headersSent) throw err;
+      if (err instanceof ApiError) {
+        if (err.status >= 500) this.o.logger.warn('REST API request failed', { method: req.method, path: url.pathname, message: err.message });
+        sendError(res, err);
+      } else if (err instanceof StorageUnavailableError) {
+        this.o.logger.warn('REST API could not save', { method: req.method, path: url.pathname, err });
+        sendError(res, new ApiError(503, 'StorageUnavailable', `${err.message}; nothing was changed, try again`, undefined, undefined, { 'retry-after': '1' }));
+      } else {
+        throw err;
+      }
+    }
+    return true;
+  }
+
+  // ---- reading ----------------------------------------------------------------
+
+  private pending(): boolean {
+    return !this.o.reconciler.isConverged();
+  }
+
+  private view(d: Declared): ResourceView {
+    return resourceView(d, this.o.reconciler.last?.resolution?.outcomes.get(d.key), this.pending());
+  }
+
+  /** Declared entries of one kind, sorted by key, then source. */
+  private declaredOf(kind: Kind, namespace?: string): Declared[] {
+    return this.o.store
+      .snapshot()
+      .declared.filter((d) => d.key.startsWith(`${kind}/${namespace === undefined ? '' : namespace + '/'}`))
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.source < b.source ? -1 : a.source > b.source ? 1 : 0));
+  }
+
+  /** The entry to show for a key: the API's own when there are several (a conflict). */
+  private pick(key: ResourceKey): Declared | undefined {
+    const all = this.o.store.get(key);
+    return all.find((d) => d.source === this.o.writer.source) ?? all[0];
+  }
+
+  private async list(c: Ctx, kind: Kind, namespace: string | undefined): Promise<void> {
+    const ns = namespace ?? c.url.searchParams.get('namespace') ?? undefined;
+    sendJson(c.res, 200, { kind: `${kind}List`, items: this.declaredOf(kind, ns).map((d) => this.view(d)) });
+  }
+
+  private async get(c: Ctx, kind: Kind): Promise<void> {
+    const key = resourceKey(kind, c.p.ns!, c.p.name!);
+    const d = this.pick(key);
+    if (!d) throw notFound(key);
+    sendJson(c.res, 200, this.view(d));
+  }
+
+  private async getConfig(c: Ctx): Promise<void> {
+    const text = this.o.reconciler.runningText;
+    if (text === undefined) {
+      const last = this.o.reconciler.last;
+      const why = last?.kind === 'waiting' ? `waiting for sources to load: ${last.reasons.join(', ')}` : 'HAProxy has not started yet';
+      throw new ApiError(503, 'NotReady', `no configuration is running: ${why}`, undefined, undefined, { 'retry-after': '1' });
+    }
+    sendText(c.res, 200, text);
+  }
+
+  private async getStatus(c: Ctx): Promise<void> {
+    const rec = this.o.reconciler;
+    const last = rec.last;
+    const rejected = [...(last?.resolution?.outcomes ?? [])]
+      .filter(([, o]) => !o.accepted)
+      .map(([key, o]) => {
+        const r = o as Extract<typeof o, { accepted: false }>;
+        return { resource: key, reason: r.reason, message: r.message, serving: r.serving ? 'previous version' : 'nothing', issues: r.issues };
+      });
+    const reloads = this.o.reloadCount ? await this.o.reloadCount().catch(() => null) : null;
+    sendJson(c.res, 200, {
+      haproxyStarted: rec.haproxyStarted,
+      converged: rec.isConverged(),
+      storeVersion: this.o.store.version,
+      unsyncedSources: this.o.store.unsyncedSources(),
+      reloads,
+      lastPass: last
+        ? { kind: last.kind, reasons: last.reasons, summary: last.summary, error: last.error, output: last.output, durationMs: Math.round(last.durationMs * 10) / 10, coalesced: last.coalesced }
+        : null,
+      rejected,
+    });
+  }
+
+  private servedBackend(ns: string, name: string): Backend | undefined {
+    const key = resourceKey('Backend', ns, name);
+    const d = this.pick(key);
+    return d?.resource?.kind === 'Backend' ? d.resource : undefined;
+  }
+
+  private async getMembers(c: Ctx, only?: string): Promise<void> {
+    const key = resourceKey('Backend', c.p.ns!, c.p.name!);
+    const b = this.servedBackend(c.p.ns!, c.p.name!);
+    if (!b) throw notFound(key);
+    const live = new Map<string, unknown>();
+    if (this.o.reconciler.haproxyStarted) {
+      const states = await this.o.runtime.showServersState(proxyName(c.p.ns!, c.p.name!)).catch(() => []);
+      for (const s of states) live.set(s.server, { admin: s.admin, operational: s.opState, weight: s.weight, address: s.addr, port: s.port });
+    }
+    const view = (m: Member) => ({ ...m, live: live.get(m.name) ?? null });
+    if (only === undefined) {
+      sendJson(c.res, 200, { backend: key, items: b.spec.members.map(view) });
+      return;
+    }
+    const m = b.spec.members.find((x) => x.name === only);
+    if (!m) throw memberNotFound(key, only, b);
+    sendJson(c.res, 200, view(m));
+  }
+
+  // ---- writing ----------------------------------------------------------------
+
+  private async readObject(c: Ctx, allowYaml: boolean): Promise<Record<string, unknown>> {
+    const format = bodyFormat(c.req, allowYaml);
+    return parseBody(await readBody(c.req, this.maxBodyBytes), format);
+  }
+
+  private validate(raw: unknown, what: string, mapField?: (f: string) => string): Resource {
+    const v = validateResource(raw, 'rest', { allowRawConfig: this.o.allowRawConfig });
+    if (!v.resource || v.issues.length > 0) throw ApiError.invalid(issuesOf(v.issues, mapField), what);
+    return v.resource;
+  }
+
+  /** Refuses to touch a key another source declares: that would be a conflict, or a silent override. */
+  private checkOwnership(key: ResourceKey): void {
+    const other = this.o.store.get(key).find((d) => d.source !== this.o.writer.source);
+    if (other) {
+      throw new ApiError(
+        409,
+        'Conflict',
+        `${label(key)} is declared by ${other.origin} (source ${other.source}); change it there, or remove it there before managing it through this API`,
+        'metadata.name',
+      );
+    }
+  }
+
+  private async checkRaw(resource: Resource, mapField: (f: string) => string): Promise<void> {
+    if (!resource.metadata.annotations?.[RAW_CONFIG_ANNOTATION] || !this.o.checkCandidate) return;
+    const key = resourceKey(resource.kind, resource.metadata.namespace, resource.metadata.name);
+    const r = await this.o.checkCandidate({ key, origin: 'rest', source: this.o.writer.source, resource, issues: [] });
+    if (r.ok) return;
+    const alerts = r.output.split('\n').filter((l) => /ALERT|error/i.test(l)).slice(0, 5).join(' | ') || r.output.slice(0, 500);
+    throw new ApiError(422, 'InvalidSpec', `HAProxy rejects the raw configuration lines: ${alerts}`, mapField(RAW_CONFIG_FIELD));
+  }
+
+  private async save(resource: Resource, mapField: (f: string) => string): Promise<{ created: boolean; key: ResourceKey }> {
+    const key = resourceKey(resource.kind, resource.metadata.namespace, resource.metadata.name);
+    this.checkOwnership(key);
+    await this.checkRaw(resource, mapField);
+    const { created } = await this.o.writer.put(resource);
+    this.o.logger.info('resource saved through the REST API', { resource: key, created });
+    return { created, key };
+  }
+
+  private wantsWait(url: URL): boolean {
+    const w = url.searchParams.get('wait');
+    return w !== null && w !== 'false' && w !== '0';
+  }
+
+  /** Waits until HAProxy runs the store's content (or a pass fails, or the time is up). */
+  private async settle(): Promise<void> {
+    const rec = this.o.reconciler;
+    const deadline = Date.now() + (this.o.waitTimeoutMs ?? 15_000);
+    let failed = false;
+    const onPass = (p: { kind: string }) => {
+      if (p.kind === 'failed') failed = true;
+    };
+    rec.on('pass', onPass);
+    try {
+      for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
+        if (rec.isConverged() || failed) return;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    } finally {
+      rec.off('pass', onPass);
+    }
+  }
+
+  private async put(c: Ctx, kind: Kind): Promise<void> {
+    const ns = c.p.ns!;
+    const name = c.p.name!;
+    const body = await this.readObject(c, true);
+    const raw = resourceFromBody(body, kind, ns, name);
+    const resource = this.validate(raw, `${kind} ${ns}/${name}`);
+    const { created, key } = await this.save(resource, (f) => f);
+    if (this.wantsWait(c.url)) await this.settle();
+    const d = this.o.store.get(key).find((x) => x.source === this.o.writer.source) ?? { key, origin: 'rest', source: this.o.writer.source, resource, issues: [] };
+    sendJson(c.res, created ? 201 : 200, this.view(d));
+  }
+
+  private async remove(c: Ctx, kind: Kind, ns: string, name: string, aqueduct: boolean): Promise<void> {
+    const key = resourceKey(kind, ns, name);
+    const mine = this.o.store.get(key).some((d) => d.source === this.o.writer.source);
+    if (!mine) {
+      this.checkOwnership(key);
+      throw notFound(key, aqueduct);
+    }
+    if (!(await this.o.writer.delete(key))) throw notFound(key, aqueduct);
+    this.o.logger.info('resource deleted through the REST API', { resource: key });
+    if (this.wantsWait(c.url)) await this.settle();
+    sendJson(c.res, 200, { deleted: { kind, namespace: ns, name } });
+  }
+
+  private async patchMember(c: Ctx): Promise<void> {
+    const { ns, name, member } = c.p as Required<Params>;
+    const body = await this.readObject(c, false);
+    const issues: { field: string; message: string }[] = [];
+    for (const k of Object.keys(body)) if (k !== 'state' && k !== 'weight') issues.push({ field: k, message: 'is not a known field; send "state" and/or "weight"' });
+    if (body.state === undefined && body.weight === undefined) issues.push({ field: 'state', message: 'give "state" (ready, drain or maint) and/or "weight" (0 to 256)' });
+    if (body.state !== undefined && body.state !== 'ready' && body.state !== 'drain' && body.state !== 'maint') {
+      issues.push({ field: 'state', message: `${JSON.stringify(body.state)} is not one of "ready", "drain", "maint"` });
+    }
+    if (body.weight !== undefined && (typeof body.weight !== 'number' || !Number.isInteger(body.weight) || body.weight < 0 || body.weight > 256)) {
+      issues.push({ field: 'weight', message: `${JSON.stringify(body.weight)} must be a whole number from 0 to 256` });
+    }
+    if (issues.length > 0) throw ApiError.invalid(issues, `member ${member}`);
+
+    const key = resourceKey('Backend', ns, name);
+    const mine = this.o.store.get(key).find((d) => d.source === this.o.writer.source);
+    if (!mine) {
+      this.checkOwnership(key);
+      throw notFound(key);
+    }
+    let changed: Member | undefined;
+    const updated = await this.o.writer.update(key, (current) => {
+      const b = current as Backend;
+      const m = b.spec.members.find((x) => x.name === member);
+      if (!m) throw memberNotFound(key, member, b);
+      if (body.state !== undefined) m.state = body.state as Member['state'];
+      if (body.weight !== undefined) m.weight = body.weight as number;
+      changed = { ...m };
+      return b;
+    });
+    if (!updated || !changed) throw notFound(key);
+    const live = await this.applyLive(key, ns, name, changed);
+    this.o.logger.info('member changed through the REST API', { resource: key, member, state: changed.state, weight: changed.weight, live: live.applied });
+    sendJson(c.res, live.applied ? 200 : 202, { backend: key, member: changed, live });
+  }
+
+  /**
+   * Applies a member's state and weight through the runtime API now, as the
+   * reconciler would (maint → maint; drain → ready with weight 0), so its
+   * next pass finds HAProxy already there: a runtime plan, never a reload.
+   */
+  private async applyLive(key: ResourceKey, ns: string, name: string, m: Member): Promise<{ applied: boolean; message: string }> {
+    const outcome = this.o.reconciler.last?.resolution?.outcomes.get(key);
+    if (!this.o.reconciler.haproxyStarted || !outcome?.accepted) {
+      return { applied: false, message: 'HAProxy does not serve this backend yet; the controller applies the change when it does' };
+    }
+    const backend = proxyName(ns, name);
+    const weight = effectiveWeight(m);
+    try {
+      if (m.state === 'maint') {
+        await this.o.runtime.setServerState(backend, m.name, 'maint');
+        await this.o.runtime.setServerWeight(backend, m.name, weight);
+      } else {
+        await this.o.runtime.setServerWeight(backend, m.name, weight);
+        await this.o.runtime.setServerState(backend, m.name, 'ready');
+      }
+      return { applied: true, message: `HAProxy runs ${backend}/${m.name} with state ${m.state === 'maint' ? 'maint' : 'ready'}, weight ${weight}` };
+    } catch (err) {
+      return { applied: false, message: `saved, but the runtime API refused it (${(err as Error).message}); the controller applies it on its next pass` };
+    }
+  }
+
+  // ---- thalassa-aqueduct ------------------------------------------------------
+
+  private aqueductView(r: Resource): unknown {
+    return r.kind === 'Frontend' ? frontendToAqueduct(r as Frontend) : backendToAqueduct(r as Backend);
+  }
+
+  private async aqList(c: Ctx, kind: Kind): Promise<void> {
+    const seen = new Set<string>();
+    const out: unknown[] = [];
+    for (const d of this.declaredOf(kind, this.namespace)) {
+      if (seen.has(d.key)) continue;
+      const chosen = this.pick(d.key);
+      if (!chosen?.resource) continue;
+      seen.add(d.key);
+      out.push(this.aqueductView(chosen.resource));
+    }
+    sendJson(c.res, 200, out);
+  }
+
+  private aqResource(kind: Kind, keyName: string): Resource {
+    const key = resourceKey(kind, this.namespace, keyName);
+    const d = this.pick(key);
+    if (!d) throw notFound(key, true);
+    if (!d.resource) throw new ApiError(404, 'NotFound', `${kind.toLowerCase()} ${keyName} is declared by ${d.origin} but is invalid: ${d.issues[0]?.field}: ${d.issues[0]?.message}`, 'key');
+    return d.resource;
+  }
+
+  private async aqGet(c: Ctx, kind: Kind): Promise<void> {
+    sendJson(c.res, 200, this.aqueductView(this.aqResource(kind, c.p.key!)));
+  }
+
+  private async aqMembers(c: Ctx): Promise<void> {
+    sendJson(c.res, 200, membersToAqueduct(this.aqResource('Backend', c.p.key!) as Backend));
+  }
+
+  private async aqPut(c: Ctx, kind: Kind): Promise<void> {
+    const key = c.p.key!;
+    const body = await this.readObject(c, false);
+    const options = { namespace: this.namespace, allowRawConfig: this.o.allowRawConfig ?? false };
+    const t: Translation = kind === 'Frontend' ? frontendFromAqueduct(key, body, options) : backendFromAqueduct(key, body, options);
+    const what = `${kind.toLowerCase()} ${key}`;
+    if (!t.resource || t.issues.length > 0) throw ApiError.invalid(t.issues, what);
+    const resource = this.validate(t.resource, what, t.mapField);
+    await this.save(resource, t.mapField);
+    if (this.wantsWait(c.url)) await this.settle();
+    sendJson(c.res, 200, this.aqueductView(resource));
+  }
+}
+
+function notFound(key: ResourceKey, aqueduct = false): ApiError {
+  if (aqueduct) {
+    const { kind, name } = { kind: key.split('/')[0]!, name: key.split('/')[2]! };
+    return new ApiError(404, 'NotFound', `${kind.toLowerCase()} ${name} not found`, 'key');
+  }
+  return new ApiError(404, 'NotFound', `${label(key)} not found`, 'metadata.name');
+}
+
+function memberNotFound(key: ResourceKey, member: string, b: Backend): ApiError {
+  const names = b.spec.members.map((m) => m.name);
+  return new ApiError(
+    404,
+    'NotFound',
+    `${label(key)} has no member ${JSON.stringify(member)}${names.length ? `; its members are ${names.map((n) => JSON.stringify(n)).join(', ')}` : b.spec.service ? '; its members come from a Kubernetes Service and are managed there' : ''}`,
+    'member',
+  );
+}

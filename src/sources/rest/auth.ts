@@ -1,0 +1,99 @@
+/**
+ * Bearer-token authentication for mutating routes. The token is read from a
+ * file (re-read when the file changes, so it can be rotated without a
+ * restart) and compared in constant time.
+ *
+ * 401: no usable credentials (no Authorization header, not a Bearer token).
+ * 403: a token was given and it is wrong, or the API has no token configured
+ *      (it is then read-only).
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import { ApiError } from './http-io.js';
+
+const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+
+/** Compares two secrets without leaking, through timing, where they differ or how long they are. */
+export function tokensEqual(given: string, expected: string): boolean {
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+/** Reads a token file: the first line, without surrounding whitespace; refuses an empty one. */
+export async function readTokenFile(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read the API token file ${path}; check the path given to --api-token-file`, { cause: err });
+  }
+  const token = text.split(/\r?\n/)[0]!.trim();
+  if (token.length < 16) {
+    throw new Error(`the API token in ${path} is ${token.length === 0 ? 'empty' : 'shorter than 16 characters'}; write a long random token (e.g. openssl rand -hex 32) on its first line`);
+  }
+  if (!/^[\x21-\x7e]+$/.test(token)) throw new Error(`the API token in ${path} contains spaces or non-ASCII characters; use a token like "openssl rand -hex 32" prints`);
+  return token;
+}
+
+export interface Authenticator {
+  /** Throws an ApiError (401 or 403) unless the request carries the token. */
+  check(req: IncomingMessage): Promise<void>;
+  readonly configured: boolean;
+}
+
+const CHALLENGE = { 'www-authenticate': 'Bearer realm="node-haproxy"' };
+
+export class TokenFileAuthenticator implements Authenticator {
+  readonly configured: boolean;
+  private token: string | undefined;
+  private mtimeMs = -1;
+
+  /** `path` undefined: no token configured, every mutating request is refused. */
+  constructor(private readonly path: string | undefined) {
+    this.configured = path !== undefined;
+  }
+
+  /** Reads the token once; call at startup so a bad file stops the controller from starting. */
+  async load(): Promise<void> {
+    if (!this.path) return;
+    const st = await stat(this.path).catch((err: unknown) => {
+      throw new Error(`cannot read the API token file ${this.path}; check the path given to --api-token-file`, { cause: err });
+    });
+    this.token = await readTokenFile(this.path);
+    this.mtimeMs = st.mtimeMs;
+  }
+
+  private async current(): Promise<string | undefined> {
+    if (!this.path) return undefined;
+    const st = await stat(this.path).catch(() => undefined);
+    if (st && st.mtimeMs !== this.mtimeMs) {
+      // Rotated: take the new token; keep the old one if the new file is not usable yet.
+      const next = await readTokenFile(this.path).catch(() => undefined);
+      if (next) {
+        this.token = next;
+        this.mtimeMs = st.mtimeMs;
+      }
+    }
+    return this.token;
+  }
+
+  async check(req: IncomingMessage): Promise<void> {
+    const expected = await this.current();
+    if (expected === undefined) {
+      throw new ApiError(403, 'Forbidden', 'this API is read-only: no token is configured; the operator can enable changes with --api-token-file FILE', 'authorization');
+    }
+    const header = req.headers.authorization;
+    if (header === undefined || header.trim() === '') {
+      throw new ApiError(401, 'Unauthorized', 'this route changes the configuration and needs "Authorization: Bearer <token>"', 'authorization', undefined, CHALLENGE);
+    }
+    const m = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
+    if (!m) {
+      throw new ApiError(401, 'Unauthorized', 'the Authorization header must be "Bearer <token>"', 'authorization', undefined, CHALLENGE);
+    }
+    if (!tokensEqual(m[1]!, expected)) {
+      throw new ApiError(403, 'Forbidden', 'the bearer token is not valid for this controller', 'authorization', undefined, {
+        'www-authenticate': 'Bearer realm="node-haproxy", error="invalid_token"',
+      });
+    }
+  }
+}

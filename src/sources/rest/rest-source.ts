@@ -1,0 +1,136 @@
+/**
+ * The REST source's storage when no etcd source is configured: resources
+ * declared through the API, kept in one JSON file in the state directory
+ * (written atomically: a crash leaves the old or the new file, never half of
+ * one) and loaded again at start, so a controller restart keeps them.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../../haproxy/atomic-file.js';
+import type { Logger } from '../../log.js';
+import type { Declared } from '../../model/resolve.js';
+import { keyOf, type Resource, type ResourceKey } from '../../model/types.js';
+import { validateResource } from '../../model/validate.js';
+import type { Store } from '../../reconcile/store.js';
+import { identityOf } from './resource-body.js';
+import { StorageUnavailableError, type ResourceWriter } from './writer.js';
+
+export const REST_SOURCE = 'rest';
+export const REST_STATE_FILE = 'rest-resources.json';
+
+export interface RestSourceOptions {
+  stateDir: string;
+  store: Store;
+  logger: Logger;
+  allowRawConfig?: boolean;
+}
+
+interface StateFile {
+  version: 1;
+  resources: unknown[];
+}
+
+export class RestSource implements ResourceWriter {
+  readonly name = REST_SOURCE;
+  readonly source = REST_SOURCE;
+  readonly where = 'the state directory';
+  readonly path: string;
+  /** What was declared, as stored (raw objects, validated again on load). */
+  private readonly stored = new Map<ResourceKey, unknown>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly o: RestSourceOptions) {
+    this.path = join(o.stateDir, REST_STATE_FILE);
+    o.store.register(this.name);
+  }
+
+  async start(): Promise<void> {
+    let text: string | undefined;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read ${this.path}`, { cause: err });
+    }
+    if (text !== undefined) {
+      let parsed: StateFile;
+      try {
+        parsed = JSON.parse(text) as StateFile;
+        if (parsed.version !== 1 || !Array.isArray(parsed.resources)) throw new Error('not a version 1 file');
+      } catch (err) {
+        // Starting without them would delete every route the API declared: refuse instead.
+        throw new Error(`${this.path} is damaged (${(err as Error).message}); restore it from a backup, or delete it to drop what the REST API declared`, { cause: err });
+      }
+      for (const raw of parsed.resources) {
+        const key = identityOf(raw);
+        if (key) this.stored.set(key, raw);
+      }
+    }
+    this.o.store.replaceAll(this.name, [...this.stored].map(([key, raw]) => this.declare(key, raw)));
+    this.o.store.markSynced(this.name);
+    this.o.logger.info('REST API resources loaded', { file: this.path, resources: this.stored.size });
+  }
+
+  async stop(): Promise<void> {
+    await this.queue.catch(() => undefined);
+  }
+
+  private declare(key: ResourceKey, raw: unknown): Declared {
+    const v = validateResource(raw, 'rest', { allowRawConfig: this.o.allowRawConfig });
+    return { key, origin: 'rest', source: this.source, resource: v.resource, issues: v.issues };
+  }
+
+  /** Runs writes one at a time, so the file always holds one consistent set. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async persist(next: Map<ResourceKey, unknown>): Promise<void> {
+    const body: StateFile = { version: 1, resources: [...next.values()] };
+    try {
+      await writeFileAtomic(this.path, JSON.stringify(body, null, 1) + '\n', 0o600);
+    } catch (err) {
+      throw new StorageUnavailableError(`could not save to ${this.path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  put(resource: Resource): Promise<{ created: boolean }> {
+    return this.exclusive(async () => {
+      const key = keyOf(resource);
+      const created = !this.stored.has(key);
+      const next = new Map(this.stored).set(key, resource);
+      await this.persist(next);
+      this.stored.set(key, resource);
+      this.o.store.upsert(this.declare(key, resource));
+      return { created };
+    });
+  }
+
+  delete(key: ResourceKey): Promise<boolean> {
+    return this.exclusive(async () => {
+      if (!this.stored.has(key)) return false;
+      const next = new Map(this.stored);
+      next.delete(key);
+      await this.persist(next);
+      this.stored.delete(key);
+      this.o.store.remove(this.source, key);
+      return true;
+    });
+  }
+
+  update(key: ResourceKey, mutate: (current: Resource) => Resource): Promise<Resource | undefined> {
+    return this.exclusive(async () => {
+      const raw = this.stored.get(key);
+      if (raw === undefined) return undefined;
+      const current = validateResource(raw, 'rest', { allowRawConfig: this.o.allowRawConfig }).resource;
+      if (!current) return undefined;
+      const updated = mutate(structuredClone(current));
+      const next = new Map(this.stored).set(key, updated);
+      await this.persist(next);
+      this.stored.set(key, updated);
+      this.o.store.upsert(this.declare(key, updated));
+      return updated;
+    });
+  }
+}

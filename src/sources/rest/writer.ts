@@ -1,0 +1,29 @@
+/**
+ * Where the REST API keeps what it is told: the state directory (RestSource)
+ * or etcd (EtcdSource) when an etcd source is configured. Either way the
+ * writer owns one store source, and a write reaches the store before the call
+ * returns, so the API's answers and the reconciler see it at once.
+ */
+import type { Resource, ResourceKey } from '../../model/types.js';
+
+export interface ResourceWriter {
+  /** The store source whose entries this writer owns. */
+  readonly source: string;
+  /** For messages: "the state directory", "etcd at 127.0.0.1:2379". */
+  readonly where: string;
+  /** Creates or replaces one resource (already validated). */
+  put(resource: Resource): Promise<{ created: boolean }>;
+  /** Deletes one resource; false when it did not exist. */
+  delete(key: ResourceKey): Promise<boolean>;
+  /**
+   * Read-modify-write of one resource, safe against concurrent writers.
+   * `mutate` gets a private copy of the current version and may throw to
+   * refuse. Resolves with the new version, or undefined when there is none.
+   */
+  update(key: ResourceKey, mutate: (current: Resource) => Resource): Promise<Resource | undefined>;
+}
+
+/** The writer cannot reach its storage (etcd down, disk full): a 503 for the client. */
+export class StorageUnavailableError extends Error {
+  override readonly name = 'StorageUnavailableError';
+}
