@@ -126,3 +126,14 @@ export function requestLoop(port: number, maxMs = 30_000): { stop(): Promise<Loo
     },
   };
 }
+
+/** Starts one upstream per name, each closed after the test. */
+export async function startUpstreams(t: { after(fn: () => Promise<unknown>): void }, ...names: string[]): Promise<Record<string, Upstream>> {
+  const out: Record<string, Upstream> = {};
+  for (const n of names) {
+    const u = await startUpstream(n);
+    out[n] = u;
+    t.after(() => u.close());
+  }
+  return out;
+}

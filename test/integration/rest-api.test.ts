@@ -15,18 +15,9 @@ import { REST_STATE_FILE } from '../../src/sources/rest/rest-source.js';
 import { API_VERSION } from '../helpers/controller.js';
 import { freePort, HAPROXY_BIN, tempStateDir } from '../helpers/haproxy.js';
 import { call, eventually, startRestController, TOKEN, tokenFile, type Api } from '../helpers/rest.js';
-import { httpGet, sampleBodies, startUpstream, waitForHttp, type Upstream } from '../helpers/upstream.js';
+import { httpGet, sampleBodies, startUpstreams, waitForHttp, type Upstream } from '../helpers/upstream.js';
 
 const NS = '/api/v1/namespaces/default';
-
-async function upstreams(t: import('node:test').TestContext, ...names: string[]): Promise<Record<string, Upstream>> {
-  const out: Record<string, Upstream> = {};
-  for (const n of names) {
-    out[n] = await startUpstream(n);
-    t.after(() => out[n]!.close());
-  }
-  return out;
-}
 
 const backend = (members: { name: string; port: number; state?: string; weight?: number }[]) => ({
   spec: { members: members.map((m) => ({ address: '127.0.0.1', ...m })) },
@@ -48,7 +39,7 @@ async function seed(api: Api, up: Record<string, Upstream>): Promise<number> {
 }
 
 test('every route answers; changes need the bearer token: 401 without one, 403 with a wrong one', async (t) => {
-  const up = await upstreams(t, 'a', 'b');
+  const up = await startUpstreams(t, 'a', 'b');
   const fx = await startRestController(t);
   const { api } = fx;
   await seed(api, up);
@@ -126,7 +117,7 @@ test('without a token file the API is read-only: changes get 403', async (t) => 
 });
 
 test('bad requests get a JSON error naming the field, and change nothing', async (t) => {
-  const up = await upstreams(t, 'a');
+  const up = await startUpstreams(t, 'a');
   const fx = await startRestController(t, { apiMaxBodyBytes: 4096 });
   const { api } = fx;
   await seed(api, up);
@@ -193,7 +184,7 @@ test('bad requests get a JSON error naming the field, and change nothing', async
 });
 
 test('injection attempts are refused before they reach haproxy.cfg', async (t) => {
-  const up = await upstreams(t, 'a');
+  const up = await startUpstreams(t, 'a');
   const fx = await startRestController(t);
   const { api } = fx;
   const port = await seed(api, up);
@@ -234,7 +225,7 @@ test('injection attempts are refused before they reach haproxy.cfg', async (t) =
 });
 
 test('raw configuration, when enabled, is checked line by line and by haproxy -c', async (t) => {
-  const up = await upstreams(t, 'a');
+  const up = await startUpstreams(t, 'a');
   const fx = await startRestController(t, { allowRawConfig: true });
   const { api } = fx;
   const port = await seed(api, up);
@@ -269,7 +260,7 @@ test('raw configuration, when enabled, is checked line by line and by haproxy -c
 });
 
 test('a PUT changes live routing through HAProxy', async (t) => {
-  const up = await upstreams(t, 'a', 'b', 'api');
+  const up = await startUpstreams(t, 'a', 'b', 'api');
   const fx = await startRestController(t);
   const { api } = fx;
   const port = await freePort();
@@ -299,7 +290,7 @@ test('a PUT changes live routing through HAProxy', async (t) => {
 });
 
 test('a member set to maint stops receiving traffic at once, without a reload, and stays so across reloads', async (t) => {
-  const up = await upstreams(t, 'a', 'b');
+  const up = await startUpstreams(t, 'a', 'b');
   const fx = await startRestController(t);
   const { api } = fx;
   const port = await seed(api, up);
@@ -347,7 +338,7 @@ test('a member set to maint stops receiving traffic at once, without a reload, a
 });
 
 test('a restart keeps what the API declared (saved atomically in the state directory)', async (t) => {
-  const up = await upstreams(t, 'a');
+  const up = await startUpstreams(t, 'a');
   const stateDir = await tempStateDir(t);
   const first = await startRestController(t, { stateDir });
   const port = await seed(first.api, up);
@@ -381,7 +372,7 @@ test('a restart keeps what the API declared (saved atomically in the state direc
 });
 
 test('the API does not touch what another source declares: 409 naming it', async (t) => {
-  const up = await upstreams(t, 'a');
+  const up = await startUpstreams(t, 'a');
   const fx = await startRestController(t, {
     withManifests: true,
     files: { 'app.yaml': `apiVersion: ${API_VERSION}\nkind: Backend\nmetadata:\n  name: app\nspec:\n  members:\n    - { name: a, address: 127.0.0.1, port: ${up.a!.port} }\n` },
