@@ -1,16 +1,18 @@
 /**
  * The etcd source: resources under a key prefix in etcd v3.
  *
- * List, then watch from the list's revision. Any break in the watch (etcd
- * restarted, the connection lost, the watched revision compacted, the watch
- * cancelled) leads to the same recovery: drop the watcher, list again, and
- * watch from the new list's revision. The list replaces what the source holds,
- * so nothing changed or deleted while disconnected is missed. A periodic
- * relist (with jitter) guards against a watch that stalls silently.
+ * List, then watch from the list's revision. When the connection breaks (etcd
+ * restarted, the network cut) the source watches again from the last revision
+ * it applied, so every change made meanwhile arrives as an event. When etcd
+ * cancels the watch (most often because that revision was compacted away) the
+ * source lists again and watches from the new list's revision; the list
+ * replaces what the source holds, so nothing changed or deleted meanwhile is
+ * missed. Retries back off exponentially with jitter. A periodic relist (with
+ * jitter) guards against a watch that stalls silently.
  *
  * The etcd3 client's own watch resumption is not relied on: it moves its
  * start revision forward on (re)connection, which can skip events that were
- * not yet delivered.
+ * not yet delivered. Each watcher here is dropped at its first disconnection.
  *
  * A bad value is reported against its key (the key names the resource) and
  * the resource's last accepted version keeps serving. The source is also a
@@ -46,7 +48,9 @@ export interface EtcdSourceOptions {
 export interface EtcdSourceStats {
   /** Successful lists (the first load included). */
   lists: number;
-  /** Recoveries started (watch breaks, compactions, periodic relists). */
+  /** Watches resumed from the last applied revision after a disconnection. */
+  resumes: number;
+  /** Recoveries started (disconnections, cancelled watches, periodic relists). */
   recoveries: number;
   /** Watch events applied. */
   events: number;
@@ -68,12 +72,23 @@ interface Entry {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
 
+/** The client drops etcd's compact_revision and often gets an empty cancel reason: say what it most likely was. */
+function cancelReason(err: Error): string {
+  const reason = err.message.replace(/^Watcher canceled:\s*/, '');
+  return reason || 'no reason given: most likely the revision to watch from was compacted';
+}
+
+/** etcd cancelled a watch (its start revision was compacted, most often). */
+class WatchCancelledError extends Error {
+  override readonly name = 'WatchCancelledError';
+}
+
 export class EtcdSource implements ResourceWriter {
   readonly name: string;
   readonly source: string;
   readonly where: string;
   readonly spec: EtcdSpec;
-  readonly stats: EtcdSourceStats = { lists: 0, recoveries: 0, events: 0, revision: 0, watching: false };
+  readonly stats: EtcdSourceStats = { lists: 0, resumes: 0, recoveries: 0, events: 0, revision: 0, watching: false };
   private client: Etcd3 | undefined;
   private readonly entries = new Map<string, Entry>();
   private signature = '';
@@ -114,7 +129,13 @@ export class EtcdSource implements ResourceWriter {
       dialTimeout: this.timeoutMs,
       faultHandling: { global: passThrough, host: () => passThrough },
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + this.timeoutMs }),
-      grpcOptions: { 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 },
+      grpcOptions: {
+        'grpc.keepalive_time_ms': 10_000,
+        'grpc.keepalive_timeout_ms': 5_000,
+        'grpc.keepalive_permit_without_calls': 1,
+        'grpc.initial_reconnect_backoff_ms': 200,
+        'grpc.max_reconnect_backoff_ms': this.o.retryMaxMs ?? 5000,
+      },
     });
     try {
       await this.listAndWatch();
@@ -122,7 +143,7 @@ export class EtcdSource implements ResourceWriter {
     } catch (err) {
       this.stats.lastError = (err as Error).message;
       this.o.logger.warn('etcd is not reachable; retrying in the background. HAProxy is not started or changed until the first load', { source: this.name, err });
-      this.recover('first load failed');
+      this.recover('first load failed', 'relist');
     }
     this.scheduleResync();
   }
@@ -148,7 +169,7 @@ export class EtcdSource implements ResourceWriter {
     if (every <= 0 || this.stopped) return;
     const jittered = every * (0.8 + Math.random() * 0.4);
     this.resyncTimer = setTimeout(() => {
-      this.recover('periodic relist');
+      this.recover('periodic relist', 'relist');
       this.scheduleResync();
     }, jittered).unref();
   }
@@ -165,50 +186,103 @@ export class EtcdSource implements ResourceWriter {
   private async listAndWatch(): Promise<void> {
     this.dropWatcher();
     const generation = this.generation;
-    const client = this.etcd();
-    const res = await client.getAll().prefix(this.watchPrefix).exec();
+    const res = await this.etcd().getAll().prefix(this.watchPrefix).exec();
     if (this.stopped || generation !== this.generation) return;
     const revision = Number(res.header.revision);
     this.applyList(res.kvs, revision);
-    const watcher = await client.watch().prefix(this.watchPrefix).startRevision(String(revision + 1)).create();
-    if (this.stopped || generation !== this.generation) {
+    await this.watchFrom(revision + 1, generation);
+  }
+
+  /**
+   * Watches from `revision`. A disconnection later resumes from the last
+   * applied revision; a cancelled watch (a compacted revision, most often)
+   * relists. Rejects when the watch cannot be created; a watch refused because
+   * its revision was compacted rejects with WatchCancelledError.
+   */
+  private async watchFrom(revision: number, generation = this.generation): Promise<void> {
+    const watcher = this.etcd().watch().prefix(this.watchPrefix).startRevision(String(revision)).watcher();
+    // Listeners go on before the watch connects: the first events can arrive in the same tick as the
+    // confirmation. Until it is confirmed, breaks reject the promise below instead of recovering.
+    let live = false;
+    const current = () => generation === this.generation && !this.stopped;
+    watcher.on('data', (r: IWatchResponse) => {
+      if (current()) this.applyWatch(r);
+    });
+    watcher.on('disconnected', (err: Error) => {
+      if (live && current()) this.recover(`connection to etcd lost (${err.message})`, 'resume');
+    });
+    // (An 'error' without a listener would throw: this one stays for the watcher's whole life.)
+    watcher.on('error', (err: Error) => {
+      if (live && current()) this.recover(`etcd cancelled the watch (${cancelReason(err)})`, 'relist');
+    });
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        watcher.off('connected', onConnected);
+        watcher.off('error', onCancelled);
+        watcher.off('disconnected', onDisconnected);
+        if (!err) return resolve();
+        void watcher.cancel().catch(() => undefined);
+        reject(err);
+      };
+      const onConnected = () => {
+        live = true;
+        done();
+      };
+      // etcd answers a watch from a compacted revision with a cancellation.
+      const onCancelled = (err: Error) => done(new WatchCancelledError(err.message, { cause: err }));
+      const onDisconnected = (err: Error) => done(new Error(`etcd dropped the watch stream: ${err.message}`, { cause: err }));
+      // The client retries a watch stream forever; bound the wait.
+      const timer = setTimeout(() => done(new Error(`etcd did not accept the watch within ${this.timeoutMs} ms`)), this.timeoutMs);
+      watcher.on('connected', onConnected);
+      watcher.on('error', onCancelled);
+      watcher.on('disconnected', onDisconnected);
+    });
+    if (!current()) {
       void watcher.cancel().catch(() => undefined);
       return;
     }
     this.watcher = watcher;
     this.stats.watching = true;
-    watcher.on('data', (r: IWatchResponse) => {
-      if (generation === this.generation) this.applyWatch(r);
-    });
-    watcher.on('disconnected', (err: Error) => {
-      if (generation === this.generation) this.recover(`connection to etcd lost (${err.message})`);
-    });
-    watcher.on('error', (err: Error) => {
-      if (generation === this.generation) this.recover(`watch ended (${err.message})`);
-    });
   }
 
+
   /**
-   * Relists and rewatches, retrying with backoff until it works or the source
-   * stops. Calls while a recovery runs join it.
+   * Brings the source back in sync, retrying with backoff until it works or
+   * the source stops: `resume` watches again from the last applied revision
+   * (falling back to a relist when etcd refuses that revision), `relist` lists
+   * again. A call while a recovery runs joins it.
    */
-  private recover(reason: string): void {
+  private recover(reason: string, mode: 'resume' | 'relist'): void {
     if (this.stopped || this.recovering) return;
     this.stats.recoveries++;
     this.dropWatcher();
-    if (reason !== 'periodic relist') this.o.logger.warn('etcd watch interrupted; listing again', { source: this.name, reason });
+    if (reason !== 'periodic relist') this.o.logger.warn('etcd watch interrupted; recovering', { source: this.name, reason, mode });
     const initial = this.o.retryInitialMs ?? 200;
     const max = this.o.retryMaxMs ?? 5000;
     this.recovering = (async () => {
       let delay = initial;
+      let relist = mode === 'relist' || !this.synced;
       for (let attempt = 1; !this.stopped; attempt++) {
         try {
-          await this.listAndWatch();
-          if (!this.stopped) this.o.logger.info('etcd source in sync again', { source: this.name, revision: this.stats.revision, attempts: attempt });
+          if (relist) {
+            await this.listAndWatch();
+          } else {
+            this.dropWatcher();
+            await this.watchFrom(this.stats.revision + 1);
+            this.stats.resumes++;
+          }
+          if (!this.stopped) this.o.logger.info('etcd source in sync again', { source: this.name, revision: this.stats.revision, attempts: attempt, relisted: relist });
           return;
         } catch (err) {
           this.stats.lastError = (err as Error).message;
           this.dropWatcher();
+          if (err instanceof WatchCancelledError) {
+            // The revision to resume from is gone (compacted): list again, at once.
+            this.o.logger.info('etcd refused to resume the watch; listing again', { source: this.name, revision: this.stats.revision, err });
+            relist = true;
+            continue;
+          }
           if (attempt === 1 || attempt % 10 === 0) this.o.logger.warn('etcd not reachable; retrying', { source: this.name, attempt, retryInMs: delay, err });
           await sleep(delay * (0.8 + Math.random() * 0.4));
           delay = Math.min(max, delay * 2);
