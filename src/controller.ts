@@ -13,7 +13,16 @@ import { fileStatePersistence } from './reconcile/persist.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { RuntimeApply } from './reconcile/runtime-apply.js';
 import { Store } from './reconcile/store.js';
+import { computeDesired } from './reconcile/desired.js';
 import { FileSource } from './sources/files/file-source.js';
+import { EtcdSource } from './sources/etcd/etcd-source.js';
+import { RestApi } from './sources/rest/api.js';
+import { TokenFileAuthenticator } from './sources/rest/auth.js';
+import { RestSource } from './sources/rest/rest-source.js';
+import type { ResourceWriter } from './sources/rest/writer.js';
+import { HttpServer } from './http/server.js';
+import type { AddressInfo } from 'node:net';
+import { KubernetesIntegration, type KubernetesOptions } from './sources/kubernetes/index.js';
 
 export interface ControllerOptions {
   /** Where resources come from: a directory of YAML manifests (more kinds follow). */
@@ -30,8 +39,23 @@ export interface ControllerOptions {
   statsListener?: { address: string; port: number };
   /** Stop HAProxy when the controller stops (default: leave it running, so a restarted controller adopts it). */
   stopHaproxyOnExit?: boolean;
+  /** Settings of `--source kubernetes` (cluster access, namespace, members, leader election). */
+  kubernetes?: Partial<KubernetesOptions>;
   /** Rescan interval of file sources. */
   fileRescanIntervalMs?: number;
+  /** The controller's HTTP server (REST API and other handlers); none when undefined. Port 0 picks a free one. */
+  httpAddress?: { address: string; port: number };
+  /** REST API (`--source rest`): file whose first line is the bearer token for changes (none: the API is read-only). */
+  apiTokenFile?: string;
+  /** Accept raw HAProxy lines (aqueduct `natives`, the raw-config annotation) from the REST API and etcd. */
+  allowRawConfig?: boolean;
+  /** REST API: largest request body accepted, in bytes (default 1 MiB). */
+  apiMaxBodyBytes?: number;
+  /** REST API: namespace of thalassa-aqueduct keys (default "default"). */
+  aqueductNamespace?: string;
+  /** etcd sources: full relist interval (default 5 minutes) and the longest retry backoff (default 5 s). */
+  etcdResyncIntervalMs?: number;
+  etcdRetryMaxMs?: number;
 }
 
 interface Source {
@@ -46,6 +70,11 @@ export interface Controller {
   supervisor: HaproxySupervisor;
   runtime: RuntimeApi;
   stateDir: string;
+  /** The Kubernetes source, leader election and status writer, with `--source kubernetes`. */
+  kubernetes?: KubernetesIntegration;
+  /** The HTTP server, when `httpAddress` was given, and where it listens. */
+  http?: HttpServer;
+  httpAddress?: AddressInfo;
   stop(options?: { stopHaproxy?: boolean }): Promise<void>;
 }
 
@@ -68,9 +97,19 @@ export function globalSettings(stateDir: string, o: Pick<ControllerOptions, 'har
   };
 }
 
-function createSource(spec: string, store: Store, o: ControllerOptions): Source {
-  if (spec === 'kubernetes' || spec === 'rest' || spec.startsWith('etcd://')) {
-    throw new Error(`--source ${spec} is not available in this version; use a directory of YAML manifests`);
+function createSource(spec: string, store: Store, o: ControllerOptions, reconciler: Reconciler): Source {
+  if (spec === 'kubernetes') {
+    return new KubernetesIntegration({ identity: 'node-haproxy', ...o.kubernetes, store, reconciler, logger: o.logger });
+  }
+  if (spec.startsWith('etcd://')) {
+    return new EtcdSource({
+      spec,
+      store,
+      logger: o.logger.child({ source: 'etcd' }),
+      allowRawConfig: o.allowRawConfig,
+      resyncIntervalMs: o.etcdResyncIntervalMs,
+      retryMaxMs: o.etcdRetryMaxMs,
+    });
   }
   return new FileSource({
     dir: resolvePath(spec),
@@ -82,20 +121,28 @@ function createSource(spec: string, store: Store, o: ControllerOptions): Source 
 }
 
 export async function startController(o: ControllerOptions): Promise<Controller> {
-  if (o.sources.length === 0) throw new Error('no source given; pass --source DIR');
+  if (o.sources.length === 0) throw new Error('no source given; pass --source DIR or --source kubernetes');
   const stateDir = resolvePath(o.stateDir);
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const global = globalSettings(stateDir, o);
   // An empty (version 1) state file, so the first start does not warn that it is missing.
   await writeFile(global.serverStateFile, '1\n', { flag: 'wx' }).catch(() => undefined);
   const store = new Store();
+  // The REST API: its token is read now, so a bad token file stops the start.
+  const wantsRest = o.sources.includes('rest');
+  const auth = new TokenFileAuthenticator(o.apiTokenFile);
+  if (wantsRest) {
+    if (!o.httpAddress) throw new Error('--source rest serves its API on the HTTP server; also pass --http-address HOST:PORT');
+    await auth.load();
+  }
   const supervisor = new HaproxySupervisor({ haproxyBin: o.haproxyBin ?? DEFAULTS.haproxyBin, stateDir, logger: o.logger.child({ component: 'haproxy' }) });
   const runtime = new RuntimeApi({ socketPath: global.adminSocket });
+  const render = loadRenderer();
   const reconciler = new Reconciler({
     store,
     haproxy: supervisor,
     runtime: new RuntimeApply({ api: runtime, serverStateFile: global.serverStateFile }),
-    render: loadRenderer(),
+    render,
     global,
     logger: o.logger.child({ component: 'reconcile' }),
     debounceMs: o.debounceMs ?? DEFAULTS.debounceMs,
@@ -103,12 +150,62 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     runtimeUpdates: o.runtimeUpdates ?? true,
     persistence: fileStatePersistence(stateDir),
   });
-  const sources = o.sources.map((s) => createSource(s, store, o));
+  const sources: Source[] = o.sources.filter((s) => s !== 'rest').map((s) => createSource(s, store, o, reconciler));
+  // What the REST API is told goes to the first etcd source when there is one, else to the state directory.
+  let restWriter: ResourceWriter | undefined;
+  if (wantsRest) {
+    restWriter = sources.find((s): s is EtcdSource => s instanceof EtcdSource);
+    if (!restWriter) {
+      const rest = new RestSource({ stateDir, store, logger: o.logger.child({ source: 'rest' }), allowRawConfig: o.allowRawConfig });
+      sources.push(rest);
+      restWriter = rest;
+    }
+  }
   reconciler.on('pass', (r) => {
     if (r.kind === 'reload') o.logger.info('HAProxy reloaded', { reasons: r.reasons, ms: Math.round(r.durationMs) });
   });
   await reconciler.start();
-  for (const s of sources) await s.start();
+  let http: HttpServer | undefined;
+  let httpAddress: AddressInfo | undefined;
+  const started: Source[] = [];
+  try {
+    for (const s of sources) {
+      await s.start();
+      started.push(s);
+    }
+
+    if (o.httpAddress) {
+      http = new HttpServer({ ...o.httpAddress, logger: o.logger.child({ component: 'http' }) });
+      if (restWriter) {
+        const api = new RestApi({
+          store,
+          writer: restWriter,
+          reconciler,
+          runtime,
+          auth,
+          logger: o.logger.child({ component: 'rest-api' }),
+          allowRawConfig: o.allowRawConfig,
+          maxBodyBytes: o.apiMaxBodyBytes,
+          aqueductNamespace: o.aqueductNamespace,
+          reloadCount: () => supervisor.reloadCount(),
+          // haproxy -c of the whole configuration with the candidate in it, before raw lines are accepted.
+          checkCandidate: async (candidate) => {
+            const snap = store.snapshot();
+            const declared = [...snap.declared.filter((d) => !(d.key === candidate.key && d.source === candidate.source)), candidate];
+            const lastAccepted = reconciler.last?.resolution?.accepted ?? new Map();
+            return supervisor.check(computeDesired({ declared, discoveredMembers: snap.discoveredMembers }, lastAccepted, global, render).text);
+          },
+        });
+        http.use(api.handler());
+      }
+      httpAddress = await http.listen();
+    }
+  } catch (err) {
+    // A source that cannot start (a damaged file) or a port in use: undo what started, then report.
+    for (const s of started) await s.stop().catch(() => undefined);
+    await reconciler.stop();
+    throw err;
+  }
 
   return {
     store,
@@ -116,7 +213,11 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     supervisor,
     runtime,
     stateDir,
+    kubernetes: sources.find((s): s is KubernetesIntegration => s instanceof KubernetesIntegration),
+    http,
+    httpAddress,
     async stop(opts) {
+      await http?.close();
       for (const s of sources) await s.stop();
       await reconciler.stop();
       await supervisor.stop({ stopHaproxy: opts?.stopHaproxy ?? o.stopHaproxyOnExit ?? false });

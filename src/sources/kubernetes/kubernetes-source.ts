@@ -1,0 +1,353 @@
+/**
+ * The Kubernetes source: Frontend and Backend custom resources, and the
+ * members of Backends with `spec.service` from EndpointSlices (or core/v1
+ * Endpoints), into the store.
+ *
+ * Level-triggered: a reflector only says which keys changed; the source then
+ * rebuilds the affected store entries from the caches and writes only what
+ * differs (a status write, a label or an annotation change never reaches the
+ * store, so it costs no reconcile pass).
+ */
+import { EventEmitter } from 'node:events';
+import type { Declared } from '../../model/resolve.js';
+import { API_VERSION, resourceKey, type Kind, type Member, type ResourceKey, type ServiceRef } from '../../model/types.js';
+import { validateResource } from '../../model/validate.js';
+import type { Logger } from '../../log.js';
+import type { Store } from '../../reconcile/store.js';
+import type { BackoffOptions } from './backoff.js';
+import { collectionPath, KubeClient, RESOURCES, type ApiResource } from './client.js';
+import { membersFromEndpoints, membersFromSlices, SERVICE_NAME_LABEL, type MemberResolution } from './members.js';
+import type { KubeObject } from './objects.js';
+import { ManyToOne } from './many-to-one.js';
+import { Reflector, type WatchRestart } from './reflector.js';
+
+export type MembersFrom = 'endpointslices' | 'endpoints';
+
+export interface KubernetesSourceOptions {
+  client: KubeClient;
+  store: Store;
+  logger: Logger;
+  /** Watch only this namespace (default: all namespaces). */
+  namespace?: string;
+  /** Where members come from. Default 'endpointslices'. */
+  membersFrom?: MembersFrom;
+  /** Name in the store. Default 'kubernetes'. */
+  name?: string;
+  resyncPeriodMs?: number;
+  stallTimeoutMs?: number;
+  watchTimeoutSeconds?: number;
+  backoff?: BackoffOptions;
+  /** Called for every watch restart (also emitted as 'watchRestart'). */
+  onWatchRestart?: (restart: WatchRestart) => void;
+}
+
+/** What the store holds for one custom resource, and when it got there. */
+export interface DeclaredInfo {
+  uid?: string;
+  generation?: number;
+  /** The store version right after this entry was written. */
+  storeVersion: number;
+}
+
+export interface KubernetesSourceEvents {
+  watchRestart: [WatchRestart];
+  /** A Frontend or Backend changed in the cache (spec, status or anything else). */
+  resourceChange: [ResourceKey];
+  /** The Service reference of a Backend resolved differently (for its ResolvedRefs condition). */
+  membersChange: [ResourceKey];
+  synced: [];
+}
+
+const CR_KINDS: ReadonlyArray<{ kind: Kind; resource: ApiResource }> = [
+  { kind: 'Frontend', resource: RESOURCES.frontends },
+  { kind: 'Backend', resource: RESOURCES.backends },
+];
+
+function splitKey(key: string): { namespace: string; name: string } {
+  const slash = key.indexOf('/');
+  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
+/** The store entry for one custom resource object: validated with the one schema. Pure. */
+export function declaredFromObject(kind: Kind, obj: KubeObject, source: string): Declared {
+  const namespace = obj.metadata.namespace ?? '';
+  const name = obj.metadata.name ?? '';
+  const key = resourceKey(kind, namespace, name);
+  // Only what shapes HAProxy: status, labels, annotations and managedFields stay out.
+  const metadata: Record<string, unknown> = { name, namespace };
+  if (obj.metadata.uid) metadata.uid = obj.metadata.uid;
+  if (typeof obj.metadata.generation === 'number') metadata.generation = obj.metadata.generation;
+  const clean = { apiVersion: API_VERSION, kind, metadata, spec: obj.spec ?? {} };
+  const origin = source;
+  const v = validateResource(clean, origin);
+  return { key, origin, source, ...(v.resource ? { resource: v.resource } : {}), issues: v.issues };
+}
+
+export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
+  readonly name: string;
+  private readonly reflectors: Record<'frontends' | 'backends' | 'services' | 'endpoints', Reflector>;
+  private readonly declared = new Map<ResourceKey, { signature: string; declared: Declared; info: DeclaredInfo }>();
+  private readonly members = new Map<ResourceKey, { signature: string; resolution: MemberResolution }>();
+  /** Backend key → its `namespace/service`. */
+  private readonly backendService = new ManyToOne<ResourceKey, string>();
+  /** The Service reference of each Backend's last valid version: an invalid update keeps its members flowing. */
+  private readonly lastValidRef = new Map<ResourceKey, ServiceRef>();
+  /** EndpointSlice key → its `namespace/service` (kept to find it again after a delete). */
+  private readonly sliceService = new ManyToOne<string, string>();
+  private readonly dirtyResources = new Set<ResourceKey>();
+  private readonly dirtyMembers = new Set<ResourceKey>();
+  private flushScheduled = false;
+  private initialSyncDone = false;
+  private syncedWaiters: Array<() => void> = [];
+  private readonly membersFrom: MembersFrom;
+
+  constructor(private readonly o: KubernetesSourceOptions) {
+    super();
+    this.name = o.name ?? 'kubernetes';
+    this.membersFrom = o.membersFrom ?? 'endpointslices';
+    o.store.register(this.name);
+    const make = (resource: ApiResource, labelSelector?: string) => {
+      const r = new Reflector({
+        resource: resource.plural,
+        kubeConfig: o.client.kubeConfig,
+        path: collectionPath(resource, o.namespace),
+        list: o.client.listFunction(resource, o.namespace, labelSelector),
+        labelSelector,
+        logger: o.logger,
+        resyncPeriodMs: o.resyncPeriodMs,
+        stallTimeoutMs: o.stallTimeoutMs,
+        watchTimeoutSeconds: o.watchTimeoutSeconds,
+        backoff: o.backoff,
+      });
+      r.on('watchRestart', (restart) => {
+        o.onWatchRestart?.(restart);
+        this.emit('watchRestart', restart);
+      });
+      r.on('synced', () => this.maybeInitialSync());
+      return r;
+    };
+    this.reflectors = {
+      frontends: make(RESOURCES.frontends),
+      backends: make(RESOURCES.backends),
+      services: make(RESOURCES.services),
+      endpoints: this.membersFrom === 'endpoints' ? make(RESOURCES.endpoints) : make(RESOURCES.endpointslices, SERVICE_NAME_LABEL),
+    };
+    this.reflectors.frontends.on('change', (keys) => this.resourcesChanged('Frontend', keys));
+    this.reflectors.backends.on('change', (keys) => this.resourcesChanged('Backend', keys));
+    this.reflectors.services.on('change', (keys) => this.servicesChanged(keys));
+    this.reflectors.endpoints.on('change', (keys) => this.endpointsChanged(keys));
+  }
+
+  async start(): Promise<void> {
+    for (const r of Object.values(this.reflectors)) r.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(Object.values(this.reflectors).map((r) => r.stop()));
+    for (const w of this.syncedWaiters.splice(0)) w();
+  }
+
+  get synced(): boolean {
+    return this.initialSyncDone;
+  }
+
+  /** Resolves once every cache has listed and the store holds their content (or the source stopped). */
+  whenSynced(): Promise<void> {
+    if (this.initialSyncDone) return Promise.resolve();
+    return new Promise((resolve) => this.syncedWaiters.push(resolve));
+  }
+
+  /** The cached custom resource object for a store key (do not modify it). */
+  object(key: ResourceKey): KubeObject | undefined {
+    const [kind, namespace, name] = key.split('/');
+    const r = kind === 'Frontend' ? this.reflectors.frontends : kind === 'Backend' ? this.reflectors.backends : undefined;
+    return r?.get(`${namespace}/${name}`);
+  }
+
+  /** What this source last wrote to the store for `key`, if anything. */
+  declaredInfo(key: ResourceKey): DeclaredInfo | undefined {
+    return this.declared.get(key)?.info;
+  }
+
+  /** The Service resolution of a Backend with `spec.service` (undefined for other backends). */
+  memberResolution(key: ResourceKey): MemberResolution | undefined {
+    return this.members.get(key)?.resolution;
+  }
+
+  /** Keys of every Frontend and Backend in the caches. */
+  resourceKeys(): ResourceKey[] {
+    const out: ResourceKey[] = [];
+    for (const { kind } of CR_KINDS) for (const k of this.reflectorFor(kind).keys()) out.push(`${kind}/${k}`);
+    return out;
+  }
+
+  /** Lists every watched kind again now (a manual resync). */
+  relist(): void {
+    for (const r of Object.values(this.reflectors)) r.relist();
+  }
+
+  reflectorStats(): Record<string, Reflector['stats']> {
+    return Object.fromEntries(Object.values(this.reflectors).map((r) => [r.resource, r.stats]));
+  }
+
+  private reflectorFor(kind: Kind): Reflector {
+    return kind === 'Frontend' ? this.reflectors.frontends : this.reflectors.backends;
+  }
+
+  // --- change tracking ---
+
+  private resourcesChanged(kind: Kind, keys: string[]): void {
+    for (const k of keys) {
+      const key = `${kind}/${k}`;
+      this.dirtyResources.add(key);
+      if (kind === 'Backend') this.dirtyMembers.add(key);
+    }
+    this.scheduleFlush();
+  }
+
+  private servicesChanged(keys: string[]): void {
+    for (const k of keys) for (const b of this.backendService.keysOf(k)) this.dirtyMembers.add(b);
+    this.scheduleFlush();
+  }
+
+  private endpointsChanged(keys: string[]): void {
+    for (const k of keys) {
+      if (this.membersFrom === 'endpoints') {
+        // Endpoints share their Service's name.
+        for (const b of this.backendService.keysOf(k)) this.dirtyMembers.add(b);
+        continue;
+      }
+      const before = this.sliceService.get(k);
+      const after = this.indexSlice(k);
+      for (const service of new Set([before, after])) {
+        if (service) for (const b of this.backendService.keysOf(service)) this.dirtyMembers.add(b);
+      }
+    }
+    this.scheduleFlush();
+  }
+
+  /** Updates the slice → Service index for one slice key from the cache; returns its Service. */
+  private indexSlice(key: string): string | undefined {
+    const slice = this.reflectors.endpoints.get(key);
+    const label = slice?.metadata.labels?.[SERVICE_NAME_LABEL];
+    const service = slice && label ? `${slice.metadata.namespace}/${label}` : undefined;
+    this.sliceService.set(key, service);
+    return service;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || !this.initialSyncDone) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private maybeInitialSync(): void {
+    if (this.initialSyncDone || !Object.values(this.reflectors).every((r) => r.synced)) return;
+    // First complete picture: one replaceAll, then every member list.
+    const all: Declared[] = [];
+    for (const { kind } of CR_KINDS) {
+      for (const obj of this.reflectorFor(kind).list()) all.push(this.remember(declaredFromObject(kind, obj, this.name), obj));
+    }
+    if (this.membersFrom === 'endpointslices') for (const key of this.reflectors.endpoints.keys()) this.indexSlice(key);
+    this.dirtyResources.clear();
+    this.o.store.replaceAll(this.name, all);
+    for (const d of all) this.record(d.key);
+    for (const d of all) if (d.key.startsWith('Backend/')) this.updateMembers(d.key);
+    this.dirtyMembers.clear();
+    this.initialSyncDone = true;
+    this.o.store.markSynced(this.name);
+    this.o.logger.info('Kubernetes caches synced', {
+      frontends: this.reflectors.frontends.stats.objects,
+      backends: this.reflectors.backends.stats.objects,
+      services: this.reflectors.services.stats.objects,
+      [this.membersFrom]: this.reflectors.endpoints.stats.objects,
+    });
+    this.emit('synced');
+    for (const w of this.syncedWaiters.splice(0)) w();
+  }
+
+  /** Rebuilds the dirty store entries from the caches; writes only what differs. */
+  private flush(): void {
+    for (const key of [...this.dirtyResources]) {
+      this.dirtyResources.delete(key);
+      const [kind, namespace, name] = key.split('/') as [Kind, string, string];
+      const obj = this.reflectorFor(kind).get(`${namespace}/${name}`);
+      this.emit('resourceChange', key);
+      if (!obj) {
+        if (this.declared.delete(key)) this.o.store.remove(this.name, key);
+        continue;
+      }
+      const d = declaredFromObject(kind, obj, this.name);
+      if (this.declared.get(key)?.signature === JSON.stringify(d)) continue;
+      this.remember(d, obj);
+      this.o.store.upsert(d);
+      this.record(key);
+    }
+    for (const key of [...this.dirtyMembers]) {
+      this.dirtyMembers.delete(key);
+      this.updateMembers(key);
+    }
+  }
+
+  private remember(d: Declared, obj: KubeObject): Declared {
+    this.declared.set(d.key, { signature: JSON.stringify(d), declared: d, info: { uid: obj.metadata.uid, generation: obj.metadata.generation, storeVersion: -1 } });
+    return d;
+  }
+
+  private record(key: ResourceKey): void {
+    const entry = this.declared.get(key);
+    if (entry) entry.info.storeVersion = this.o.store.version;
+  }
+
+  /** Recomputes the discovered members of one Backend from the caches. */
+  private updateMembers(key: ResourceKey): void {
+    const { namespace, name } = splitKey(key.slice('Backend/'.length));
+    const obj = this.reflectors.backends.get(`${namespace}/${name}`);
+    const d = this.declared.get(key)?.declared;
+    let ref: ServiceRef | undefined;
+    if (!obj || !d) this.lastValidRef.delete(key);
+    else if (d.resource?.kind === 'Backend' && d.issues.length === 0) {
+      // A valid version: its reference (or none) is the one to follow.
+      ref = d.resource.spec.service;
+      if (ref) this.lastValidRef.set(key, ref);
+      else this.lastValidRef.delete(key);
+    } else {
+      // Invalid: the last accepted version keeps serving, with live members.
+      ref = this.lastValidRef.get(key);
+    }
+    const service = ref ? `${namespace}/${ref.name}` : undefined;
+    this.backendService.set(key, service);
+    if (!obj || !ref || !service) {
+      if (this.members.delete(key)) {
+        this.o.store.setDiscoveredMembers(this.name, key, undefined);
+        this.emit('membersChange', key);
+      }
+      return;
+    }
+    const svc = this.reflectors.services.get(service);
+    const resolution =
+      this.membersFrom === 'endpoints'
+        ? membersFromEndpoints(ref, svc, this.reflectors.endpoints.get(service), namespace)
+        : membersFromSlices(ref, svc, this.slicesOf(service), namespace);
+    const signature = JSON.stringify(resolution);
+    if (this.members.get(key)?.signature === signature) return;
+    const before = this.members.get(key)?.resolution;
+    this.members.set(key, { signature, resolution });
+    if (JSON.stringify(before?.members) !== JSON.stringify(resolution.members)) {
+      this.o.store.setDiscoveredMembers(this.name, key, resolution.members as Member[]);
+    }
+    this.emit('membersChange', key);
+  }
+
+  private slicesOf(service: string): KubeObject[] {
+    const out: KubeObject[] = [];
+    for (const k of this.sliceService.keysOf(service)) {
+      const slice = this.reflectors.endpoints.get(k);
+      if (slice) out.push(slice);
+    }
+    return out;
+  }
+}

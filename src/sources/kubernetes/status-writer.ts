@@ -1,0 +1,252 @@
+/**
+ * Writes each Frontend's and Backend's status from the reconcile passes, and
+ * records Events for reloads and rejections. Only the leader writes; every
+ * replica follows the passes so a new leader can write at once.
+ *
+ * - Status is patched only when it differs from what the object shows (or
+ *   what this replica last wrote, while the cache catches up).
+ * - A resource changed after the pass began is left for the next pass, so
+ *   observedGeneration never claims a generation the pass did not see.
+ * - A failed write is retried with backoff; a vanished object is skipped.
+ */
+import type { Outcome, Resolution } from '../../model/resolve.js';
+import { API_VERSION, parseKey, type Backend, type ResourceKey, type ResourceStatus } from '../../model/types.js';
+import type { Logger } from '../../log.js';
+import type { PassResult } from '../../reconcile/reconciler.js';
+import type { Store } from '../../reconcile/store.js';
+import { Backoff, type BackoffOptions } from './backoff.js';
+import { RESOURCES, type KubeClient } from './client.js';
+import type { EventRecorder, RecordedEvent } from './events.js';
+import type { KubernetesSource } from './kubernetes-source.js';
+import { describeApiError, errorStatus, time } from './objects.js';
+import { conditionChanges, desiredStatus, mergeStatus, statusMatches, type PassVerdict } from './status.js';
+
+export interface PassSource {
+  on(event: 'pass', listener: (p: PassResult) => void): unknown;
+  off(event: 'pass', listener: (p: PassResult) => void): unknown;
+}
+
+export interface StatusWriterOptions {
+  source: KubernetesSource;
+  client: KubeClient;
+  reconciler: PassSource;
+  store: Store;
+  events: EventRecorder;
+  isLeader: () => boolean;
+  logger: Logger;
+  backoff?: BackoffOptions;
+  now?: () => Date;
+}
+
+interface Serving {
+  uid?: string;
+  generation?: number;
+  /** Backends: the members HAProxy runs, as a comparable string. */
+  members?: string;
+}
+
+interface LastPass {
+  resolution: Resolution;
+  verdict: PassVerdict;
+  /** Resources written to the store at or before this store version were in the pass. */
+  certainVersion: number;
+}
+
+const OK_KINDS = new Set(['start', 'noop', 'runtime', 'reload']);
+
+function memberCounts(b: Backend | undefined): { total: number; ready: number } {
+  const members = b?.spec.members ?? [];
+  return { total: members.length, ready: members.filter((m) => m.state === 'ready').length };
+}
+
+export class StatusWriter {
+  private last: LastPass | undefined;
+  private serving = new Map<ResourceKey, Serving>();
+  private previousPassEnd = -1;
+  /** What this replica last wrote, by key (the cache may not show it yet). */
+  private readonly written = new Map<ResourceKey, { uid?: string; status: ResourceStatus }>();
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+  private readonly backoff: Backoff;
+  private readonly now: () => Date;
+  private readonly onPass = (p: PassResult) => this.pass(p);
+  private counters = { patches: 0, failures: 0 };
+
+  constructor(private readonly o: StatusWriterOptions) {
+    this.backoff = new Backoff({ initialMs: 200, maxMs: 10_000, ...o.backoff });
+    this.now = o.now ?? (() => new Date());
+    o.reconciler.on('pass', this.onPass);
+    o.source.on('resourceChange', (key) => this.cacheChanged(key));
+    o.source.on('membersChange', () => this.schedule(0));
+  }
+
+  get stats(): { patches: number; failures: number } {
+    return { ...this.counters };
+  }
+
+  /** Leadership gained: forget what was written (the old leader may have written since) and write everything. */
+  resync(): void {
+    this.written.clear();
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.o.reconciler.off('pass', this.onPass);
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  private cacheChanged(key: ResourceKey): void {
+    // Someone (a user, another replica, or this one a moment ago) changed the
+    // object: compare against the cache again.
+    const w = this.written.get(key);
+    const obj = this.o.source.object(key);
+    if (w && (!obj || JSON.stringify(obj.status ?? null) !== JSON.stringify(w.status) || obj.metadata.uid !== w.uid)) this.written.delete(key);
+    this.schedule(0);
+  }
+
+  private pass(p: PassResult): void {
+    const passEnd = this.o.store.version;
+    const certainVersion = p.storeVersion ?? (p.kind === 'failed' ? passEnd : this.previousPassEnd);
+    this.previousPassEnd = passEnd;
+    if (!p.resolution || p.kind === 'waiting' || p.kind === 'deferred') return;
+    const ok = OK_KINDS.has(p.kind);
+    const verdict: PassVerdict = ok ? { ok: true } : { ok: false, error: p.error ?? 'HAProxy did not apply the configuration', output: p.output };
+    if (ok) {
+      const before = this.serving;
+      this.serving = this.servingOf(p.resolution);
+      if (this.o.isLeader()) this.recordProgramming(p, before);
+    }
+    this.last = { resolution: p.resolution, verdict, certainVersion };
+    this.schedule(0);
+  }
+
+  private servingOf(r: Resolution): Map<ResourceKey, Serving> {
+    const out = new Map<ResourceKey, Serving>();
+    for (const [key, res] of r.accepted) out.set(key, { uid: res.metadata.uid, generation: res.metadata.generation });
+    for (const b of r.backends) {
+      const key = `Backend/${b.metadata.namespace}/${b.metadata.name}`;
+      const s = out.get(key);
+      if (s) s.members = JSON.stringify(b.spec.members);
+    }
+    return out;
+  }
+
+  /** Events for a pass that changed what HAProxy runs: Reloaded, or MembersUpdated for runtime changes. */
+  private recordProgramming(p: PassResult, before: Map<ResourceKey, Serving>): void {
+    if (p.kind !== 'reload' && p.kind !== 'runtime' && p.kind !== 'start') return;
+    for (const [key, now] of this.serving) {
+      if (!this.o.source.declaredInfo(key)) continue; // not one of ours
+      const prev = before.get(key);
+      const specChanged = !prev || prev.uid !== now.uid || prev.generation !== now.generation;
+      const membersChanged = prev?.members !== now.members;
+      if (p.kind === 'runtime') {
+        if (!membersChanged) continue;
+        const b = p.resolution?.backends.find((x) => `Backend/${x.metadata.namespace}/${x.metadata.name}` === key);
+        const c = memberCounts(b);
+        this.event(key, {
+          type: 'Normal',
+          reason: 'MembersUpdated',
+          action: 'Update',
+          note: `${c.ready} of ${c.total} member(s) in rotation; applied through the runtime API without a reload (${p.summary ?? 'servers changed'}).`,
+        });
+      } else if (specChanged || membersChanged || p.kind === 'start') {
+        const reasons = p.reasons.length > 0 ? ` (${p.reasons.slice(0, 5).join('; ')})` : '';
+        this.event(key, {
+          type: 'Normal',
+          reason: p.kind === 'start' ? 'Started' : 'Reloaded',
+          action: 'Reload',
+          note: p.kind === 'start' ? `HAProxy started with generation ${now.generation ?? '?'}.` : `HAProxy reloaded to apply generation ${now.generation ?? '?'}${reasons}.`,
+        });
+      }
+    }
+  }
+
+  private event(key: ResourceKey, e: RecordedEvent): void {
+    const { kind, namespace, name } = parseKey(key);
+    const obj = this.o.source.object(key);
+    void this.o.events.record({ apiVersion: API_VERSION, kind, namespace, name, uid: obj?.metadata.uid }, e);
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.timer) {
+      if (ms > 0) return;
+      clearTimeout(this.timer);
+    }
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.sync().finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.schedule(0);
+        }
+      });
+    }, ms);
+  }
+
+  /** Brings every status in line with the last pass; retries failures with backoff. */
+  private async sync(): Promise<void> {
+    const last = this.last;
+    if (!last || !this.o.isLeader()) return;
+    let failed = false;
+    for (const key of this.o.source.resourceKeys()) {
+      if (this.stopped || !this.o.isLeader()) return;
+      try {
+        await this.syncOne(key, last);
+      } catch (err) {
+        failed = true;
+        this.counters.failures++;
+        this.o.logger.warn('could not write status; will retry', { resource: key, err: describeApiError(err) });
+      }
+    }
+    if (failed) this.schedule(this.backoff.next());
+    else this.backoff.reset();
+  }
+
+  private async syncOne(key: ResourceKey, last: LastPass): Promise<void> {
+    const obj = this.o.source.object(key);
+    const info = this.o.source.declaredInfo(key);
+    const outcome: Outcome | undefined = last.resolution.outcomes.get(key);
+    if (!obj || !info || !outcome) return;
+    if (info.storeVersion > last.certainVersion || info.uid !== obj.metadata.uid) return; // the next pass covers it
+    const { kind, namespace, name } = parseKey(key);
+    const serving = this.serving.get(key);
+    const backend = kind === 'Backend' ? last.resolution.backends.find((b) => b.metadata.namespace === namespace && b.metadata.name === name) : undefined;
+    const declaredSpec = outcome.accepted ? outcome.resource.spec : outcome.serving?.spec;
+    const serviceRef = kind === 'Backend' ? (declaredSpec as Backend['spec'] | undefined)?.service : undefined;
+    const desired = desiredStatus({
+      generation: info.generation,
+      outcome,
+      pass: last.verdict,
+      servingGeneration: serving && serving.uid === info.uid ? serving.generation : undefined,
+      members: kind === 'Backend' ? memberCounts(backend) : undefined,
+      service: kind === 'Backend' ? this.o.source.memberResolution(key) : undefined,
+      serviceName: serviceRef ? `${namespace}/${serviceRef.name}` : undefined,
+    });
+    const w = this.written.get(key);
+    const current = w && w.uid === obj.metadata.uid ? w.status : (obj.status as ResourceStatus | undefined);
+    if (statusMatches(current, desired)) return;
+    const next = mergeStatus(current, desired, time(this.now()));
+    try {
+      await this.o.client.patchStatus(kind === 'Frontend' ? RESOURCES.frontends : RESOURCES.backends, namespace, name, next);
+    } catch (err) {
+      if (errorStatus(err) === 404) return; // deleted meanwhile
+      throw err;
+    }
+    this.counters.patches++;
+    this.written.set(key, { uid: obj.metadata.uid, status: next });
+    this.o.logger.debug('status written', { resource: key, conditions: next.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`) });
+    for (const change of conditionChanges(current, next)) {
+      this.event(key, { ...change, action: change.reason === 'ConfigRejected' ? 'Reload' : change.reason.startsWith('Resolved') || change.reason.endsWith('NotFound') ? 'ResolveRefs' : 'Validate' });
+    }
+  }
+}
