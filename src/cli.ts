@@ -30,11 +30,21 @@ Commands:
 
 Run "node-haproxy <command> --help" for a command's options.`;
 
-const RUN_HELP = `Usage: node-haproxy run --source DIR [options]
+const RUN_HELP = `Usage: node-haproxy run --source SOURCE [--source SOURCE ...] [options]
+
+Sources (give --source once per source; the same resource from two sources is a
+conflict, reported on both):
+  --source DIR                 Directory of YAML manifests (*.yaml, *.yml, multi-document),
+                               watched for changes
+  --source rest                The REST API (our shape under /api/v1, thalassa-aqueduct's
+                               routes at /frontends, /backends, /haproxy/config) on
+                               --http-address; what it is told is kept in the state
+                               directory, or in etcd when an etcd source is given
+  --source etcd://HOST:PORT/PREFIX
+                               etcd v3: resources as JSON or YAML under
+                               PREFIX/frontends/NAMESPACE/NAME and PREFIX/backends/NAMESPACE/NAME
 
 Options:
-  --source DIR                 Directory of YAML manifests (*.yaml, *.yml, multi-document),
-                               watched for changes. May be given more than once.
   --state-dir DIR              HAProxy's state: haproxy.cfg, master.sock, admin.sock
                                (default: ./.node-haproxy)
   --haproxy-bin PATH           HAProxy executable (default: haproxy)
@@ -46,6 +56,13 @@ Options:
   --maxconn N                  HAProxy's global maxconn (default: derived by HAProxy from
                                the file-descriptor limit)
   --stats-address HOST:PORT    Serve HAProxy's stats page (/stats) and built-in exporter (/metrics)
+  --http-address HOST:PORT     The controller's HTTP server (REST API with --source rest)
+  --api-token-file FILE        REST API: bearer token for changes, on the file's first line
+                               (re-read when the file changes). Without it the API is read-only
+  --allow-raw-config           Accept raw HAProxy lines (aqueduct "natives", the raw-config
+                               annotation) from the REST API and etcd; each line is checked
+  --api-max-body-bytes N       REST API: largest request body (default: 1048576)
+  --aqueduct-namespace NS      REST API: namespace of thalassa-aqueduct keys (default: default)
   --stop-haproxy-on-exit       Stop HAProxy when the controller stops (default: leave it
                                running, so a restarted controller adopts it without a blip)
   --log-format json|pretty     Log format (default: json)
@@ -127,9 +144,15 @@ async function cmdRun(args: string[]): Promise<number> {
     maxconn: { type: 'string' },
     'stats-address': { type: 'string' },
     'stop-haproxy-on-exit': { type: 'boolean' },
+    'http-address': { type: 'string' },
+    'api-token-file': { type: 'string' },
+    'allow-raw-config': { type: 'boolean' },
+    'api-max-body-bytes': { type: 'string' },
+    'aqueduct-namespace': { type: 'string' },
   });
   if (values.help) return print(RUN_HELP);
-  if (!values.source?.length) throw new UsageError('run needs --source DIR (a directory of YAML manifests)');
+  if (!values.source?.length) throw new UsageError('run needs --source DIR (a directory of YAML manifests), --source rest or --source etcd://HOST:PORT/PREFIX');
+  if (values.source.includes('rest') && !values['http-address']) throw new UsageError('--source rest needs --http-address HOST:PORT for its API');
   const logger = makeLogger(values);
   const controller = await startController({
     sources: values.source,
@@ -144,6 +167,11 @@ async function cmdRun(args: string[]): Promise<number> {
     maxconn: intOption('maxconn', values.maxconn),
     statsListener: hostPort('stats-address', values['stats-address']),
     stopHaproxyOnExit: values['stop-haproxy-on-exit'],
+    httpAddress: hostPort('http-address', values['http-address']),
+    apiTokenFile: values['api-token-file'],
+    allowRawConfig: values['allow-raw-config'],
+    apiMaxBodyBytes: intOption('api-max-body-bytes', values['api-max-body-bytes']),
+    aqueductNamespace: values['aqueduct-namespace'],
   });
   await waitForSignal(logger);
   await controller.stop();
