@@ -15,6 +15,8 @@ import { buildConfigModel } from './render/model.js';
 import { loadRenderer } from './render/render.js';
 import { loadDirectory } from './sources/files/load.js';
 import { runDemo } from './demo.js';
+import { KUBERNETES_FLAGS, KUBERNETES_HELP, kubernetesOptions } from './sources/kubernetes/cli-options.js';
+import { hostname } from 'node:os';
 
 class UsageError extends Error {}
 
@@ -67,7 +69,9 @@ Options:
                                running, so a restarted controller adopts it without a blip)
   --log-format json|pretty     Log format (default: json)
   --log-level LEVEL            debug, info, warn or error (default: info)
-  -h, --help                   Show this help`;
+  -h, --help                   Show this help
+
+${KUBERNETES_HELP}`;
 
 const RENDER_HELP = `Usage: node-haproxy render DIR [--state-dir DIR] [--stats-address HOST:PORT]
 

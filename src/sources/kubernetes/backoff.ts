@@ -19,7 +19,8 @@ export class Backoff {
   private readonly o: Required<BackoffOptions>;
 
   constructor(options: BackoffOptions = {}) {
-    this.o = { initialMs: 500, maxMs: 30_000, factor: 2, jitter: 0.5, random: Math.random, ...options };
+    this.o = { initialMs: 500, maxMs: 30_000, factor: 2, jitter: 0.5, random: Math.random };
+    for (const [k, v] of Object.entries(options)) if (v !== undefined) (this.o as Record<string, unknown>)[k] = v;
   }
 
   /** The delay before the next attempt; each call counts one more failure. */

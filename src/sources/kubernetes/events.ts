@@ -9,7 +9,7 @@
 import type { Logger } from '../../log.js';
 import type { KubeClient } from './client.js';
 import { RESOURCES } from './client.js';
-import { describeApiError, microTime, type KubeObject } from './objects.js';
+import { describeApiError, microTime, withDefaults, type KubeObject } from './objects.js';
 
 export const REPORTING_CONTROLLER = 'haproxy.node-haproxy.io/controller';
 
@@ -52,7 +52,7 @@ export class EventRecorder {
   private readonly o: Required<EventRecorderOptions>;
 
   constructor(options: EventRecorderOptions) {
-    this.o = { seriesWindowMs: 10 * 60_000, now: () => new Date(), ...options };
+    this.o = withDefaults({ seriesWindowMs: 10 * 60_000, now: () => new Date() }, options);
   }
 
   get createdCount(): number {

@@ -20,7 +20,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../../log.js';
 import { jittered, sleep } from './backoff.js';
 import { RESOURCES, type KubeClient } from './client.js';
-import { describeApiError, errorStatus, microTime, type KubeObject } from './objects.js';
+import { describeApiError, errorStatus, microTime, withDefaults, type KubeObject } from './objects.js';
 
 export interface LeaderElectionOptions {
   client: KubeClient;
@@ -68,7 +68,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
 
   constructor(options: LeaderElectionOptions) {
     super();
-    this.o = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, now: () => performance.now(), ...options };
+    this.o = withDefaults({ leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, now: () => performance.now() }, options);
     if (this.o.renewDeadlineMs >= this.o.leaseDurationMs) {
       throw new Error(`leader election: the renew deadline (${this.o.renewDeadlineMs} ms) must be shorter than the lease duration (${this.o.leaseDurationMs} ms)`);
     }

@@ -63,3 +63,10 @@ export function microTime(d: Date): string {
 export function time(d: Date): string {
   return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
+
+/** `defaults` overridden by the options that are set (an explicit `undefined` keeps the default). */
+export function withDefaults<D extends object, O extends object>(defaults: D, options: O): D & O {
+  const out: Record<string, unknown> = { ...(defaults as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(options)) if (v !== undefined) out[k] = v;
+  return out as D & O;
+}

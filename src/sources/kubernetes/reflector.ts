@@ -12,7 +12,7 @@ import { EventEmitter } from 'node:events';
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../../log.js';
 import { Backoff, jittered, sleep, type BackoffOptions } from './backoff.js';
-import { errorStatus, type KubeObject, objectKey } from './objects.js';
+import { errorStatus, objectKey, withDefaults, type KubeObject } from './objects.js';
 
 export interface ListPage {
   items: KubeObject[];
@@ -90,7 +90,7 @@ export class Reflector extends EventEmitter<ReflectorEvents> {
 
   constructor(options: ReflectorOptions) {
     super();
-    this.o = { resyncPeriodMs: 600_000, stallTimeoutMs: 150_000, watchTimeoutSeconds: 300, pageSize: 500, ...options };
+    this.o = withDefaults({ resyncPeriodMs: 600_000, stallTimeoutMs: 150_000, watchTimeoutSeconds: 300, pageSize: 500 }, options);
     this.backoff = new Backoff(options.backoff);
   }
 

@@ -18,7 +18,7 @@ import { Backoff, type BackoffOptions } from './backoff.js';
 import { RESOURCES, type KubeClient } from './client.js';
 import type { EventRecorder, RecordedEvent } from './events.js';
 import type { KubernetesSource } from './kubernetes-source.js';
-import { describeApiError, errorStatus, time } from './objects.js';
+import { describeApiError, errorStatus, time, withDefaults } from './objects.js';
 import { conditionChanges, desiredStatus, mergeStatus, statusMatches, type PassVerdict } from './status.js';
 
 export interface PassSource {
@@ -75,7 +75,7 @@ export class StatusWriter {
   private counters = { patches: 0, failures: 0 };
 
   constructor(private readonly o: StatusWriterOptions) {
-    this.backoff = new Backoff({ initialMs: 200, maxMs: 10_000, ...o.backoff });
+    this.backoff = new Backoff(withDefaults({ initialMs: 200, maxMs: 10_000 }, o.backoff ?? {}));
     this.now = o.now ?? (() => new Date());
     o.reconciler.on('pass', this.onPass);
     o.source.on('resourceChange', (key) => this.cacheChanged(key));
