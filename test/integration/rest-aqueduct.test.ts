@@ -148,6 +148,11 @@ test('an aqueduct client drives routing end to end', async (t) => {
   assert.equal(r.json.field, 'id');
   assert.equal(await getHost(p1, 'staged.myapp.com'), '200 staged-1', 'refused requests left routing alone');
 
+  // A backend a frontend still routes to is not deleted from under it.
+  r = await aq.deleteBackend('staged');
+  assert.equal(r.status, 409, r.text);
+  assert.match(r.json.message, /backend staged is still used by frontend myapp/);
+
   // Deletes: the frontend's sockets close; unknown keys are 404.
   r = await aq.deleteFrontend('myapp');
   assert.equal(r.status, 200, r.text);

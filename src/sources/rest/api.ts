@@ -342,10 +342,27 @@ export class RestApi {
       this.checkOwnership(key);
       throw notFound(key, aqueduct);
     }
+    if (kind === 'Backend' && c.url.searchParams.get('force') !== 'true') this.checkUnreferenced(ns, name, aqueduct);
     if (!(await this.o.writer.delete(key))) throw notFound(key, aqueduct);
     this.o.logger.info('resource deleted through the REST API', { resource: key });
     if (this.wantsWait(c.url)) await this.settle();
     sendJson(c.res, 200, { deleted: { kind, namespace: ns, name } });
+  }
+
+  /**
+   * Deleting a backend a frontend still routes to would take that frontend
+   * down (it is rejected, and its last version needs the backend too).
+   */
+  private checkUnreferenced(ns: string, name: string, aqueduct: boolean): void {
+    for (const d of this.declaredOf('Frontend', ns)) {
+      const f = d.resource as Frontend | undefined;
+      if (!f) continue;
+      const rule = f.spec.rules.findIndex((r) => r.backend === name);
+      const field = f.spec.defaultBackend === name ? 'spec.defaultBackend' : rule >= 0 ? `spec.rules[${rule}].backend` : undefined;
+      if (!field) continue;
+      const who = aqueduct ? `frontend ${f.metadata.name}` : `Frontend ${ns}/${f.metadata.name} (${field}, declared by ${d.origin})`;
+      throw new ApiError(409, 'Conflict', `backend ${name} is still used by ${who}; change or delete that frontend first, or add ?force=true`, aqueduct ? 'key' : 'metadata.name');
+    }
   }
 
   private async patchMember(c: Ctx): Promise<void> {
