@@ -32,6 +32,9 @@ Commands:
 
 Run "node-haproxy <command> --help" for a command's options.`;
 
+/** Port 9101 is the HAProxy exporter's registered default, so existing scrape configs find it. */
+const DEFAULT_HTTP_ADDRESS = '0.0.0.0:9101';
+
 const RUN_HELP = `Usage: node-haproxy run --source SOURCE [--source SOURCE ...] [options]
 
 Sources (give --source once per source; the same resource from two sources is a
@@ -58,7 +61,13 @@ Options:
   --maxconn N                  HAProxy's global maxconn (default: derived by HAProxy from
                                the file-descriptor limit)
   --stats-address HOST:PORT    Serve HAProxy's stats page (/stats) and built-in exporter (/metrics)
-  --http-address HOST:PORT     The controller's HTTP server (REST API with --source rest)
+  --http-address HOST:PORT     The controller's HTTP server: /metrics, /healthz, /readyz, the live
+                               stats stream (/stream) and the REST API with --source rest
+                               (default: ${DEFAULT_HTTP_ADDRESS})
+  --no-server-metrics          Leave haproxy_server_* out of /metrics (most of the series at scale)
+  --metrics-include NAMES      Export only these haproxy_* families (comma-separated, * wildcard)
+  --metrics-exclude NAMES      Never export these haproxy_* families (comma-separated, * wildcard)
+  --stream-interval-ms N       Live stats stream: send changes every N ms (default: 1000)
   --api-token-file FILE        REST API: bearer token for changes, on the file's first line
                                (re-read when the file changes). Without it the API is read-only
   --allow-raw-config           Accept raw HAProxy lines (aqueduct "natives", the raw-config
@@ -153,10 +162,13 @@ async function cmdRun(args: string[]): Promise<number> {
     'allow-raw-config': { type: 'boolean' },
     'api-max-body-bytes': { type: 'string' },
     'aqueduct-namespace': { type: 'string' },
+    'no-server-metrics': { type: 'boolean' },
+    'metrics-include': { type: 'string', multiple: true },
+    'metrics-exclude': { type: 'string', multiple: true },
+    'stream-interval-ms': { type: 'string' },
   });
   if (values.help) return print(RUN_HELP);
   if (!values.source?.length) throw new UsageError('run needs --source DIR (a directory of YAML manifests), --source rest or --source etcd://HOST:PORT/PREFIX');
-  if (values.source.includes('rest') && !values['http-address']) throw new UsageError('--source rest needs --http-address HOST:PORT for its API');
   const logger = makeLogger(values);
   const controller = await startController({
     sources: values.source,
@@ -171,11 +183,19 @@ async function cmdRun(args: string[]): Promise<number> {
     maxconn: intOption('maxconn', values.maxconn),
     statsListener: hostPort('stats-address', values['stats-address']),
     stopHaproxyOnExit: values['stop-haproxy-on-exit'],
-    httpAddress: hostPort('http-address', values['http-address']),
+    httpAddress: hostPort('http-address', values['http-address'] ?? DEFAULT_HTTP_ADDRESS),
     apiTokenFile: values['api-token-file'],
     allowRawConfig: values['allow-raw-config'],
     apiMaxBodyBytes: intOption('api-max-body-bytes', values['api-max-body-bytes']),
     aqueductNamespace: values['aqueduct-namespace'],
+    observe: {
+      haproxyMetrics: {
+        serverMetrics: !values['no-server-metrics'],
+        include: values['metrics-include']?.flatMap((v) => v.split(',')).filter((v) => v !== ''),
+        exclude: values['metrics-exclude']?.flatMap((v) => v.split(',')).filter((v) => v !== ''),
+      },
+      stream: { intervalMs: intOption('stream-interval-ms', values['stream-interval-ms']) },
+    },
   });
   await waitForSignal(logger);
   await controller.stop();

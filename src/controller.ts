@@ -23,6 +23,7 @@ import type { ResourceWriter } from './sources/rest/writer.js';
 import { HttpServer } from './http/server.js';
 import type { AddressInfo } from 'node:net';
 import { KubernetesIntegration, type KubernetesOptions } from './sources/kubernetes/index.js';
+import { Observability, type ObserveOptions } from './observe/index.js';
 
 export interface ControllerOptions {
   /** Where resources come from: a directory of YAML manifests (more kinds follow). */
@@ -56,6 +57,8 @@ export interface ControllerOptions {
   /** etcd sources: full relist interval (default 5 minutes) and the longest retry backoff (default 5 s). */
   etcdResyncIntervalMs?: number;
   etcdRetryMaxMs?: number;
+  /** Metrics, stats cache and live stream settings (served on the HTTP server: /metrics, /healthz, /readyz, /stream). */
+  observe?: ObserveOptions;
 }
 
 interface Source {
@@ -75,6 +78,8 @@ export interface Controller {
   /** The HTTP server, when `httpAddress` was given, and where it listens. */
   http?: HttpServer;
   httpAddress?: AddressInfo;
+  /** Controller and HAProxy metrics, readiness, live stream. */
+  observe: Observability;
   stop(options?: { stopHaproxy?: boolean }): Promise<void>;
 }
 
@@ -97,9 +102,20 @@ export function globalSettings(stateDir: string, o: Pick<ControllerOptions, 'har
   };
 }
 
-function createSource(spec: string, store: Store, o: ControllerOptions, reconciler: Reconciler): Source {
+function createSource(spec: string, store: Store, o: ControllerOptions, reconciler: Reconciler, observe: Observability): Source {
   if (spec === 'kubernetes') {
-    return new KubernetesIntegration({ identity: 'node-haproxy', ...o.kubernetes, store, reconciler, logger: o.logger });
+    const onWatchRestart = o.kubernetes?.onWatchRestart;
+    return new KubernetesIntegration({
+      identity: 'node-haproxy',
+      ...o.kubernetes,
+      store,
+      reconciler,
+      logger: o.logger,
+      onWatchRestart: (r) => {
+        observe.metrics.watchRestarted('kubernetes', r.reason);
+        onWatchRestart?.(r);
+      },
+    });
   }
   if (spec.startsWith('etcd://')) {
     return new EtcdSource({
@@ -137,11 +153,12 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   }
   const supervisor = new HaproxySupervisor({ haproxyBin: o.haproxyBin ?? DEFAULTS.haproxyBin, stateDir, logger: o.logger.child({ component: 'haproxy' }) });
   const runtime = new RuntimeApi({ socketPath: global.adminSocket });
+  const observe = new Observability({ ...o.observe, runtime, logger: o.logger.child({ component: 'observe' }) });
   const render = loadRenderer();
   const reconciler = new Reconciler({
     store,
     haproxy: supervisor,
-    runtime: new RuntimeApply({ api: runtime, serverStateFile: global.serverStateFile }),
+    runtime: observe.instrumentRuntime(new RuntimeApply({ api: runtime, serverStateFile: global.serverStateFile })),
     render,
     global,
     logger: o.logger.child({ component: 'reconcile' }),
@@ -150,7 +167,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     runtimeUpdates: o.runtimeUpdates ?? true,
     persistence: fileStatePersistence(stateDir),
   });
-  const sources: Source[] = o.sources.filter((s) => s !== 'rest').map((s) => createSource(s, store, o, reconciler));
+  const sources: Source[] = o.sources.filter((s) => s !== 'rest').map((s) => createSource(s, store, o, reconciler, observe));
   // What the REST API is told goes to the first etcd source when there is one, else to the state directory.
   let restWriter: ResourceWriter | undefined;
   if (wantsRest) {
@@ -164,6 +181,8 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   reconciler.on('pass', (r) => {
     if (r.kind === 'reload') o.logger.info('HAProxy reloaded', { reasons: r.reasons, ms: Math.round(r.durationMs) });
   });
+  const watching = sources.filter((s) => s instanceof KubernetesIntegration || s instanceof EtcdSource);
+  observe.attach({ store, reconciler, supervisor, sources: watching.map((s) => s.name) });
   await reconciler.start();
   let http: HttpServer | undefined;
   let httpAddress: AddressInfo | undefined;
@@ -176,6 +195,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
 
     if (o.httpAddress) {
       http = new HttpServer({ ...o.httpAddress, logger: o.logger.child({ component: 'http' }) });
+      observe.mount(http);
       if (restWriter) {
         const api = new RestApi({
           store,
@@ -204,6 +224,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     // A source that cannot start (a damaged file) or a port in use: undo what started, then report.
     for (const s of started) await s.stop().catch(() => undefined);
     await reconciler.stop();
+    await observe.stop();
     throw err;
   }
 
@@ -216,7 +237,9 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     kubernetes: sources.find((s): s is KubernetesIntegration => s instanceof KubernetesIntegration),
     http,
     httpAddress,
+    observe,
     async stop(opts) {
+      await observe.stop(); // WebSocket clients first: the HTTP server waits for upgraded sockets
       await http?.close();
       for (const s of sources) await s.stop();
       await reconciler.stop();

@@ -1,0 +1,527 @@
+/**
+ * HAProxy metrics in the Prometheus text format, named, typed and labelled
+ * like HAProxy's built-in exporter (haproxy_process_*, haproxy_frontend_*,
+ * haproxy_backend_*, haproxy_server_*), from one `show info` + `show stat`.
+ *
+ * The text is written directly as bytes into reusable chunks instead of
+ * through prom-client objects: at 10,000 servers a scrape has ~700,000
+ * samples (~45 MB), which per-sample objects cannot produce at the built-in
+ * exporter's speed (see bench/results/metrics-scrape.md).
+ */
+import type { ChunkWriter } from './chunk-writer.js';
+import {
+  CHECK_STATES,
+  HTTP_CODES,
+  INFO_METRICS,
+  PROXY_STATES,
+  SERVER_STATES,
+  STAT_METRICS,
+  allHaproxyMetricNames,
+  type InfoMetric,
+  type Scope,
+  type StatMetric,
+} from './promex-metrics.js';
+import { RowType, StatTable } from './stat-table.js';
+
+/** Which haproxy_* families to export (cardinality controls). */
+export interface HaproxyMetricsOptions {
+  /** Export haproxy_server_* families (default true). At 10,000 servers they are ~98% of the samples. */
+  serverMetrics?: boolean;
+  /** Export only families matching one of these names (`*` matches any run of characters). Default: all. */
+  include?: readonly string[];
+  /** Never export families matching one of these names (`*` as in include). */
+  exclude?: readonly string[];
+}
+
+/** What one scrape asks for, as the built-in exporter's query string does. */
+export interface ScrapeRequest {
+  /** global (haproxy_process_*), frontend, backend, server; undefined: all. */
+  scopes?: ReadonlySet<string>;
+  /** Leave out servers in maintenance (`?no-maint`). */
+  noMaint?: boolean;
+}
+
+export interface StatsInput {
+  info: Record<string, string | number>;
+  table: StatTable;
+  /** `show servers state` text, for the check results of paused checks (optional). */
+  serversState?: string;
+}
+
+interface InfoFamily {
+  metric: InfoMetric;
+  header: Uint8Array;
+  name: Uint8Array;
+}
+
+interface StatFamily {
+  scope: Scope;
+  metric: StatMetric;
+  header: Uint8Array;
+  name: Uint8Array;
+}
+
+const enc = (s: string): Uint8Array => Buffer.from(s, 'latin1');
+
+/** Converts a name pattern (`*` wildcard) into a RegExp. */
+function pattern(p: string): RegExp {
+  const escaped = p.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*');
+  return new RegExp(`^${escaped}$`);
+}
+
+/** Label value escaping of the text format (HAProxy names never need it, but stay safe). */
+function escapeLabel(v: string): string {
+  return /[\\"\n]/.test(v) ? v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : v;
+}
+
+/**
+ * Checks the cardinality options and returns a predicate over family names.
+ * Throws when a pattern matches no family, naming what is available.
+ */
+export function familyFilter(o: HaproxyMetricsOptions): (name: string) => boolean {
+  const known = allHaproxyMetricNames();
+  const check = (list: readonly string[] | undefined, what: string): RegExp[] =>
+    (list ?? []).map((p) => {
+      const re = pattern(p.trim());
+      if (!known.some((n) => re.test(n))) {
+        throw new Error(`${what} "${p}" matches no HAProxy metric; names look like haproxy_server_bytes_in_total (see docs/metrics.md)`);
+      }
+      return re;
+    });
+  const include = check(o.include, 'metrics include pattern');
+  const exclude = check(o.exclude, 'metrics exclude pattern');
+  const servers = o.serverMetrics ?? true;
+  return (name) =>
+    (servers || !name.startsWith('haproxy_server_')) &&
+    (include.length === 0 || include.some((re) => re.test(name))) &&
+    !exclude.some((re) => re.test(name));
+}
+
+/** Per-snapshot facts every family needs (row lists, labels, states). */
+interface Prepared {
+  table: StatTable;
+  rows: Record<Scope, Int32Array>;
+  /** Label bytes per row: {proxy="x" or {proxy="x",server="y" (no closing brace). */
+  labels: (Uint8Array | undefined)[];
+  http: Uint8Array;
+  /** Server rows: index into SERVER_STATES. */
+  serverState: Int8Array;
+  /** Server rows: index into CHECK_STATES, -1 for another result (INI...), -2 without an enabled check. */
+  checkState: Int8Array;
+  /** Backend row → its servers per SERVER_STATES / CHECK_STATES. */
+  aggServer: Map<number, Int32Array>;
+  aggCheck: Map<number, Int32Array>;
+  maint: Uint8Array;
+  statusCol: number;
+}
+
+function serverStateIndex(status: string): number {
+  // Status texts (2.6 stats.c): UP, UP 1/3, DOWN, DOWN 1/2, DOWN (agent), NOLB, NOLB 1/2,
+  // DRAIN, DRAIN 1/2, DRAIN (agent), MAINT, MAINT (via x/y), MAINT (resolution), no check.
+  if (status.startsWith('MAINT')) return 2;
+  if (status.startsWith('DRAIN')) return 3;
+  if (status.startsWith('NOLB')) return 4;
+  if (status.startsWith('UP') || status === 'no check') return 1;
+  return 0;
+}
+
+const CHECK_INDEX = new Map<string, number>(CHECK_STATES.map((s, i) => [s, i]));
+
+/** HAProxy 2.6's HCHK_STATUS_* codes (srv_check_status in `show servers state`) → CHECK_STATES. */
+const CHECK_CODE_INDEX = new Map<number, number>(
+  ([[4, 'HANA'], [5, 'SOCKERR'], [6, 'L4OK'], [7, 'L4TOUT'], [8, 'L4CON'], [9, 'L6OK'], [10, 'L6TOUT'], [11, 'L6RSP'],
+    [12, 'L7TOUT'], [13, 'L7RSP'], [15, 'L7OK'], [16, 'L7OKC'], [17, 'L7STS'], [18, 'PROCERR'], [19, 'PROCTOUT'], [20, 'PROCOK']] as const
+  ).map(([code, name]) => [code, CHECK_INDEX.get(name)!]),
+);
+
+/**
+ * backend/server → index into CHECK_STATES of the last check result, from
+ * `show servers state` (paused checks included).
+ */
+function lastCheckResults(serversState: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const firstNl = serversState.indexOf('\n');
+  const headerEnd = serversState.indexOf('\n', firstNl + 1);
+  if (firstNl < 0 || headerEnd < 0 || !serversState.startsWith('# ', firstNl + 1)) return out;
+  const header = serversState.slice(firstNl + 3, headerEnd).trim().split(' ');
+  const be = header.indexOf('be_name');
+  const srv = header.indexOf('srv_name');
+  const status = header.indexOf('srv_check_status');
+  if (be < 0 || srv < 0 || status < 0) return out;
+  const last = Math.max(be, srv, status);
+  // Fields are single-space separated; read only the three needed.
+  let p = headerEnd + 1;
+  while (p < serversState.length) {
+    let lineEnd = serversState.indexOf('\n', p);
+    if (lineEnd < 0) lineEnd = serversState.length;
+    let beName = '';
+    let srvName = '';
+    let code = -1;
+    for (let f = 0, s = p; f <= last && s <= lineEnd; f++) {
+      let e = serversState.indexOf(' ', s);
+      if (e < 0 || e > lineEnd) e = lineEnd;
+      if (f === be) beName = serversState.slice(s, e);
+      else if (f === srv) srvName = serversState.slice(s, e);
+      else if (f === status) code = Number(serversState.slice(s, e));
+      s = e + 1;
+    }
+    const idx = CHECK_CODE_INDEX.get(code);
+    if (idx !== undefined) out.set(`${beName}/${srvName}`, idx);
+    p = lineEnd + 1;
+  }
+  return out;
+}
+
+function prepare(table: StatTable, serversState: string | undefined): Prepared {
+  const n = table.rowCount;
+  const col = {
+    pxname: table.column('pxname'),
+    svname: table.column('svname'),
+    type: table.column('type'),
+    status: table.column('status'),
+    mode: table.column('mode'),
+    check: table.column('check_status'),
+  };
+  if (col.pxname < 0 || col.svname < 0 || col.type < 0) {
+    throw new Error('show stat output lacks the pxname, svname or type column; is this HAProxy 2.x?');
+  }
+  const lists: Record<Scope, number[]> = { frontend: [], backend: [], server: [] };
+  const labels: (Uint8Array | undefined)[] = new Array(n);
+  const http = new Uint8Array(n);
+  const serverState = new Int8Array(n);
+  const checkState = new Int8Array(n).fill(-2);
+  const maint = new Uint8Array(n);
+  const backendByName = new Map<string, number>();
+  const aggServer = new Map<number, Int32Array>();
+  const aggCheck = new Map<number, Int32Array>();
+  for (let r = 0; r < n; r++) {
+    const type = table.rowType(r, col.type);
+    const proxy = escapeLabel(table.field(r, col.pxname));
+    http[r] = table.field(r, col.mode) === 'http' ? 1 : 0;
+    if (type === RowType.Frontend) {
+      lists.frontend.push(r);
+      labels[r] = enc(`{proxy="${proxy}"`);
+    } else if (type === RowType.Backend) {
+      lists.backend.push(r);
+      labels[r] = enc(`{proxy="${proxy}"`);
+      backendByName.set(proxy, r);
+      aggServer.set(r, new Int32Array(SERVER_STATES.length));
+      aggCheck.set(r, new Int32Array(CHECK_STATES.length));
+    } else if (type === RowType.Server) {
+      lists.server.push(r);
+      labels[r] = enc(`{proxy="${proxy}",server="${escapeLabel(table.field(r, col.svname))}"`);
+      const state = serverStateIndex(table.field(r, col.status));
+      serverState[r] = state;
+      maint[r] = state === 2 ? 1 : 0;
+      const check = table.field(r, col.check);
+      if (check !== '') checkState[r] = CHECK_INDEX.get(check.startsWith('* ') ? check.slice(2) : check) ?? -1;
+    }
+  }
+  // Per backend: its servers by state and by last check result. `show stat`
+  // hides the result of paused checks (servers in maintenance); the built-in
+  // exporter counts them, so take results from `show servers state` when read.
+  const hidden = lists.server.some((r) => checkState[r] === -2);
+  const lastCheck = serversState === undefined || !hidden ? undefined : lastCheckResults(serversState);
+  const serverCount = new Map<number, number>();
+  for (const r of lists.server) {
+    const proxy = table.field(r, col.pxname);
+    const be = backendByName.get(escapeLabel(proxy));
+    if (be === undefined) continue;
+    serverCount.set(be, (serverCount.get(be) ?? 0) + 1);
+    aggServer.get(be)![serverState[r]!]!++;
+    let c = checkState[r]!;
+    if (c === -2 && lastCheck) c = lastCheck.get(`${proxy}/${table.field(r, col.svname)}`) ?? -1;
+    if (c >= 0) aggCheck.get(be)![c]!++;
+  }
+  // Like the built-in exporter: no aggregates for a backend without servers.
+  for (const be of lists.backend) {
+    if (serverCount.has(be)) continue;
+    aggServer.delete(be);
+    aggCheck.delete(be);
+  }
+  return {
+    table,
+    rows: { frontend: Int32Array.from(lists.frontend), backend: Int32Array.from(lists.backend), server: Int32Array.from(lists.server) },
+    labels,
+    http,
+    serverState,
+    checkState,
+    aggServer,
+    aggCheck,
+    maint,
+    statusCol: col.status,
+  };
+}
+
+/** Copies a numeric field; NaN when empty or not a number. Returns the new offset. */
+function putNumber(buf: Uint8Array, o: number, text: string, s: number, e: number): number {
+  if (e <= s) return putNaN(buf, o);
+  const start = o;
+  for (let j = s; j < e; j++) {
+    const c = text.charCodeAt(j);
+    // digits, '-', '+', '.', 'e', 'E'
+    if ((c < 48 || c > 57) && c !== 45 && c !== 43 && c !== 46 && c !== 101 && c !== 69) return putNaN(buf, start);
+    buf[o++] = c;
+  }
+  return o;
+}
+
+function putNaN(buf: Uint8Array, o: number): number {
+  buf[o] = 78;
+  buf[o + 1] = 97;
+  buf[o + 2] = 78;
+  return o + 3;
+}
+
+function putAscii(buf: Uint8Array, o: number, str: string): number {
+  for (let i = 0; i < str.length; i++) buf[o++] = str.charCodeAt(i);
+  return o;
+}
+
+/** A non-negative integer. */
+function putInt(buf: Uint8Array, o: number, v: number): number {
+  if (v < 10) {
+    buf[o] = 48 + v;
+    return o + 1;
+  }
+  return putAscii(buf, o, String(v));
+}
+
+/** Milliseconds field → seconds with 6 decimals, as HAProxy prints "%f". */
+function putMs(buf: Uint8Array, o: number, text: string, s: number, e: number): number {
+  if (e <= s) return putNaN(buf, o);
+  let v = 0;
+  for (let j = s; j < e; j++) {
+    const d = text.charCodeAt(j) - 48;
+    if (d < 0 || d > 9 || j - s > 12) {
+      const n = Number(text.slice(s, e));
+      return Number.isFinite(n) ? putAscii(buf, o, (n / 1000).toFixed(6)) : putNaN(buf, o);
+    }
+    v = v * 10 + d;
+  }
+  const frac = v % 1000;
+  o = putInt(buf, o, (v - frac) / 1000);
+  buf[o] = 46;
+  buf[o + 1] = 48 + Math.floor(frac / 100);
+  buf[o + 2] = 48 + (Math.floor(frac / 10) % 10);
+  buf[o + 3] = 48 + (frac % 10);
+  buf[o + 4] = 48;
+  buf[o + 5] = 48;
+  buf[o + 6] = 48;
+  return o + 7;
+}
+
+const NL = 10;
+/** Room a sample line needs besides its name, labels, suffix and value text. */
+const LINE_EXTRA = 32;
+
+/** Where a family's output stopped when the chunk filled up. */
+interface Cursor {
+  header: boolean;
+  /** Index into the family's rows. */
+  row: number;
+  /** Index into the label values (states, codes) for multi-sample families. */
+  sub: number;
+}
+
+export class HaproxyExporter {
+  readonly #info: InfoFamily[];
+  readonly #stat: StatFamily[];
+  readonly #prepared = new WeakMap<StatTable, Prepared>();
+  /** `,state="X"} ` / `,code="X"} ` suffixes. */
+  readonly #proxyStateSfx = PROXY_STATES.map((s) => enc(`,state="${s}"} `));
+  readonly #serverStateSfx = SERVER_STATES.map((s) => enc(`,state="${s}"} `));
+  readonly #checkStateSfx = CHECK_STATES.map((s) => enc(`,state="${s}"} `));
+  readonly #codeSfx = HTTP_CODES.map(([c]) => enc(`,code="${c}"} `));
+
+  constructor(options: HaproxyMetricsOptions = {}) {
+    const keep = familyFilter(options);
+    const header = (name: string, help: string, type: string): Uint8Array => enc(`# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`);
+    this.#info = INFO_METRICS.filter((m) => keep(`haproxy_process_${m.name}`)).map((metric) => {
+      const name = `haproxy_process_${metric.name}`;
+      return { metric, header: header(name, metric.help, metric.type), name: enc(name) };
+    });
+    this.#stat = [];
+    for (const scope of ['frontend', 'backend', 'server'] as const) {
+      for (const metric of STAT_METRICS) {
+        const name = `haproxy_${scope}_${metric.name}`;
+        if (!metric.scopes.includes(scope) || !keep(name)) continue;
+        this.#stat.push({ scope, metric, header: header(name, metric.help, metric.type), name: enc(name) });
+      }
+    }
+  }
+
+  /** Families this exporter writes (after the cardinality options), for docs and tests. */
+  families(): string[] {
+    return [...this.#info.map((f) => `haproxy_process_${f.metric.name}`), ...this.#stat.map((f) => `haproxy_${f.scope}_${f.metric.name}`)];
+  }
+
+  /** Writes every selected family; returns early (without error) if the writer is aborted. */
+  async write(stats: StatsInput, w: ChunkWriter, request: ScrapeRequest = {}): Promise<void> {
+    const scopes = request.scopes;
+    if (!scopes || scopes.has('global')) await this.#writeInfo(stats.info, w);
+    let p = this.#prepared.get(stats.table);
+    if (!p) {
+      const needLastChecks = this.#stat.some((f) => f.metric.value === 'agg_check');
+      p = prepare(stats.table, needLastChecks ? stats.serversState : undefined);
+      this.#prepared.set(stats.table, p);
+    }
+    const noMaint = request.noMaint ?? false;
+    for (const fam of this.#stat) {
+      if (scopes && !scopes.has(fam.scope)) continue;
+      const rows = p.rows[fam.scope];
+      const cursor: Cursor = { header: false, row: 0, sub: 0 };
+      for (;;) {
+        if (w.aborted) return;
+        const done =
+          fam.metric.value === 'hrsp' ? this.#writeCodes(fam, p, w, rows, noMaint, cursor) : this.#writeRows(fam, p, w, rows, noMaint, cursor);
+        if (done) break;
+        await w.flush(fam.header.length + fam.name.length + 1024);
+      }
+    }
+    await w.end();
+  }
+
+  async #writeInfo(info: StatsInput['info'], w: ChunkWriter): Promise<void> {
+    for (const fam of this.#info) {
+      let line: string;
+      if (fam.metric.value === 'build_info') {
+        line = `{version="${escapeLabel(String(info.Version ?? ''))}"} 1\n`;
+      } else {
+        const raw = info[fam.metric.key];
+        const v = raw === undefined || raw === '' ? NaN : Number(raw);
+        line = ` ${Number.isFinite(v) ? String(raw) : 'NaN'}\n`;
+      }
+      const need = fam.header.length + fam.name.length + line.length;
+      if (!w.room(need)) await w.flush(need);
+      w.bytes(fam.header);
+      w.bytes(fam.name);
+      w.ascii(line);
+    }
+  }
+
+  /** Writes the family header once, if it fits; false when the chunk is full. */
+  #header(fam: StatFamily, w: ChunkWriter, cur: Cursor): boolean {
+    if (cur.header) return true;
+    if (!w.room(fam.header.length)) return false;
+    w.bytes(fam.header);
+    cur.header = true;
+    return true;
+  }
+
+  /** http_responses_total, in the built-in exporter's order: every proxy for 1xx, then for 2xx... */
+  #writeCodes(fam: StatFamily, p: Prepared, w: ChunkWriter, rows: Int32Array, noMaint: boolean, cur: Cursor): boolean {
+    const { table, labels, http, maint } = p;
+    const text = table.text;
+    const name = fam.name;
+    const isServer = fam.scope === 'server';
+    for (; cur.sub < HTTP_CODES.length; cur.sub++, cur.row = 0) {
+      const col = table.column(HTTP_CODES[cur.sub]![1]);
+      const sfx = this.#codeSfx[cur.sub]!;
+      for (; cur.row < rows.length; cur.row++) {
+        const r = rows[cur.row]!;
+        if (!http[r] || (noMaint && isServer && maint[r])) continue;
+        if (!this.#header(fam, w, cur)) return false;
+        const lbl = labels[r]!;
+        const s = col < 0 ? 0 : table.start(r, col);
+        const e = col < 0 ? 0 : table.end(r, col);
+        const buf = w.buf;
+        let o = w.pos;
+        if (o + name.length + lbl.length + sfx.length + (e - s) + LINE_EXTRA > buf.length) return false;
+        buf.set(name, o);
+        o += name.length;
+        buf.set(lbl, o);
+        o += lbl.length;
+        buf.set(sfx, o);
+        o += sfx.length;
+        o = putNumber(buf, o, text, s, e);
+        buf[o++] = NL;
+        w.pos = o;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Writes sample lines from the cursor on until the chunk is full (returns
+   * false, cursor updated) or the family is done (returns true).
+   */
+  #writeRows(fam: StatFamily, p: Prepared, w: ChunkWriter, rows: Int32Array, noMaint: boolean, cur: Cursor): boolean {
+    const { metric, scope, name } = fam;
+    const { table, labels } = p;
+    const text = table.text;
+    const kind = metric.value;
+    const col = table.column(metric.column);
+    const isServer = scope === 'server';
+    const nameLen = name.length;
+    let sfx: Uint8Array[] | undefined;
+    if (kind === 'status') sfx = isServer ? this.#serverStateSfx : this.#proxyStateSfx;
+    else if (kind === 'check_status' || kind === 'agg_check') sfx = this.#checkStateSfx;
+    else if (kind === 'agg_server') sfx = this.#serverStateSfx;
+
+    for (; cur.row < rows.length; cur.row++, cur.sub = 0) {
+      const r = rows[cur.row]!;
+      if (noMaint && isServer && p.maint[r]) continue;
+      if (metric.httpOnly && !p.http[r]) continue;
+      const lbl = labels[r]!;
+
+      if (sfx) {
+        // One sample per label value: 1 for the current state, or a count per state.
+        let current = -1;
+        let counts: Int32Array | undefined;
+        if (kind === 'status') {
+          if (isServer) current = p.serverState[r]!;
+          else {
+            const status = table.field(r, p.statusCol);
+            current = scope === 'frontend' ? (status === 'STOP' ? 0 : 1) : status === 'UP' ? 1 : 0;
+          }
+        } else if (kind === 'check_status') {
+          current = p.checkState[r]!;
+          if (current === -2) continue;
+        } else {
+          counts = (kind === 'agg_server' ? p.aggServer : p.aggCheck).get(r);
+          if (!counts) continue;
+        }
+        for (; cur.sub < sfx.length; cur.sub++) {
+          if (!this.#header(fam, w, cur)) return false;
+          const x = sfx[cur.sub]!;
+          const buf = w.buf;
+          let o = w.pos;
+          if (o + nameLen + lbl.length + x.length + LINE_EXTRA > buf.length) return false;
+          buf.set(name, o);
+          o += nameLen;
+          buf.set(lbl, o);
+          o += lbl.length;
+          buf.set(x, o);
+          o += x.length;
+          o = putInt(buf, o, counts ? counts[cur.sub]! : cur.sub === current ? 1 : 0);
+          buf[o++] = NL;
+          w.pos = o;
+        }
+        continue;
+      }
+
+      // One sample from one column.
+      if (kind === 'check_code' && p.checkState[r] === -2) continue;
+      if (kind === 'duration' && table.isEmpty(r, col)) continue;
+      if (!this.#header(fam, w, cur)) return false;
+      const s = col < 0 ? 0 : table.start(r, col);
+      const e = col < 0 ? 0 : table.end(r, col);
+      const buf = w.buf;
+      let o = w.pos;
+      if (o + nameLen + lbl.length + (e - s) + LINE_EXTRA > buf.length) return false;
+      buf.set(name, o);
+      o += nameLen;
+      buf.set(lbl, o);
+      o += lbl.length;
+      buf[o++] = 125; // }
+      buf[o++] = 32;
+      if (kind === 'ms' || kind === 'duration') o = putMs(buf, o, text, s, e);
+      else if (kind === 'check_code' && e <= s) buf[o++] = 48; // no L5-7 code: 0
+      else o = putNumber(buf, o, text, s, e);
+      buf[o++] = NL;
+      w.pos = o;
+    }
+    return true;
+  }
+}
