@@ -41,6 +41,9 @@ Sources (give --source once per source; the same resource from two sources is a
 conflict, reported on both):
   --source DIR                 Directory of YAML manifests (*.yaml, *.yml, multi-document),
                                watched for changes
+  --source kubernetes          Frontend and Backend custom resources, and the members of
+                               Services from EndpointSlices, from the Kubernetes API
+                               (options below)
   --source rest                The REST API (our shape under /api/v1, thalassa-aqueduct's
                                routes at /frontends, /backends, /haproxy/config) on
                                --http-address; what it is told is kept in the state
@@ -166,9 +169,18 @@ async function cmdRun(args: string[]): Promise<number> {
     'metrics-include': { type: 'string', multiple: true },
     'metrics-exclude': { type: 'string', multiple: true },
     'stream-interval-ms': { type: 'string' },
+    ...KUBERNETES_FLAGS,
   });
   if (values.help) return print(RUN_HELP);
-  if (!values.source?.length) throw new UsageError('run needs --source DIR (a directory of YAML manifests), --source rest or --source etcd://HOST:PORT/PREFIX');
+  if (!values.source?.length) {
+    throw new UsageError('run needs --source DIR (a directory of YAML manifests), --source kubernetes, --source rest or --source etcd://HOST:PORT/PREFIX');
+  }
+  let kubernetes;
+  try {
+    kubernetes = kubernetesOptions(values, { POD_NAME: process.env.POD_NAME, POD_NAMESPACE: process.env.POD_NAMESPACE }, hostname());
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   const logger = makeLogger(values);
   const controller = await startController({
     sources: values.source,
@@ -196,6 +208,7 @@ async function cmdRun(args: string[]): Promise<number> {
       },
       stream: { intervalMs: intOption('stream-interval-ms', values['stream-interval-ms']) },
     },
+    kubernetes,
   });
   await waitForSignal(logger);
   await controller.stop();
