@@ -19,6 +19,7 @@ export interface Harness {
   controller: Controller;
   writer: StoreWriter;
   stateDir: string;
+  /** Every pass so far, without its resolution. */
   passes: PassResult[];
   /** The first pass from now on that satisfies `pred`. */
   nextPass(pred?: (p: PassResult) => boolean, timeoutMs?: number): Promise<PassResult>;
@@ -59,7 +60,8 @@ export async function startHarness(options: Partial<ControllerOptions> = {}): Pr
     throw err;
   }
   const passes: PassResult[] = [];
-  controller.reconciler.on('pass', (p) => passes.push(p));
+  // Kept without their resolution: it holds every resource of its pass (100,000 members at scale).
+  controller.reconciler.on('pass', (p) => passes.push({ ...p, resolution: undefined }));
   const writer = new StoreWriter(controller.store);
 
   const nextPass = (pred: (p: PassResult) => boolean = () => true, timeoutMs = 15_000): Promise<PassResult> =>

@@ -310,6 +310,9 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       this.lastFailedText = desired.text;
       const error = r.reason === 'check' ? 'HAProxy rejected the configuration (haproxy -c)' : 'HAProxy failed to load the configuration';
       this.o.logger.error(`${error}; the previous configuration keeps serving`, { output: r.output, reasons });
+      // A runtime plan that failed half-way may have left live servers off the previous file: put them back.
+      const previous = this.running?.model;
+      if (previous) await this.o.runtime?.converge?.(previous).catch((err: unknown) => this.o.logger.warn('could not verify live servers after a failed reload', { err }));
       return { kind: 'failed', reasons, error, output: r.output };
     }
     this.lastFailedText = undefined;

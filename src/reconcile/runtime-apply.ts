@@ -10,7 +10,7 @@
  */
 import { isIP } from 'node:net';
 import { writeFileAtomic } from '../haproxy/atomic-file.js';
-import { parseServersState, type ServerState } from '../haproxy/parse.js';
+import type { ServerState } from '../haproxy/parse.js';
 import { describeRefusal, serverCommands, type BatchReply, type RuntimeApi, type RuntimeCommand } from '../haproxy/runtime.js';
 import type { ConfigModel, ServerModel } from '../render/model.js';
 import type { RuntimeExecutor } from './reconciler.js';
@@ -42,6 +42,40 @@ export class RuntimeUpdateError extends Error {
 const ORDER: Record<ServerOp['op'], number> = { del: 0, add: 1, addr: 2, weight: 3, state: 4 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const STILL_CONNECTED = /connections/i;
+
+/** What the controller compares of a live server: the fields of ServerState it needs. */
+export type LiveServer = Pick<ServerState, 'backend' | 'server' | 'addr' | 'port' | 'adminFlags' | 'weight'>;
+
+/**
+ * Parses `show servers state` (format 1) into LiveServer entries, one per
+ * server line, in order. Leaner than parseServersState (no per-column record):
+ * at 100,000 servers that is the difference between a few MB and a few
+ * hundred MB of garbage per reload. Throws on an unexpected format.
+ */
+export function parseLiveServers(text: string): { servers: LiveServer[]; lines: string[]; header: string[] } {
+  const all = text.split('\n');
+  const header = all.slice(0, 2);
+  if (header[0]?.trim() !== '1' || !header[1]?.startsWith('# ')) {
+    throw new Error(`Unexpected show servers state output from HAProxy: ${JSON.stringify(text.slice(0, 200))}`);
+  }
+  const cols = header[1].slice(2).trim().split(/\s+/);
+  const at = (name: string): number => {
+    const i = cols.indexOf(name);
+    if (i < 0) throw new Error(`show servers state has no ${name} column; HAProxy 2.6 or newer prints it`);
+    return i;
+  };
+  const [be, srv, addr, port, admin, weight] = ['be_name', 'srv_name', 'srv_addr', 'srv_port', 'srv_admin_state', 'srv_uweight'].map(at) as [number, number, number, number, number, number];
+  const servers: LiveServer[] = [];
+  const lines: string[] = [];
+  for (let i = 2; i < all.length; i++) {
+    const line = all[i]!;
+    if (line.trim() === '') continue;
+    const f = line.trim().split(' ');
+    servers.push({ backend: f[be]!, server: f[srv]!, addr: f[addr]!, port: Number(f[port]), adminFlags: Number(f[admin]), weight: Number(f[weight]) });
+    lines.push(line);
+  }
+  return { servers, lines, header };
+}
 
 /** srv_admin_state bits that take a server out of rotation: forced (CLI), inherited (track), resolution. */
 const MAINT_FLAGS = 0x01 | 0x02 | 0x20;
@@ -149,8 +183,8 @@ export class RuntimeApply implements RuntimeExecutor {
   }
 
   async converge(model: ConfigModel): Promise<number> {
-    const live = await this.o.api.showServersState();
-    const ops = convergeOps(model, live);
+    const text = await this.o.api.execute('show servers state');
+    const ops = convergeOps(model, parseLiveServers(text).servers);
     await this.execute(ops);
     return ops.length;
   }
@@ -168,7 +202,7 @@ export function addArgs(s: ServerModel): string {
 }
 
 /** True when the live server already is what the model says (address, port, weight, maint or not). */
-export function liveMatches(want: ServerModel, s: ServerState): boolean {
+export function liveMatches(want: ServerModel, s: LiveServer): boolean {
   // DNS names resolve inside HAProxy; only IP literals can be compared.
   if (isIP(want.address) !== 0 && s.addr !== want.address) return false;
   if (s.port !== want.port || s.weight !== want.weight) return false;
@@ -180,19 +214,18 @@ export function liveMatches(want: ServerModel, s: ServerState): boolean {
 export function filterServerState(text: string, desired: ConfigModel): string {
   const want = new Map<string, ServerModel>();
   for (const b of desired.backends) for (const s of b.servers) want.set(`${b.name}/${s.name}`, s);
-  const lines = text.split('\n').filter((l) => l.trim() !== '');
-  const parsed = parseServersState(text); // one entry per line after the two header lines, in order
-  const kept = lines.slice(0, 2);
-  parsed.forEach((s, i) => {
+  const { servers, lines, header } = parseLiveServers(text);
+  const kept = [...header];
+  servers.forEach((s, i) => {
     const w = want.get(`${s.backend}/${s.server}`);
-    if (w && liveMatches(w, s)) kept.push(lines[i + 2]!);
+    if (w && liveMatches(w, s)) kept.push(lines[i]!);
   });
   return kept.join('\n') + '\n';
 }
 
 /** Operations that bring live servers (as `show servers state` reports them) in line with the model. Pure. */
-export function convergeOps(model: ConfigModel, live: readonly ServerState[]): ServerOp[] {
-  const byBackend = new Map<string, Map<string, ServerState>>();
+export function convergeOps(model: ConfigModel, live: readonly LiveServer[]): ServerOp[] {
+  const byBackend = new Map<string, Map<string, LiveServer>>();
   for (const s of live) {
     let m = byBackend.get(s.backend);
     if (!m) byBackend.set(s.backend, (m = new Map()));
@@ -200,7 +233,7 @@ export function convergeOps(model: ConfigModel, live: readonly ServerState[]): S
   }
   const ops: ServerOp[] = [];
   for (const b of model.backends) {
-    const running = byBackend.get(b.name) ?? new Map<string, ServerState>();
+    const running = byBackend.get(b.name) ?? new Map<string, LiveServer>();
     const wanted = new Set(b.servers.map((s) => s.name));
     for (const [name, s] of running) {
       if (!wanted.has(name)) {

@@ -1,0 +1,13 @@
+/** A loopback TCP port the OS had free a moment ago. */
+import { createServer, type AddressInfo } from 'node:net';
+
+export function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
