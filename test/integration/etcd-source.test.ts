@@ -9,10 +9,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createLogger } from '../../src/log.js';
+import { startController } from '../../src/controller.js';
+import { createLogger, silentLogger } from '../../src/log.js';
 import { API_VERSION, startTestController } from '../helpers/controller.js';
 import { startEtcd, startTcpProxy, type EtcdServer } from '../helpers/etcd.js';
-import { freePort } from '../helpers/haproxy.js';
+import { freePort, HAPROXY_BIN, tempStateDir } from '../helpers/haproxy.js';
 import { eventually, startRestController } from '../helpers/rest.js';
 import { httpGet, startUpstreams, waitForHttp } from '../helpers/upstream.js';
 
@@ -238,3 +239,30 @@ test('several sources at once: the same resource from files and etcd is a confli
   await waitForHttp(port, (r) => r.body === 'b', 15_000);
 });
 
+
+test('etcd unreachable at start: HAProxy waits for the first load, then serves it', async (t) => {
+  const up = await startUpstreams(t, 'a');
+  const etcd = await startEtcd(t);
+  const port = await freePort();
+  await seed(etcd, port, [{ name: 'a', port: up.a!.port }]);
+  await etcd.kill();
+  const stateDir = await tempStateDir(t);
+  const controller = await startController({
+    sources: [`etcd://${etcd.endpoint}${PREFIX}`],
+    stateDir,
+    haproxyBin: HAPROXY_BIN,
+    logger: silentLogger(),
+    debounceMs: 50,
+    minReloadIntervalMs: 0,
+    ...FAST,
+  });
+  t.after(() => controller.stop({ stopHaproxy: true }));
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(controller.reconciler.haproxyStarted, false, 'no HAProxy with an empty configuration');
+  assert.equal(controller.reconciler.last?.kind, 'waiting');
+
+  await etcd.restart();
+  assert.equal((await waitForHttp(port, (r) => r.status === 200, 15_000)).body, 'a');
+  await controller.reconciler.settled();
+  assert.equal(controller.reconciler.last?.kind, 'start');
+});
