@@ -194,7 +194,7 @@ test('custom resources, a Service and EndpointSlices: traffic, scaling without r
   });
 });
 
-test('--members-from endpoints: core/v1 Endpoints, not-ready addresses out of rotation', async (t) => {
+test('--members-from endpoints and --namespace: core/v1 Endpoints, not-ready addresses out of rotation, one namespace only', async (t) => {
   const server = await startApiServer(t);
   const ups = await upstreams(t, 'a', 'b');
   const port = await freePort();
@@ -208,8 +208,16 @@ test('--members-from endpoints: core/v1 Endpoints, not-ready addresses out of ro
   );
   applySpec(server, backendObject('app', { service: { name: 'web', port: 80 } }));
   applySpec(server, frontendObject('web', { binds: [{ address: '127.0.0.1', port }], defaultBackend: 'app' }));
-  const { controller } = await startK8sController(t, { kubeConfig: server.kubeConfig(), kubernetes: { membersFrom: 'endpoints', leaderElection: false } });
+  // Another namespace: --namespace default does not see it.
+  applySpec(server, frontendObject('elsewhere', { binds: [{ address: '127.0.0.1', port: await freePort() }], defaultBackend: 'app' }, 'other'));
+  applySpec(server, backendObject('app', { members: [] }, 'other'));
+  const { controller } = await startK8sController(t, {
+    kubeConfig: server.kubeConfig(),
+    kubernetes: { membersFrom: 'endpoints', leaderElection: false, namespace: 'default' },
+  });
   await until(port, ['a'], 'only the ready address');
+  assert.ok(!controller.reconciler.runningText?.includes('other_'), '--namespace default leaves namespace other alone');
+  assert.equal(server.requestCount({ verb: 'list', namespace: 'other' }), 0);
   const before = await controller.supervisor.reloadCount();
   server.apply(
     endpointsObject('web', [
