@@ -101,18 +101,22 @@ function splitRow(line: string): string[] {
   return line.includes('"') ? splitCsvLine(line) : line.split(',');
 }
 
-/** Accepts HAProxy proxy names and namespace/name (the resource's proxy). */
-function toProxyName(v: string): string {
+/**
+ * The proxy names a subscription name stands for: namespace/name is that
+ * resource's proxy; a bare name is a HAProxy proxy name or a resource of the
+ * default namespace.
+ */
+function toProxyNames(v: string): string[] {
   const slash = v.indexOf('/');
-  return slash < 0 ? v : proxyName(v.slice(0, slash), v.slice(slash + 1));
+  return slash < 0 ? [v, proxyName('default', v)] : [proxyName(v.slice(0, slash), v.slice(slash + 1))];
 }
 
 function nameList(value: unknown, what: string): Set<string> | undefined {
   if (value === undefined || value === null) return undefined;
   if (!Array.isArray(value) || value.length > MAX_LIST || !value.every((v) => typeof v === 'string' && NAME.test(v))) {
-    throw new Error(`${what} must be a list of at most ${MAX_LIST} names (HAProxy proxy names or namespace/name)`);
+    throw new Error(`${what} must be a list of at most ${MAX_LIST} names (namespace/name, a name in the default namespace, or a HAProxy proxy name)`);
   }
-  return new Set(value.map((v: string) => toProxyName(v)));
+  return new Set(value.flatMap((v: string) => toProxyNames(v)));
 }
 
 /** Validates a subscribe request (message or query string). */

@@ -6,14 +6,13 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { WebSocket } from 'ws';
 import { HttpServer } from '../../src/http/server.js';
 import { silentLogger } from '../../src/log.js';
 import { LiveStream, parseSubscription, type LiveStreamSettings } from '../../src/observe/live-stream.js';
 import { StatTable } from '../../src/observe/stat-table.js';
+import { rawStreamClient, streamClient as client } from '../helpers/observe-ws.js';
 
 const COLUMNS = ['pxname', 'svname', 'scur', 'stot', 'status', 'type', 'weight', 'check_desc'];
 
@@ -58,45 +57,6 @@ async function start(t: TestContext, settings: LiveStreamSettings = {}): Promise
   return { stats, stream, port: (addr as AddressInfo).port, drops };
 }
 
-/** A ws client collecting parsed messages. */
-async function client(t: TestContext, port: number, path = '/stream'): Promise<{ ws: WebSocket; messages: any[]; next(pred?: (m: any) => boolean, timeoutMs?: number): Promise<any> }> {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`);
-  t.after(() => ws.terminate());
-  const messages: any[] = [];
-  let waiter: (() => void) | undefined;
-  ws.on('message', (d) => {
-    messages.push(JSON.parse(d.toString()));
-    waiter?.();
-  });
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('error', reject);
-  });
-  let seen = 0;
-  return {
-    ws,
-    messages,
-    async next(pred = () => true, timeoutMs = 3000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        while (seen < messages.length) {
-          const m = messages[seen++];
-          if (pred(m)) return m;
-        }
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`no matching message within ${timeoutMs} ms; got ${JSON.stringify(messages.map((m) => m.type))}`);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, left);
-          waiter = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
-    },
-  };
-}
-
 async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
@@ -106,8 +66,8 @@ async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promi
 }
 
 test('subscription messages are validated; namespace/name means the resource proxy', () => {
-  const s = parseSubscription({ backends: ['default/app', 'be_x'] });
-  assert.deepEqual([...s.backends!], ['default_app', 'be_x']);
+  const s = parseSubscription({ backends: ['prod/app', 'be_x'] });
+  assert.deepEqual([...s.backends!], ['prod_app', 'be_x', 'default_be_x'], 'a bare name: a proxy name or a resource of namespace default');
   assert.deepEqual([...s.frontends!], [], 'naming backends only means no frontends');
   assert.equal(parseSubscription({}).backends, undefined, 'no filter: everything');
   assert.throws(() => parseSubscription({ backends: 'app' }), /backends must be a list/);
@@ -204,51 +164,15 @@ test('when the stats cannot be read, subscribers get one error, then updates res
   assert.deepEqual(upd.changed, [{ type: 'backend', proxy: 'be_other', stats: { stot: 1 } }]);
 });
 
-/** A WebSocket client on a raw socket: handshake, then it only writes (never reads, never pongs). */
-async function rawClient(t: TestContext, port: number): Promise<Socket> {
-  const socket = connect(port, '127.0.0.1');
-  t.after(() => socket.destroy());
-  await new Promise((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
-  });
-  socket.write(
-    'GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-  );
-  let head = '';
-  await new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer): void => {
-      head += d.toString('latin1');
-      if (head.includes('\r\n\r\n')) {
-        socket.off('data', onData);
-        socket.pause();
-        resolve();
-      }
-    };
-    socket.on('data', onData);
-    socket.once('error', reject);
-  });
-  assert.match(head, /^HTTP\/1.1 101/);
-  return socket;
-}
-
-function textFrame(text: string): Buffer {
-  const payload = Buffer.from(text);
-  const mask = randomBytes(4);
-  const header = payload.length < 126 ? Buffer.from([0x81, 0x80 | payload.length]) : Buffer.from([0x81, 0x80 | 126, payload.length >> 8, payload.length & 255]);
-  return Buffer.concat([header, mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!))]);
-}
-
 test('a client that never reads is disconnected once too much is unsent', async (t) => {
   const f = await start(t, { maxBufferedBytes: 256 * 1024 });
   for (let i = 0; i < 3000; i++) f.stats.set('be_big', `s${i}`, 2, { scur: 0, stot: i, status: 'UP', weight: 1, check_desc: 'x'.repeat(100) });
   const reader = await client(t, f.port, '/stream?backend=be_app');
   await reader.next((m) => m.type === 'snapshot');
-  const socket = await rawClient(t, f.port);
+  const { socket, sendText } = await rawStreamClient(t, f.port);
   // Each subscribe asks for a ~600 KB snapshot; the client reads none of it.
   for (let i = 0; i < 60 && f.drops.length === 0; i++) {
-    socket.write(textFrame(JSON.stringify({ type: 'subscribe' })));
+    sendText(JSON.stringify({ type: 'subscribe' }));
     await new Promise((r) => setTimeout(r, 20));
   }
   await until(() => f.drops.length > 0, 'the slow client to be dropped');
@@ -263,7 +187,7 @@ test('a client that never reads is disconnected once too much is unsent', async 
 test('a client that does not answer pings is disconnected', async (t) => {
   const f = await start(t, { pingIntervalMs: 100 });
   const good = await client(t, f.port); // ws answers pings by itself
-  const socket = await rawClient(t, f.port);
+  const { socket } = await rawStreamClient(t, f.port);
   socket.resume(); // reads, but never answers a ping
   await until(() => f.drops.includes('unresponsive'), 'the unresponsive client to be dropped');
   assert.equal(f.stream.clientCount, 1);
