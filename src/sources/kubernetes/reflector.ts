@@ -219,6 +219,7 @@ export class Reflector extends EventEmitter<ReflectorEvents> {
     }
     this.resourceVersion = resourceVersion;
     this.lastList = Date.now();
+    this.backoff.reset();
     this.o.logger.debug('listed', { resource: this.o.resource, objects: items.length, resourceVersion });
     if (changed.length > 0) this.emit('change', changed);
     if (!this.isSynced) {

@@ -53,6 +53,7 @@ interface LastPass {
 }
 
 const OK_KINDS = new Set(['start', 'noop', 'runtime', 'reload']);
+const MEMBERS_EVENT_INTERVAL_MS = 10_000;
 
 function memberCounts(b: Backend | undefined): { total: number; ready: number } {
   const members = b?.spec.members ?? [];
@@ -63,6 +64,7 @@ export class StatusWriter {
   private last: LastPass | undefined;
   private serving = new Map<ResourceKey, Serving>();
   private previousPassEnd = -1;
+  private readonly membersEventAt = new Map<ResourceKey, number>();
   /** What this replica last wrote, by key (the cache may not show it yet). */
   private readonly written = new Map<ResourceKey, { uid?: string; status: ResourceStatus }>();
   private timer: NodeJS.Timeout | undefined;
@@ -135,16 +137,23 @@ export class StatusWriter {
     return out;
   }
 
-  /** Events for a pass that changed what HAProxy runs: Reloaded, or MembersUpdated for runtime changes. */
+  /**
+   * Events for a pass that changed what HAProxy runs: Reloaded, or
+   * MembersUpdated for runtime changes (at most one per Backend per
+   * MEMBERS_EVENT_INTERVAL_MS, so a rollout does not flood). The first
+   * programming this replica sees (its start) records nothing.
+   */
   private recordProgramming(p: PassResult, before: Map<ResourceKey, Serving>): void {
-    if (p.kind !== 'reload' && p.kind !== 'runtime' && p.kind !== 'start') return;
+    if ((p.kind !== 'reload' && p.kind !== 'runtime') || before.size === 0) return;
+    const nowMs = Date.now();
     for (const [key, now] of this.serving) {
       if (!this.o.source.declaredInfo(key)) continue; // not one of ours
       const prev = before.get(key);
       const specChanged = !prev || prev.uid !== now.uid || prev.generation !== now.generation;
       const membersChanged = prev?.members !== now.members;
       if (p.kind === 'runtime') {
-        if (!membersChanged) continue;
+        if (!membersChanged || nowMs - (this.membersEventAt.get(key) ?? -Infinity) < MEMBERS_EVENT_INTERVAL_MS) continue;
+        this.membersEventAt.set(key, nowMs);
         const b = p.resolution?.backends.find((x) => `Backend/${x.metadata.namespace}/${x.metadata.name}` === key);
         const c = memberCounts(b);
         this.event(key, {
@@ -153,14 +162,9 @@ export class StatusWriter {
           action: 'Update',
           note: `${c.ready} of ${c.total} member(s) in rotation; applied through the runtime API without a reload (${p.summary ?? 'servers changed'}).`,
         });
-      } else if (specChanged || membersChanged || p.kind === 'start') {
+      } else if (specChanged) {
         const reasons = p.reasons.length > 0 ? ` (${p.reasons.slice(0, 5).join('; ')})` : '';
-        this.event(key, {
-          type: 'Normal',
-          reason: p.kind === 'start' ? 'Started' : 'Reloaded',
-          action: 'Reload',
-          note: p.kind === 'start' ? `HAProxy started with generation ${now.generation ?? '?'}.` : `HAProxy reloaded to apply generation ${now.generation ?? '?'}${reasons}.`,
-        });
+        this.event(key, { type: 'Normal', reason: 'Reloaded', action: 'Reload', note: `HAProxy reloaded to apply generation ${now.generation ?? '?'}${reasons}.` });
       }
     }
   }
