@@ -56,7 +56,7 @@ test('two replicas: both serve, only the lease holder writes status, the other t
     process.execPath,
     [
       CLI, 'run', '--source', 'kubernetes', '--kubeconfig', kubeconfig, '--identity', 'replica-a',
-      '--state-dir', join(dirA.dir, 'state'), '--haproxy-bin', HAPROXY_BIN,
+      '--state-dir', dirA.dir, '--haproxy-bin', HAPROXY_BIN,
       '--lease-duration-ms', String(TEST_LEASE.leaseDurationMs), '--renew-deadline-ms', String(TEST_LEASE.renewDeadlineMs),
       '--retry-period-ms', String(TEST_LEASE.retryPeriodMs), '--debounce-ms', '30', '--min-reload-interval-ms', '0',
       '--hard-stop-after', '5s', '--log-level', 'warn', '--http-address', `127.0.0.1:${httpA}`,
