@@ -60,7 +60,8 @@ Options:
   --min-reload-interval-ms N   At least N ms between reloads (default: ${DEFAULTS.minReloadIntervalMs})
   --no-runtime-updates         Reload for member changes too, instead of the runtime API
   --hard-stop-after DURATION   Longest an old worker keeps serving after a reload (default: ${DEFAULTS.hardStopAfter})
-  --close-spread-time DURATION Spread closing idle connections after a reload (default: ${DEFAULTS.closeSpreadTime})
+  --close-spread-time DURATION Spread closing an old worker's connections over DURATION (default: off;
+                               on 2.6 it resets keep-alive connections: docs/decisions/0003)
   --maxconn N                  HAProxy's global maxconn (default: derived by HAProxy from
                                the file-descriptor limit)
   --stats-address HOST:PORT    Serve HAProxy's stats page (/stats) and built-in exporter (/metrics)

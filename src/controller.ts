@@ -88,7 +88,8 @@ export const DEFAULTS = {
   debounceMs: 100,
   minReloadIntervalMs: 1000,
   hardStopAfter: '30s',
-  closeSpreadTime: '5s',
+  /** Off: measured to reset keep-alive connections during reloads on 2.6 (docs/decisions/0003-reload-safety.md). */
+  closeSpreadTime: undefined,
 } as const;
 
 export function globalSettings(stateDir: string, o: Pick<ControllerOptions, 'hardStopAfter' | 'closeSpreadTime' | 'maxconn' | 'statsListener'>): GlobalSettings {

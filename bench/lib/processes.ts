@@ -60,13 +60,16 @@ export interface WrkReport {
   output: string;
 }
 
+const UNIT_S: Record<string, number> = { us: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
+const wrkSeconds = (m: RegExpExecArray | null): number => (m ? Number(m[1]) * (UNIT_S[m[2]!] ?? 1) : 0);
+
 /** Parses wrk's summary. */
 export function parseWrk(output: string): WrkReport {
   const num = (re: RegExp): number => Number(re.exec(output)?.[1] ?? '0');
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
   const r = {
     requests: num(/(\d+) requests in/),
-    durationS: Number(/requests in ([\d.]+)(m?s)/.exec(output)?.[1] ?? '0') * (/requests in [\d.]+m\b/.test(output) ? 60 : 1),
+    durationS: wrkSeconds(/requests in ([\d.]+)(us|ms|s|m|h)\b/.exec(output)),
     connectErrors: Number(sock?.[1] ?? 0),
     readErrors: Number(sock?.[2] ?? 0),
     writeErrors: Number(sock?.[3] ?? 0),

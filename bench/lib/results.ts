@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem, release, platform } from 'node:os';
+import { cpus, loadavg, totalmem, release, platform } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/paths.js';
 import { HAPROXY_BIN } from './harness.js';
@@ -42,6 +42,8 @@ export interface Machine {
   os: string;
   node: string;
   haproxy: string;
+  /** 1-minute load average when the result was written (other work on the machine skews timings). */
+  loadAvg1m: number;
 }
 
 export function machine(): Machine {
@@ -59,6 +61,7 @@ export function machine(): Machine {
     os: `${platform()} ${release()}`,
     node: process.version,
     haproxy,
+    loadAvg1m: round(loadavg()[0]!, 2),
   };
 }
 
@@ -91,7 +94,7 @@ export function atMost(metric: string, value: number, limit: number, unit: strin
 function markdown(r: BenchResult, m: Machine, date: string): string {
   const out: string[] = [];
   out.push(`# ${r.title}`, '');
-  out.push(`${date} · ${m.haproxy} · ${m.cpus} × ${m.cpuModel} · ${m.memoryGiB} GiB · ${m.os} · Node ${m.node}`, '');
+  out.push(`${date} · ${m.haproxy} · ${m.cpus} × ${m.cpuModel} · ${m.memoryGiB} GiB · ${m.os} · Node ${m.node} · load ${m.loadAvg1m}`, '');
   out.push(r.method, '');
   if (r.targets.length > 0) {
     out.push('| metric | target | measured | met |', '| --- | --- | --- | --- |');

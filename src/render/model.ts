@@ -13,8 +13,12 @@ export interface GlobalSettings {
   serverStateFile: string;
   /** Upper bound on how long an old worker may keep serving after a reload. */
   hardStopAfter: string;
-  /** Spread the closing of idle connections of an old worker over this time. */
-  closeSpreadTime: string;
+  /**
+   * Spread the closing of an old worker's connections over this time. Off by
+   * default: on 2.6 it resets keep-alive connections that `option
+   * idle-close-on-response` would otherwise close cleanly (docs/decisions/0003).
+   */
+  closeSpreadTime?: string;
   /** Global maxconn; undefined lets HAProxy derive it from the file-descriptor limit. */
   maxconn?: number;
   /** Optional HAProxy stats page and built-in Prometheus exporter. */
@@ -212,7 +216,7 @@ function cachedBackendModel(b: Backend): BackendModel {
 export function buildConfigModel(input: { frontends: readonly Frontend[]; backends: readonly Backend[]; global: GlobalSettings }): ConfigModel {
   const byName = <T extends { name: string }>(a: T, b: T) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   return {
-    global: { statsListener: undefined, maxconn: undefined, ...input.global },
+    global: { statsListener: undefined, maxconn: undefined, closeSpreadTime: undefined, ...input.global },
     frontends: input.frontends.map(frontendModel).sort(byName),
     backends: input.backends.map(cachedBackendModel).sort(byName),
   };

@@ -19,7 +19,7 @@ import { Store } from '../../src/reconcile/store.js';
 import { freePort, haproxyFixture } from '../helpers/haproxy.js';
 import { sampleBodies, startUpstream, waitForHttp, type Upstream } from '../helpers/upstream.js';
 
-const FAST = { debounceMs: 20, minReloadIntervalMs: 0, hardStopAfter: '5s', closeSpreadTime: '1s' };
+const FAST = { debounceMs: 20, minReloadIntervalMs: 0, hardStopAfter: '5s' };
 
 async function upstreams(t: TestContext, ...names: string[]): Promise<Record<string, Upstream>> {
   const out: Record<string, Upstream> = {};
@@ -207,7 +207,7 @@ test('more member changes than the runtime budget fall back to one reload', asyn
   const fx = await haproxyFixture(t);
   const ups = await upstreams(t, 'a', 'b', 'c', 'd', 'e');
   const port = await freePort();
-  const global = globalSettings(fx.dir, { hardStopAfter: '5s', closeSpreadTime: '1s' });
+  const global = globalSettings(fx.dir, { hardStopAfter: '5s' });
   await writeFile(global.serverStateFile, '1\n');
   const store = new Store();
   const supervisor = fx.supervisor();
