@@ -65,12 +65,24 @@ export function parseLiveServers(text: string): { servers: LiveServer[]; lines: 
     return i;
   };
   const [be, srv, addr, port, admin, weight] = ['be_name', 'srv_name', 'srv_addr', 'srv_port', 'srv_admin_state', 'srv_uweight'].map(at) as [number, number, number, number, number, number];
+  const last = Math.max(be, srv, addr, port, admin, weight);
   const servers: LiveServer[] = [];
   const lines: string[] = [];
+  const f: string[] = [];
   for (let i = 2; i < all.length; i++) {
     const line = all[i]!;
     if (line.trim() === '') continue;
-    const f = line.trim().split(' ');
+    // Only the wanted columns become strings (HAProxy separates them with one space).
+    f.length = 0;
+    let from = 0;
+    for (let col = 0; col <= last; col++) {
+      const to = line.indexOf(' ', from);
+      const wanted = col === be || col === srv || col === addr || col === port || col === admin || col === weight;
+      f[col] = wanted ? line.slice(from, to < 0 ? undefined : to) : '';
+      if (to < 0) break;
+      from = to + 1;
+    }
+    if (f.length <= last) throw new Error(`Unexpected show servers state line from HAProxy: ${JSON.stringify(line)}`);
     servers.push({ backend: f[be]!, server: f[srv]!, addr: f[addr]!, port: Number(f[port]), adminFlags: Number(f[admin]), weight: Number(f[weight]) });
     lines.push(line);
   }
