@@ -181,6 +181,7 @@ function prepare(table: StatTable, serversState: string | undefined): Prepared {
     status: table.column('status'),
     mode: table.column('mode'),
     check: table.column('check_status'),
+    chkfail: table.column('chkfail'),
   };
   if (col.pxname < 0 || col.svname < 0 || col.type < 0) {
     throw new Error('show stat output lacks the pxname, svname or type column; is this HAProxy 2.x?');
@@ -190,54 +191,61 @@ function prepare(table: StatTable, serversState: string | undefined): Prepared {
   const http = new Uint8Array(n);
   const serverState = new Int8Array(n);
   const checkState = new Int8Array(n).fill(-2);
+  const paused: number[] = [];
   const maint = new Uint8Array(n);
-  const backendByName = new Map<string, number>();
-  const aggServer = new Map<number, Int32Array>();
-  const aggCheck = new Map<number, Int32Array>();
+  // Per proxy name: its servers by state and by last check result (servers come before their BACKEND row).
+  const byProxy = new Map<string, { servers: Int32Array; checks: Int32Array }>();
+  const serverProxy: string[] = new Array(n);
+  let proxy = '';
+  let proxyLabel = '';
   for (let r = 0; r < n; r++) {
     const type = table.rowType(r, col.type);
-    const proxy = escapeLabel(table.field(r, col.pxname));
+    const name = table.field(r, col.pxname);
+    if (name !== proxy) {
+      proxy = name;
+      proxyLabel = `{proxy="${escapeLabel(name)}"`;
+    }
     http[r] = table.field(r, col.mode) === 'http' ? 1 : 0;
     if (type === RowType.Frontend) {
       lists.frontend.push(r);
-      labels[r] = enc(`{proxy="${proxy}"`);
+      labels[r] = enc(proxyLabel);
     } else if (type === RowType.Backend) {
       lists.backend.push(r);
-      labels[r] = enc(`{proxy="${proxy}"`);
-      backendByName.set(proxy, r);
-      aggServer.set(r, new Int32Array(SERVER_STATES.length));
-      aggCheck.set(r, new Int32Array(CHECK_STATES.length));
+      labels[r] = enc(proxyLabel);
     } else if (type === RowType.Server) {
       lists.server.push(r);
-      labels[r] = enc(`{proxy="${proxy}",server="${escapeLabel(table.field(r, col.svname))}"`);
+      serverProxy[r] = proxy;
+      labels[r] = enc(`${proxyLabel},server="${escapeLabel(table.field(r, col.svname))}"`);
       const state = serverStateIndex(table.field(r, col.status));
       serverState[r] = state;
       maint[r] = state === 2 ? 1 : 0;
       const check = table.field(r, col.check);
       if (check !== '') checkState[r] = CHECK_INDEX.get(check.startsWith('* ') ? check.slice(2) : check) ?? -1;
+      else if (!table.isEmpty(r, col.chkfail)) paused.push(r); // a configured check, paused (maintenance)
+      let agg = byProxy.get(proxy);
+      if (!agg) byProxy.set(proxy, (agg = { servers: new Int32Array(SERVER_STATES.length), checks: new Int32Array(CHECK_STATES.length) }));
+      agg.servers[state]!++;
+      const c = checkState[r]!;
+      if (c >= 0) agg.checks[c]!++;
     }
   }
-  // Per backend: its servers by state and by last check result. `show stat`
-  // hides the result of paused checks (servers in maintenance); the built-in
-  // exporter counts them, so take results from `show servers state` when read.
-  const hidden = lists.server.some((r) => checkState[r] === -2);
-  const lastCheck = serversState === undefined || !hidden ? undefined : lastCheckResults(serversState);
-  const serverCount = new Map<number, number>();
-  for (const r of lists.server) {
-    const proxy = table.field(r, col.pxname);
-    const be = backendByName.get(escapeLabel(proxy));
-    if (be === undefined) continue;
-    serverCount.set(be, (serverCount.get(be) ?? 0) + 1);
-    aggServer.get(be)![serverState[r]!]!++;
-    let c = checkState[r]!;
-    if (c === -2 && lastCheck) c = lastCheck.get(`${proxy}/${table.field(r, col.svname)}`) ?? -1;
-    if (c >= 0) aggCheck.get(be)![c]!++;
+  // `show stat` hides the result of paused checks (servers in maintenance); the
+  // built-in exporter counts them, so take results from `show servers state`.
+  if (paused.length > 0 && serversState !== undefined) {
+    const lastCheck = lastCheckResults(serversState);
+    for (const r of paused) {
+      const c = lastCheck.get(`${serverProxy[r]}/${table.field(r, col.svname)}`);
+      if (c !== undefined) byProxy.get(serverProxy[r]!)!.checks[c]!++;
+    }
   }
-  // Like the built-in exporter: no aggregates for a backend without servers.
-  for (const be of lists.backend) {
-    if (serverCount.has(be)) continue;
-    aggServer.delete(be);
-    aggCheck.delete(be);
+  // Backends without servers get no aggregate, like in the built-in exporter.
+  const aggServer = new Map<number, Int32Array>();
+  const aggCheck = new Map<number, Int32Array>();
+  for (const r of lists.backend) {
+    const agg = byProxy.get(table.field(r, col.pxname));
+    if (!agg) continue;
+    aggServer.set(r, agg.servers);
+    aggCheck.set(r, agg.checks);
   }
   return {
     table,
@@ -412,19 +420,19 @@ export class HaproxyExporter {
   /** http_responses_total, in the built-in exporter's order: every proxy for 1xx, then for 2xx... */
   #writeCodes(fam: StatFamily, p: Prepared, w: ChunkWriter, rows: Int32Array, noMaint: boolean, cur: Cursor): boolean {
     const { table, labels, http, maint } = p;
-    const text = table.text;
+    const { lines, starts, stride } = table;
     const name = fam.name;
-    const isServer = fam.scope === 'server';
+    const skipMaint = noMaint && fam.scope === 'server';
     for (; cur.sub < HTTP_CODES.length; cur.sub++, cur.row = 0) {
       const col = table.column(HTTP_CODES[cur.sub]![1]);
       const sfx = this.#codeSfx[cur.sub]!;
       for (; cur.row < rows.length; cur.row++) {
         const r = rows[cur.row]!;
-        if (!http[r] || (noMaint && isServer && maint[r])) continue;
-        if (!this.#header(fam, w, cur)) return false;
+        if (!http[r] || (skipMaint && maint[r])) continue;
+        if (!cur.header && !this.#header(fam, w, cur)) return false;
         const lbl = labels[r]!;
-        const s = col < 0 ? 0 : table.start(r, col);
-        const e = col < 0 ? 0 : table.end(r, col);
+        const s = col < 0 ? 0 : starts[r * stride + col]!;
+        const e = col < 0 ? 0 : starts[r * stride + col + 1]! - 1;
         const buf = w.buf;
         let o = w.pos;
         if (o + name.length + lbl.length + sfx.length + (e - s) + LINE_EXTRA > buf.length) return false;
@@ -434,7 +442,7 @@ export class HaproxyExporter {
         o += lbl.length;
         buf.set(sfx, o);
         o += sfx.length;
-        o = putNumber(buf, o, text, s, e);
+        o = putNumber(buf, o, lines[r]!, s, e);
         buf[o++] = NL;
         w.pos = o;
       }
@@ -447,79 +455,101 @@ export class HaproxyExporter {
    * false, cursor updated) or the family is done (returns true).
    */
   #writeRows(fam: StatFamily, p: Prepared, w: ChunkWriter, rows: Int32Array, noMaint: boolean, cur: Cursor): boolean {
-    const { metric, scope, name } = fam;
-    const { table, labels } = p;
-    const text = table.text;
-    const kind = metric.value;
-    const col = table.column(metric.column);
-    const isServer = scope === 'server';
+    const kind = fam.metric.value;
+    if (kind === 'status' || kind === 'check_status' || kind === 'agg_server' || kind === 'agg_check') return this.#writeStates(fam, p, w, rows, noMaint, cur);
+    const { table, labels, http, maint, checkState } = p;
+    const { lines, starts, stride } = table;
+    const col = table.column(fam.metric.column);
+    const name = fam.name;
     const nameLen = name.length;
-    let sfx: Uint8Array[] | undefined;
-    if (kind === 'status') sfx = isServer ? this.#serverStateSfx : this.#proxyStateSfx;
-    else if (kind === 'check_status' || kind === 'agg_check') sfx = this.#checkStateSfx;
-    else if (kind === 'agg_server') sfx = this.#serverStateSfx;
-
-    for (; cur.row < rows.length; cur.row++, cur.sub = 0) {
+    const skipMaint = noMaint && fam.scope === 'server';
+    const httpOnly = fam.metric.httpOnly === true;
+    const ms = kind === 'ms' || kind === 'duration';
+    const checkCode = kind === 'check_code';
+    const duration = kind === 'duration';
+    // The hot loop: one line per row, two copies (name, labels) and the value.
+    let buf = w.buf;
+    let o = w.pos;
+    for (; cur.row < rows.length; cur.row++) {
       const r = rows[cur.row]!;
-      if (noMaint && isServer && p.maint[r]) continue;
-      if (metric.httpOnly && !p.http[r]) continue;
-      const lbl = labels[r]!;
-
-      if (sfx) {
-        // One sample per label value: 1 for the current state, or a count per state.
-        let current = -1;
-        let counts: Int32Array | undefined;
-        if (kind === 'status') {
-          if (isServer) current = p.serverState[r]!;
-          else {
-            const status = table.field(r, p.statusCol);
-            current = scope === 'frontend' ? (status === 'STOP' ? 0 : 1) : status === 'UP' ? 1 : 0;
-          }
-        } else if (kind === 'check_status') {
-          current = p.checkState[r]!;
-          if (current === -2) continue;
-        } else {
-          counts = (kind === 'agg_server' ? p.aggServer : p.aggCheck).get(r);
-          if (!counts) continue;
-        }
-        for (; cur.sub < sfx.length; cur.sub++) {
-          if (!this.#header(fam, w, cur)) return false;
-          const x = sfx[cur.sub]!;
-          const buf = w.buf;
-          let o = w.pos;
-          if (o + nameLen + lbl.length + x.length + LINE_EXTRA > buf.length) return false;
-          buf.set(name, o);
-          o += nameLen;
-          buf.set(lbl, o);
-          o += lbl.length;
-          buf.set(x, o);
-          o += x.length;
-          o = putInt(buf, o, counts ? counts[cur.sub]! : cur.sub === current ? 1 : 0);
-          buf[o++] = NL;
-          w.pos = o;
-        }
-        continue;
+      if ((skipMaint && maint[r]) || (httpOnly && !http[r])) continue;
+      if (checkCode && checkState[r] === -2) continue;
+      const base = r * stride + col;
+      const s = col < 0 ? 0 : starts[base]!;
+      const e = col < 0 ? 0 : starts[base + 1]! - 1;
+      if (duration && e <= s) continue;
+      if (!cur.header) {
+        w.pos = o;
+        if (!this.#header(fam, w, cur)) return false;
+        buf = w.buf;
+        o = w.pos;
       }
-
-      // One sample from one column.
-      if (kind === 'check_code' && p.checkState[r] === -2) continue;
-      if (kind === 'duration' && table.isEmpty(r, col)) continue;
-      if (!this.#header(fam, w, cur)) return false;
-      const s = col < 0 ? 0 : table.start(r, col);
-      const e = col < 0 ? 0 : table.end(r, col);
-      const buf = w.buf;
-      let o = w.pos;
-      if (o + nameLen + lbl.length + (e - s) + LINE_EXTRA > buf.length) return false;
+      const lbl = labels[r]!;
+      if (o + nameLen + lbl.length + (e - s) + LINE_EXTRA > buf.length) {
+        w.pos = o;
+        return false;
+      }
       buf.set(name, o);
       o += nameLen;
       buf.set(lbl, o);
       o += lbl.length;
       buf[o++] = 125; // }
       buf[o++] = 32;
-      if (kind === 'ms' || kind === 'duration') o = putMs(buf, o, text, s, e);
-      else if (kind === 'check_code' && e <= s) buf[o++] = 48; // no L5-7 code: 0
-      else o = putNumber(buf, o, text, s, e);
+      if (ms) o = putMs(buf, o, lines[r]!, s, e);
+      else if (checkCode && e <= s) buf[o++] = 48; // no L5-7 code: 0
+      else o = putNumber(buf, o, lines[r]!, s, e);
       buf[o++] = NL;
+    }
+    w.pos = o;
+    return true;
+  }
+
+  /** One sample per label value: 1 for the current state (status, check_status), or a count per state (agg_*). */
+  #writeStates(fam: StatFamily, p: Prepared, w: ChunkWriter, rows: Int32Array, noMaint: boolean, cur: Cursor): boolean {
+    const { metric, scope, name } = fam;
+    const { table, labels } = p;
+    const kind = metric.value;
+    const isServer = scope === 'server';
+    const sfx =
+      kind === 'status' ? (isServer ? this.#serverStateSfx : this.#proxyStateSfx) : kind === 'agg_server' ? this.#serverStateSfx : this.#checkStateSfx;
+    const skipMaint = noMaint && isServer;
+    for (; cur.row < rows.length; cur.row++, cur.sub = 0) {
+      const r = rows[cur.row]!;
+      if (skipMaint && p.maint[r]) continue;
+      let current = -1;
+      let counts: Int32Array | undefined;
+      if (kind === 'status') {
+        if (isServer) current = p.serverState[r]!;
+        else {
+          const status = table.field(r, p.statusCol);
+          current = scope === 'frontend' ? (status === 'STOP' ? 0 : 1) : status === 'UP' ? 1 : 0;
+        }
+      } else if (kind === 'check_status') {
+        current = p.checkState[r]!;
+        if (current === -2) continue;
+      } else {
+        counts = (kind === 'agg_server' ? p.aggServer : p.aggCheck).get(r);
+        if (!counts) continue;
+      }
+      if (!cur.header && !this.#header(fam, w, cur)) return false;
+      const lbl = labels[r]!;
+      const buf = w.buf;
+      let o = w.pos;
+      for (; cur.sub < sfx.length; cur.sub++) {
+        const x = sfx[cur.sub]!;
+        if (o + name.length + lbl.length + x.length + LINE_EXTRA > buf.length) {
+          w.pos = o;
+          return false;
+        }
+        buf.set(name, o);
+        o += name.length;
+        buf.set(lbl, o);
+        o += lbl.length;
+        buf.set(x, o);
+        o += x.length;
+        o = putInt(buf, o, counts ? counts[cur.sub]! : cur.sub === current ? 1 : 0);
+        buf[o++] = NL;
+      }
       w.pos = o;
     }
     return true;

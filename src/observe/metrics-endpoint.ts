@@ -72,17 +72,18 @@ export function metricsHandler(o: MetricsEndpointOptions): Handler {
         }
       }
     }
-    let controllerText = '';
+    // After the read: node_haproxy_stats_up and friends describe this scrape.
+    let text = '';
     if (!scopes || scopes.has('controller')) {
       o.beforeCollect?.();
-      controllerText = await o.metrics.text();
+      text = await o.metrics.text();
     }
     res.writeHead(200, { 'content-type': o.metrics.registry.contentType, 'cache-control': 'no-store' });
     if (req.method === 'HEAD') {
       res.end();
       return true;
     }
-    res.write(controllerText);
+    res.write(text);
     if (stats) await writeHaproxy(res, o, stats, { scopes, noMaint: url.searchParams.has('no-maint') });
     res.end();
     return true;

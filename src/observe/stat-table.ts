@@ -1,79 +1,52 @@
 /**
- * `show stat` CSV held as offsets into the reply text: one pass over the
- * characters, no per-field strings. At 10,000 servers (190 columns) this is
- * ~10 ms where splitting every line into strings costs ~70 ms and tens of MB
- * of garbage per scrape. Pure: no I/O.
+ * `show stat` CSV held as one string per row plus field offsets: one pass
+ * over the characters, no per-field strings. At 10,000 servers (190 columns)
+ * this is ~10 ms where splitting every line into strings costs ~70 ms and tens
+ * of MB of garbage per scrape. It parses as the reply streams in
+ * (StatTableBuilder), so the work overlaps HAProxy writing it. Pure: no I/O.
  */
 import { splitCsvLine } from '../haproxy/parse.js';
 
 /** `show stat` row types (the `type` column). */
 export const RowType = { Frontend: 0, Backend: 1, Server: 2, Listener: 3 } as const;
 
+function unexpected(text: string): Error {
+  return new Error(`Unexpected show stat output from HAProxy: ${JSON.stringify(text.slice(0, 200))}`);
+}
+
 export class StatTable {
   readonly columns: readonly string[];
   readonly rowCount: number;
+  /** Row r's CSV line, without its newline. */
+  readonly lines: readonly string[];
+  /**
+   * Row r, column c starts at starts[r * stride + c] in lines[r] and ends one
+   * before the next column's start (empty when end <= start). Public for hot
+   * loops; start(), end() and field() say the same.
+   */
+  readonly starts: Int32Array;
+  readonly stride: number;
   readonly #index: Map<string, number>;
-  /** Row r, column c starts at starts[r * stride + c]; it ends one before the next column's start. */
-  readonly #starts: Int32Array;
-  readonly #stride: number;
 
-  /** Throws when the text is not `show stat` CSV (an error reply, another command's output). */
-  constructor(readonly text: string) {
-    const headerEnd = text.indexOf('\n');
-    if (!text.startsWith('# ') || headerEnd < 0) {
-      throw new Error(`Unexpected show stat output from HAProxy: ${JSON.stringify(text.slice(0, 200))}`);
+  /** Parses a whole reply; throws when it is not `show stat` CSV (an error reply, another command's output). */
+  constructor(text: string);
+  /** Used by StatTableBuilder. */
+  constructor(columns: string[], lines: string[], starts: Int32Array);
+  constructor(a: string | string[], lines?: string[], starts?: Int32Array) {
+    if (typeof a === 'string') {
+      const b = new StatTableBuilder();
+      b.push(a);
+      const t = b.finish();
+      a = t.columns as string[];
+      lines = t.lines as string[];
+      starts = t.starts;
     }
-    const columns = text.slice(2, headerEnd).split(',');
-    while (columns.length > 0 && columns[columns.length - 1] === '') columns.pop();
-    this.columns = columns;
-    this.#index = new Map(columns.map((c, i) => [c, i]));
-    const ncol = columns.length;
-    const stride = ncol + 1;
-    this.#stride = stride;
-
-    let lines = 0;
-    for (let p = text.indexOf('\n', headerEnd + 1); p >= 0; p = text.indexOf('\n', p + 1)) lines++;
-    if (!text.endsWith('\n')) lines++;
-    const starts = new Int32Array(lines * stride);
-    let row = 0;
-    const len = text.length;
-    let p = headerEnd + 1;
-    while (p < len) {
-      const lineStart = p;
-      const base = row * stride;
-      let c = 0;
-      starts[base] = p;
-      while (p < len) {
-        const ch = text.charCodeAt(p);
-        if (ch === 44 /* , */) {
-          c++;
-          if (c <= ncol) starts[base + c] = p + 1;
-          p++;
-        } else if (ch === 10 /* \n */) {
-          break;
-        } else if (ch === 34 /* " */ && c <= ncol && p === starts[base + c]) {
-          // A quoted field: "" is an escaped quote; commas inside do not split.
-          p++;
-          while (p < len) {
-            if (text.charCodeAt(p) === 34) {
-              if (text.charCodeAt(p + 1) === 34) p += 2;
-              else {
-                p++;
-                break;
-              }
-            } else p++;
-          }
-        } else p++;
-      }
-      if (p > lineStart) {
-        // Columns the line lacks are empty: start past the line end, so end < start.
-        for (let k = c + 1; k <= ncol; k++) starts[base + k] = p + 1;
-        row++;
-      }
-      p++;
-    }
-    this.rowCount = row;
-    this.#starts = starts;
+    this.columns = a;
+    this.lines = lines!;
+    this.rowCount = lines!.length;
+    this.starts = starts!;
+    this.stride = a.length + 1;
+    this.#index = new Map(a.map((c, i) => [c, i]));
   }
 
   /** Column index, or -1 when this HAProxy has no such column. */
@@ -81,14 +54,14 @@ export class StatTable {
     return this.#index.get(name) ?? -1;
   }
 
-  /** Offset of the first character of a field. */
+  /** Offset (in lines[row]) of the first character of a field. */
   start(row: number, col: number): number {
-    return this.#starts[row * this.#stride + col]!;
+    return this.starts[row * this.stride + col]!;
   }
 
   /** Offset just past the last character of a field (<= start when empty). */
   end(row: number, col: number): number {
-    return this.#starts[row * this.#stride + col + 1]! - 1;
+    return this.starts[row * this.stride + col + 1]! - 1;
   }
 
   isEmpty(row: number, col: number): boolean {
@@ -101,23 +74,125 @@ export class StatTable {
     const s = this.start(row, col);
     const e = this.end(row, col);
     if (e <= s) return '';
-    if (this.text.charCodeAt(s) === 34) return splitCsvLine(this.text.slice(s, e))[0] ?? '';
-    return this.text.slice(s, e);
+    const line = this.lines[row]!;
+    if (line.charCodeAt(s) === 34) return splitCsvLine(line.slice(s, e))[0] ?? '';
+    return line.slice(s, e);
   }
 
   /** The `type` column as a number (RowType), -1 when unreadable. */
   rowType(row: number, typeCol: number): number {
     const s = this.start(row, typeCol);
     if (this.end(row, typeCol) !== s + 1) return -1;
-    const d = this.text.charCodeAt(s) - 48;
+    const d = this.lines[row]!.charCodeAt(s) - 48;
     return d >= 0 && d <= 9 ? d : -1;
+  }
+
+  /**
+   * True when a server's health check is configured but paused (the server is
+   * in maintenance): `show stat` then hides its last result (check_status is
+   * empty while chkfail is not), which `show servers state` still has.
+   */
+  hasPausedChecks(): boolean {
+    const type = this.column('type');
+    const check = this.column('check_status');
+    const chkfail = this.column('chkfail');
+    if (type < 0 || check < 0 || chkfail < 0) return false;
+    for (let r = 0; r < this.rowCount; r++) {
+      if (this.rowType(r, type) === RowType.Server && this.isEmpty(r, check) && !this.isEmpty(r, chkfail)) return true;
+    }
+    return false;
   }
 
   /** The whole CSV line of a row (without the newline). */
   line(row: number): string {
-    const s = this.start(row, 0);
-    let e = this.text.indexOf('\n', s);
-    if (e < 0) e = this.text.length;
-    return this.text.slice(s, e);
+    return this.lines[row]!;
+  }
+}
+
+/** Builds a StatTable from the reply as it arrives, one complete line at a time. */
+export class StatTableBuilder {
+  #rest = '';
+  #head = '';
+  #columns: string[] | undefined;
+  #stride = 0;
+  #lines: string[] = [];
+  #starts = new Int32Array(0);
+
+  /** Adds the next piece of the reply (any split, even inside a line). */
+  push(chunk: string): void {
+    let text = this.#rest === '' ? chunk : this.#rest + chunk;
+    if (!this.#columns) {
+      const nl = text.indexOf('\n');
+      if (nl < 0) {
+        this.#rest = text;
+        return;
+      }
+      this.#head = text.slice(0, nl);
+      if (!this.#head.startsWith('# ')) throw unexpected(text);
+      const columns = this.#head.slice(2).split(',');
+      while (columns.length > 0 && columns[columns.length - 1] === '') columns.pop();
+      this.#columns = columns;
+      this.#stride = columns.length + 1;
+      text = text.slice(nl + 1);
+    }
+    let p = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', p)) {
+      if (nl > p) this.#row(text.slice(p, nl));
+      p = nl + 1;
+    }
+    this.#rest = text.slice(p);
+  }
+
+  /** The table; throws when the reply was not `show stat` CSV. */
+  finish(): StatTable {
+    if (!this.#columns) {
+      if (this.#rest.startsWith('# ')) this.push('\n');
+      else throw unexpected(this.#rest);
+    }
+    if (this.#rest !== '') {
+      const last = this.#rest;
+      this.#rest = '';
+      this.#row(last);
+    }
+    const n = this.#lines.length;
+    return new StatTable(this.#columns!, this.#lines, this.#starts.subarray(0, n * this.#stride));
+  }
+
+  #row(line: string): void {
+    const ncol = this.#stride - 1;
+    const base = this.#lines.length * this.#stride;
+    if (base + this.#stride > this.#starts.length) {
+      const grown = new Int32Array(Math.max(1024 * this.#stride, this.#starts.length * 2));
+      grown.set(this.#starts);
+      this.#starts = grown;
+    }
+    const starts = this.#starts;
+    const len = line.length;
+    let c = 0;
+    let p = 0;
+    starts[base] = 0;
+    while (p < len) {
+      const ch = line.charCodeAt(p);
+      if (ch === 44 /* , */) {
+        c++;
+        if (c <= ncol) starts[base + c] = p + 1;
+        p++;
+      } else if (ch === 34 /* " */ && c <= ncol && p === starts[base + c]) {
+        // A quoted field: "" is an escaped quote; commas inside do not split.
+        p++;
+        while (p < len) {
+          if (line.charCodeAt(p) === 34) {
+            if (line.charCodeAt(p + 1) === 34) p += 2;
+            else {
+              p++;
+              break;
+            }
+          } else p++;
+        }
+      } else p++;
+    }
+    // Columns the line lacks are empty: start past the line end, so end < start.
+    for (let k = c + 1; k <= ncol; k++) starts[base + k] = len + 1;
+    this.#lines.push(line);
   }
 }

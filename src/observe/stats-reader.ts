@@ -4,11 +4,14 @@
  * stream) share one read, and a read in flight is never started twice.
  */
 import { parseShowInfo } from '../haproxy/parse.js';
-import { StatTable } from './stat-table.js';
+import { streamCommand } from './socket-stream.js';
+import { StatTable, StatTableBuilder } from './stat-table.js';
 
 /** What the reader needs from the runtime API (RuntimeApi fits). */
 export interface StatsCommands {
   execute(command: string): Promise<string>;
+  /** The stats socket: when known, `show stat` is parsed as it streams in. */
+  readonly socketPath?: string;
 }
 
 export interface HaproxyStats {
@@ -21,8 +24,8 @@ export interface HaproxyStats {
   /**
    * `show servers state` text: the last health-check result of servers whose
    * check is paused (maintenance), which `show stat` leaves out but the
-   * built-in exporter counts in haproxy_backend_agg_check_status.
-   * Undefined when that read failed (the rest still serves).
+   * built-in exporter counts in haproxy_backend_agg_check_status. Read only
+   * while such servers exist; undefined otherwise or when that read failed.
    */
   serversState?: string;
 }
@@ -39,6 +42,8 @@ export interface StatsReaderOptions {
   cacheMs?: number;
   /** Called after every socket read (metrics). */
   onRead?: (outcome: StatsReadOutcome) => void;
+  /** Per command (default 5000 ms). */
+  timeoutMs?: number;
   now?: () => number;
 }
 
@@ -47,6 +52,7 @@ export class StatsReader {
   #last: HaproxyStats | undefined;
   #inflight: Promise<HaproxyStats> | undefined;
   #reads = 0;
+  #wantServersState = true;
 
   constructor(private readonly o: StatsReaderOptions) {
     this.cacheMs = o.cacheMs ?? 1000;
@@ -72,22 +78,29 @@ export class StatsReader {
   async #readNow(): Promise<HaproxyStats> {
     const t0 = performance.now();
     this.#reads++;
+    const run = this.o.runtime;
+    const serversState = (): Promise<string | undefined> =>
+      run.execute('show servers state').then(
+        (t) => (t.startsWith('1\n') ? t : undefined),
+        () => undefined,
+      );
     try {
-      const [infoText, statText, serversState] = await Promise.all([
-        this.o.runtime.execute('show info'),
-        this.o.runtime.execute('show stat'),
-        this.o.runtime.execute('show servers state').then(
-          (t) => (t.startsWith('1\n') ? t : undefined),
-          () => undefined,
-        ),
+      // `show servers state` is only needed while some server's check is paused
+      // (maintenance): read it alongside when the last read needed it, else after.
+      const [infoText, table, early] = await Promise.all([
+        run.execute('show info'),
+        this.#showStat(),
+        this.#wantServersState ? serversState() : undefined,
       ]);
       if (!infoText.startsWith('Name:')) throw new Error(`unexpected show info reply: ${JSON.stringify(infoText.slice(0, 200))}`);
+      this.#wantServersState = table.hasPausedChecks();
+      const state = this.#wantServersState ? (early ?? (await serversState())) : undefined;
       const stats: HaproxyStats = {
         readAt: this.o.now?.() ?? Date.now(),
         readMs: performance.now() - t0,
         info: parseShowInfo(infoText),
-        table: new StatTable(statText),
-        serversState,
+        table,
+        serversState: state,
       };
       this.#last = stats;
       this.o.onRead?.({ ok: true, durationMs: stats.readMs });
@@ -97,5 +110,14 @@ export class StatsReader {
       this.o.onRead?.({ ok: false, durationMs: performance.now() - t0, error });
       throw new Error(`cannot read HAProxy stats: ${error.message}`, { cause: error });
     }
+  }
+
+  /** `show stat`, parsed while it streams in when the socket path is known. */
+  async #showStat(): Promise<StatTable> {
+    const run = this.o.runtime;
+    if (run.socketPath === undefined) return new StatTable(await run.execute('show stat'));
+    const builder = new StatTableBuilder();
+    await streamCommand(run.socketPath, 'show stat', (text) => builder.push(text), this.o.timeoutMs);
+    return builder.finish();
   }
 }

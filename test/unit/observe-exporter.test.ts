@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { ChunkWriter, collectingWriter } from '../../src/observe/chunk-writer.js';
 import { parseExposition } from '../../src/observe/exposition.js';
 import { HaproxyExporter, familyFilter, type HaproxyMetricsOptions, type ScrapeRequest } from '../../src/observe/haproxy-exporter.js';
-import { StatTable } from '../../src/observe/stat-table.js';
+import { StatTable, StatTableBuilder } from '../../src/observe/stat-table.js';
 import { allHaproxyMetricNames } from '../../src/observe/promex-metrics.js';
 
 // The `show stat` header of HAProxy 2.6.12.
@@ -41,8 +41,8 @@ const SERVERS: Row[] = [
   srv('up', { status: 'UP', check_status: 'L7OK', check_code: 200, check_duration: 3, chkfail: 0 }),
   srv('going_down', { status: 'UP 1/3', check_status: '* L7STS', check_code: 503, check_duration: 12 }),
   srv('down', { status: 'DOWN', check_status: 'L4CON', check_duration: 0, chkfail: 9, downtime: 120 }),
-  srv('maint', { status: 'MAINT', stot: 0 }),
-  srv('via', { status: 'MAINT (via be_app/up)' }),
+  srv('maint', { status: 'MAINT', stot: 0, chkfail: 0 }), // a configured check, paused: no check_status
+  srv('via', { status: 'MAINT (via be_app/up)', chkfail: 2 }),
   srv('drain', { status: 'DRAIN', check_status: 'L4OK', check_duration: 1 }),
   srv('nolb', { status: 'NOLB' }),
   srv('nocheck', { status: 'no check', check_desc: 'a "quoted", comma' }),
@@ -76,6 +76,27 @@ test('StatTable: fields by column, quoted fields, empty and missing columns, row
   assert.equal(t.field(0, -1), '');
   assert.match(t.line(0), /^fe_web,FRONTEND,/);
   assert.throws(() => new StatTable('Unknown command\n'), /Unexpected show stat output/);
+});
+
+test('StatTableBuilder: the same table wherever the reply is split', () => {
+  const text = csv([FE, SERVERS[7]!, BE]);
+  const whole = new StatTable(text);
+  for (const size of [1, 7, 64, 500]) {
+    const b = new StatTableBuilder();
+    for (let i = 0; i < text.length; i += size) b.push(text.slice(i, i + size));
+    const t = b.finish();
+    assert.deepEqual(t.lines, whole.lines, `pieces of ${size}`);
+    assert.deepEqual([...t.starts], [...whole.starts]);
+    assert.equal(t.field(1, t.column('check_desc')), 'a "quoted", comma');
+  }
+  const noNewline = new StatTableBuilder();
+  noNewline.push('# pxname,svname,\nfe,FRONTEND,');
+  assert.equal(noNewline.finish().field(0, 1), 'FRONTEND', 'a last line without a newline counts');
+  const error = new StatTableBuilder();
+  assert.throws(() => {
+    error.push('Unknown command, but maybe one of the following ones is a better match:\n');
+  }, /Unexpected show stat output/);
+  assert.throws(() => new StatTableBuilder().finish(), /Unexpected show stat output/);
 });
 
 test('families: HELP and TYPE as HAProxy 2.6 writes them, counters are counters', async () => {

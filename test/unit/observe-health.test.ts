@@ -38,20 +38,23 @@ test('ready only when sources are synced, HAProxy started and runs, and the last
 });
 
 const INFO = 'Name: HAProxy\nVersion: 2.6.12\n';
-const STAT = '# pxname,svname,type,\nfe,FRONTEND,0,\n';
+const STAT = '# pxname,svname,type,status,check_status,chkfail,\nfe,FRONTEND,0,OPEN,,,\nbe,s1,2,UP,L4OK,0,\n';
+/** s1 in maintenance with its check paused: show stat hides the check result. */
+const STAT_PAUSED = '# pxname,svname,type,status,check_status,chkfail,\nfe,FRONTEND,0,OPEN,,,\nbe,s1,2,MAINT,,0,\n';
 const STATE = '1\n# be_id be_name srv_id srv_name\n';
 
-function fakeRuntime(o: { failStat?: boolean; failState?: boolean; delayMs?: number } = {}) {
+function fakeRuntime(o: { failStat?: boolean; failState?: boolean; delayMs?: number; paused?: boolean } = {}) {
   const calls: string[] = [];
   return {
     calls,
+    paused: o.paused ?? false,
     async execute(cmd: string): Promise<string> {
       calls.push(cmd);
       await new Promise((r) => setTimeout(r, o.delayMs ?? 1));
       if (cmd === 'show info') return INFO;
       if (cmd === 'show stat') {
         if (o.failStat) throw new Error('HAProxy socket: ECONNREFUSED');
-        return STAT;
+        return this.paused ? STAT_PAUSED : STAT;
       }
       if (o.failState) throw new Error('Unknown command');
       return STATE;
@@ -67,9 +70,9 @@ test('stats reader: concurrent reads share one socket read; a fresh read after c
   const [a, b, c] = await Promise.all([r.read(), r.read(), r.read()]);
   assert.equal(r.reads, 1);
   assert.ok(a === b && b === c);
-  assert.equal(a.table.rowCount, 1);
+  assert.equal(a.table.rowCount, 2);
   assert.equal(a.info.Version, '2.6.12');
-  assert.equal(a.serversState, STATE);
+  assert.equal(a.serversState, undefined, 'no paused check: show servers state is not needed');
   now += 499;
   assert.equal(await r.read(), a, 'within cacheMs: the same read');
   now += 2;
@@ -77,7 +80,21 @@ test('stats reader: concurrent reads share one socket read; a fresh read after c
   assert.equal(r.reads, 2);
   assert.notEqual(await r.read(0), a, 'maxAgeMs 0: always a new read');
   assert.deepEqual(outcomes, [true, true, true]);
-  assert.deepEqual(rt.calls.slice(0, 3).sort(), ['show info', 'show servers state', 'show stat']);
+  assert.deepEqual(rt.calls.slice(0, 3).sort(), ['show info', 'show servers state', 'show stat'], 'the first read asks for all three');
+  assert.deepEqual(rt.calls.slice(3), ['show info', 'show stat', 'show info', 'show stat'], 'then only what is needed');
+});
+
+test('stats reader: show servers state while some server check is paused (maintenance)', async () => {
+  const rt = fakeRuntime();
+  const r = new StatsReader({ runtime: rt, cacheMs: 0 });
+  assert.equal((await r.read()).serversState, undefined);
+  rt.paused = true;
+  rt.calls.length = 0;
+  assert.equal((await r.read()).serversState, STATE, 'read after show stat the first time it is needed');
+  assert.deepEqual(rt.calls, ['show info', 'show stat', 'show servers state']);
+  rt.calls.length = 0;
+  assert.equal((await r.read()).serversState, STATE);
+  assert.deepEqual(rt.calls.slice().sort(), ['show info', 'show servers state', 'show stat'], 'then alongside');
 });
 
 test('stats reader: a failed read is reported and not cached; show servers state is optional', async () => {
@@ -87,8 +104,8 @@ test('stats reader: a failed read is reported and not cached; show servers state
   await assert.rejects(failing.read());
   assert.equal(failing.reads, 2, 'errors are not cached');
   assert.deepEqual(outcomes, [false, false]);
-  const partial = new StatsReader({ runtime: fakeRuntime({ failState: true }) });
+  const partial = new StatsReader({ runtime: fakeRuntime({ failState: true, paused: true }) });
   const s = await partial.read();
   assert.equal(s.serversState, undefined);
-  assert.equal(s.table.rowCount, 1);
+  assert.equal(s.table.rowCount, 2);
 });
