@@ -78,6 +78,9 @@ export interface ReconcilerOptions {
   global: GlobalSettings;
   logger: Logger;
   debounceMs?: number;
+  /** First retry of a failed pass after this long; doubles up to retryMaxMs. */
+  retryInitialMs?: number;
+  retryMaxMs?: number;
   minReloadIntervalMs?: number;
   runtimeUpdates?: boolean;
   /** Most server operations one runtime plan may hold; more reload instead (see plan.ts). */
@@ -112,12 +115,20 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   private unsubscribe: (() => void) | undefined;
   private lastResult: PassResult | undefined;
   private appliedVersion = -1;
+  /** Consecutive failed passes; drives the retry backoff. */
+  private failures = 0;
+  /** The pending timer is a retry (a change may pre-empt it). */
+  private timerIsRetry = false;
+  /** The running pass is a retry: try a configuration again even if it failed before. */
+  private passIsRetry = false;
 
   constructor(options: ReconcilerOptions) {
     super();
     this.o = {
       debounceMs: 100,
       minReloadIntervalMs: 1000,
+      retryInitialMs: 2000,
+      retryMaxMs: 60_000,
       runtimeUpdates: true,
       now: () => performance.now(),
       ...options,
@@ -181,17 +192,19 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       this.dirty = true;
       return;
     }
-    if (this.timer) return;
+    if (this.timer && !this.timerIsRetry) return;
     const wait = Math.max(0, this.lastPassEnd + this.o.debounceMs - this.o.now());
     this.schedule(wait);
   }
 
-  private schedule(ms: number): void {
+  private schedule(ms: number, retry = false): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
+    this.timerIsRetry = retry;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.busy = this.runPass().finally(() => {
+      this.timerIsRetry = false;
+      this.busy = this.runPass(retry).finally(() => {
         this.busy = undefined;
         this.lastPassEnd = this.o.now();
         if (this.dirty && !this.stopped) {
@@ -202,10 +215,11 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     }, ms);
   }
 
-  private async runPass(): Promise<void> {
+  private async runPass(retry: boolean): Promise<void> {
     const t0 = this.o.now();
     const coalesced = this.pendingChanges;
     this.pendingChanges = 0;
+    this.passIsRetry = retry;
     let result: PassResult;
     try {
       result = await this.pass(coalesced);
@@ -216,7 +230,25 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     }
     result.durationMs = this.o.now() - t0;
     this.lastResult = result;
+    this.scheduleRetry(result);
     this.emit('pass', result);
+  }
+
+  /**
+   * A failed pass (HAProxy would not start, or refused a configuration) is
+   * tried again by itself with exponential backoff, so a cause that goes away
+   * (a port freed, a transient error) heals without waiting for a change.
+   */
+  private scheduleRetry(result: PassResult): void {
+    if (result.kind !== 'failed') {
+      if (result.kind !== 'waiting' && result.kind !== 'deferred') this.failures = 0;
+      return;
+    }
+    this.failures++;
+    const delay = Math.min(this.o.retryMaxMs, this.o.retryInitialMs * 2 ** (this.failures - 1));
+    if (this.timer || this.dirty || this.stopped) return; // a pass is coming anyway
+    this.o.logger.info('will retry the failed configuration', { inMs: delay, attempt: this.failures });
+    this.schedule(delay, true);
   }
 
   private async pass(coalesced: number): Promise<PassResult> {
@@ -300,7 +332,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   }
 
   private async reload(desired: Desired, version: number, reasons: string[]): Promise<Omit<PassResult, 'renderMs' | 'coalesced' | 'durationMs'>> {
-    if (desired.text === this.lastFailedText) {
+    if (desired.text === this.lastFailedText && !this.passIsRetry) {
       return { kind: 'failed', reasons, error: 'this configuration was already rejected; waiting for a change' };
     }
     this.o.logger.info('reloading HAProxy', { reasons });
