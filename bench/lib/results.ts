@@ -83,11 +83,11 @@ export function atMost(metric: string, value: number, limit: number, unit: strin
   const by = value - limit;
   return {
     metric,
-    target: `≤ ${limit} ${unit}`.trim(),
+    target: limit === 0 ? '0' : `≤ ${limit} ${unit}`.trim(),
     value: round(value, 2),
     unit,
     met,
-    miss: met ? undefined : `missed by ${round(by, 2)} ${unit} (${round((by / (limit || 1)) * 100, 0)}% over)${why ? `: ${why}` : ''}`,
+    miss: met ? undefined : `missed by ${round(by, 2)} ${unit}${limit > 0 ? ` (${round((by / limit) * 100, 0)}% over)` : ''}${why ? `: ${why}` : ''}`,
   };
 }
 

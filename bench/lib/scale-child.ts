@@ -42,6 +42,8 @@ function backend(b: number, weights: Record<number, number> = {}, serverTimeout 
 
 const out: Record<string, number | string> = { backends, perBackend, servers: backends * perBackend };
 const peak = (): number => Math.round(process.resourceUsage().maxRSS / 1024);
+// The controller's modules are loaded (static imports), nothing else is: its RSS before any resource.
+out.baselineRssMiB = Math.round(process.memoryUsage().rss / 2 ** 20);
 const port = await freeLoopbackPort();
 const SETTINGS = { hardStopAfter: '10s' };
 const h = await startHarness(SETTINGS);

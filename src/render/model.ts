@@ -72,7 +72,9 @@ export function proxyName(namespace: string, name: string): string {
 }
 
 export function endpoint(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+  const s = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+  s.charCodeAt(0); // flat, not a tree of concatenations: one per server, kept as long as its model
+  return s;
 }
 
 function bindString(address: string, port: number): string {
