@@ -4,11 +4,13 @@
  * haproxy_backend_*, haproxy_server_*), from one `show info` + `show stat`.
  *
  * The text is written directly as bytes into reusable chunks instead of
- * through prom-client objects: at 10,000 servers a scrape has ~700,000
- * samples (~45 MB), which per-sample objects cannot produce at the built-in
- * exporter's speed (see bench/results/metrics-scrape.md).
+ * through prom-client objects: at 10,000 servers a scrape has ~730,000
+ * samples (~54 MB), which per-sample objects take seconds and ~500 MB to
+ * produce (bench/results/metrics-scrape.md). The server families, the bulk,
+ * can be rendered while `show stat` streams in (prerenderer()), overlapping
+ * HAProxy's work, and shared by every scrape of that read.
  */
-import type { ChunkWriter } from './chunk-writer.js';
+import { ChunkList, ChunkPool, type ByteSink, type ChunkWriter } from './chunk-writer.js';
 import {
   CHECK_STATES,
   HTTP_CODES,
@@ -46,6 +48,28 @@ export interface StatsInput {
   table: StatTable;
   /** `show servers state` text, for the check results of paused checks (optional). */
   serversState?: string;
+  /** Server families rendered while the stats were read (HaproxyExporter.prerenderer()). */
+  prerendered?: Prerendered;
+}
+
+/**
+ * Server families rendered while `show stat` streamed in, shared by every
+ * scrape that uses the same read. Reference-counted: the chunks go back to the
+ * pool when the last user releases them.
+ */
+export interface Prerendered {
+  /** Takes a reference; false when already released (render from the table instead). */
+  acquire(): boolean;
+  release(): void;
+}
+
+/** Receives the rows of `show stat` as they are parsed (StatTableBuilder's callback) and renders ahead. */
+export interface RowRenderer {
+  rows(view: StatTable, from: number, to: number): void;
+  /** Completes the render for the final table; the result holds one reference. */
+  finish(table: StatTable, serversState: string | undefined): Prerendered;
+  /** Gives everything back (the read failed). */
+  abort(): void;
 }
 
 interface InfoFamily {
@@ -172,93 +196,139 @@ function lastCheckResults(serversState: string): Map<string, number> {
   return out;
 }
 
+function growInt8(a: Int8Array, n: number, fill = 0): Int8Array {
+  if (a.length >= n) return a;
+  const b = new Int8Array(Math.max(n, a.length * 2)).fill(fill);
+  b.set(a);
+  return b;
+}
+
+function growUint8(a: Uint8Array, n: number): Uint8Array {
+  if (a.length >= n) return a;
+  const b = new Uint8Array(Math.max(n, a.length * 2));
+  b.set(a);
+  return b;
+}
+
+/**
+ * Per-row facts every family needs (labels, states, http mode), computed as
+ * rows arrive, then per-backend aggregates once all are in (a backend's
+ * servers come before its BACKEND row in `show stat`).
+ */
+class RowFacts {
+  readonly lists: Record<Scope, number[]> = { frontend: [], backend: [], server: [] };
+  labels: (Uint8Array | undefined)[] = [];
+  http: Uint8Array = new Uint8Array(0);
+  serverState: Int8Array = new Int8Array(0);
+  checkState: Int8Array = new Int8Array(0);
+  maint: Uint8Array = new Uint8Array(0);
+  readonly #paused: number[] = [];
+  readonly #serverProxy: string[] = [];
+  readonly #byProxy = new Map<string, { servers: Int32Array; checks: Int32Array }>();
+  readonly #col: Record<'pxname' | 'svname' | 'type' | 'status' | 'mode' | 'check' | 'chkfail', number>;
+  #proxy = '';
+  #proxyLabel = '';
+
+  constructor(table: StatTable) {
+    this.#col = {
+      pxname: table.column('pxname'),
+      svname: table.column('svname'),
+      type: table.column('type'),
+      status: table.column('status'),
+      mode: table.column('mode'),
+      check: table.column('check_status'),
+      chkfail: table.column('chkfail'),
+    };
+    if (this.#col.pxname < 0 || this.#col.svname < 0 || this.#col.type < 0) {
+      throw new Error('show stat output lacks the pxname, svname or type column; is this HAProxy 2.x?');
+    }
+  }
+
+  get statusCol(): number {
+    return this.#col.status;
+  }
+
+  /** Takes in rows [from, to) of `table`. */
+  add(table: StatTable, from: number, to: number): void {
+    const col = this.#col;
+    this.http = growUint8(this.http, to);
+    this.maint = growUint8(this.maint, to);
+    this.serverState = growInt8(this.serverState, to);
+    this.checkState = growInt8(this.checkState, to, -2);
+    for (let r = from; r < to; r++) {
+      const type = table.rowType(r, col.type);
+      const name = table.field(r, col.pxname);
+      if (name !== this.#proxy) {
+        this.#proxy = name;
+        this.#proxyLabel = `{proxy="${escapeLabel(name)}"`;
+      }
+      this.http[r] = table.field(r, col.mode) === 'http' ? 1 : 0;
+      if (type === RowType.Frontend) {
+        this.lists.frontend.push(r);
+        this.labels[r] = enc(this.#proxyLabel);
+      } else if (type === RowType.Backend) {
+        this.lists.backend.push(r);
+        this.labels[r] = enc(this.#proxyLabel);
+      } else if (type === RowType.Server) {
+        this.lists.server.push(r);
+        this.#serverProxy[r] = name;
+        this.labels[r] = enc(`${this.#proxyLabel},server="${escapeLabel(table.field(r, col.svname))}"`);
+        const state = serverStateIndex(table.field(r, col.status));
+        this.serverState[r] = state;
+        this.maint[r] = state === 2 ? 1 : 0;
+        const check = table.field(r, col.check);
+        if (check !== '') this.checkState[r] = CHECK_INDEX.get(check.startsWith('* ') ? check.slice(2) : check) ?? -1;
+        else if (!table.isEmpty(r, col.chkfail)) this.#paused.push(r); // a configured check, paused (maintenance)
+        let agg = this.#byProxy.get(name);
+        if (!agg) this.#byProxy.set(name, (agg = { servers: new Int32Array(SERVER_STATES.length), checks: new Int32Array(CHECK_STATES.length) }));
+        agg.servers[state]!++;
+        const c = this.checkState[r]!;
+        if (c >= 0) agg.checks[c]!++;
+      }
+    }
+  }
+
+  /** The facts for writing some server rows of `view` before the whole table is in. */
+  partial(view: StatTable, servers: readonly number[]): Prepared {
+    const rows = { frontend: new Int32Array(0), backend: new Int32Array(0), server: Int32Array.from(servers) };
+    return this.#prepared(view, rows, new Map(), new Map());
+  }
+
+  /** Everything, once every row is in. */
+  finish(table: StatTable, serversState: string | undefined): Prepared {
+    // `show stat` hides the result of paused checks (servers in maintenance); the
+    // built-in exporter counts them, so take results from `show servers state`.
+    if (this.#paused.length > 0 && serversState !== undefined) {
+      const lastCheck = lastCheckResults(serversState);
+      for (const r of this.#paused) {
+        const c = lastCheck.get(`${this.#serverProxy[r]}/${table.field(r, this.#col.svname)}`);
+        if (c !== undefined) this.#byProxy.get(this.#serverProxy[r]!)!.checks[c]!++;
+      }
+      this.#paused.length = 0;
+    }
+    // Backends without servers get no aggregate, like in the built-in exporter.
+    const aggServer = new Map<number, Int32Array>();
+    const aggCheck = new Map<number, Int32Array>();
+    for (const r of this.lists.backend) {
+      const agg = this.#byProxy.get(table.field(r, this.#col.pxname));
+      if (!agg) continue;
+      aggServer.set(r, agg.servers);
+      aggCheck.set(r, agg.checks);
+    }
+    const rows = { frontend: Int32Array.from(this.lists.frontend), backend: Int32Array.from(this.lists.backend), server: Int32Array.from(this.lists.server) };
+    return this.#prepared(table, rows, aggServer, aggCheck);
+  }
+
+  #prepared(table: StatTable, rows: Record<Scope, Int32Array>, aggServer: Map<number, Int32Array>, aggCheck: Map<number, Int32Array>): Prepared {
+    const { labels, http, serverState, checkState, maint } = this;
+    return { table, rows, labels, http, serverState, checkState, aggServer, aggCheck, maint, statusCol: this.statusCol };
+  }
+}
+
 function prepare(table: StatTable, serversState: string | undefined): Prepared {
-  const n = table.rowCount;
-  const col = {
-    pxname: table.column('pxname'),
-    svname: table.column('svname'),
-    type: table.column('type'),
-    status: table.column('status'),
-    mode: table.column('mode'),
-    check: table.column('check_status'),
-    chkfail: table.column('chkfail'),
-  };
-  if (col.pxname < 0 || col.svname < 0 || col.type < 0) {
-    throw new Error('show stat output lacks the pxname, svname or type column; is this HAProxy 2.x?');
-  }
-  const lists: Record<Scope, number[]> = { frontend: [], backend: [], server: [] };
-  const labels: (Uint8Array | undefined)[] = new Array(n);
-  const http = new Uint8Array(n);
-  const serverState = new Int8Array(n);
-  const checkState = new Int8Array(n).fill(-2);
-  const paused: number[] = [];
-  const maint = new Uint8Array(n);
-  // Per proxy name: its servers by state and by last check result (servers come before their BACKEND row).
-  const byProxy = new Map<string, { servers: Int32Array; checks: Int32Array }>();
-  const serverProxy: string[] = new Array(n);
-  let proxy = '';
-  let proxyLabel = '';
-  for (let r = 0; r < n; r++) {
-    const type = table.rowType(r, col.type);
-    const name = table.field(r, col.pxname);
-    if (name !== proxy) {
-      proxy = name;
-      proxyLabel = `{proxy="${escapeLabel(name)}"`;
-    }
-    http[r] = table.field(r, col.mode) === 'http' ? 1 : 0;
-    if (type === RowType.Frontend) {
-      lists.frontend.push(r);
-      labels[r] = enc(proxyLabel);
-    } else if (type === RowType.Backend) {
-      lists.backend.push(r);
-      labels[r] = enc(proxyLabel);
-    } else if (type === RowType.Server) {
-      lists.server.push(r);
-      serverProxy[r] = proxy;
-      labels[r] = enc(`${proxyLabel},server="${escapeLabel(table.field(r, col.svname))}"`);
-      const state = serverStateIndex(table.field(r, col.status));
-      serverState[r] = state;
-      maint[r] = state === 2 ? 1 : 0;
-      const check = table.field(r, col.check);
-      if (check !== '') checkState[r] = CHECK_INDEX.get(check.startsWith('* ') ? check.slice(2) : check) ?? -1;
-      else if (!table.isEmpty(r, col.chkfail)) paused.push(r); // a configured check, paused (maintenance)
-      let agg = byProxy.get(proxy);
-      if (!agg) byProxy.set(proxy, (agg = { servers: new Int32Array(SERVER_STATES.length), checks: new Int32Array(CHECK_STATES.length) }));
-      agg.servers[state]!++;
-      const c = checkState[r]!;
-      if (c >= 0) agg.checks[c]!++;
-    }
-  }
-  // `show stat` hides the result of paused checks (servers in maintenance); the
-  // built-in exporter counts them, so take results from `show servers state`.
-  if (paused.length > 0 && serversState !== undefined) {
-    const lastCheck = lastCheckResults(serversState);
-    for (const r of paused) {
-      const c = lastCheck.get(`${serverProxy[r]}/${table.field(r, col.svname)}`);
-      if (c !== undefined) byProxy.get(serverProxy[r]!)!.checks[c]!++;
-    }
-  }
-  // Backends without servers get no aggregate, like in the built-in exporter.
-  const aggServer = new Map<number, Int32Array>();
-  const aggCheck = new Map<number, Int32Array>();
-  for (const r of lists.backend) {
-    const agg = byProxy.get(table.field(r, col.pxname));
-    if (!agg) continue;
-    aggServer.set(r, agg.servers);
-    aggCheck.set(r, agg.checks);
-  }
-  return {
-    table,
-    rows: { frontend: Int32Array.from(lists.frontend), backend: Int32Array.from(lists.backend), server: Int32Array.from(lists.server) },
-    labels,
-    http,
-    serverState,
-    checkState,
-    aggServer,
-    aggCheck,
-    maint,
-    statusCol: col.status,
-  };
+  const facts = new RowFacts(table);
+  facts.add(table, 0, table.rowCount);
+  return facts.finish(table, serversState);
 }
 
 /** Copies a numeric field; NaN when empty or not a number. Returns the new offset. */
@@ -336,6 +406,7 @@ export class HaproxyExporter {
   readonly #info: InfoFamily[];
   readonly #stat: StatFamily[];
   readonly #prepared = new WeakMap<StatTable, Prepared>();
+  readonly #pool = new ChunkPool();
   /** `,state="X"} ` / `,code="X"} ` suffixes. */
   readonly #proxyStateSfx = PROXY_STATES.map((s) => enc(`,state="${s}"} `));
   readonly #serverStateSfx = SERVER_STATES.map((s) => enc(`,state="${s}"} `));
@@ -367,27 +438,67 @@ export class HaproxyExporter {
   /** Writes every selected family; returns early (without error) if the writer is aborted. */
   async write(stats: StatsInput, w: ChunkWriter, request: ScrapeRequest = {}): Promise<void> {
     const scopes = request.scopes;
+    const noMaint = request.noMaint ?? false;
+    // Taken before any await, so a newer read cannot release it under this write.
+    const candidate = stats.prerendered;
+    const pre = candidate instanceof ServerPrerender && candidate.exporter === this && !noMaint && candidate.acquire() ? candidate : undefined;
     if (!scopes || scopes.has('global')) await this.#writeInfo(stats.info, w);
     let p = this.#prepared.get(stats.table);
     if (!p) {
-      const needLastChecks = this.#stat.some((f) => f.metric.value === 'agg_check');
-      p = prepare(stats.table, needLastChecks ? stats.serversState : undefined);
+      p = prepare(stats.table, this.#needLastChecks ? stats.serversState : undefined);
       this.#prepared.set(stats.table, p);
     }
-    const noMaint = request.noMaint ?? false;
-    for (const fam of this.#stat) {
-      if (scopes && !scopes.has(fam.scope)) continue;
-      const rows = p.rows[fam.scope];
-      const cursor: Cursor = { header: false, row: 0, sub: 0 };
-      for (;;) {
+    // One reference for this write, dropped when the write is over and the output released every passed-through chunk.
+    let outstanding = 1;
+    const done = (): void => {
+      if (--outstanding === 0) pre?.release();
+    };
+    try {
+      for (const fam of this.#stat) {
+        if (scopes && !scopes.has(fam.scope)) continue;
         if (w.aborted) return;
-        const done =
-          fam.metric.value === 'hrsp' ? this.#writeCodes(fam, p, w, rows, noMaint, cursor) : this.#writeRows(fam, p, w, rows, noMaint, cursor);
-        if (done) break;
-        await w.flush(fam.header.length + fam.name.length + 1024);
+        const ready = pre?.chunks(fam);
+        if (ready) {
+          if (ready.length === 0) continue; // no sample: no header, like the built-in exporter
+          outstanding++;
+          await w.passThrough([fam.header, ...ready], done); // the header bytes never change: shared too
+          continue;
+        }
+        const rows = p.rows[fam.scope];
+        const cursor: Cursor = { header: false, row: 0, sub: 0 };
+        for (;;) {
+          if (w.aborted) return;
+          const finished =
+            fam.metric.value === 'hrsp' ? this.#writeCodes(fam, p, w, rows, noMaint, cursor) : this.#writeRows(fam, p, w, rows, noMaint, cursor);
+          if (finished) break;
+          await w.flush(fam.header.length + fam.name.length + 1024);
+        }
       }
+      await w.end();
+    } finally {
+      done();
     }
-    await w.end();
+  }
+
+  get #needLastChecks(): boolean {
+    return this.#stat.some((f) => f.metric.value === 'agg_check');
+  }
+
+  /**
+   * A renderer for one read: the server families (the bulk of a scrape) are
+   * written while `show stat` streams in, overlapping HAProxy's work, into
+   * pooled chunks shared by the scrapes that use this read. Undefined when no
+   * server family is exported.
+   */
+  prerenderer(): RowRenderer | undefined {
+    const families = this.#stat.filter((f) => f.scope === 'server');
+    if (families.length === 0) return undefined;
+    return new ServerPrerender(this, families, this.#pool, {
+      write: (fam, p, sink, rows, cur) =>
+        fam.metric.value === 'hrsp' ? this.#writeCodes(fam, p, sink, rows, false, cur, cur.sub) : this.#writeRows(fam, p, sink, rows, false, cur),
+      finished: (table, p) => this.#prepared.set(table, p),
+      needLastChecks: this.#needLastChecks,
+    });
   }
 
   async #writeInfo(info: StatsInput['info'], w: ChunkWriter): Promise<void> {
@@ -409,7 +520,7 @@ export class HaproxyExporter {
   }
 
   /** Writes the family header once, if it fits; false when the chunk is full. */
-  #header(fam: StatFamily, w: ChunkWriter, cur: Cursor): boolean {
+  #header(fam: StatFamily, w: ByteSink, cur: Cursor): boolean {
     if (cur.header) return true;
     if (!w.room(fam.header.length)) return false;
     w.bytes(fam.header);
@@ -418,12 +529,12 @@ export class HaproxyExporter {
   }
 
   /** http_responses_total, in the built-in exporter's order: every proxy for 1xx, then for 2xx... */
-  #writeCodes(fam: StatFamily, p: Prepared, w: ChunkWriter, rows: Int32Array, noMaint: boolean, cur: Cursor): boolean {
+  #writeCodes(fam: StatFamily, p: Prepared, w: ByteSink, rows: Int32Array, noMaint: boolean, cur: Cursor, lastCode = HTTP_CODES.length - 1): boolean {
     const { table, labels, http, maint } = p;
     const { lines, starts, stride } = table;
     const name = fam.name;
     const skipMaint = noMaint && fam.scope === 'server';
-    for (; cur.sub < HTTP_CODES.length; cur.sub++, cur.row = 0) {
+    for (; cur.sub <= lastCode; cur.sub++, cur.row = 0) {
       const col = table.column(HTTP_CODES[cur.sub]![1]);
       const sfx = this.#codeSfx[cur.sub]!;
       for (; cur.row < rows.length; cur.row++) {
@@ -454,7 +565,7 @@ export class HaproxyExporter {
    * Writes sample lines from the cursor on until the chunk is full (returns
    * false, cursor updated) or the family is done (returns true).
    */
-  #writeRows(fam: StatFamily, p: Prepared, w: ChunkWriter, rows: Int32Array, noMaint: boolean, cur: Cursor): boolean {
+  #writeRows(fam: StatFamily, p: Prepared, w: ByteSink, rows: Int32Array, noMaint: boolean, cur: Cursor): boolean {
     const kind = fam.metric.value;
     if (kind === 'status' || kind === 'check_status' || kind === 'agg_server' || kind === 'agg_check') return this.#writeStates(fam, p, w, rows, noMaint, cur);
     const { table, labels, http, maint, checkState } = p;
@@ -505,7 +616,7 @@ export class HaproxyExporter {
   }
 
   /** One sample per label value: 1 for the current state (status, check_status), or a count per state (agg_*). */
-  #writeStates(fam: StatFamily, p: Prepared, w: ChunkWriter, rows: Int32Array, noMaint: boolean, cur: Cursor): boolean {
+  #writeStates(fam: StatFamily, p: Prepared, w: ByteSink, rows: Int32Array, noMaint: boolean, cur: Cursor): boolean {
     const { metric, scope, name } = fam;
     const { table, labels } = p;
     const kind = metric.value;
@@ -555,3 +666,85 @@ export class HaproxyExporter {
     return true;
   }
 }
+
+interface PrerenderHooks {
+  /** Writes rows of one family (one HTTP code for hrsp: cur.sub) into a sink; false when the sink is full. */
+  write(fam: StatFamily, p: Prepared, sink: ByteSink, rows: Int32Array, cur: Cursor): boolean;
+  /** The final facts, for the other families of scrapes using this read. */
+  finished(table: StatTable, p: Prepared): void;
+  needLastChecks: boolean;
+}
+
+/** Server families rendered row batch by row batch during a read; see HaproxyExporter.prerenderer(). */
+class ServerPrerender implements RowRenderer, Prerendered {
+  #facts: RowFacts | undefined;
+  #seenServers = 0;
+  /** Per family its chunk lists (http_responses_total: one per code, in order). */
+  readonly #lists = new Map<StatFamily, ChunkList[]>();
+  #refs = 0;
+  #released = false;
+
+  constructor(
+    readonly exporter: HaproxyExporter,
+    private readonly families: readonly StatFamily[],
+    private readonly pool: ChunkPool,
+    private readonly hooks: PrerenderHooks,
+  ) {}
+
+  rows(view: StatTable, from: number, to: number): void {
+    const facts = (this.#facts ??= new RowFacts(view));
+    facts.add(view, from, to);
+    const servers = facts.lists.server;
+    if (servers.length === this.#seenServers) return;
+    const p = facts.partial(view, servers.slice(this.#seenServers));
+    this.#seenServers = servers.length;
+    const rows = p.rows.server;
+    for (const fam of this.families) {
+      const hrsp = fam.metric.value === 'hrsp';
+      let lists = this.#lists.get(fam);
+      if (!lists) {
+        lists = Array.from({ length: hrsp ? HTTP_CODES.length : 1 }, () => new ChunkList(this.pool));
+        this.#lists.set(fam, lists);
+      }
+      lists.forEach((list, code) => {
+        const cur: Cursor = { header: true, row: 0, sub: code };
+        while (!this.hooks.write(fam, p, list, rows, cur)) list.next(fam.name.length + 1024);
+      });
+    }
+  }
+
+  finish(table: StatTable, serversState: string | undefined): Prerendered {
+    const facts = (this.#facts ??= new RowFacts(table));
+    this.hooks.finished(table, facts.finish(table, this.hooks.needLastChecks ? serversState : undefined));
+    let used = 0;
+    for (const lists of this.#lists.values()) for (const l of lists) used += l.buffers;
+    this.pool.fit(used);
+    this.#refs = 1;
+    return this;
+  }
+
+  abort(): void {
+    this.#refs = 1;
+    this.release();
+  }
+
+  /** The rendered lines of a family ([] when it has none), or undefined when this family was not rendered here. */
+  chunks(fam: StatFamily): Uint8Array[] | undefined {
+    if (!this.families.includes(fam)) return undefined;
+    return (this.#lists.get(fam) ?? []).flatMap((l) => l.chunks());
+  }
+
+  acquire(): boolean {
+    if (this.#released) return false;
+    this.#refs++;
+    return true;
+  }
+
+  release(): void {
+    if (this.#released || --this.#refs > 0) return;
+    this.#released = true;
+    for (const lists of this.#lists.values()) for (const l of lists) l.release();
+    this.#lists.clear();
+  }
+}
+

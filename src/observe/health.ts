@@ -39,7 +39,13 @@ export function evaluateReadiness(i: ReadinessInputs): Readiness {
   };
   const reasons: string[] = [];
   if (!checks.sourcesSynced) reasons.push(`sources still loading: ${i.store.unsyncedSources().join(', ')}`);
-  if (!checks.haproxyStarted) reasons.push('HAProxy has not been started yet (no configuration applied)');
+  if (!checks.haproxyStarted) {
+    reasons.push(
+      i.apply.lastOk === false
+        ? `HAProxy could not be started: ${i.apply.lastError ?? 'unknown error'}`
+        : 'HAProxy has not been started yet (no configuration applied)',
+    );
+  }
   else if (!checks.haproxyRunning) reasons.push('HAProxy is not running (the supervisor restarts it)');
   if (checks.haproxyStarted && !checks.configurationApplied) {
     reasons.push(

@@ -18,7 +18,8 @@ export {
 } from './controller-metrics.js';
 export { HaproxyExporter, familyFilter, type HaproxyMetricsOptions, type ScrapeRequest, type StatsInput } from './haproxy-exporter.js';
 export { StatsReader, type StatsReaderOptions, type StatsCommands, type HaproxyStats, type StatsReadOutcome } from './stats-reader.js';
-export { StatTable, RowType } from './stat-table.js';
+export { StatTable, StatTableBuilder, RowType } from './stat-table.js';
+export { parseExposition, familyOf, type Exposition } from './exposition.js';
 export { ChunkWriter, collectingWriter, type ChunkOutput, type ChunkWriterOptions } from './chunk-writer.js';
 export { LiveStream, parseSubscription, type LiveStreamOptions, type LiveStreamSettings } from './live-stream.js';
 export { evaluateReadiness, healthHandler, type Readiness, type ReadinessInputs } from './health.js';

@@ -63,7 +63,12 @@ export function metricsHandler(o: MetricsEndpointOptions): Handler {
     let stats: HaproxyStats | undefined;
     if (wantHaproxy) {
       try {
-        stats = await o.stats.read();
+        stats = await o.stats.read(undefined, { prerender: true });
+        // Held until the response is over, so a newer read cannot recycle what this scrape sends.
+        if (stats.prerendered?.acquire()) {
+          const pre = stats.prerendered;
+          res.once('close', () => pre.release());
+        }
       } catch (err) {
         // Logged at most once a minute: a down HAProxy is already visible in the metrics.
         if (Date.now() - warnedAt > 60_000) {

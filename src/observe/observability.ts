@@ -61,6 +61,7 @@ export class Observability {
     this.stats = new StatsReader({
       runtime: o.runtime,
       cacheMs: o.statsCacheMs,
+      prerenderer: () => this.exporter.prerenderer(),
       onRead: (r) => {
         this.metrics.statsReadDuration.observe(r.durationMs / 1000);
         this.metrics.statsUp.set(r.ok ? 1 : 0);

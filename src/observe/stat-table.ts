@@ -109,8 +109,19 @@ export class StatTable {
   }
 }
 
+/** Called with the rows parsed so far (a view of the table being built) and the new range. */
+export type RowsCallback = (view: StatTable, from: number, to: number) => void;
+
 /** Builds a StatTable from the reply as it arrives, one complete line at a time. */
 export class StatTableBuilder {
+  #reported = 0;
+
+  /** `onRows` sees every row once, in batches of at least `batchRows` (the last batch at finish()). */
+  constructor(
+    private readonly onRows?: RowsCallback,
+    private readonly batchRows = 256,
+  ) {}
+
   #rest = '';
   #head = '';
   #columns: string[] | undefined;
@@ -141,6 +152,16 @@ export class StatTableBuilder {
       p = nl + 1;
     }
     this.#rest = text.slice(p);
+    if (this.onRows && this.#lines.length - this.#reported >= this.batchRows) this.#report();
+  }
+
+  #report(): void {
+    const to = this.#lines.length;
+    if (to === this.#reported) return;
+    const view = new StatTable(this.#columns!, this.#lines, this.#starts);
+    const from = this.#reported;
+    this.#reported = to;
+    this.onRows!(view, from, to);
   }
 
   /** The table; throws when the reply was not `show stat` CSV. */
@@ -154,6 +175,7 @@ export class StatTableBuilder {
       this.#rest = '';
       this.#row(last);
     }
+    if (this.onRows) this.#report();
     const n = this.#lines.length;
     return new StatTable(this.#columns!, this.#lines, this.#starts.subarray(0, n * this.#stride));
   }

@@ -4,6 +4,7 @@
  * stream) share one read, and a read in flight is never started twice.
  */
 import { parseShowInfo } from '../haproxy/parse.js';
+import type { Prerendered, RowRenderer } from './haproxy-exporter.js';
 import { streamCommand } from './socket-stream.js';
 import { StatTable, StatTableBuilder } from './stat-table.js';
 
@@ -28,6 +29,8 @@ export interface HaproxyStats {
    * while such servers exist; undefined otherwise or when that read failed.
    */
   serversState?: string;
+  /** Families rendered while this read streamed in (reads with `prerender`; see HaproxyExporter.prerenderer()). */
+  prerendered?: Prerendered;
 }
 
 export interface StatsReadOutcome {
@@ -44,6 +47,8 @@ export interface StatsReaderOptions {
   onRead?: (outcome: StatsReadOutcome) => void;
   /** Per command (default 5000 ms). */
   timeoutMs?: number;
+  /** Renders ahead while `show stat` streams in, for reads asked with `prerender`. */
+  prerenderer?: () => RowRenderer | undefined;
   now?: () => number;
 }
 
@@ -63,19 +68,25 @@ export class StatsReader {
     return this.#reads;
   }
 
-  /** The newest stats, read now unless a read younger than maxAgeMs exists or is in flight. */
-  read(maxAgeMs = this.cacheMs): Promise<HaproxyStats> {
+  /**
+   * The newest stats, read now unless a read younger than maxAgeMs exists or
+   * is in flight. With `prerender`, a new read also renders ahead for /metrics
+   * (a read shared with another caller may come without).
+   */
+  read(maxAgeMs = this.cacheMs, options: { prerender?: boolean } = {}): Promise<HaproxyStats> {
     if (this.#inflight) return this.#inflight;
     const now = this.o.now?.() ?? Date.now();
     if (this.#last && now - this.#last.readAt < maxAgeMs) return Promise.resolve(this.#last);
-    const p = this.#readNow().finally(() => {
+    // The last read is stale: nobody gets it from here on, its rendered chunks can be reused.
+    this.#last?.prerendered?.release();
+    const p = this.#readNow(options.prerender ? this.o.prerenderer?.() : undefined).finally(() => {
       if (this.#inflight === p) this.#inflight = undefined;
     });
     this.#inflight = p;
     return p;
   }
 
-  async #readNow(): Promise<HaproxyStats> {
+  async #readNow(renderer: RowRenderer | undefined): Promise<HaproxyStats> {
     const t0 = performance.now();
     this.#reads++;
     const run = this.o.runtime;
@@ -89,7 +100,7 @@ export class StatsReader {
       // (maintenance): read it alongside when the last read needed it, else after.
       const [infoText, table, early] = await Promise.all([
         run.execute('show info'),
-        this.#showStat(),
+        this.#showStat(renderer),
         this.#wantServersState ? serversState() : undefined,
       ]);
       if (!infoText.startsWith('Name:')) throw new Error(`unexpected show info reply: ${JSON.stringify(infoText.slice(0, 200))}`);
@@ -101,11 +112,13 @@ export class StatsReader {
         info: parseShowInfo(infoText),
         table,
         serversState: state,
+        prerendered: renderer?.finish(table, state),
       };
       this.#last = stats;
       this.o.onRead?.({ ok: true, durationMs: stats.readMs });
       return stats;
     } catch (err) {
+      renderer?.abort();
       const error = err instanceof Error ? err : new Error(String(err));
       this.o.onRead?.({ ok: false, durationMs: performance.now() - t0, error });
       throw new Error(`cannot read HAProxy stats: ${error.message}`, { cause: error });
@@ -113,10 +126,14 @@ export class StatsReader {
   }
 
   /** `show stat`, parsed while it streams in when the socket path is known. */
-  async #showStat(): Promise<StatTable> {
+  async #showStat(renderer: RowRenderer | undefined): Promise<StatTable> {
     const run = this.o.runtime;
-    if (run.socketPath === undefined) return new StatTable(await run.execute('show stat'));
-    const builder = new StatTableBuilder();
+    const onRows = renderer ? (view: StatTable, from: number, to: number) => renderer.rows(view, from, to) : undefined;
+    const builder = new StatTableBuilder(onRows);
+    if (run.socketPath === undefined) {
+      builder.push(await run.execute('show stat'));
+      return builder.finish();
+    }
     await streamCommand(run.socketPath, 'show stat', (text) => builder.push(text), this.o.timeoutMs);
     return builder.finish();
   }

@@ -270,3 +270,58 @@ test('label values are escaped; a non-numeric value becomes NaN rather than brea
   const text = await render([{ ...BE, pxname: 'be"x' }, { ...odd, pxname: 'be"x' }]);
   assert.match(text, /^haproxy_server_sessions_total\{proxy="be\\"x",server="odd"\} NaN$/m);
 });
+
+/** What the stats reader does with a renderer: rows as they are parsed, then finish(). */
+function prerendered(exporter: HaproxyExporter, text: string, batchRows: number, serversState?: string) {
+  const renderer = exporter.prerenderer()!;
+  const b = new StatTableBuilder((view, from, to) => renderer.rows(view, from, to), batchRows);
+  for (let i = 0; i < text.length; i += 97) b.push(text.slice(i, i + 97));
+  const table = b.finish();
+  return { info: INFO, table, serversState, prerendered: renderer.finish(table, serversState) };
+}
+
+async function writeText(exporter: HaproxyExporter, stats: Parameters<HaproxyExporter['write']>[0], request: ScrapeRequest = {}): Promise<string> {
+  const { writer, result } = collectingWriter({ chunkSize: 4096 });
+  await exporter.write(stats, writer, request);
+  return result().toString('latin1');
+}
+
+test('server families rendered while the rows stream in are byte for byte the table render', async () => {
+  const rows: Row[] = [FE, FE_TCP, BE_EMPTY];
+  for (let b = 0; b < 3; b++) {
+    for (let i = 0; i < 40; i++) rows.push(srv(`s${i}`, { pxname: `be${b}`, status: i % 5 === 0 ? 'MAINT' : 'UP', check_status: i % 3 ? 'L4OK' : '', check_duration: i, stot: i * 7, mode: b === 1 ? 'tcp' : 'http' }));
+    rows.push({ ...BE, pxname: `be${b}` });
+  }
+  const text = csv(rows);
+  for (const batch of [1, 7, 1000]) {
+    const exporter = new HaproxyExporter();
+    const expected = await writeText(exporter, { info: INFO, table: new StatTable(text) });
+    const stats = prerendered(exporter, text, batch);
+    assert.equal(await writeText(exporter, stats), expected, `batches of ${batch} rows`);
+    assert.equal(await writeText(exporter, stats, { noMaint: true }), await writeText(exporter, { info: INFO, table: new StatTable(text) }, { noMaint: true }), 'no-maint renders from the table');
+    assert.equal(await writeText(exporter, stats, { scopes: new Set(['server']) }), await writeText(exporter, { info: INFO, table: new StatTable(text) }, { scopes: new Set(['server']) }));
+  }
+  const noServers = new HaproxyExporter({ serverMetrics: false });
+  assert.equal(noServers.prerenderer(), undefined, 'nothing to render ahead without server families');
+});
+
+test('rendered chunks are shared by reference and reused once the last user is done', async () => {
+  const exporter = new HaproxyExporter();
+  const text = csv(ALL);
+  const stats = prerendered(exporter, text, 2);
+  const expected = await writeText(exporter, { info: INFO, table: new StatTable(text) });
+  // A slow output that holds the chunks: they must stay intact until it releases them.
+  const held: { chunk: Uint8Array; release: () => void }[] = [];
+  const slow = new ChunkWriter((chunk, release) => held.push({ chunk, release }), { maxChunks: 1000 });
+  const writing = exporter.write(stats, slow);
+  stats.prerendered!.release(); // the reader's reference goes (a newer read started)
+  await writing;
+  assert.equal(stats.prerendered!.acquire(), true, 'still alive: the slow output holds it');
+  stats.prerendered!.release();
+  const copy = Buffer.concat(held.map((h) => Buffer.from(h.chunk))).toString('latin1');
+  assert.equal(copy, expected);
+  for (const h of held) h.release();
+  assert.equal(stats.prerendered!.acquire(), false, 'released once the output is done');
+  // A stats object whose render was released falls back to the table.
+  assert.equal(await writeText(exporter, stats), expected);
+});

@@ -29,6 +29,8 @@ test('ready only when sources are synced, HAProxy started and runs, and the last
   const waiting = evaluateReadiness(inputs({ synced: false, started: false, running: false, lastOk: undefined as never }));
   assert.equal(waiting.ready, false);
   assert.deepEqual(waiting.reasons, ['sources still loading: kubernetes', 'HAProxy has not been started yet (no configuration applied)']);
+  const notStarted = evaluateReadiness(inputs({ started: false, running: false, lastOk: false, error: 'bind 127.0.0.1:80: permission denied' }));
+  assert.deepEqual(notStarted.reasons, ['HAProxy could not be started: bind 127.0.0.1:80: permission denied']);
   const down = evaluateReadiness(inputs({ running: false }));
   assert.equal(down.ready, false);
   assert.deepEqual(down.reasons, ['HAProxy is not running (the supervisor restarts it)']);
