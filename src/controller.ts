@@ -15,14 +15,16 @@ import { RuntimeApply } from './reconcile/runtime-apply.js';
 import { Store } from './reconcile/store.js';
 import { computeDesired } from './reconcile/desired.js';
 import { FileSource } from './sources/files/file-source.js';
-import { EtcdSource } from './sources/etcd/etcd-source.js';
+import type { EtcdSource } from './sources/etcd/etcd-source.js';
 import { RestApi } from './sources/rest/api.js';
 import { TokenFileAuthenticator } from './sources/rest/auth.js';
 import { RestSource } from './sources/rest/rest-source.js';
 import type { ResourceWriter } from './sources/rest/writer.js';
 import { HttpServer } from './http/server.js';
 import type { AddressInfo } from 'node:net';
-import { KubernetesIntegration, type KubernetesOptions } from './sources/kubernetes/index.js';
+// The Kubernetes and etcd clients are loaded only when such a source is configured
+// (@kubernetes/client-node alone costs about 90 MB of memory).
+import type { KubernetesIntegration, KubernetesOptions } from './sources/kubernetes/index.js';
 import { Observability, type ObserveOptions } from './observe/index.js';
 
 export interface ControllerOptions {
@@ -103,8 +105,9 @@ export function globalSettings(stateDir: string, o: Pick<ControllerOptions, 'har
   };
 }
 
-function createSource(spec: string, store: Store, o: ControllerOptions, reconciler: Reconciler, observe: Observability): Source {
+async function createSource(spec: string, store: Store, o: ControllerOptions, reconciler: Reconciler, observe: Observability): Promise<Source> {
   if (spec === 'kubernetes') {
+    const { KubernetesIntegration } = await import('./sources/kubernetes/index.js');
     const onWatchRestart = o.kubernetes?.onWatchRestart;
     return new KubernetesIntegration({
       identity: 'node-haproxy',
@@ -119,6 +122,7 @@ function createSource(spec: string, store: Store, o: ControllerOptions, reconcil
     });
   }
   if (spec.startsWith('etcd://')) {
+    const { EtcdSource } = await import('./sources/etcd/etcd-source.js');
     return new EtcdSource({
       spec,
       store,
@@ -168,11 +172,15 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     runtimeUpdates: o.runtimeUpdates ?? true,
     persistence: fileStatePersistence(stateDir),
   });
-  const sources: Source[] = o.sources.filter((s) => s !== 'rest').map((s) => createSource(s, store, o, reconciler, observe));
+  const specs = o.sources.filter((s) => s !== 'rest');
+  const sources: Source[] = [];
+  for (const spec of specs) sources.push(await createSource(spec, store, o, reconciler, observe));
+  const isEtcd = (s: Source): s is EtcdSource => specs[sources.indexOf(s)]?.startsWith('etcd://') ?? false;
+  const isKubernetes = (s: Source): s is KubernetesIntegration => specs[sources.indexOf(s)] === 'kubernetes';
   // What the REST API is told goes to the first etcd source when there is one, else to the state directory.
   let restWriter: ResourceWriter | undefined;
   if (wantsRest) {
-    restWriter = sources.find((s): s is EtcdSource => s instanceof EtcdSource);
+    restWriter = sources.find(isEtcd);
     if (!restWriter) {
       const rest = new RestSource({ stateDir, store, logger: o.logger.child({ source: 'rest' }), allowRawConfig: o.allowRawConfig });
       sources.push(rest);
@@ -182,7 +190,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   reconciler.on('pass', (r) => {
     if (r.kind === 'reload') o.logger.info('HAProxy reloaded', { reasons: r.reasons, ms: Math.round(r.durationMs) });
   });
-  const watching = sources.filter((s) => s instanceof KubernetesIntegration || s instanceof EtcdSource);
+  const watching = sources.filter((s) => isKubernetes(s) || isEtcd(s));
   observe.attach({ store, reconciler, supervisor, sources: watching.map((s) => s.name) });
   await reconciler.start();
   let http: HttpServer | undefined;
@@ -235,7 +243,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     supervisor,
     runtime,
     stateDir,
-    kubernetes: sources.find((s): s is KubernetesIntegration => s instanceof KubernetesIntegration),
+    kubernetes: sources.find(isKubernetes),
     http,
     httpAddress,
     observe,
