@@ -9,7 +9,8 @@ import type { Declared } from '../../model/resolve.js';
 import type { Issue } from '../../model/types.js';
 import type { Logger } from '../../log.js';
 import type { Store } from '../../reconcile/store.js';
-import { listManifests, loadFile, type FileResult } from './load.js';
+import { relative } from 'node:path';
+import { listManifests, parseManifests, readManifest } from './load.js';
 
 export interface FileSourceOptions {
   dir: string;
@@ -90,17 +91,18 @@ export class FileSource {
     const seen = new Set(paths);
     for (const p of [...this.files.keys()]) if (!seen.has(p)) this.files.delete(p);
     for (const p of paths) {
-      let r: FileResult;
+      let content: { text: string; hash: string };
       try {
-        r = await loadFile(p, this.o.dir, this.name);
+        content = await readManifest(p);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.files.delete(p); // removed while scanning
         continue;
       }
       const prev = this.files.get(p);
-      if (prev?.hash === r.hash) continue;
+      if (prev?.hash === content.hash) continue; // unchanged: not parsed again
+      const r = parseManifests(content.text, relative(this.o.dir, p) || p, this.name);
       // A file that does not parse keeps its last good resources.
-      this.files.set(p, { hash: r.hash, declared: r.declared ?? prev?.declared ?? [], issues: r.issues });
+      this.files.set(p, { hash: content.hash, declared: r.declared ?? prev?.declared ?? [], issues: r.issues });
     }
     const signature = [...this.files].map(([p, f]) => `${p}:${f.hash}`).sort().join('\n');
     if (signature === this.signature) return;

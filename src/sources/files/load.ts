@@ -89,9 +89,14 @@ export function parseManifests(text: string, label: string, source = 'files'): O
   return { declared, issues, skipped };
 }
 
-export async function loadFile(path: string, root: string, source = 'files'): Promise<FileResult> {
+/** Reads a manifest file and hashes its content (cheap: no parsing). */
+export async function readManifest(path: string): Promise<{ text: string; hash: string }> {
   const text = await readFile(path, 'utf8');
-  const hash = createHash('sha256').update(text).digest('hex');
+  return { text, hash: createHash('sha256').update(text).digest('hex') };
+}
+
+export async function loadFile(path: string, root: string, source = 'files'): Promise<FileResult> {
+  const { text, hash } = await readManifest(path);
   return { path, hash, ...parseManifests(text, relative(root, path) || path, source) };
 }
 
