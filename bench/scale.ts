@@ -36,8 +36,8 @@ async function main(): Promise<void> {
   const t = await runChild([TUNED_FLAG]);
   const n = (r: ChildResult, k: string): number => Number(r[k]);
   const rssWhy =
-    `the process is ${n(d, 'baselineRssMiB')} MiB before any resource (its modules: @kubernetes/client-node alone adds ~90 MiB, loaded even without ` +
-    `the Kubernetes source); the live heap after a full GC is ~100 MiB at 100,000 servers, of which ~35 MiB is the servers' data (resources, ` +
+    `the process is ${n(d, 'baselineRssMiB')} MiB before any resource (the Kubernetes and etcd clients are loaded only with their source); ` +
+    `the live heap after a full GC is ~100 MiB at 100,000 servers, of which ~35 MiB is the servers' data (resources, ` +
     `models, rendered text) and the rest module code; V8 lets the old generation grow to 3-4× the live heap before it collects; ` +
     `with ${TUNED_FLAG} the peak is ${n(t, 'controllerPeakRssMiB')} MiB`;
   writeResult({
