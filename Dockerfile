@@ -30,6 +30,6 @@ USER node
 EXPOSE 8080 9090
 # --heap-growing-percent=20 makes V8 collect before the heap grows to 3-4x what
 # is live: at 100,000 servers the peak RSS is 266 MiB instead of ~450 MiB
-# (bench/results/scale.md), at no measurable cost in render time.
+# (bench/results/scale.md).
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "--heap-growing-percent=20", "/app/dist/src/cli.js"]
 CMD ["run", "--source", "/etc/node-haproxy", "--state-dir", "/var/lib/node-haproxy"]
