@@ -579,10 +579,12 @@ export class HaproxyExporter {
     const checkCode = kind === 'check_code';
     const duration = kind === 'duration';
     // The hot loop: one line per row, two copies (name, labels) and the value.
+    // Locals only (the cursor is written back when the sink is full).
     let buf = w.buf;
     let o = w.pos;
-    for (; cur.row < rows.length; cur.row++) {
-      const r = rows[cur.row]!;
+    const n = rows.length;
+    for (let i = cur.row; i < n; i++) {
+      const r = rows[i]!;
       if ((skipMaint && maint[r]) || (httpOnly && !http[r])) continue;
       if (checkCode && checkState[r] === -2) continue;
       const base = r * stride + col;
@@ -591,13 +593,17 @@ export class HaproxyExporter {
       if (duration && e <= s) continue;
       if (!cur.header) {
         w.pos = o;
-        if (!this.#header(fam, w, cur)) return false;
+        if (!this.#header(fam, w, cur)) {
+          cur.row = i;
+          return false;
+        }
         buf = w.buf;
         o = w.pos;
       }
       const lbl = labels[r]!;
       if (o + nameLen + lbl.length + (e - s) + LINE_EXTRA > buf.length) {
         w.pos = o;
+        cur.row = i;
         return false;
       }
       buf.set(name, o);
@@ -612,6 +618,7 @@ export class HaproxyExporter {
       buf[o++] = NL;
     }
     w.pos = o;
+    cur.row = n;
     return true;
   }
 
@@ -624,8 +631,9 @@ export class HaproxyExporter {
     const sfx =
       kind === 'status' ? (isServer ? this.#serverStateSfx : this.#proxyStateSfx) : kind === 'agg_server' ? this.#serverStateSfx : this.#checkStateSfx;
     const skipMaint = noMaint && isServer;
-    for (; cur.row < rows.length; cur.row++, cur.sub = 0) {
-      const r = rows[cur.row]!;
+    const n = rows.length;
+    for (let i = cur.row; i < n; i++, cur.sub = 0) {
+      const r = rows[i]!;
       if (skipMaint && p.maint[r]) continue;
       let current = -1;
       let counts: Int32Array | undefined;
@@ -642,27 +650,38 @@ export class HaproxyExporter {
         counts = (kind === 'agg_server' ? p.aggServer : p.aggCheck).get(r);
         if (!counts) continue;
       }
-      if (!cur.header && !this.#header(fam, w, cur)) return false;
+      if (!cur.header && !this.#header(fam, w, cur)) {
+        cur.row = i;
+        return false;
+      }
       const lbl = labels[r]!;
+      const prefix = name.length + lbl.length;
       const buf = w.buf;
       let o = w.pos;
-      for (; cur.sub < sfx.length; cur.sub++) {
-        const x = sfx[cur.sub]!;
-        if (o + name.length + lbl.length + x.length + LINE_EXTRA > buf.length) {
+      // Every line of the row starts with the same name and labels: copy them from the first.
+      let first = -1;
+      for (let k = cur.sub; k < sfx.length; k++) {
+        const x = sfx[k]!;
+        if (o + prefix + x.length + LINE_EXTRA > buf.length) {
           w.pos = o;
+          cur.row = i;
+          cur.sub = k;
           return false;
         }
-        buf.set(name, o);
-        o += name.length;
-        buf.set(lbl, o);
-        o += lbl.length;
+        if (first < 0) {
+          first = o;
+          buf.set(name, o);
+          buf.set(lbl, o + name.length);
+        } else buf.copyWithin(o, first, first + prefix);
+        o += prefix;
         buf.set(x, o);
         o += x.length;
-        o = putInt(buf, o, counts ? counts[cur.sub]! : cur.sub === current ? 1 : 0);
+        o = putInt(buf, o, counts ? counts[k]! : k === current ? 1 : 0);
         buf[o++] = NL;
       }
       w.pos = o;
     }
+    cur.row = n;
     return true;
   }
 }

@@ -131,7 +131,18 @@ export class StatTableBuilder {
 
   /** Adds the next piece of the reply (any split, even inside a line). */
   push(chunk: string): void {
-    let text = this.#rest === '' ? chunk : this.#rest + chunk;
+    let text = chunk;
+    if (this.#rest !== '') {
+      // Complete the pending line without copying the whole chunk behind it.
+      const nl = this.#columns ? chunk.indexOf('\n') : -1;
+      if (nl < 0) text = this.#rest + chunk;
+      else {
+        const line = this.#rest + chunk.slice(0, nl);
+        this.#rest = '';
+        if (line !== '') this.#row(line);
+        text = chunk.slice(nl + 1);
+      }
+    }
     if (!this.#columns) {
       const nl = text.indexOf('\n');
       if (nl < 0) {
