@@ -35,6 +35,8 @@ export interface Observed {
   supervisor: ReadinessInputs['supervisor'] & {
     on(event: 'reloaded' | 'restarted', listener: () => void): unknown;
     on(event: 'reload-failed', listener: (e: { reason: 'check' | 'reload' }) => void): unknown;
+    off(event: 'reloaded' | 'restarted', listener: () => void): unknown;
+    off(event: 'reload-failed', listener: (e: { reason: 'check' | 'reload' }) => void): unknown;
   };
   /** Names of the controller's sources (watch-restart counters start at 0 for each). */
   sources?: readonly string[];
@@ -91,9 +93,18 @@ export class Observability {
     };
     observed.reconciler.on('pass', onPass);
     this.#detach.push(() => observed.reconciler.off('pass', onPass));
-    observed.supervisor.on('reloaded', () => m.reloaded('success'));
-    observed.supervisor.on('reload-failed', (e) => m.reloaded(e.reason === 'check' ? 'rejected' : 'failed'));
-    observed.supervisor.on('restarted', () => m.haproxyRestarts.inc());
+    const sup = observed.supervisor;
+    const onReloaded = (): void => m.reloaded('success');
+    const onFailed = (e: { reason: 'check' | 'reload' }): void => m.reloaded(e.reason === 'check' ? 'rejected' : 'failed');
+    const onRestarted = (): void => void m.haproxyRestarts.inc();
+    sup.on('reloaded', onReloaded);
+    sup.on('reload-failed', onFailed);
+    sup.on('restarted', onRestarted);
+    this.#detach.push(() => {
+      sup.off('reloaded', onReloaded);
+      sup.off('reload-failed', onFailed);
+      sup.off('restarted', onRestarted);
+    });
   }
 
   readiness(): Readiness {
