@@ -20,7 +20,7 @@ import { RestApi } from './sources/rest/api.js';
 import { TokenFileAuthenticator } from './sources/rest/auth.js';
 import { RestSource } from './sources/rest/rest-source.js';
 import type { ResourceWriter } from './sources/rest/writer.js';
-import { HttpServer } from './http/server.js';
+import { HttpServer, sendJson } from './http/server.js';
 import type { AddressInfo } from 'node:net';
 // The Kubernetes and etcd clients are loaded only when such a source is configured
 // (@kubernetes/client-node alone costs about 90 MB of memory).
@@ -197,41 +197,54 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   let httpAddress: AddressInfo | undefined;
   const started: Source[] = [];
   try {
+    // Listen first: /healthz, /readyz and /metrics answer during a long first
+    // sync (a Kubernetes liveness probe must not kill a pod that is syncing).
+    let restReady = false;
+    if (o.httpAddress) {
+      http = new HttpServer({ ...o.httpAddress, logger: o.logger.child({ component: 'http' }) });
+      observe.mount(http);
+      if (restWriter) {
+        http.use((_req, res) => {
+          if (restReady) return false;
+          sendJson(res, 503, { statusCode: 503, error: 'Starting', message: 'the REST API is loading its resources; retry in a moment' }, { 'retry-after': '1' });
+          return true;
+        });
+      }
+      httpAddress = await http.listen();
+    }
+
     for (const s of sources) {
       await s.start();
       started.push(s);
     }
 
-    if (o.httpAddress) {
-      http = new HttpServer({ ...o.httpAddress, logger: o.logger.child({ component: 'http' }) });
-      observe.mount(http);
-      if (restWriter) {
-        const api = new RestApi({
-          store,
-          writer: restWriter,
-          reconciler,
-          runtime,
-          auth,
-          logger: o.logger.child({ component: 'rest-api' }),
-          allowRawConfig: o.allowRawConfig,
-          maxBodyBytes: o.apiMaxBodyBytes,
-          aqueductNamespace: o.aqueductNamespace,
-          reloadCount: () => supervisor.reloadCount(),
-          // haproxy -c of the whole configuration with the candidate in it, before raw lines are accepted.
-          checkCandidate: async (candidate) => {
-            const snap = store.snapshot();
-            const declared = [...snap.declared.filter((d) => !(d.key === candidate.key && d.source === candidate.source)), candidate];
-            const lastAccepted = reconciler.last?.resolution?.accepted ?? new Map();
-            return supervisor.check(computeDesired({ declared, discoveredMembers: snap.discoveredMembers }, lastAccepted, global, render).text);
-          },
-        });
-        http.use(api.handler());
-      }
-      httpAddress = await http.listen();
+    if (http && restWriter) {
+      const api = new RestApi({
+        store,
+        writer: restWriter,
+        reconciler,
+        runtime,
+        auth,
+        logger: o.logger.child({ component: 'rest-api' }),
+        allowRawConfig: o.allowRawConfig,
+        maxBodyBytes: o.apiMaxBodyBytes,
+        aqueductNamespace: o.aqueductNamespace,
+        reloadCount: () => supervisor.reloadCount(),
+        // haproxy -c of the whole configuration with the candidate in it, before raw lines are accepted.
+        checkCandidate: async (candidate) => {
+          const snap = store.snapshot();
+          const declared = [...snap.declared.filter((d) => !(d.key === candidate.key && d.source === candidate.source)), candidate];
+          const lastAccepted = reconciler.last?.resolution?.accepted ?? new Map();
+          return supervisor.check(computeDesired({ declared, discoveredMembers: snap.discoveredMembers }, lastAccepted, global, render).text);
+        },
+      });
+      http.use(api.handler());
+      restReady = true;
     }
   } catch (err) {
     // A source that cannot start (a damaged file) or a port in use: undo what started, then report.
     for (const s of started) await s.stop().catch(() => undefined);
+    await http?.close().catch(() => undefined);
     await reconciler.stop();
     await observe.stop();
     throw err;
