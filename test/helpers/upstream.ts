@@ -40,10 +40,10 @@ export interface HttpResult {
   body: string;
 }
 
-/** GET http://127.0.0.1:<port><path> on a fresh connection (agent: false). */
-export function httpGet(port: number, path = '/', timeoutMs = 3000): Promise<HttpResult> {
+/** GET http://127.0.0.1:<port><path> on a fresh connection (agent: false), with optional request headers. */
+export function httpGet(port: number, path = '/', timeoutMs = 3000, headers: Record<string, string> = {}): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: timeoutMs }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, headers, agent: false, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));

@@ -4,28 +4,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startController } from '../../src/controller.js';
 import { API_VERSION, backendYaml, startTestController } from '../helpers/controller.js';
 import { nextEvent, freePort, haproxyPids, holdPort } from '../helpers/haproxy.js';
-import { requestLoop, startUpstream, waitForHttp, type Upstream } from '../helpers/upstream.js';
+import { httpGet, requestLoop, startUpstream, waitForHttp, type Upstream } from '../helpers/upstream.js';
 
 /** GET with headers, on a fresh connection. */
-function get(port: number, path = '/', headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers, agent: false, timeout: 3000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = (port: number, path = '/', headers: Record<string, string> = {}) => httpGet(port, path, 3000, headers);
 
 async function upstreams(t: import('node:test').TestContext, ...names: string[]): Promise<Record<string, Upstream>> {
   const out: Record<string, Upstream> = {};
