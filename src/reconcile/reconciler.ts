@@ -161,7 +161,12 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
 
   /** True once HAProxy runs the configuration for the store's current content. */
   isConverged(): boolean {
-    return this.startedHaproxy && this.appliedVersion === this.o.store.version && this.lastResult?.kind !== 'failed';
+    // `appliedVersion` moves inside a pass (before the post-reload checks);
+    // `lastResult` only when the pass ends. Both must be about the store's
+    // current version, or a reader could see "converged" with the outcomes
+    // of the pass before.
+    const v = this.o.store.version;
+    return this.startedHaproxy && this.appliedVersion === v && this.lastResult?.storeVersion === v && this.lastResult.kind !== 'failed';
   }
 
   get haproxyStarted(): boolean {

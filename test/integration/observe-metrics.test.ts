@@ -124,8 +124,18 @@ test('HAProxy metrics: same families, series and values as the built-in exporter
   for (let i = 0; i < 5; i++) assert.equal((await httpGet(s.webPort, '/dead/x')).status, 503);
   for (let i = 0; i < 3; i++) assert.equal((await httpGet(s.webPort, '/missing')).status, 200); // upstream answers 200 to any path
 
-  // No traffic from here on: read ours, then the built-in one (its own request only touches its stats frontend).
-  const mine = await scrape(s.httpPort);
+  // HAProxy counts a request when its stream ends, which can be just after the
+  // client has its response: wait until every request is counted and no
+  // session is open. No traffic from here on: read ours, then the built-in one
+  // (its own request only touches its stats frontend).
+  const mine = await waitForMetrics(
+    s.httpPort,
+    (e) =>
+      e.samples.get('haproxy_backend_http_requests_total{proxy="default_app"}') === 23 &&
+      e.samples.get('haproxy_backend_http_requests_total{proxy="default_dead"}') === 5 &&
+      e.samples.get('haproxy_frontend_current_sessions{proxy="default_web"}') === 0,
+    'all 28 requests counted and no session open',
+  );
   const builtin = await scrape(s.statsPort);
 
   // Families: every haproxy_* family of the built-in exporter, with its HELP and TYPE.

@@ -145,3 +145,31 @@ test('HAProxy that cannot start is started again by itself', async (t) => {
   assert.deepEqual(h.actions, ['start', 'start', 'start']);
   assert.equal(r.isConverged(), true);
 });
+
+test('not converged until the pass that applied the current version has ended (its outcomes are readable)', async (t) => {
+  const h = new FakeHaproxy();
+  let release!: () => void;
+  let blocking = false;
+  const runtime = {
+    execute: async () => undefined,
+    converge: async () => {
+      if (blocking) await new Promise<void>((r) => (release = r));
+      return 0;
+    },
+  };
+  const { store, r } = setup(t, h, { runtime });
+  store.replaceAll('test', [frontendOn(8000)]);
+  store.markSynced('test');
+  await r.start();
+  await r.settled();
+  assert.equal(r.isConverged(), true);
+  blocking = true;
+  store.replaceAll('test', [frontendOn(8001)]);
+  // The reload has been applied; its post-reload check is still running.
+  await waitUntil(() => h.running.includes(':8001') && release !== undefined);
+  assert.equal(r.isConverged(), false, 'the pass has not ended: its outcomes are not published yet');
+  release();
+  await r.settled();
+  assert.equal(r.isConverged(), true);
+  assert.equal(r.last?.storeVersion, store.version);
+});
