@@ -153,8 +153,14 @@ export const AdminFlag = {
   HostnameMaint: 0x40,
 } as const;
 
-const MAINT_MASK = 0x01 | 0x02 | 0x04 | 0x20 | 0x40;
-const DRAIN_MASK = 0x08 | 0x10;
+/**
+ * Bits that take a server out of rotation: forced (CLI), inherited (track),
+ * resolution and hostname maintenance. Not ConfigMaint: config `disabled`
+ * sets 0x04 together with 0x01, `set server state ready` clears only 0x01,
+ * and 0x04 alone does not stop traffic (measured on 2.6).
+ */
+const MAINT_MASK = AdminFlag.ForcedMaint | AdminFlag.InheritedMaint | AdminFlag.ResolutionMaint | AdminFlag.HostnameMaint;
+const DRAIN_MASK = AdminFlag.ForcedDrain | AdminFlag.InheritedDrain;
 
 /** srv_op_state values (HAProxy's SRV_ST_*). */
 export type OpState = 'stopped' | 'starting' | 'running' | 'stopping';
@@ -182,7 +188,8 @@ export interface ServerState {
   raw: Record<string, string>;
 }
 
-function adminMode(flags: number): ServerState['admin'] {
+/** The admin state srv_admin_state bits give a server in practice. */
+export function adminMode(flags: number): ServerState['admin'] {
   if (flags & MAINT_MASK) return 'maint';
   if (flags & DRAIN_MASK) return 'drain';
   return 'ready';

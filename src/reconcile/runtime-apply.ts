@@ -10,7 +10,7 @@
  */
 import { isIP } from 'node:net';
 import { writeFileAtomic } from '../haproxy/atomic-file.js';
-import type { ServerState } from '../haproxy/parse.js';
+import { adminMode, type ServerState } from '../haproxy/parse.js';
 import { describeRefusal, serverCommands, type BatchReply, type RuntimeApi, type RuntimeCommand } from '../haproxy/runtime.js';
 import type { ConfigModel, ServerModel } from '../render/model.js';
 import type { RuntimeExecutor } from './reconciler.js';
@@ -89,19 +89,9 @@ export function parseLiveServers(text: string): { servers: LiveServer[]; lines: 
   return { servers, lines, header };
 }
 
-/** srv_admin_state bits that take a server out of rotation: forced (CLI), inherited (track), resolution. */
-const MAINT_FLAGS = 0x01 | 0x02 | 0x20;
-const DRAIN_FLAGS = 0x08 | 0x10;
-
-/**
- * The admin state a server really has. Config `disabled` sets 0x04 (CMAINT)
- * together with 0x01; `set server state ready` clears only 0x01, and 0x04
- * alone does not stop traffic (measured on 2.6), so it is not maint here.
- */
+/** The admin state a live server really has (see adminMode). */
 export function liveAdmin(s: Pick<ServerState, 'adminFlags'>): 'ready' | 'drain' | 'maint' {
-  if (s.adminFlags & MAINT_FLAGS) return 'maint';
-  if (s.adminFlags & DRAIN_FLAGS) return 'drain';
-  return 'ready';
+  return adminMode(s.adminFlags);
 }
 
 export class RuntimeApply implements RuntimeExecutor {

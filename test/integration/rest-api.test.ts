@@ -335,6 +335,12 @@ test('a member set to maint stops receiving traffic at once, without a reload, a
   assert.equal(reloaded.status, 200);
   assert.equal(await fx.controller.supervisor.reloadCount(), reloads + 1);
   assert.deepEqual([...(await sampleBodies(port, 10))], [['200 a', 10]]);
+
+  // b is `disabled` in the running file now; set ready at runtime, it serves and reads as ready.
+  assert.equal((await api.patch(`${NS}/backends/app/members/b`, { state: 'ready' })).status, 200);
+  assert.equal((await api.get(`${NS}/backends/app/members/b`)).json.live.admin, 'ready');
+  const both = await sampleBodies(port, 10);
+  assert.ok((both.get('200 b') ?? 0) > 0, `b serves again: ${JSON.stringify([...both])}`);
 });
 
 test('a restart keeps what the API declared (saved atomically in the state directory)', async (t) => {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  adminMode,
   parseServersState,
   parseShowInfo,
   parseShowProc,
@@ -273,4 +274,14 @@ test('bind addresses for the pre-flight: TCP on IP literals only', () => {
     parseBindAddresses(cfg).map((b) => `${b.line} ${b.host} ${b.port}`),
     ['2 127.0.0.1 8080', '3 0.0.0.0 80', '3 0.0.0.0 81', '4 :: 8443', '5 10.0.0.1 9000', '5 10.0.0.1 9001', '5 10.0.0.1 9002'],
   );
+});
+
+test('admin state: config maint alone (a "disabled" server set ready at runtime) serves', () => {
+  // `disabled` sets 0x01|0x04; `set server ... state ready` clears only 0x01.
+  assert.equal(adminMode(0x04), 'ready');
+  assert.equal(adminMode(0x05), 'maint');
+  assert.equal(adminMode(0x0c), 'drain');
+  assert.equal(adminMode(0x20), 'maint', 'resolution maint');
+  assert.equal(adminMode(0x40), 'maint', 'hostname maint');
+  assert.equal(adminMode(0x10), 'drain', 'inherited drain');
 });
