@@ -123,14 +123,16 @@ async function createSource(spec: string, store: Store, o: ControllerOptions, re
   }
   if (spec.startsWith('etcd://')) {
     const { EtcdSource } = await import('./sources/etcd/etcd-source.js');
-    return new EtcdSource({
+    const etcd: EtcdSource = new EtcdSource({
       spec,
       store,
       logger: o.logger.child({ source: 'etcd' }),
       allowRawConfig: o.allowRawConfig,
       resyncIntervalMs: o.etcdResyncIntervalMs,
       retryMaxMs: o.etcdRetryMaxMs,
+      onWatchRestart: (reason) => observe.metrics.watchRestarted(etcd.name, reason),
     });
+    return etcd;
   }
   return new FileSource({
     dir: resolvePath(spec),

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startController } from '../../src/controller.js';
+import { startController, type Controller } from '../../src/controller.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { API_VERSION, startTestController } from '../helpers/controller.js';
 import { startEtcd, startTcpProxy, type EtcdServer } from '../helpers/etcd.js';
@@ -44,6 +44,16 @@ const closed = (port: number) =>
 function capturingLogger(): { logger: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
   return { logger: createLogger({ level: 'info', write: (l) => lines.push(JSON.parse(l) as Record<string, unknown>) }), lines };
+}
+
+/** node_haproxy_watch_restarts_total of one etcd source, by reason, as /metrics shows it. */
+async function watchRestarts(c: Controller, source: string): Promise<Record<string, number>> {
+  const text = await c.observe.metrics.registry.getSingleMetricAsString('node_haproxy_watch_restarts_total');
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^node_haproxy_watch_restarts_total\{(.*)\} (\d+)$/gm)) {
+    if (m[1]!.includes(`source="${source}"`)) out[/reason="(\w+)"/.exec(m[1]!)![1]!] = Number(m[2]);
+  }
+  return out;
 }
 
 async function seed(etcd: EtcdServer, port: number, members: { name: string; port: number }[]): Promise<void> {
@@ -115,8 +125,10 @@ test('etcd killed and restarted mid-watch: HAProxy keeps serving, and the watch 
   const port = await freePort();
   await seed(etcd, port, [{ name: 'a', port: up.a!.port }]);
   const { logger, lines } = capturingLogger();
-  await startTestController(t, {}, { sources: [`etcd://${etcd.endpoint}${PREFIX}`], logger, ...FAST });
+  const source = `etcd://${etcd.endpoint}${PREFIX}`;
+  const fx = await startTestController(t, {}, { sources: [source], logger, ...FAST });
   await waitForHttp(port, (r) => r.body === 'a');
+  assert.deepEqual(await watchRestarts(fx.controller, source), { expired: 0, error: 0, stalled: 0, closed: 0, resync: 0 });
 
   await etcd.kill();
   await eventually(async () => lines, (l) => l.some((x) => x.msg === 'etcd watch interrupted; recovering'), 10_000, 'the source notices');
@@ -127,6 +139,7 @@ test('etcd killed and restarted mid-watch: HAProxy keeps serving, and the watch 
   await waitForHttp(port, (r) => r.body === 'b', 15_000);
   const back = lines.find((x) => x.msg === 'etcd source in sync again');
   assert.ok(back, 'the source says it is in sync again');
+  assert.ok((await watchRestarts(fx.controller, source)).closed! >= 1, 'the restart is counted as closed');
 
   // And once more, to show the new watch is a live one.
   const port2 = await freePort();
@@ -141,7 +154,8 @@ test('a network cut while keys change and the history is compacted: the source l
   const [port, port2] = [await freePort(), await freePort()];
   await seed(etcd, port, [{ name: 'a', port: up.a!.port }]);
   const { logger, lines } = capturingLogger();
-  await startTestController(t, {}, { sources: [`etcd://127.0.0.1:${proxy.port}${PREFIX}`], logger, ...FAST });
+  const source = `etcd://127.0.0.1:${proxy.port}${PREFIX}`;
+  const fx = await startTestController(t, {}, { sources: [source], logger, ...FAST });
   await waitForHttp(port, (r) => r.body === 'a');
 
   proxy.cut();
@@ -162,6 +176,7 @@ test('a network cut while keys change and the history is compacted: the source l
   const relisted = lines.find((x) => x.msg === 'etcd watch interrupted; recovering' && x.mode === 'relist');
   assert.ok(relisted, `a relist after the compaction (revision ${compacted}); log: ${lines.map((x) => `${x.msg} ${x.reason ?? ''}`).join(' | ')}`);
   assert.match(String(relisted.reason), /etcd cancelled the watch \(.*compacted/);
+  assert.ok((await watchRestarts(fx.controller, source)).expired! >= 1, 'the cancelled watch is counted as expired');
 });
 
 test('the REST API keeps what it is told in etcd when an etcd source is configured', async (t) => {

@@ -43,7 +43,15 @@ export interface EtcdSourceOptions {
   callTimeoutMs?: number;
   /** How long a write waits for its own change to come back through the watch. */
   writeSettleMs?: number;
+  /**
+   * Called once for each recovery of the watch: `closed` (the connection
+   * broke), `expired` (etcd cancelled the watch, its revision compacted most
+   * often; a relist follows), `resync` (the periodic relist).
+   */
+  onWatchRestart?: (reason: EtcdWatchRestartReason) => void;
 }
+
+export type EtcdWatchRestartReason = 'closed' | 'expired' | 'resync';
 
 export interface EtcdSourceStats {
   /** Successful lists (the first load included). */
@@ -169,7 +177,7 @@ export class EtcdSource implements ResourceWriter {
     if (every <= 0 || this.stopped) return;
     const jittered = every * (0.8 + Math.random() * 0.4);
     this.resyncTimer = setTimeout(() => {
-      this.recover('periodic relist', 'relist');
+      this.recover('periodic relist', 'relist', 'resync');
       this.scheduleResync();
     }, jittered).unref();
   }
@@ -209,11 +217,11 @@ export class EtcdSource implements ResourceWriter {
       if (current()) this.applyWatch(r);
     });
     watcher.on('disconnected', (err: Error) => {
-      if (live && current()) this.recover(`connection to etcd lost (${err.message})`, 'resume');
+      if (live && current()) this.recover(`connection to etcd lost (${err.message})`, 'resume', 'closed');
     });
     // (An 'error' without a listener would throw: this one stays for the watcher's whole life.)
     watcher.on('error', (err: Error) => {
-      if (live && current()) this.recover(`etcd cancelled the watch (${cancelReason(err)})`, 'relist');
+      if (live && current()) this.recover(`etcd cancelled the watch (${cancelReason(err)})`, 'relist', 'expired');
     });
     await new Promise<void>((resolve, reject) => {
       const done = (err?: Error) => {
@@ -253,9 +261,10 @@ export class EtcdSource implements ResourceWriter {
    * (falling back to a relist when etcd refuses that revision), `relist` lists
    * again. A call while a recovery runs joins it.
    */
-  private recover(reason: string, mode: 'resume' | 'relist'): void {
+  private recover(reason: string, mode: 'resume' | 'relist', restart?: EtcdWatchRestartReason): void {
     if (this.stopped || this.recovering) return;
     this.stats.recoveries++;
+    if (restart) this.o.onWatchRestart?.(restart);
     this.dropWatcher();
     if (reason !== 'periodic relist') this.o.logger.warn('etcd watch interrupted; recovering', { source: this.name, reason, mode });
     const initial = this.o.retryInitialMs ?? 200;
