@@ -8,7 +8,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createLogger, type Logger, type LogLevel } from './log.js';
-import { DEFAULTS, globalSettings, startController } from './controller.js';
+import { DEFAULTS, globalSettings, restOptionsProblem, startController } from './controller.js';
 import { formatIssue } from './model/types.js';
 import { resolve } from './model/resolve.js';
 import { buildConfigModel } from './render/model.js';
@@ -74,6 +74,9 @@ Options:
   --stream-interval-ms N       Live stats stream: send changes every N ms (default: 1000)
   --api-token-file FILE        REST API: bearer token for changes, on the file's first line
                                (re-read when the file changes). Without it the API is read-only
+  --api-auth-reads             REST API: reads (GET, HEAD) need the token too, on every API route;
+                               /metrics, /healthz, /readyz and /stream stay open. Needs
+                               --api-token-file (default: reads are open)
   --allow-raw-config           Accept raw HAProxy lines (aqueduct "natives", the raw-config
                                annotation) from the REST API and etcd; each line is checked
   --api-max-body-bytes N       REST API: largest request body (default: 1048576)
@@ -163,6 +166,7 @@ async function cmdRun(args: string[]): Promise<number> {
     'stop-haproxy-on-exit': { type: 'boolean' },
     'http-address': { type: 'string' },
     'api-token-file': { type: 'string' },
+    'api-auth-reads': { type: 'boolean' },
     'allow-raw-config': { type: 'boolean' },
     'api-max-body-bytes': { type: 'string' },
     'aqueduct-namespace': { type: 'string' },
@@ -176,6 +180,9 @@ async function cmdRun(args: string[]): Promise<number> {
   if (!values.source?.length) {
     throw new UsageError('run needs --source DIR (a directory of YAML manifests), --source kubernetes, --source rest or --source etcd://HOST:PORT/PREFIX');
   }
+  const api = { apiTokenFile: values['api-token-file'], apiAuthReads: values['api-auth-reads'] };
+  const apiProblem = restOptionsProblem(api);
+  if (apiProblem) throw new UsageError(apiProblem);
   let kubernetes;
   try {
     kubernetes = kubernetesOptions(values, { POD_NAME: process.env.POD_NAME, POD_NAMESPACE: process.env.POD_NAMESPACE }, hostname());
@@ -197,7 +204,7 @@ async function cmdRun(args: string[]): Promise<number> {
     statsListener: hostPort('stats-address', values['stats-address']),
     stopHaproxyOnExit: values['stop-haproxy-on-exit'],
     httpAddress: hostPort('http-address', values['http-address'] ?? DEFAULT_HTTP_ADDRESS),
-    apiTokenFile: values['api-token-file'],
+    ...api,
     allowRawConfig: values['allow-raw-config'],
     apiMaxBodyBytes: intOption('api-max-body-bytes', values['api-max-body-bytes']),
     aqueductNamespace: values['aqueduct-namespace'],

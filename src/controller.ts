@@ -50,6 +50,8 @@ export interface ControllerOptions {
   httpAddress?: { address: string; port: number };
   /** REST API (`--source rest`): file whose first line is the bearer token for changes (none: the API is read-only). */
   apiTokenFile?: string;
+  /** REST API: reads need the token too, on every API route (/metrics, /healthz, /readyz, /stream stay open). Needs `apiTokenFile`. */
+  apiAuthReads?: boolean;
   /** Accept raw HAProxy lines (aqueduct `natives`, the raw-config annotation) from the REST API and etcd. */
   allowRawConfig?: boolean;
   /** REST API: largest request body accepted, in bytes (default 1 MiB). */
@@ -105,6 +107,14 @@ export function globalSettings(stateDir: string, o: Pick<ControllerOptions, 'har
   };
 }
 
+/** Why the REST API options cannot start, or undefined; the CLI reports it as a usage error. */
+export function restOptionsProblem(o: Pick<ControllerOptions, 'apiAuthReads' | 'apiTokenFile'>): string | undefined {
+  if (o.apiAuthReads && !o.apiTokenFile) {
+    return '--api-auth-reads needs the token that reads must carry, but no --api-token-file was given; pass --api-token-file FILE (the token on its first line), or drop --api-auth-reads to leave reads open';
+  }
+  return undefined;
+}
+
 async function createSource(spec: string, store: Store, o: ControllerOptions, reconciler: Reconciler, observe: Observability): Promise<Source> {
   if (spec === 'kubernetes') {
     const { KubernetesIntegration } = await import('./sources/kubernetes/index.js');
@@ -145,6 +155,8 @@ async function createSource(spec: string, store: Store, o: ControllerOptions, re
 
 export async function startController(o: ControllerOptions): Promise<Controller> {
   if (o.sources.length === 0) throw new Error('no source given; pass --source DIR or --source kubernetes');
+  const restProblem = restOptionsProblem(o);
+  if (restProblem) throw new Error(restProblem);
   const stateDir = resolvePath(o.stateDir);
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const global = globalSettings(stateDir, o);
@@ -227,6 +239,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
         reconciler,
         runtime,
         auth,
+        authReads: o.apiAuthReads,
         logger: o.logger.child({ component: 'rest-api' }),
         allowRawConfig: o.allowRawConfig,
         maxBodyBytes: o.apiMaxBodyBytes,

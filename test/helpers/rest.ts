@@ -56,7 +56,8 @@ export function call(port: number, method: string, path: string, o: CallOptions 
 
 export interface Api {
   port: number;
-  get(path: string): Promise<ApiResponse>;
+  /** A read; without `token`, none is sent (reads are open unless --api-auth-reads). */
+  get(path: string, token?: string | null): Promise<ApiResponse>;
   put(path: string, body: unknown, token?: string | null): Promise<ApiResponse>;
   patch(path: string, body: unknown, token?: string | null): Promise<ApiResponse>;
   del(path: string, token?: string | null): Promise<ApiResponse>;
@@ -65,7 +66,7 @@ export interface Api {
 export function apiClient(port: number, token: string | null = TOKEN): Api {
   return {
     port,
-    get: (path) => call(port, 'GET', path),
+    get: (path, t = null) => call(port, 'GET', path, { token: t }),
     put: (path, body, t = token) => call(port, 'PUT', path, { body, token: t }),
     patch: (path, body, t = token) => call(port, 'PATCH', path, { body, token: t }),
     del: (path, t = token) => call(port, 'DELETE', path, { token: t }),

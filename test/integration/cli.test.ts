@@ -83,3 +83,10 @@ test('help, unknown commands and bad flags', () => {
   assert.equal(v.status, 1);
   assert.match(v.stderr, /\/nonexistent\/dir does not exist; pass a directory of YAML manifests/);
 });
+
+test('run --api-auth-reads without --api-token-file is a usage error naming both flags (exit 2)', () => {
+  const r = run('run', '--source', 'rest', '--api-auth-reads', '--state-dir', '/nonexistent/nh-state');
+  assert.equal(r.status, 2, r.stdout + r.stderr);
+  assert.match(r.stderr, /--api-auth-reads needs .* no --api-token-file was given; pass --api-token-file FILE .*or drop --api-auth-reads/);
+  assert.match(run('run', '--help').stdout, /--api-auth-reads +REST API: reads \(GET, HEAD\) need the token too/);
+});

@@ -1,9 +1,9 @@
 /**
  * The REST API in our own shape, against a real controller and HAProxy 2.6:
- * every route with and without the token, malformed and oversized bodies,
- * schema violations, injection attempts, unknown names; a PUT changes live
- * routing; member admin without a reload; a restart keeps what the API
- * declared.
+ * every route with and without the token (reads too with --api-auth-reads),
+ * malformed and oversized bodies, schema violations, injection attempts,
+ * unknown names; a PUT changes live routing; member admin without a reload; a
+ * restart keeps what the API declared.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +15,7 @@ import { REST_STATE_FILE } from '../../src/sources/rest/rest-source.js';
 import { API_VERSION } from '../helpers/controller.js';
 import { freePort, HAPROXY_BIN, tempStateDir } from '../helpers/haproxy.js';
 import { call, eventually, startRestController, TOKEN, tokenFile, type Api } from '../helpers/rest.js';
+import { streamClient } from '../helpers/observe-ws.js';
 import { httpGet, sampleBodies, startUpstreams, waitForHttp, type Upstream } from '../helpers/upstream.js';
 
 const NS = '/api/v1/namespaces/default';
@@ -38,6 +39,39 @@ async function seed(api: Api, up: Record<string, Upstream>): Promise<number> {
   return port;
 }
 
+/** Every read route, ours and aqueduct's, on what `seed` declares. */
+const READS = [
+  '/api/v1/status',
+  '/api/v1/config',
+  '/api/v1/frontends',
+  '/api/v1/backends',
+  `${NS}/frontends`,
+  `${NS}/backends`,
+  `${NS}/frontends/web`,
+  `${NS}/backends/app`,
+  `${NS}/backends/app/members`,
+  `${NS}/backends/app/members/a`,
+  '/frontends',
+  '/frontends/web',
+  '/backends',
+  '/backends/app',
+  '/backends/app/members',
+  '/haproxy/config',
+];
+
+/** 401 with a Bearer challenge without a token or with Basic credentials; 403 with a wrong token. */
+async function assertNeedsToken(port: number, method: string, path: string, body?: unknown): Promise<void> {
+  const none = await call(port, method, path, { body });
+  assert.equal(none.status, 401, `${method} ${path} without a token: ${none.text}`);
+  assert.equal(none.json.field, 'authorization');
+  assert.match(none.headers['www-authenticate'] ?? '', /^Bearer realm=/);
+  const basic = await call(port, method, path, { body, headers: { authorization: 'Basic dXNlcjpwYXNz' } });
+  assert.equal(basic.status, 401, `${method} ${path} with Basic auth: ${basic.text}`);
+  const wrong = await call(port, method, path, { body, token: `${TOKEN}x` });
+  assert.equal(wrong.status, 403, `${method} ${path} with a wrong token: ${wrong.text}`);
+  assert.match(wrong.json.message, /not valid/);
+}
+
 test('every route answers; changes need the bearer token: 401 without one, 403 with a wrong one', async (t) => {
   const up = await startUpstreams(t, 'a', 'b');
   const fx = await startRestController(t);
@@ -45,25 +79,7 @@ test('every route answers; changes need the bearer token: 401 without one, 403 w
   await seed(api, up);
   const configBefore = fx.controller.reconciler.runningText;
 
-  const reads = [
-    '/api/v1/status',
-    '/api/v1/config',
-    '/api/v1/frontends',
-    '/api/v1/backends',
-    `${NS}/frontends`,
-    `${NS}/backends`,
-    `${NS}/frontends/web`,
-    `${NS}/backends/app`,
-    `${NS}/backends/app/members`,
-    `${NS}/backends/app/members/a`,
-    '/frontends',
-    '/frontends/web',
-    '/backends',
-    '/backends/app',
-    '/backends/app/members',
-    '/haproxy/config',
-  ];
-  for (const path of reads) {
+  for (const path of READS) {
     const r = await api.get(path);
     assert.equal(r.status, 200, `GET ${path}: ${r.text}`);
   }
@@ -79,17 +95,7 @@ test('every route answers; changes need the bearer token: 401 without one, 403 w
     ['DELETE', '/frontends/web', undefined],
     ['DELETE', '/backends/app', undefined],
   ];
-  for (const [method, path, body] of writes) {
-    const none = await call(api.port, method, path, { body });
-    assert.equal(none.status, 401, `${method} ${path} without a token: ${none.text}`);
-    assert.equal(none.json.field, 'authorization');
-    assert.match(none.headers['www-authenticate'] ?? '', /^Bearer realm=/);
-    const basic = await call(api.port, method, path, { body, headers: { authorization: 'Basic dXNlcjpwYXNz' } });
-    assert.equal(basic.status, 401, `${method} ${path} with Basic auth: ${basic.text}`);
-    const wrong = await call(api.port, method, path, { body, token: `${TOKEN}x` });
-    assert.equal(wrong.status, 403, `${method} ${path} with a wrong token: ${wrong.text}`);
-    assert.match(wrong.json.message, /not valid/);
-  }
+  for (const [method, path, body] of writes) await assertNeedsToken(api.port, method, path, body);
   assert.equal(fx.controller.reconciler.runningText, configBefore, 'refused requests changed nothing');
   assert.equal((await api.get(`${NS}/backends/app/members/a`)).json.state, 'ready');
 
@@ -114,6 +120,50 @@ test('without a token file the API is read-only: changes get 403', async (t) => 
   assert.equal(r.status, 403);
   assert.match(r.json.message, /--api-token-file/);
   assert.equal((await fx.api.get('/api/v1/backends')).status, 200);
+});
+
+test('--api-auth-reads: every API route needs the token, reads too (401, 403, 200); /metrics, /healthz, /readyz and /stream stay open', async (t) => {
+  const up = await startUpstreams(t, 'a');
+  const fx = await startRestController(t, { apiAuthReads: true });
+  const { api } = fx;
+  await seed(api, up);
+
+  for (const path of READS) {
+    await assertNeedsToken(api.port, 'GET', path);
+    const ok = await api.get(path, TOKEN);
+    assert.equal(ok.status, 200, `GET ${path} with the token: ${ok.text}`);
+  }
+  const none = await api.get('/haproxy/config');
+  assert.match(none.json.message, /reading this API .*Authorization: Bearer/);
+  assert.doesNotMatch(none.text, /frontend default_web/);
+  assert.match((await api.get('/haproxy/config', TOKEN)).text, /frontend default_web\n/);
+  assert.equal((await call(api.port, 'HEAD', '/api/v1/config')).status, 401);
+  assert.equal((await call(api.port, 'HEAD', '/api/v1/config', { token: TOKEN })).status, 200);
+  // Changes: as without the flag.
+  await assertNeedsToken(api.port, 'PATCH', `${NS}/backends/app/members/a`, { state: 'maint' });
+  assert.equal((await api.patch(`${NS}/backends/app/members/a`, { weight: 7 })).status, 200);
+
+  // Not the REST API: probes, Prometheus and the live stream need no token.
+  assert.equal((await api.get('/metrics')).status, 200);
+  assert.equal((await api.get('/healthz')).status, 200);
+  await eventually(() => api.get('/readyz'), (r) => r.status === 200, 10_000, '/readyz 200 without a token');
+  assert.equal((await api.get('/stream')).status, 426, 'a plain GET of /stream gets the stream\'s own answer');
+  const stream = await streamClient(t, api.port);
+  assert.ok(await stream.next());
+});
+
+test('--api-auth-reads without --api-token-file stops the start, naming both flags', async (t) => {
+  await assert.rejects(
+    startController({
+      sources: ['rest'],
+      stateDir: await tempStateDir(t),
+      haproxyBin: HAPROXY_BIN,
+      logger: silentLogger(),
+      httpAddress: { address: '127.0.0.1', port: 0 },
+      apiAuthReads: true,
+    }),
+    /--api-auth-reads needs .* no --api-token-file was given; pass --api-token-file FILE/,
+  );
 });
 
 test('bad requests get a JSON error naming the field, and change nothing', async (t) => {

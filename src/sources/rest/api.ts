@@ -3,11 +3,12 @@
  *
  * Our own shape under /api/v1 (resources as in manifests, with status), and
  * thalassa-aqueduct's routes and payloads at the root (/frontends, /backends,
- * /haproxy/config). Reads are open; every route that changes something needs
- * the bearer token. Writes go through a ResourceWriter (the state directory
- * or etcd) and reach the store before the answer; the reconcile loop does the
- * rest. Member state and weight changes are also applied at once through the
- * runtime API.
+ * /haproxy/config). Every route that changes something needs the bearer
+ * token; reads are open unless `authReads` (--api-auth-reads) is set, and then
+ * every route of this handler needs it too. Writes go through a
+ * ResourceWriter (the state directory or etcd) and reach the store before the
+ * answer; the reconcile loop does the rest. Member state and weight changes
+ * are also applied at once through the runtime API.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Handler } from '../../http/server.js';
@@ -40,6 +41,8 @@ export interface RestApiOptions {
   reconciler: ReconcilerView;
   runtime: MemberRuntime;
   auth: Authenticator;
+  /** Every route needs the token, reads (GET, HEAD) too (`--api-auth-reads`); default: only changes. */
+  authReads?: boolean;
   logger: Logger;
   /** Accept raw HAProxy lines (`natives`, the raw-config annotation). */
   allowRawConfig?: boolean;
@@ -144,7 +147,7 @@ export class RestApi {
         const allow = [...new Set(candidates.map((c) => c.route.method))].join(', ');
         throw new ApiError(405, 'MethodNotAllowed', `${req.method} is not allowed on ${url.pathname}; use ${allow}`, 'method', undefined, { allow });
       }
-      if (MUTATING.has(found.route.method)) await this.o.auth.check(req);
+      if (this.o.authReads || MUTATING.has(found.route.method)) await this.o.auth.check(req);
       await found.route.run({ req, res, url, p: found.p! });
     } catch (err) {
       if (res.headersSent) throw err;

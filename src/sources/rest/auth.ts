@@ -1,7 +1,8 @@
 /**
- * Bearer-token authentication for mutating routes. The token is read from a
- * file (re-read when the file changes, so it can be rotated without a
- * restart) and compared in constant time.
+ * Bearer-token authentication for mutating routes (with --api-auth-reads, for
+ * every REST API route). The token is read from a file (re-read when the file
+ * changes, so it can be rotated without a restart) and compared in constant
+ * time.
  *
  * 401: no usable credentials (no Authorization header, not a Bearer token).
  * 403: a token was given and it is wrong, or the API has no token configured
@@ -84,7 +85,8 @@ export class TokenFileAuthenticator implements Authenticator {
     }
     const header = req.headers.authorization;
     if (header === undefined || header.trim() === '') {
-      throw new ApiError(401, 'Unauthorized', 'this route changes the configuration and needs "Authorization: Bearer <token>"', 'authorization', undefined, CHALLENGE);
+      const what = req.method === 'GET' || req.method === 'HEAD' ? 'reading this API (--api-auth-reads)' : 'this route changes the configuration and';
+      throw new ApiError(401, 'Unauthorized', `${what} needs "Authorization: Bearer <token>"`, 'authorization', undefined, CHALLENGE);
     }
     const m = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
     if (!m) {
