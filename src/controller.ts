@@ -35,6 +35,9 @@ export interface ControllerOptions {
   logger: Logger;
   debounceMs?: number;
   minReloadIntervalMs?: number;
+  /** A failed apply, or a resource refused for a passing cause (a port in use), is tried again after this long, doubling up to retryMaxMs (defaults 2 s and 60 s). */
+  retryInitialMs?: number;
+  retryMaxMs?: number;
   runtimeUpdates?: boolean;
   hardStopAfter?: string;
   closeSpreadTime?: string;
@@ -183,6 +186,8 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     logger: o.logger.child({ component: 'reconcile' }),
     debounceMs: o.debounceMs ?? DEFAULTS.debounceMs,
     minReloadIntervalMs: o.minReloadIntervalMs ?? DEFAULTS.minReloadIntervalMs,
+    ...(o.retryInitialMs !== undefined ? { retryInitialMs: o.retryInitialMs } : {}),
+    ...(o.retryMaxMs !== undefined ? { retryMaxMs: o.retryMaxMs } : {}),
     runtimeUpdates: o.runtimeUpdates ?? true,
     persistence: fileStatePersistence(stateDir),
   });

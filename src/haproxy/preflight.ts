@@ -1,12 +1,13 @@
 /**
- * Bind pre-flight: finds new `bind` addresses that another process already holds.
+ * Bind pre-flight: finds new `bind` addresses that another process already
+ * holds, or that no interface of this machine has.
  *
  * Why: `haproxy -c` does not bind, and on 2.6 a reload that cannot bind first
  * pauses every listener of the running workers while it retries (~1 s), then
  * fails; measured here: ~2 s of refused connections for all frontends. Trying
  * the port from Node first turns that outage into a rejected apply.
  *
- * Only TCP binds on IP literals are tried, and only on ports the running
+ * Only TCP binds on IP literals are tried, and only addresses the running
  * configuration does not bind already (those come over from the old worker).
  */
 import { createServer, isIP } from 'node:net';
@@ -21,6 +22,7 @@ export interface BindAddress {
 const SKIPPED_PREFIXES = /^(unix|abns|fd|sockpair|udp[46]?|quic[46]?|rhttp)@/;
 const TCP_PREFIX = /^(ipv4|ipv6|tcp|tcp4|tcp6)@/;
 const MAX_RANGE = 64;
+const WILDCARD = new Set(['0.0.0.0', '::']);
 
 function parseOne(spec: string, line: number): BindAddress[] {
   if (SKIPPED_PREFIXES.test(spec) || spec.startsWith('/') || spec.includes('$')) return [];
@@ -51,11 +53,17 @@ export function parseBindAddresses(configText: string): BindAddress[] {
   return out;
 }
 
-function isTaken(host: string, port: number): Promise<boolean> {
+/** Why HAProxy could not bind host:port now, or undefined when it could. */
+function bindProblem(host: string, port: number): Promise<string | undefined> {
   return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'EADDRINUSE'));
-    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(false)));
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      // EACCES is not a verdict: HAProxy may hold cap_net_bind_service where Node does not.
+      if (err.code === 'EADDRINUSE') resolve('address already in use by another process');
+      else if (err.code === 'EADDRNOTAVAIL') resolve('no interface of this machine has that address');
+      else resolve(undefined);
+    });
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(undefined)));
   });
 }
 
@@ -64,13 +72,18 @@ function isTaken(host: string, port: number): Promise<boolean> {
  * ports `running` does not bind that another process holds. Empty when none.
  */
 export async function findTakenBinds(candidate: string, running: string): Promise<string[]> {
-  const held = new Set(parseBindAddresses(running).map((b) => b.port));
+  // What the running workers bind comes over to the new ones. Where a wildcard meets a
+  // specific address on one port, only HAProxy can tell (it binds with SO_REUSEPORT): skip.
+  const runningBinds = parseBindAddresses(running);
+  const held = new Set(runningBinds.map((b) => (WILDCARD.has(b.host) ? `*:${b.port}` : `${b.host}:${b.port}`)));
+  const heldPorts = new Set(runningBinds.map((b) => b.port));
   const problems: string[] = [];
   for (const b of parseBindAddresses(candidate)) {
-    if (held.has(b.port)) continue;
-    if (await isTaken(b.host, b.port)) {
+    if (held.has(`${b.host}:${b.port}`) || held.has(`*:${b.port}`) || (WILDCARD.has(b.host) && heldPorts.has(b.port))) continue;
+    const problem = await bindProblem(b.host, b.port);
+    if (problem) {
       problems.push(
-        `[PREFLIGHT] bind ${b.host}:${b.port} (line ${b.line}): address already in use by another process. ` +
+        `[PREFLIGHT] bind ${b.host}:${b.port} (line ${b.line}): ${problem}. ` +
           'A reload would pause every listener for about 2 s trying to take it and then fail; free the port or change the bind.',
       );
     }

@@ -168,6 +168,8 @@ export type IssueReason =
   | 'ParseError'
   | 'InvalidSpec'
   | 'BackendNotFound'
+  /** Valid, but HAProxy refuses the configuration it renders to (src/reconcile/refusals.ts). */
+  | 'RejectedByHAProxy'
   | 'Conflict'
   | 'Duplicate';
 

@@ -15,7 +15,8 @@ import type { ConfigRenderer } from '../render/render.js';
 import type { Logger } from '../log.js';
 import { computeDesired, type Desired } from './desired.js';
 import { plan, type Plan, type ServerOp } from './plan.js';
-import type { Store } from './store.js';
+import { Refusals } from './refusals.js';
+import type { Store, StoreSnapshot } from './store.js';
 
 export interface ApplyResult {
   ok: boolean;
@@ -99,6 +100,16 @@ interface Running {
   model?: ConfigModel;
 }
 
+/** How many times one pass leaves out resources HAProxy blamed and tries again. */
+const MAX_ISOLATION_ROUNDS = 8;
+
+/** HAProxy refused the configuration and blamed these resources: compute again without them. */
+class ResourcesRefused extends Error {
+  constructor(readonly keys: string[]) {
+    super(`HAProxy refused ${keys.join(', ')}`);
+  }
+}
+
 export class Reconciler extends EventEmitter<ReconcilerEvents> {
   private readonly o: Required<Omit<ReconcilerOptions, 'runtime' | 'persistence' | 'maxRuntimeOps'>> & Pick<ReconcilerOptions, 'runtime' | 'persistence' | 'maxRuntimeOps'>;
   private running: Running | undefined;
@@ -121,6 +132,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   private timerIsRetry = false;
   /** The running pass is a retry: try a configuration again even if it failed before. */
   private passIsRetry = false;
+  /** Resources HAProxy refused; applied without them until they change. */
+  private readonly refusals = new Refusals();
 
   constructor(options: ReconcilerOptions) {
     super();
@@ -182,9 +195,12 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     return this.running?.text;
   }
 
-  /** Resolves when the loop is idle with nothing pending (tests, CLI). */
+  /**
+   * Resolves when the loop is idle with no change pending (tests, CLI). A
+   * scheduled retry (of a failed apply or a refused resource) is not waited for.
+   */
   async settled(): Promise<void> {
-    while (this.busy || this.timer) {
+    while (this.busy || (this.timer && !this.timerIsRetry)) {
       await (this.busy ?? new Promise((r) => setTimeout(r, 5)));
     }
   }
@@ -245,17 +261,24 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
    * (a port freed, a transient error) heals without waiting for a change.
    */
   private scheduleRetry(result: PassResult): void {
-    if (result.kind !== 'failed') {
+    // A resource refused for a cause outside the configuration (a port in use) is tried again too.
+    const refusedForNow = result.kind !== 'failed' && result.kind !== 'waiting' && this.refusals.hasTransient();
+    if (result.kind !== 'failed' && !refusedForNow) {
       if (result.kind !== 'waiting' && result.kind !== 'deferred') this.failures = 0;
       return;
     }
     this.failures++;
     const delay = Math.min(this.o.retryMaxMs, this.o.retryInitialMs * 2 ** (this.failures - 1));
     if (this.timer || this.dirty || this.stopped) return; // a pass is coming anyway
-    this.o.logger.info('will retry the failed configuration', { inMs: delay, attempt: this.failures });
+    this.o.logger.info(refusedForNow ? 'will try the refused resources again' : 'will retry the failed configuration', { inMs: delay, attempt: this.failures });
     this.schedule(delay, true);
   }
 
+  /**
+   * One pass. When HAProxy refuses the configuration and its output blames
+   * resources, those are refused and the pass computes again without them (at
+   * most MAX_ISOLATION_ROUNDS times): the rest goes ahead.
+   */
   private async pass(coalesced: number): Promise<PassResult> {
     const store = this.o.store;
     if (!store.allSynced()) {
@@ -265,12 +288,39 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     const version = store.version;
     const snapshot = store.snapshot();
     for (const issue of snapshot.sourceIssues) this.o.logger.warn('input rejected', { ...issue });
-    const desired = computeDesired(snapshot, this.lastAccepted, this.o.global, this.o.render);
-    this.logOutcomes(desired.resolution);
+    if (this.passIsRetry) this.refusals.clearTransient();
+    for (let round = 1; ; round++) {
+      try {
+        const result = await this.passOnce(snapshot, version, coalesced, round < MAX_ISOLATION_ROUNDS);
+        // Outcomes are logged once per pass (and only when they change), not per round.
+        if (result.resolution) this.logOutcomes(result.resolution);
+        return result;
+      } catch (err) {
+        if (!(err instanceof ResourcesRefused)) throw err;
+        const log = this.passIsRetry ? this.o.logger.debug : this.o.logger.warn;
+        log.call(this.o.logger, 'HAProxy refused the configuration; applying it without the resources it blames', { resources: err.keys, round });
+      }
+    }
+  }
+
+  private async passOnce(snapshot: StoreSnapshot, version: number, coalesced: number, isolate: boolean): Promise<PassResult> {
+    const declared = this.refusals.apply(snapshot.declared);
+    const desired = computeDesired({ declared, discoveredMembers: snapshot.discoveredMembers }, this.lastAccepted, this.o.global, this.o.render);
     const base = { renderMs: desired.renderMs, coalesced, resolution: desired.resolution, storeVersion: version, durationMs: 0 };
+    /** Throws ResourcesRefused when `output` blames resources that can be left out. */
+    const blame = (output: string | undefined): void => {
+      const keys = isolate && output ? this.refusals.blame(output, desired, snapshot.declared) : [];
+      if (keys.length > 0) throw new ResourcesRefused(keys);
+    };
 
     if (!this.startedHaproxy) {
-      const r = await this.startHaproxy(desired);
+      let r;
+      try {
+        r = await this.startHaproxy(desired);
+      } catch (err) {
+        blame((err as { output?: unknown }).output as string | undefined);
+        throw err;
+      }
       if (r) return { ...base, ...r };
     }
 
@@ -286,7 +336,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
         } catch (err) {
           const why = `runtime update failed (${err instanceof Error ? err.message : String(err)}); falling back to a reload`;
           this.o.logger.warn(why);
-          return { ...base, ...(await this.reload(desired, version, [why])) };
+          return { ...base, ...(await this.reload(desired, version, [why], blame)) };
         }
         await this.o.haproxy.writeRunningConfig(desired.text);
         this.accept(desired, version);
@@ -300,7 +350,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
           this.schedule(wait);
           return { ...base, kind: 'deferred', reasons: effective.reasons };
         }
-        return { ...base, ...(await this.reload(desired, version, effective.reasons)) };
+        return { ...base, ...(await this.reload(desired, version, effective.reasons, blame)) };
       }
     }
   }
@@ -336,7 +386,12 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     return { kind: 'start', reasons: [] };
   }
 
-  private async reload(desired: Desired, version: number, reasons: string[]): Promise<Omit<PassResult, 'renderMs' | 'coalesced' | 'durationMs'>> {
+  private async reload(
+    desired: Desired,
+    version: number,
+    reasons: string[],
+    blame: (output: string | undefined) => void,
+  ): Promise<Omit<PassResult, 'renderMs' | 'coalesced' | 'durationMs'>> {
     if (desired.text === this.lastFailedText && !this.passIsRetry) {
       return { kind: 'failed', reasons, error: 'this configuration was already rejected; waiting for a change' };
     }
@@ -345,6 +400,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     const r = await this.o.haproxy.apply(desired.text);
     this.lastReloadAt = this.o.now();
     if (!r.ok) {
+      blame(r.output);
       this.lastFailedText = desired.text;
       const error = r.reason === 'check' ? 'HAProxy rejected the configuration (haproxy -c)' : 'HAProxy failed to load the configuration';
       this.o.logger.error(`${error}; the previous configuration keeps serving`, { output: r.output, reasons });

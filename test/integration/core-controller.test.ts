@@ -8,7 +8,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startController } from '../../src/controller.js';
 import { API_VERSION, backendYaml, startTestController } from '../helpers/controller.js';
+import type { PassResult } from '../../src/reconcile/reconciler.js';
 import { nextEvent, freePort, haproxyPids, holdPort } from '../helpers/haproxy.js';
+import { eventually } from '../helpers/rest.js';
 import { httpGet, requestLoop, startUpstream, waitForHttp, type Upstream } from '../helpers/upstream.js';
 
 /** GET with headers, on a fresh connection. */
@@ -108,40 +110,61 @@ test('a changed manifest reloads once; identical content and invalid manifests r
   assert.equal((await get(port, '/api')).body, 'api');
 });
 
-test('a configuration HAProxy refuses is reported and the old one keeps serving', async (t) => {
+const outcomeOf = (p: PassResult, key: string) => p.resolution?.outcomes.get(key);
+/** The refusal of `key` in pass `p` (fails when it was accepted). */
+function refusalOf(p: PassResult, key: string) {
+  const o = outcomeOf(p, key);
+  assert.ok(o && !o.accepted, `${key} is refused`);
+  return o;
+}
+
+test('a frontend HAProxy cannot bind (its port held by another process) is reported on it; the rest applies, and it heals once the port is free', async (t) => {
   const u = await upstreams(t, 'app');
   const port = await freePort();
-  const fx = await startTestController(t, { 'frontend.yaml': frontendYaml(port, '    []'), 'backends.yaml': backendYaml('app', [{ name: 'app-1', port: u.app!.port }]) });
+  const fx = await startTestController(
+    t,
+    { 'frontend.yaml': frontendYaml(port, '    []'), 'backends.yaml': backendYaml('app', [{ name: 'app-1', port: u.app!.port }]) },
+    { retryInitialMs: 200, retryMaxMs: 1000 },
+  );
   await waitForHttp(port, (r) => r.body === 'app');
-  const cfgBefore = await readFile(join(fx.stateDir, 'haproxy.cfg'), 'utf8');
+  const reloads = await fx.controller.supervisor.reloadCount();
 
   // Passes the schema, but binding fails: the port is taken by another process.
   const taken = await holdPort();
   t.after(() => taken.close());
-  const second = `apiVersion: ${API_VERSION}
+  const frontend = (name: string, p: number) => `apiVersion: ${API_VERSION}
 kind: Frontend
 metadata:
-  name: second
+  name: ${name}
 spec:
-  binds: [{ address: 127.0.0.1, port: ${taken.port} }]
+  binds: [{ address: 127.0.0.1, port: ${p} }]
   defaultBackend: app
 `;
-  const pass = fx.nextPass((p) => p.kind === 'failed');
-  await fx.write('second.yaml', second);
-  const failed = await pass;
-  assert.match(failed.error ?? '', /HAProxy (failed to load|rejected) the configuration/);
-  assert.match(failed.output ?? '', /cannot bind|Address already in use|Starting frontend/i);
-  assert.equal(await readFile(join(fx.stateDir, 'haproxy.cfg'), 'utf8'), cfgBefore, 'haproxy.cfg keeps the last good configuration');
+  const pass = fx.nextPass((p) => outcomeOf(p, 'Frontend/default/second')?.accepted === false);
+  await fx.write('second.yaml', frontend('second', taken.port));
+  const refused = refusalOf(await pass, 'Frontend/default/second');
+  assert.equal(refused.reason, 'RejectedByHAProxy');
+  assert.match(refused.message, new RegExp(`^spec\\.binds: HAProxy refuses it \\(bind 127\\.0\\.0\\.1:${taken.port} \\(line \\d+\\): address already in use by another process`));
+  assert.match(refused.message, /tried again by itself/);
+  assert.equal(refused.serving, undefined, 'a new resource: nothing of it serves');
+  assert.equal(await fx.controller.supervisor.reloadCount(), reloads, 'no reload was attempted with the held port');
   assert.equal((await get(port, '/')).body, 'app', 'the old configuration serves');
-  assert.equal(fx.controller.reconciler.isConverged(), false, 'not converged while the desired configuration is refused');
+  assert.equal(fx.controller.reconciler.isConverged(), true, 'everything else is applied');
 
-  // Fixing it (a free port) applies.
-  const free = await freePort();
-  const ok = fx.nextPass((p) => p.kind === 'reload');
-  await fx.write('second.yaml', second.replace(String(taken.port), String(free)));
-  await ok;
-  await waitForHttp(free, (r) => r.body === 'app');
-  assert.equal((await get(port, '/')).body, 'app');
+  // Another change goes ahead meanwhile; a bind on an address this machine does not have is refused the same way.
+  const third = await freePort();
+  const elsewhere = fx.nextPass((p) => outcomeOf(p, 'Frontend/default/elsewhere')?.accepted === false);
+  await fx.write('third.yaml', frontend('third', third));
+  await fx.write('elsewhere.yaml', frontend('elsewhere', third).replace('127.0.0.1', '192.0.2.1'));
+  assert.match(refusalOf(await elsewhere, 'Frontend/default/elsewhere').message, /bind 192\.0\.2\.1:\d+ \(line \d+\): no interface of this machine has that address/);
+  assert.equal((await waitForHttp(third, (r) => r.status === 200)).body, 'app');
+  assert.equal(await fx.controller.supervisor.reloadCount(), reloads + 1, 'one reload, for the third frontend');
+
+  // The port is freed: the refused frontend is tried again by itself (backoff) and serves, with no change to it.
+  await taken.close();
+  assert.equal((await waitForHttp(taken.port, (r) => r.status === 200, 10_000)).body, 'app');
+  await fx.controller.reconciler.settled();
+  assert.equal(outcomeOf(fx.controller.reconciler.last!, 'Frontend/default/second')?.accepted, true);
 });
 
 test('a killed HAProxy master is brought back', async (t) => {

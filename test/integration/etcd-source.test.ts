@@ -3,7 +3,8 @@
  * a temporary data directory) and a real HAProxy 2.6: keys change routing,
  * a bad value is reported by its key without disturbing what serves, etcd
  * killed and restarted mid-watch, a network cut while the history is
- * compacted, REST writes kept in etcd, and a conflict with a file source.
+ * compacted, REST writes kept in etcd, a conflict with a file source, and raw
+ * configuration HAProxy refuses (only that resource is held back).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -280,4 +281,51 @@ test('etcd unreachable at start: HAProxy waits for the first load, then serves i
   assert.equal((await waitForHttp(port, (r) => r.status === 200, 15_000)).body, 'a');
   await controller.reconciler.settled();
   assert.equal(controller.reconciler.last?.kind, 'start');
+});
+
+test('raw configuration HAProxy refuses, from etcd: that backend keeps its last good version, the other changes apply, fixing it applies it', async (t) => {
+  const up = await startUpstreams(t, 'app', 'other');
+  const etcd = await startEtcd(t);
+  const port = await freePort();
+  const app = (lines: string[]) =>
+    JSON.stringify({
+      apiVersion: API_VERSION,
+      kind: 'Backend',
+      metadata: { name: 'app', annotations: { 'haproxy.node-haproxy.io/raw-config': JSON.stringify(lines) } },
+      spec: { members: [{ name: 'a', address: '127.0.0.1', port: up.app!.port }] },
+    });
+  const frontend = (rules: unknown[]) => JSON.stringify({ apiVersion: API_VERSION, kind: 'Frontend', metadata: { name: 'web' }, spec: { binds: [{ address: '127.0.0.1', port }], defaultBackend: 'app', rules } });
+  await etcd.client.put(`${PREFIX}/backends/default/app`).value(app(['http-response set-header X-Version one']));
+  await etcd.client.put(`${PREFIX}/frontends/default/web`).value(frontend([]));
+  const fx = await startTestController(t, {}, { sources: [`etcd://${etcd.endpoint}${PREFIX}`], allowRawConfig: true, ...FAST });
+  const version = async (path = '/') => (await fetch(`http://127.0.0.1:${port}${path}`)).headers.get('x-version');
+  await waitForHttp(port, (r) => r.body === 'app');
+  assert.equal(await version(), 'one');
+
+  // A line HAProxy does not understand (it passes the line checks), in one transaction with a new backend and a rule to it.
+  const pass = fx.nextPass((p) => p.resolution?.outcomes.get('Backend/default/other')?.accepted === true);
+  await etcd.client
+    .if(`${PREFIX}/backends/default/app`, 'Create', '>', 0)
+    .then(
+      etcd.client.put(`${PREFIX}/backends/default/app`).value(app(['http-response set-header X-Version two', 'http-check expect sstatus 200'])),
+      etcd.client.put(`${PREFIX}/backends/default/other`).value(JSON.stringify({ apiVersion: API_VERSION, kind: 'Backend', metadata: { name: 'other' }, spec: { members: [{ name: 'o', address: '127.0.0.1', port: up.other!.port }] } })),
+      etcd.client.put(`${PREFIX}/frontends/default/web`).value(frontend([{ pathPrefix: '/other', backend: 'other' }])),
+    )
+    .commit();
+  const refused = (await pass).resolution!.outcomes.get('Backend/default/app')!;
+  assert.ok(!refused.accepted, 'the backend with the bad line is refused');
+  assert.equal(refused.reason, 'RejectedByHAProxy');
+  assert.equal(refused.issues[0]!.field, 'metadata.annotations["haproxy.node-haproxy.io/raw-config"][1]');
+  assert.match(refused.message, /HAProxy refuses it \(line \d+: 'http-check expect' .*'sstatus'.*\); the rendered line: "http-check expect sstatus 200"\. Fix the resource/);
+  assert.ok(refused.serving, 'its last accepted version serves');
+  assert.equal((await httpGet(port, '/other/x')).body, 'other', 'the other changes are applied');
+  assert.equal(await version(), 'one', 'the refused backend serves its previous version');
+  assert.equal(fx.controller.reconciler.isConverged(), true);
+
+  // Fixed: applied.
+  const fixed = fx.nextPass((p) => p.resolution?.outcomes.get('Backend/default/app')?.accepted === true);
+  await etcd.client.put(`${PREFIX}/backends/default/app`).value(app(['http-response set-header X-Version three']));
+  await fixed;
+  assert.equal(await version(), 'three');
+  assert.equal((await httpGet(port, '/other/x')).body, 'other');
 });

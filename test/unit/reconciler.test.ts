@@ -14,10 +14,10 @@ import { Store } from '../../src/reconcile/store.js';
 const API = 'haproxy.node-haproxy.io/v1alpha1';
 const global = { adminSocket: '/s/admin.sock', serverStateFile: '/s/state', hardStopAfter: '30s', closeSpreadTime: '5s' };
 
-function frontendOn(port: number): Declared {
-  const raw = { apiVersion: API, kind: 'Frontend', metadata: { name: 'web' }, spec: { binds: [{ address: '127.0.0.1', port }] } };
+function frontendOn(port: number, name = 'web'): Declared {
+  const raw = { apiVersion: API, kind: 'Frontend', metadata: { name }, spec: { binds: [{ address: '127.0.0.1', port }] } };
   const v = validateResource(raw);
-  return { key: 'Frontend/default/web', origin: 'test', source: 'test', resource: v.resource, issues: v.issues };
+  return { key: `Frontend/default/${name}`, origin: `${name}.yaml`, source: 'test', resource: v.resource, issues: v.issues };
 }
 
 class FakeHaproxy implements HaproxyControl {
@@ -25,6 +25,8 @@ class FakeHaproxy implements HaproxyControl {
   running = '';
   failStarts = 0;
   refuse: (text: string) => boolean = () => false;
+  /** What HAProxy says when it refuses `text`. */
+  output: (text: string) => string = () => 'bind failed';
   async start(text: string) {
     this.actions.push('start');
     if (this.failStarts-- > 0) throw new Error('cannot start');
@@ -33,7 +35,7 @@ class FakeHaproxy implements HaproxyControl {
   }
   async apply(text: string): Promise<ApplyResult> {
     this.actions.push('reload');
-    if (this.refuse(text)) return { ok: false, reason: 'reload', output: 'bind failed' };
+    if (this.refuse(text)) return { ok: false, reason: 'reload', output: this.output(text) };
     this.running = text;
     return { ok: true };
   }
@@ -172,4 +174,62 @@ test('not converged until the pass that applied the current version has ended (i
   await r.settled();
   assert.equal(r.isConverged(), true);
   assert.equal(r.last?.storeVersion, store.version);
+});
+
+test('HAProxy refuses one resource: the rest applies without it, it stays refused until it changes', async (t) => {
+  const h = new FakeHaproxy();
+  // HAProxy refuses any bind on port 8001, blaming that line as `haproxy -c` would.
+  h.refuse = (text) => text.includes(':8001\n');
+  h.output = (text) => {
+    const line = text.split('\n').findIndex((l) => l.includes(':8001')) + 1;
+    return `[ALERT]    (1) : config : parsing [/state/candidate-1-1.cfg:${line}] : cannot use port 8001\n[ALERT]    (1) : config : Fatal errors found in configuration.`;
+  };
+  const { store, r, passes } = setup(t, h);
+  store.replaceAll('test', [frontendOn(8000)]);
+  store.markSynced('test');
+  await r.start();
+  await r.settled();
+
+  store.replaceAll('test', [frontendOn(8002), frontendOn(8001, 'bad')]);
+  await r.settled();
+  assert.deepEqual(h.actions, ['start', 'reload', 'reload'], 'refused once, then applied without the culprit');
+  assert.match(h.running, /bind 127\.0\.0\.1:8002\n/);
+  assert.doesNotMatch(h.running, /8001/);
+  const last = passes.at(-1)!;
+  assert.equal(last.kind, 'reload');
+  const bad = last.resolution!.outcomes.get('Frontend/default/bad');
+  assert.ok(bad && !bad.accepted);
+  assert.equal(bad.reason, 'RejectedByHAProxy');
+  assert.match(bad.message, /^spec\.binds: HAProxy refuses it \(line \d+: cannot use port 8001\); the rendered line: "bind 127\.0\.0\.1:8001"\. Fix the resource; the other resources are applied without it$/);
+  assert.equal(bad.issues[0]!.origin, 'bad.yaml');
+  assert.equal(r.isConverged(), true);
+
+  // Another change: HAProxy is not asked again about the refused version.
+  store.replaceAll('test', [frontendOn(8003), frontendOn(8001, 'bad')]);
+  await r.settled();
+  assert.deepEqual(h.actions.slice(3), ['reload']);
+  assert.match(h.running, /:8003\n/);
+
+  // The culprit changes: it is tried, and applied.
+  store.replaceAll('test', [frontendOn(8003), frontendOn(8004, 'bad')]);
+  await r.settled();
+  assert.deepEqual(h.actions.slice(4), ['reload']);
+  assert.match(h.running, /:8004\n/);
+  assert.equal(passes.at(-1)!.resolution!.outcomes.get('Frontend/default/bad')?.accepted, true);
+});
+
+test('a refusal that blames nothing known fails the pass as before (nothing to isolate)', async (t) => {
+  const h = new FakeHaproxy();
+  h.refuse = (text) => text.includes(':8001\n');
+  h.output = () => '[ALERT]    (1) : config : Fatal errors found in configuration.';
+  const { store, r, passes } = setup(t, h, { retryInitialMs: 60_000 });
+  store.replaceAll('test', [frontendOn(8000)]);
+  store.markSynced('test');
+  await r.start();
+  await r.settled();
+  store.replaceAll('test', [frontendOn(8000), frontendOn(8001, 'bad')]);
+  await r.settled();
+  assert.equal(passes.at(-1)!.kind, 'failed');
+  assert.doesNotMatch(h.running, /8001/);
+  assert.equal(r.isConverged(), false);
 });

@@ -3,7 +3,8 @@
  *
  * Conditions:
  * - Accepted: the current generation is valid and its references resolve
- *   (reasons Accepted, InvalidSpec, BackendNotFound, Conflict, Duplicate);
+ *   (reasons Accepted, InvalidSpec, BackendNotFound, Conflict, Duplicate,
+ *   RejectedByHAProxy);
  * - Programmed: HAProxy serves the current generation (reasons Programmed,
  *   ConfigRejected when HAProxy refused the configuration, or the reason it
  *   was not accepted);
