@@ -398,7 +398,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.o.logger.info('reloading HAProxy', { reasons });
     await this.o.runtime?.saveServerState?.(desired.model).catch((err: unknown) => this.o.logger.warn('could not save server state before reload', { err }));
     const r = await this.o.haproxy.apply(desired.text);
-    this.lastReloadAt = this.o.now();
+    // A configuration refused by the check never reached HAProxy: the next attempt need not wait.
+    if (r.ok || r.reason !== 'check') this.lastReloadAt = this.o.now();
     if (!r.ok) {
       blame(r.output);
       this.lastFailedText = desired.text;

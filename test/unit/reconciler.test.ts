@@ -27,6 +27,8 @@ class FakeHaproxy implements HaproxyControl {
   refuse: (text: string) => boolean = () => false;
   /** What HAProxy says when it refuses `text`. */
   output: (text: string) => string = () => 'bind failed';
+  /** Which step refuses: the check (`haproxy -c`, HAProxy untouched) or the reload. */
+  refuseReason: 'check' | 'reload' = 'reload';
   async start(text: string) {
     this.actions.push('start');
     if (this.failStarts-- > 0) throw new Error('cannot start');
@@ -35,7 +37,7 @@ class FakeHaproxy implements HaproxyControl {
   }
   async apply(text: string): Promise<ApplyResult> {
     this.actions.push('reload');
-    if (this.refuse(text)) return { ok: false, reason: 'reload', output: this.output(text) };
+    if (this.refuse(text)) return { ok: false, reason: this.refuseReason, output: this.output(text) };
     this.running = text;
     return { ok: true };
   }
@@ -184,11 +186,15 @@ test('HAProxy refuses one resource: the rest applies without it, it stays refuse
     const line = text.split('\n').findIndex((l) => l.includes(':8001')) + 1;
     return `[ALERT]    (1) : config : parsing [/state/candidate-1-1.cfg:${line}] : cannot use port 8001\n[ALERT]    (1) : config : Fatal errors found in configuration.`;
   };
-  const { store, r, passes } = setup(t, h);
+  h.refuseReason = 'check';
+  // A refused check does not count as a reload: the isolated configuration need not wait out the interval.
+  const { store, r, passes } = setup(t, h, { minReloadIntervalMs: 300 });
+  const pause = () => new Promise((res) => setTimeout(res, 350));
   store.replaceAll('test', [frontendOn(8000)]);
   store.markSynced('test');
   await r.start();
   await r.settled();
+  await pause();
 
   store.replaceAll('test', [frontendOn(8002), frontendOn(8001, 'bad')]);
   await r.settled();
@@ -203,14 +209,17 @@ test('HAProxy refuses one resource: the rest applies without it, it stays refuse
   assert.match(bad.message, /^spec\.binds: HAProxy refuses it \(line \d+: cannot use port 8001\); the rendered line: "bind 127\.0\.0\.1:8001"\. Fix the resource; the other resources are applied without it$/);
   assert.equal(bad.issues[0]!.origin, 'bad.yaml');
   assert.equal(r.isConverged(), true);
+  assert.ok(!passes.some((p) => p.kind === 'deferred'), `no pass waited for the reload interval: ${passes.map((p) => p.kind).join(', ')}`);
 
   // Another change: HAProxy is not asked again about the refused version.
+  await pause();
   store.replaceAll('test', [frontendOn(8003), frontendOn(8001, 'bad')]);
   await r.settled();
   assert.deepEqual(h.actions.slice(3), ['reload']);
   assert.match(h.running, /:8003\n/);
 
   // The culprit changes: it is tried, and applied.
+  await pause();
   store.replaceAll('test', [frontendOn(8003), frontendOn(8004, 'bad')]);
   await r.settled();
   assert.deepEqual(h.actions.slice(4), ['reload']);
