@@ -78,7 +78,9 @@ Options:
                                /metrics, /healthz, /readyz and /stream stay open. Needs
                                --api-token-file (default: reads are open)
   --allow-raw-config           Accept raw HAProxy lines (aqueduct "natives", the raw-config
-                               annotation) from the REST API and etcd; each line is checked
+                               annotation) from every source: files, Kubernetes, the REST API
+                               and etcd; each line is checked. Whoever can declare a resource
+                               can then add HAProxy directives to its section
   --api-max-body-bytes N       REST API: largest request body (default: 1048576)
   --aqueduct-namespace NS      REST API: namespace of thalassa-aqueduct keys (default: default)
   --stop-haproxy-on-exit       Stop HAProxy when the controller stops (default: leave it
@@ -89,17 +91,28 @@ Options:
 
 ${KUBERNETES_HELP}`;
 
-const RENDER_HELP = `Usage: node-haproxy render DIR [--state-dir DIR] [--stats-address HOST:PORT]
+const RENDER_HELP = `Usage: node-haproxy render DIR [--state-dir DIR] [--stats-address HOST:PORT] [--allow-raw-config]
 
 Prints the HAProxy configuration that "run --source DIR" would apply. Invalid
-resources are left out and reported on stderr; the exit code is then 1.`;
+resources are left out and reported on stderr; the exit code is then 1.
 
-const VALIDATE_HELP = `Usage: node-haproxy validate DIR
+Options:
+  --state-dir DIR              run's state directory, for the socket and state file paths
+                               (default: ./.node-haproxy)
+  --stats-address HOST:PORT    Include HAProxy's stats listener, as run --stats-address does
+  --allow-raw-config           Accept the raw-config annotation, as "run --allow-raw-config"
+                               does (default: refused); each line is checked`;
+
+const VALIDATE_HELP = `Usage: node-haproxy validate DIR [--allow-raw-config]
 
 Checks every manifest below DIR against the schema and the cross-resource rules
 (unknown backends, duplicate names, two frontends on one address and port).
 Exit 0 when all are valid; else 1, with one line per problem:
-  FILE#DOCUMENT: KIND NAMESPACE/NAME: FIELD: PROBLEM`;
+  FILE#DOCUMENT: KIND NAMESPACE/NAME: FIELD: PROBLEM
+
+Options:
+  --allow-raw-config           Accept the raw-config annotation, as "run --allow-raw-config"
+                               does (default: refused); each line is checked`;
 
 const DEMO_HELP = `Usage: node-haproxy demo [--log-format json|pretty]
 
@@ -112,6 +125,8 @@ const common = {
   'log-format': { type: 'string' },
   'log-level': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
+
+const allowRawConfig = { 'allow-raw-config': { type: 'boolean' } } as const satisfies ParseArgsConfig['options'];
 
 function parse<O extends ParseArgsConfig['options']>(args: string[], options: O, allowPositionals = false) {
   try {
@@ -167,7 +182,7 @@ async function cmdRun(args: string[]): Promise<number> {
     'http-address': { type: 'string' },
     'api-token-file': { type: 'string' },
     'api-auth-reads': { type: 'boolean' },
-    'allow-raw-config': { type: 'boolean' },
+    ...allowRawConfig,
     'api-max-body-bytes': { type: 'string' },
     'aqueduct-namespace': { type: 'string' },
     'no-server-metrics': { type: 'boolean' },
@@ -237,10 +252,10 @@ export function waitForSignal(logger: Logger): Promise<void> {
 }
 
 async function cmdRender(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { ...common, 'state-dir': { type: 'string' }, 'stats-address': { type: 'string' } }, true);
+  const { values, positionals } = parse(args, { ...common, ...allowRawConfig, 'state-dir': { type: 'string' }, 'stats-address': { type: 'string' } }, true);
   if (values.help) return print(RENDER_HELP);
   if (positionals.length !== 1) throw new UsageError('render needs exactly one DIR');
-  const loaded = await loadDirectory(positionals[0]!);
+  const loaded = await loadDirectory(positionals[0]!, { allowRawConfig: values['allow-raw-config'] ?? false });
   const r = resolve({ declared: loaded.declared, lastAccepted: new Map() });
   const problems = [...loaded.issues.filter((i) => i.reason === 'ParseError')];
   for (const o of r.outcomes.values()) if (!o.accepted) problems.push(...o.issues);
@@ -251,10 +266,10 @@ async function cmdRender(args: string[]): Promise<number> {
 }
 
 async function cmdValidate(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, common, true);
+  const { values, positionals } = parse(args, { ...common, ...allowRawConfig }, true);
   if (values.help) return print(VALIDATE_HELP);
   if (positionals.length !== 1) throw new UsageError('validate needs exactly one DIR');
-  const loaded = await loadDirectory(positionals[0]!);
+  const loaded = await loadDirectory(positionals[0]!, { allowRawConfig: values['allow-raw-config'] ?? false });
   const r = resolve({ declared: loaded.declared, lastAccepted: new Map() });
   const lines = new Set<string>();
   for (const i of loaded.issues) lines.add(formatIssue(i));

@@ -55,7 +55,7 @@ export interface ControllerOptions {
   apiTokenFile?: string;
   /** REST API: reads need the token too, on every API route (/metrics, /healthz, /readyz, /stream stay open). Needs `apiTokenFile`. */
   apiAuthReads?: boolean;
-  /** Accept raw HAProxy lines (aqueduct `natives`, the raw-config annotation) from the REST API and etcd. */
+  /** Accept raw HAProxy lines (aqueduct `natives`, the raw-config annotation) from every source: files, Kubernetes, the REST API and etcd. */
   allowRawConfig?: boolean;
   /** REST API: largest request body accepted, in bytes (default 1 MiB). */
   apiMaxBodyBytes?: number;
@@ -128,6 +128,7 @@ async function createSource(spec: string, store: Store, o: ControllerOptions, re
       store,
       reconciler,
       logger: o.logger,
+      allowRawConfig: o.allowRawConfig,
       onWatchRestart: (r) => {
         observe.metrics.watchRestarted('kubernetes', r.reason);
         onWatchRestart?.(r);
@@ -153,6 +154,7 @@ async function createSource(spec: string, store: Store, o: ControllerOptions, re
     logger: o.logger.child({ source: 'files' }),
     name: `files:${resolvePath(spec)}`,
     rescanIntervalMs: o.fileRescanIntervalMs,
+    allowRawConfig: o.allowRawConfig,
   });
 }
 

@@ -6,6 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/paths.js';
+import { RAW_CONFIG_FIELD, rawBackendYaml, sectionOf } from '../helpers/raw-config.js';
 
 const cli = join(packageRoot(), 'dist', 'src', 'cli.js');
 const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 20_000 });
@@ -89,4 +90,33 @@ test('run --api-auth-reads without --api-token-file is a usage error naming both
   assert.equal(r.status, 2, r.stdout + r.stderr);
   assert.match(r.stderr, /--api-auth-reads needs .* no --api-token-file was given; pass --api-token-file FILE .*or drop --api-auth-reads/);
   assert.match(run('run', '--help').stdout, /--api-auth-reads +REST API: reads \(GET, HEAD\) need the token too/);
+});
+
+test('validate and render --allow-raw-config treat the raw-config annotation as run --allow-raw-config does', async (t) => {
+  const line = 'http-response set-header X-Raw yes';
+  const d = await dir(t, { 'app.yaml': rawBackendYaml('app', [line], 9001) });
+  const refused = run('validate', d);
+  assert.equal(refused.status, 1, refused.stdout + refused.stderr);
+  assert.equal(refused.stdout.trim(), `app.yaml#1: Backend default/app: ${RAW_CONFIG_FIELD}: raw configuration is disabled on this controller; remove the annotation, or ask the operator to enable raw configuration (--allow-raw-config)`);
+
+  const ok = run('validate', '--allow-raw-config', d);
+  assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+  assert.match(ok.stderr, /1 resource\(s\) in 1 file\(s\): all valid/);
+
+  const rendered = run('render', d, '--allow-raw-config');
+  assert.equal(rendered.status, 0, rendered.stderr);
+  assert.ok(sectionOf(rendered.stdout, 'backend default_app').includes(line), rendered.stdout);
+  const without = run('render', d);
+  assert.equal(without.status, 1);
+  assert.ok(!without.stdout.includes(line));
+  assert.match(without.stderr, /raw configuration is disabled/);
+
+  // The line checks hold with the flag too.
+  const bad = await dir(t, { 'app.yaml': rawBackendYaml('app', ['backend evil'], 9001) });
+  const b = run('validate', '--allow-raw-config', bad);
+  assert.equal(b.status, 1);
+  assert.equal(b.stdout.trim(), `app.yaml#1: Backend default/app: ${RAW_CONFIG_FIELD}[0]: starts with "backend", which opens a new section`);
+
+  for (const c of ['validate', 'render']) assert.match(run(c, '--help').stdout, /--allow-raw-config +Accept the raw-config annotation/, c);
+  assert.match(run('run', '--help').stdout, /--allow-raw-config +Accept raw HAProxy lines .*\n.*from every source: files, Kubernetes, the REST API/);
 });

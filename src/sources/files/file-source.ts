@@ -21,6 +21,8 @@ export interface FileSourceOptions {
   debounceMs?: number;
   /** Full rescan as a safety net for missed watch events (0 disables). */
   rescanIntervalMs?: number;
+  /** Accept the raw-config annotation (`--allow-raw-config`); refused with an issue otherwise. */
+  allowRawConfig?: boolean;
 }
 
 interface FileState {
@@ -100,7 +102,7 @@ export class FileSource {
       }
       const prev = this.files.get(p);
       if (prev?.hash === content.hash) continue; // unchanged: not parsed again
-      const r = parseManifests(content.text, relative(this.o.dir, p) || p, this.name);
+      const r = parseManifests(content.text, relative(this.o.dir, p) || p, this.name, { allowRawConfig: this.o.allowRawConfig ?? false });
       // A file that does not parse keeps its last good resources.
       this.files.set(p, { hash: content.hash, declared: r.declared ?? prev?.declared ?? [], issues: r.issues });
     }

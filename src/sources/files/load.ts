@@ -8,7 +8,7 @@ import { join, relative } from 'node:path';
 import yaml from 'js-yaml';
 import type { Declared } from '../../model/resolve.js';
 import { API_GROUP, DEFAULT_NAMESPACE, resourceKey, type Issue } from '../../model/types.js';
-import { describeResource, validateResource } from '../../model/validate.js';
+import { describeResource, validateResource, type ValidateOptions } from '../../model/validate.js';
 
 export interface FileResult {
   path: string;
@@ -55,8 +55,11 @@ function isOurs(raw: unknown): boolean {
   return typeof v !== 'string' || v.split('/')[0] === API_GROUP;
 }
 
-/** Parses and validates one file's text. `label` names the file in messages. */
-export function parseManifests(text: string, label: string, source = 'files'): Omit<FileResult, 'path' | 'hash'> {
+/**
+ * Parses and validates one file's text. `label` names the file in messages;
+ * `options` are the controller's (raw configuration is refused unless enabled).
+ */
+export function parseManifests(text: string, label: string, source = 'files', options: ValidateOptions = {}): Omit<FileResult, 'path' | 'hash'> {
   let docs: unknown[];
   try {
     docs = yaml.loadAll(text);
@@ -78,7 +81,7 @@ export function parseManifests(text: string, label: string, source = 'files'): O
       skipped++;
       return;
     }
-    const v = validateResource(doc, origin);
+    const v = validateResource(doc, origin, options);
     issues.push(...v.issues);
     const key = v.resource ? `${v.resource.kind}/${v.resource.metadata.namespace}/${v.resource.metadata.name}` : identity(doc);
     if (key) declared.push({ key, origin, source, resource: v.resource, issues: v.issues });
@@ -95,13 +98,13 @@ export async function readManifest(path: string): Promise<{ text: string; hash: 
   return { text, hash: createHash('sha256').update(text).digest('hex') };
 }
 
-export async function loadFile(path: string, root: string, source = 'files'): Promise<FileResult> {
+export async function loadFile(path: string, root: string, source = 'files', options: ValidateOptions = {}): Promise<FileResult> {
   const { text, hash } = await readManifest(path);
-  return { path, hash, ...parseManifests(text, relative(root, path) || path, source) };
+  return { path, hash, ...parseManifests(text, relative(root, path) || path, source, options) };
 }
 
-/** Loads every manifest below `dir` (for `render` and `validate`). */
-export async function loadDirectory(dir: string): Promise<{ files: FileResult[]; declared: Declared[]; issues: Issue[] }> {
+/** Loads every manifest below `dir` (for `render` and `validate`, with the options `run` would use). */
+export async function loadDirectory(dir: string, options: ValidateOptions = {}): Promise<{ files: FileResult[]; declared: Declared[]; issues: Issue[] }> {
   let st;
   try {
     st = await stat(dir);
@@ -109,7 +112,7 @@ export async function loadDirectory(dir: string): Promise<{ files: FileResult[];
     throw new Error(`${dir} does not exist; pass a directory of YAML manifests`);
   }
   if (!st.isDirectory()) throw new Error(`${dir} is not a directory; pass a directory of YAML manifests`);
-  const files = await Promise.all((await listManifests(dir)).map((p) => loadFile(p, dir)));
+  const files = await Promise.all((await listManifests(dir)).map((p) => loadFile(p, dir, 'files', options)));
   return {
     files,
     declared: files.flatMap((f) => f.declared ?? []),

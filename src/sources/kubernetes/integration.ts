@@ -49,7 +49,8 @@ export class KubernetesIntegration {
   readonly events: EventRecorder;
   readonly status: StatusWriter;
 
-  constructor(o: KubernetesOptions & { store: Store; reconciler: PassSource; logger: Logger }) {
+  /** `allowRawConfig` is the controller's `--allow-raw-config`, the same for every source. */
+  constructor(o: KubernetesOptions & { store: Store; reconciler: PassSource; logger: Logger; allowRawConfig?: boolean }) {
     const kc = loadKubeConfig(o);
     this.client = new KubeClient(kc);
     const logger = o.logger.child({ source: 'kubernetes' });
@@ -64,6 +65,7 @@ export class KubernetesIntegration {
       watchTimeoutSeconds: o.watchTimeoutSeconds,
       backoff: o.backoff,
       onWatchRestart: o.onWatchRestart,
+      allowRawConfig: o.allowRawConfig,
     });
     this.name = this.source.name;
     if (o.leaderElection !== false) {

@@ -6,12 +6,14 @@
  * Level-triggered: a reflector only says which keys changed; the source then
  * rebuilds the affected store entries from the caches and writes only what
  * differs (a status write, a label or an annotation change never reaches the
- * store, so it costs no reconcile pass).
+ * store, so it costs no reconcile pass; the one exception is the raw-config
+ * annotation, which shapes HAProxy).
  */
 import { EventEmitter } from 'node:events';
 import type { Declared } from '../../model/resolve.js';
 import { API_VERSION, resourceKey, type Kind, type Member, type ResourceKey, type ServiceRef } from '../../model/types.js';
-import { validateResource } from '../../model/validate.js';
+import { RAW_CONFIG_ANNOTATION } from '../../model/raw-config.js';
+import { validateResource, type ValidateOptions } from '../../model/validate.js';
 import type { Logger } from '../../log.js';
 import type { Store } from '../../reconcile/store.js';
 import type { BackoffOptions } from './backoff.js';
@@ -39,6 +41,8 @@ export interface KubernetesSourceOptions {
   backoff?: BackoffOptions;
   /** Called for every watch restart (also emitted as 'watchRestart'). */
   onWatchRestart?: (restart: WatchRestart) => void;
+  /** Accept the raw-config annotation (`--allow-raw-config`); refused with an InvalidSpec issue otherwise. */
+  allowRawConfig?: boolean;
 }
 
 /** What the store holds for one custom resource, and when it got there. */
@@ -68,18 +72,24 @@ function splitKey(key: string): { namespace: string; name: string } {
   return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
 }
 
-/** The store entry for one custom resource object: validated with the one schema. Pure. */
-export function declaredFromObject(kind: Kind, obj: KubeObject, source: string): Declared {
+/**
+ * The store entry for one custom resource object: validated with the one
+ * schema, with the controller's options (raw configuration). Pure.
+ */
+export function declaredFromObject(kind: Kind, obj: KubeObject, source: string, options: ValidateOptions = {}): Declared {
   const namespace = obj.metadata.namespace ?? '';
   const name = obj.metadata.name ?? '';
   const key = resourceKey(kind, namespace, name);
-  // Only what shapes HAProxy: status, labels, annotations and managedFields stay out.
+  // Only what shapes HAProxy: status, labels, managedFields and every other annotation stay out.
   const metadata: Record<string, unknown> = { name, namespace };
   if (obj.metadata.uid) metadata.uid = obj.metadata.uid;
   if (typeof obj.metadata.generation === 'number') metadata.generation = obj.metadata.generation;
+  // The raw-config annotation is kept, so validation accepts it (--allow-raw-config) or refuses it.
+  const raw = obj.metadata.annotations?.[RAW_CONFIG_ANNOTATION];
+  if (raw !== undefined) metadata.annotations = { [RAW_CONFIG_ANNOTATION]: raw };
   const clean = { apiVersion: API_VERSION, kind, metadata, spec: obj.spec ?? {} };
   const origin = source;
-  const v = validateResource(clean, origin);
+  const v = validateResource(clean, origin, options);
   return { key, origin, source, ...(v.resource ? { resource: v.resource } : {}), issues: v.issues };
 }
 
@@ -249,7 +259,7 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
     // First complete picture: one replaceAll, then every member list.
     const all: Declared[] = [];
     for (const { kind } of CR_KINDS) {
-      for (const obj of this.reflectorFor(kind).list()) all.push(this.remember(declaredFromObject(kind, obj, this.name), obj));
+      for (const obj of this.reflectorFor(kind).list()) all.push(this.remember(this.declaredFrom(kind, obj), obj));
     }
     if (this.membersFrom === 'endpointslices') for (const key of this.reflectors.endpoints.keys()) this.indexSlice(key);
     this.dirtyResources.clear();
@@ -280,7 +290,7 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
         if (this.declared.delete(key)) this.o.store.remove(this.name, key);
         continue;
       }
-      const d = declaredFromObject(kind, obj, this.name);
+      const d = this.declaredFrom(kind, obj);
       if (this.declared.get(key)?.signature === JSON.stringify(d)) continue;
       this.remember(d, obj);
       this.o.store.upsert(d);
@@ -290,6 +300,10 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
       this.dirtyMembers.delete(key);
       this.updateMembers(key);
     }
+  }
+
+  private declaredFrom(kind: Kind, obj: KubeObject): Declared {
+    return declaredFromObject(kind, obj, this.name, { allowRawConfig: this.o.allowRawConfig ?? false });
   }
 
   private remember(d: Declared, obj: KubeObject): Declared {
