@@ -67,10 +67,15 @@ for (const name of readdirSync(resultsDir).filter((n) => n.endsWith('.json')).so
   }
   for (const t of r.targets ?? []) rows.push(`| [${r.title ?? name}](${name.replace(/\.json$/, '.md')}) | ${t.metric} | ${t.target} | ${t.value} ${t.unit} | ${t.met ? 'yes' : `**no**: ${t.miss}`} | ${(r.date ?? '').slice(0, 10)} |`);
 }
+// Sections written by hand below the table (from the first "## " heading on) are kept.
+const readmePath = join(resultsDir, 'README.md');
+const previous = existsSync(readmePath) ? readFileSync(readmePath, 'utf8') : '';
+const sections = previous.search(/^## /m);
 writeFileSync(
-  join(resultsDir, 'README.md'),
+  readmePath,
   ['# Benchmark results', '', 'Written by `npm run bench` (scripts/run-bench.mjs); one JSON and one markdown file per benchmark.', '',
-    '| benchmark | metric | target | measured | met | date |', '| --- | --- | --- | --- | --- | --- |', ...rows, ''].join('\n'),
+    '| benchmark | metric | target | measured | met | date |', '| --- | --- | --- | --- | --- | --- |', ...rows, ''].join('\n') +
+    (sections >= 0 ? '\n' + previous.slice(sections) : ''),
 );
 console.error(`bench: ${files.length - failed}/${files.length} benchmarks done in ${Math.round((Date.now() - started) / 1000)} s`);
 for (const s of summary) console.error(`  ${s.ok ? 'ok    ' : 'FAILED'} ${s.file} (${s.seconds} s)`);

@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { FaultInjector, type FailureRule } from './faults.js';
 import { mediaType, parseJson, readBody, sendJson, sendStatus, sendText } from './http-io.js';
@@ -35,6 +36,8 @@ export interface KubeApiTestServerOptions {
   expiredWatchResponse?: ExpiredWatchResponse;
   /** Clock for creationTimestamp and deletionTimestamp. */
   now?: () => Date;
+  /** Delay before answering each request except watches and health checks, as a round trip to a real apiserver. Default 0. */
+  latencyMs?: number;
 }
 
 export interface KubeApiTestServerStats extends WatchHubStats {
@@ -54,6 +57,18 @@ export interface WatchFilter {
   namespace?: string;
 }
 
+/** A KubeConfig for a KubeApiTestServer at `url` (e.g. one in another process): its token, context namespace `namespace`. */
+export function testKubeConfig(url: string, token: string, namespace = 'default'): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'kube-api-test', server: url, skipTLSVerify: true }],
+    users: [{ name: 'kube-api-test-user', token }],
+    contexts: [{ name: 'kube-api-test', cluster: 'kube-api-test', user: 'kube-api-test-user', namespace }],
+    currentContext: 'kube-api-test',
+  });
+  return kc;
+}
+
 const HEALTH_PATHS = new Set(['/healthz', '/livez', '/readyz']);
 const BODY_VERBS = new Set<ResourceVerb>(['create', 'update', 'patch', 'delete', 'deletecollection']);
 
@@ -67,6 +82,7 @@ export class KubeApiTestServer {
   private readonly faults = new FaultInjector();
   private readonly log = new RequestLog();
   private expiredWatchResponse: ExpiredWatchResponse;
+  private latencyMs: number;
   private server: Server | undefined;
   private baseUrl: string | undefined;
 
@@ -77,6 +93,7 @@ export class KubeApiTestServer {
     this.store = new ObjectStore({ historyLimit: options.historyLimit ?? 10_000, now: options.now ?? (() => new Date()) });
     this.hub = new WatchHub(this.store, options.bookmarkIntervalMs ?? 60_000);
     this.expiredWatchResponse = options.expiredWatchResponse ?? 'event';
+    this.latencyMs = options.latencyMs ?? 0;
     this.api = new ResourceApi(this.store, this.hub, () => this.expiredWatchResponse);
   }
 
@@ -112,14 +129,7 @@ export class KubeApiTestServer {
 
   /** A KubeConfig whose current context points at this server with its token. */
   kubeConfig(): KubeConfig {
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: 'kube-api-test', server: this.url, skipTLSVerify: true }],
-      users: [{ name: 'kube-api-test-user', token: this.token }],
-      contexts: [{ name: 'kube-api-test', cluster: 'kube-api-test', user: 'kube-api-test-user', namespace: this.namespace }],
-      currentContext: 'kube-api-test',
-    });
-    return kc;
+    return testKubeConfig(this.url, this.token, this.namespace);
   }
 
   // --- Seeding and inspection (same code path as the API: events and resourceVersions) ---
@@ -210,6 +220,11 @@ export class KubeApiTestServer {
     this.expiredWatchResponse = mode;
   }
 
+  /** Delay before answering each later request except watches and health checks; 0 answers at once. */
+  setLatency(ms: number): void {
+    this.latencyMs = ms;
+  }
+
   // --- Observation ---
 
   /** How many requests matched, e.g. requestCount({ verb: 'list', resource: 'frontends' }). */
@@ -265,6 +280,7 @@ export class KubeApiTestServer {
     if (req.headers.authorization !== `Bearer ${this.token}`) return sendStatus(res, unauthorized());
     const r = route(method, url, this.registry, new URL(this.url).host);
     this.log.add(describeRoute(method, url.pathname, r));
+    if (this.latencyMs > 0 && r.verb !== 'watch') await sleep(this.latencyMs);
     const injected = this.faults.take(method, url.pathname, r.verb);
     if (injected) return sendStatus(res, injected);
     if ('error' in r) throw r.error;

@@ -1,4 +1,4 @@
-export { KubeApiTestServer, type KubeApiTestServerOptions, type KubeApiTestServerStats, type WatchFilter } from './api-server.js';
+export { KubeApiTestServer, testKubeConfig, type KubeApiTestServerOptions, type KubeApiTestServerStats, type WatchFilter } from './api-server.js';
 export type { FailureRule, RequestMatcher } from './faults.js';
 export type { KubeObject, ObjectMeta, ObjectList, WatchEvent, WatchEventType } from './objects.js';
 export type { RequestFilter, RequestRecord, Verb } from './request-log.js';

@@ -8,6 +8,9 @@
  * - A resource changed after the pass began is left for the next pass, so
  *   observedGeneration never claims a generation the pass did not see.
  * - A failed write is retried with backoff; a vanished object is skipped.
+ * - Writes run `concurrency` at a time (default 8), one per resource per
+ *   sync. Leadership and stop are checked before each write starts, so a lost
+ *   leadership leaves at most `concurrency` writes in flight and starts none.
  */
 import type { Outcome, Resolution } from '../../model/resolve.js';
 import { API_VERSION, parseKey, type Backend, type ResourceKey, type ResourceStatus } from '../../model/types.js';
@@ -35,8 +38,12 @@ export interface StatusWriterOptions {
   isLeader: () => boolean;
   logger: Logger;
   backoff?: BackoffOptions;
+  /** Status writes in flight at once during a sync. Default DEFAULT_STATUS_CONCURRENCY; 1 writes one at a time. */
+  concurrency?: number;
   now?: () => Date;
 }
+
+export const DEFAULT_STATUS_CONCURRENCY = 8;
 
 interface Serving {
   uid?: string;
@@ -70,14 +77,18 @@ export class StatusWriter {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
+  /** Set by a sync in which a write failed: retry after this long (unless a change asks for a sync sooner). */
+  private retryInMs: number | undefined;
   private stopped = false;
   private readonly backoff: Backoff;
+  private readonly concurrency: number;
   private readonly now: () => Date;
   private readonly onPass = (p: PassResult) => this.pass(p);
   private counters = { patches: 0, failures: 0 };
 
   constructor(private readonly o: StatusWriterOptions) {
     this.backoff = new Backoff(withDefaults({ initialMs: 200, maxMs: 10_000 }, o.backoff ?? {}));
+    this.concurrency = Math.max(1, Math.floor(o.concurrency ?? DEFAULT_STATUS_CONCURRENCY));
     this.now = o.now ?? (() => new Date());
     o.reconciler.on('pass', this.onPass);
     o.source.on('resourceChange', (key) => this.cacheChanged(key));
@@ -189,30 +200,52 @@ export class StatusWriter {
       this.timer = undefined;
       this.running = this.sync().finally(() => {
         this.running = undefined;
+        const retry = this.retryInMs;
+        this.retryInMs = undefined;
         if (this.again) {
           this.again = false;
           this.schedule(0);
+        } else if (retry !== undefined) {
+          this.schedule(retry);
         }
       });
     }, ms);
   }
 
-  /** Brings every status in line with the last pass; retries failures with backoff. */
+  /**
+   * Brings every status in line with the last pass; retries failures with
+   * backoff (one backoff per sync, however many writes failed). A pool of
+   * `concurrency` workers takes the keys in turn, each key once.
+   */
   private async sync(): Promise<void> {
     const last = this.last;
     if (!last || !this.o.isLeader()) return;
+    const keys = this.o.source.resourceKeys();
+    let next = 0;
     let failed = false;
-    for (const key of this.o.source.resourceKeys()) {
-      if (this.stopped || !this.o.isLeader()) return;
-      try {
-        await this.syncOne(key, last);
-      } catch (err) {
-        failed = true;
-        this.counters.failures++;
-        this.o.logger.warn('could not write status; will retry', { resource: key, err: describeApiError(err) });
+    let abandoned = false;
+    const worker = async (): Promise<void> => {
+      while (next < keys.length) {
+        if (this.stopped || !this.o.isLeader()) {
+          abandoned = true;
+          return;
+        }
+        const key = keys[next++]!;
+        try {
+          await this.syncOne(key, last);
+        } catch (err) {
+          failed = true;
+          this.counters.failures++;
+          this.o.logger.warn('could not write status; will retry', { resource: key, err: describeApiError(err) });
+        }
       }
-    }
-    if (failed) this.schedule(this.backoff.next());
+    };
+    // allSettled: sync() ends only once no write of it is in flight (one sync at a time).
+    const settled = await Promise.allSettled(Array.from({ length: Math.min(this.concurrency, keys.length) }, worker));
+    for (const r of settled) if (r.status === 'rejected') throw r.reason;
+    if (abandoned) return;
+    // Not schedule(): while this sync runs that would only mark it to run again at once.
+    if (failed) this.retryInMs = this.backoff.next();
     else this.backoff.reset();
   }
 
