@@ -13,7 +13,7 @@
  *   leadership leaves at most `concurrency` writes in flight and starts none.
  */
 import type { Outcome, Resolution } from '../../model/resolve.js';
-import { API_VERSION, parseKey, type Backend, type ResourceKey, type ResourceStatus } from '../../model/types.js';
+import { API_VERSION, keyOf, parseKey, type Backend, type ResourceKey, type ResourceStatus } from '../../model/types.js';
 import type { Logger } from '../../log.js';
 import type { PassResult } from '../../reconcile/reconciler.js';
 import type { Store } from '../../reconcile/store.js';
@@ -57,6 +57,8 @@ interface LastPass {
   verdict: PassVerdict;
   /** Resources written to the store at or before this store version were in the pass. */
   certainVersion: number;
+  /** The pass's backends by key, built on first use (one lookup per status, not a scan). */
+  backends?: Map<ResourceKey, Backend>;
 }
 
 const OK_KINDS = new Set(['start', 'noop', 'runtime', 'reload']);
@@ -257,7 +259,8 @@ export class StatusWriter {
     if (info.storeVersion > last.certainVersion || info.uid !== obj.metadata.uid) return; // the next pass covers it
     const { kind, namespace, name } = parseKey(key);
     const serving = this.serving.get(key);
-    const backend = kind === 'Backend' ? last.resolution.backends.find((b) => b.metadata.namespace === namespace && b.metadata.name === name) : undefined;
+    last.backends ??= new Map(last.resolution.backends.map((b) => [keyOf(b), b]));
+    const backend = kind === 'Backend' ? last.backends.get(key) : undefined;
     const declaredSpec = outcome.accepted ? outcome.resource.spec : outcome.serving?.spec;
     const serviceRef = kind === 'Backend' ? (declaredSpec as Backend['spec'] | undefined)?.service : undefined;
     const desired = desiredStatus({
