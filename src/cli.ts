@@ -8,6 +8,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createLogger, type Logger, type LogLevel } from './log.js';
+import { tuneHeap } from './heap.js';
 import { DEFAULTS, globalSettings, restOptionsProblem, startController } from './controller.js';
 import { formatIssue } from './model/types.js';
 import { resolve } from './model/resolve.js';
@@ -205,6 +206,7 @@ async function cmdRun(args: string[]): Promise<number> {
     throw new UsageError((err as Error).message);
   }
   const logger = makeLogger(values);
+  tuneHeap();
   const controller = await startController({
     sources: values.source,
     stateDir: values['state-dir'] ?? '.node-haproxy',
@@ -288,6 +290,7 @@ async function cmdDemo(args: string[]): Promise<number> {
   const { values } = parse(args, common);
   if (values.help) return print(DEMO_HELP);
   const logger = makeLogger(values, 'pretty');
+  tuneHeap();
   const demo = await runDemo({ logger });
   await waitForSignal(logger);
   await demo.stop();

@@ -2,7 +2,7 @@
  * Child process of bench/scale: a real controller with 1,000 backends × 100
  * members (100,000 servers) on a real HAProxy. Runs in its own process so its
  * peak RSS is the controller's alone. Prints one JSON line with the numbers.
- * Usage: node scale-child.js <backends> <membersPerBackend>
+ * Usage: node scale-child.js <backends> <membersPerBackend> [untuned]
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -10,12 +10,15 @@ import { computeDesired } from '../../src/reconcile/desired.js';
 import { plan } from '../../src/reconcile/plan.js';
 import { loadRenderer } from '../../src/render/render.js';
 import { globalSettings } from '../../src/controller.js';
+import { tuneHeap } from '../../src/heap.js';
 import { HAPROXY_BIN, startHarness } from './harness.js';
 import { backendResource, declared, frontendResource } from './resources.js';
 import { freeLoopbackPort } from './ports.js';
 
 const backends = Number(process.argv[2] ?? '1000');
 const perBackend = Number(process.argv[3] ?? '100');
+// As `node-haproxy run` does at start, unless asked for V8's defaults (the comparison run).
+if (process.argv[4] !== 'untuned') tuneHeap();
 const ms = (t0: number): number => Math.round((performance.now() - t0) * 10) / 10;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
