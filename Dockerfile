@@ -1,6 +1,8 @@
 # node-haproxy: the controller with Debian's HAProxy 2.6 in one image.
 # Runs as the unprivileged user "node"; HAProxy may bind ports below 1024
 # through a file capability (cap_net_bind_service) on its binary.
+# test/integration/dockerfile.test.ts checks this file against the repository
+# without Docker (COPY sources, the build, ports, flags, dependencies).
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /src
@@ -21,15 +23,15 @@ RUN apt-get update \
 WORKDIR /app
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+# package.json's "type": "module" makes Node load dist/ as ES modules.
 COPY package.json ./
+# Read at run time from the folder above dist/src (src/paths.ts): the
+# configuration templates, and the manifests the demo command serves.
 COPY templates ./templates
 COPY examples ./examples
-COPY crds ./crds
 USER node
-# 8080: example data-plane port; 9090: controller HTTP (/metrics, /healthz, /readyz, API)
-EXPOSE 8080 9090
-# --heap-growing-percent=20 makes V8 collect before the heap grows to 3-4x what
-# is live: at 100,000 servers the peak RSS is 266 MiB instead of ~450 MiB
-# (bench/results/scale.md).
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "--heap-growing-percent=20", "/app/dist/src/cli.js"]
+# 8080: the examples' data-plane port; 9101: the controller's HTTP server
+# (/metrics, /healthz, /readyz, /stream, REST API), run's default --http-address.
+EXPOSE 8080 9101
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/dist/src/cli.js"]
 CMD ["run", "--source", "/etc/node-haproxy", "--state-dir", "/var/lib/node-haproxy"]
