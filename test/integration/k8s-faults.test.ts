@@ -29,6 +29,10 @@ test('faults: dropped watches, 410, 500s and stalls; every change made meanwhile
     kubeConfig: server.kubeConfig(),
     kubernetes: { leaderElection: false, stallTimeoutMs: 1500 },
   });
+  const reloads: string[] = [];
+  controller.reconciler.on('pass', (p) => {
+    if (p.kind === 'reload' || p.kind === 'failed') reloads.push(`${p.kind}: ${p.reasons.join('; ')}${p.error ? ` (${p.error})` : ''}`);
+  });
 
   /** Waits until exactly `names` answer and the Backend status says so for its current generation. */
   const converged = async (names: string[], what: string) => {
@@ -124,6 +128,6 @@ test('faults: dropped watches, 410, 500s and stalls; every change made meanwhile
   await t.test('no reload at all: members moved through the runtime API, and the spec change rendered the same configuration', async () => {
     await controller.reconciler.settled();
     // The Backend's spec change (port by name → by number) renders the same configuration: no reload at all.
-    assert.equal(await controller.supervisor.reloadCount(), 0);
+    assert.equal(await controller.supervisor.reloadCount(), 0, `reloads: ${reloads.join(' | ')}`);
   });
 });
