@@ -140,11 +140,14 @@ export class RuntimeApply implements RuntimeExecutor {
 
   /**
    * Deletes servers already in maint. Those that still have connections get
-   * until deleteTimeoutMs to finish them, then their sessions are shut down.
+   * until deleteTimeoutMs to finish them, then their sessions are shut down
+   * and HAProxy gets as long again to release them before the update fails
+   * (and the reconciler falls back to a reload).
    */
   private async remove(ops: ServerOp[]): Promise<void> {
     const api = this.o.api;
-    const deadline = Date.now() + (this.o.deleteTimeoutMs ?? 1000);
+    const grace = this.o.deleteTimeoutMs ?? 1000;
+    let deadline = Date.now() + grace;
     let pending = ops;
     let cut = false;
     for (;;) {
@@ -160,9 +163,11 @@ export class RuntimeApply implements RuntimeExecutor {
       pending = pending.filter((op) => busy.has(serverCommands.del(op.backend, op.server.name).command));
       if (Date.now() >= deadline) {
         if (cut) throw refused(failed);
-        // Their time is up: cut what is left, then give HAProxy a moment to release it.
+        // Their time is up: cut what is left, then give HAProxy time to release it (a busy
+        // HAProxy can take longer than one retry; a give-up here costs a reload).
         await this.run(pending.map((op) => serverCommands.shutdownSessions(op.backend, op.server.name)));
         cut = true;
+        deadline = Date.now() + grace;
       }
       await sleep(20);
     }
