@@ -311,9 +311,11 @@ export class RestApi {
   private async settle(): Promise<void> {
     const rec = this.o.reconciler;
     const deadline = Date.now() + (this.o.waitTimeoutMs ?? 15_000);
+    // Only a pass that saw this change can fail it: one that began before the write says nothing about it.
+    const version = this.o.store.version;
     let failed = false;
-    const onPass = (p: { kind: string }) => {
-      if (p.kind === 'failed') failed = true;
+    const onPass = (p: { kind: string; storeVersion?: number }) => {
+      if (p.kind === 'failed' && (p.storeVersion ?? version) >= version) failed = true;
     };
     rec.on('pass', onPass);
     try {
