@@ -3,7 +3,8 @@
  * server, the real controller with and without --allow-raw-config, a real
  * HAProxy. The annotation is refused (Accepted=False, InvalidSpec) without
  * the flag and applied with it; an update that edits only the annotation
- * (no new generation) is seen.
+ * (no new generation) is seen; a line HAProxy itself refuses is reported on its
+ * Backend (RejectedByHAProxy) while other changes apply.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -89,4 +90,30 @@ test('Kubernetes with --allow-raw-config: the annotation is applied to its secti
   assert.ok(message.includes(`${RAW_CONFIG_FIELD}[1]`), message);
   assert.match(message, why);
   assert.equal(await rawHeader(port), 'two', 'the last accepted version keeps serving');
+});
+
+test('Kubernetes: a raw line HAProxy refuses puts RejectedByHAProxy on that Backend only (HAProxy\'s words, the line, the field); a new Frontend applies meanwhile', async (t) => {
+  const { server, port, backend } = await setup(t, rawAnnotation([LINE]));
+  const { controller } = await startK8sController(t, { kubeConfig: server.kubeConfig(), controller: { allowRawConfig: true } });
+  await waitForHttp(port, (r) => r.body === 'app');
+  await accepted(server, 'True');
+
+  // Passes every line check; HAProxy does not know `sstatus`.
+  applySpec(server, backend(rawAnnotation(['http-response set-header X-Raw two', 'http-check expect sstatus 200'])));
+  const second = await freePort();
+  applySpec(server, frontendObject('second', { binds: [{ address: '127.0.0.1', port: second }], defaultBackend: 'app' }));
+  const refused = await accepted(server, 'False', 'RejectedByHAProxy');
+  const message = condition(refused, 'Accepted')?.message ?? '';
+  assert.ok(message.startsWith(`${RAW_CONFIG_FIELD}[1]: HAProxy refuses it (line `), message);
+  assert.match(message, /'sstatus'.*the rendered line: "http-check expect sstatus 200"/);
+  assert.equal(condition(refused, 'Programmed')?.status, 'False');
+  assert.equal((await waitForHttp(second, (r) => r.status === 200)).body, 'app', 'the new Frontend serves');
+  assert.equal(await rawHeader(port), 'one', 'the refused Backend serves its last accepted version');
+  await eventually('Frontend default/second Accepted=True', () => (condition(server.getObject('Frontend', 'default', 'second'), 'Accepted')?.status === 'True' ? true : undefined));
+  assert.equal(controller.reconciler.isConverged(), true);
+
+  // Fixed: applied, and the condition clears.
+  applySpec(server, backend(rawAnnotation(['http-response set-header X-Raw three'])));
+  await accepted(server, 'True');
+  await eventually('the fixed line serves', async () => ((await rawHeader(port)) === 'three' ? true : undefined));
 });
