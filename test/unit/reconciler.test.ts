@@ -56,6 +56,14 @@ function setup(t: import('node:test').TestContext, haproxy: FakeHaproxy, extra: 
   return { store, r, passes };
 }
 
+/** The usual start: one frontend on 8000, the source synced, the loop started and settled. */
+async function startOn8000(store: Store, r: Reconciler): Promise<void> {
+  store.replaceAll('test', [frontendOn(8000)]);
+  store.markSynced('test');
+  await r.start();
+  await r.settled();
+}
+
 const waitUntil = async (cond: () => boolean, ms = 3000) => {
   const end = Date.now() + ms;
   while (!cond()) {
@@ -81,10 +89,7 @@ test('nothing starts before every source has synced, then one start', async (t) 
 test('a burst of 200 changes costs at most three reloads and ends on the last state', async (t) => {
   const h = new FakeHaproxy();
   const { store, r, passes } = setup(t, h);
-  store.replaceAll('test', [frontendOn(8000)]);
-  store.markSynced('test');
-  await r.start();
-  await r.settled();
+  await startOn8000(store, r);
   for (let i = 1; i <= 200; i++) store.replaceAll('test', [frontendOn(8000 + i)]);
   await r.settled();
   const reloads = h.actions.filter((a) => a === 'reload').length;
@@ -97,10 +102,7 @@ test('a burst of 200 changes costs at most three reloads and ends on the last st
 test('a refused configuration is retried with backoff, without waiting for a change', async (t) => {
   const h = new FakeHaproxy();
   const { store, r, passes } = setup(t, h);
-  store.replaceAll('test', [frontendOn(8000)]);
-  store.markSynced('test');
-  await r.start();
-  await r.settled();
+  await startOn8000(store, r);
   let refusals = 2;
   h.refuse = () => refusals-- > 0;
   store.replaceAll('test', [frontendOn(9000)]);
@@ -113,10 +115,7 @@ test('a refused configuration is retried with backoff, without waiting for a cha
 test('a refused configuration is not hammered when unrelated changes arrive', async (t) => {
   const h = new FakeHaproxy();
   const { store, r, passes } = setup(t, h, { retryInitialMs: 10_000, retryMaxMs: 10_000 });
-  store.replaceAll('test', [frontendOn(8000)]);
-  store.markSynced('test');
-  await r.start();
-  await r.settled();
+  await startOn8000(store, r);
   h.refuse = (text) => text.includes(':9000');
   store.replaceAll('test', [frontendOn(9000)]);
   await waitUntil(() => h.actions.length === 2);
@@ -162,10 +161,7 @@ test('not converged until the pass that applied the current version has ended (i
     },
   };
   const { store, r } = setup(t, h, { runtime });
-  store.replaceAll('test', [frontendOn(8000)]);
-  store.markSynced('test');
-  await r.start();
-  await r.settled();
+  await startOn8000(store, r);
   assert.equal(r.isConverged(), true);
   blocking = true;
   store.replaceAll('test', [frontendOn(8001)]);
@@ -190,10 +186,7 @@ test('HAProxy refuses one resource: the rest applies without it, it stays refuse
   // A refused check does not count as a reload: the isolated configuration need not wait out the interval.
   const { store, r, passes } = setup(t, h, { minReloadIntervalMs: 300 });
   const pause = () => new Promise((res) => setTimeout(res, 350));
-  store.replaceAll('test', [frontendOn(8000)]);
-  store.markSynced('test');
-  await r.start();
-  await r.settled();
+  await startOn8000(store, r);
   await pause();
 
   store.replaceAll('test', [frontendOn(8002), frontendOn(8001, 'bad')]);
@@ -232,10 +225,7 @@ test('a refusal that blames nothing known fails the pass as before (nothing to i
   h.refuse = (text) => text.includes(':8001\n');
   h.output = () => '[ALERT]    (1) : config : Fatal errors found in configuration.';
   const { store, r, passes } = setup(t, h, { retryInitialMs: 60_000 });
-  store.replaceAll('test', [frontendOn(8000)]);
-  store.markSynced('test');
-  await r.start();
-  await r.settled();
+  await startOn8000(store, r);
   store.replaceAll('test', [frontendOn(8000), frontendOn(8001, 'bad')]);
   await r.settled();
   assert.equal(passes.at(-1)!.kind, 'failed');
