@@ -69,14 +69,17 @@ Options:
   --http-address HOST:PORT     The controller's HTTP server: /metrics, /healthz, /readyz, the live
                                stats stream (/stream) and the REST API with --source rest
                                (default: ${DEFAULT_HTTP_ADDRESS})
+  --api-address HOST:PORT      A second listener for the REST API and /stream; --http-address
+                               then serves only /metrics, /healthz and /readyz (for example
+                               public probes and metrics, the API on 127.0.0.1:9102)
   --no-server-metrics          Leave haproxy_server_* out of /metrics (most of the series at scale)
   --metrics-include NAMES      Export only these haproxy_* families (comma-separated, * wildcard)
   --metrics-exclude NAMES      Never export these haproxy_* families (comma-separated, * wildcard)
   --stream-interval-ms N       Live stats stream: send changes every N ms (default: 1000)
   --api-token-file FILE        REST API: bearer token for changes, on the file's first line
                                (re-read when the file changes). Without it the API is read-only
-  --api-auth-reads             REST API: reads (GET, HEAD) need the token too, on every API route;
-                               /metrics, /healthz, /readyz and /stream stay open. Needs
+  --api-auth-reads             REST API: reads (GET, HEAD) need the token too, on every API route
+                               and on /stream; /metrics, /healthz and /readyz stay open. Needs
                                --api-token-file (default: reads are open)
   --allow-raw-config           Accept raw HAProxy lines (aqueduct "natives", the raw-config
                                annotation) from every source: files, Kubernetes, the REST API
@@ -181,6 +184,7 @@ async function cmdRun(args: string[]): Promise<number> {
     'stats-address': { type: 'string' },
     'stop-haproxy-on-exit': { type: 'boolean' },
     'http-address': { type: 'string' },
+    'api-address': { type: 'string' },
     'api-token-file': { type: 'string' },
     'api-auth-reads': { type: 'boolean' },
     ...allowRawConfig,
@@ -221,6 +225,7 @@ async function cmdRun(args: string[]): Promise<number> {
     statsListener: hostPort('stats-address', values['stats-address']),
     stopHaproxyOnExit: values['stop-haproxy-on-exit'],
     httpAddress: hostPort('http-address', values['http-address'] ?? DEFAULT_HTTP_ADDRESS),
+    apiAddress: hostPort('api-address', values['api-address']),
     ...api,
     allowRawConfig: values['allow-raw-config'],
     apiMaxBodyBytes: intOption('api-max-body-bytes', values['api-max-body-bytes']),

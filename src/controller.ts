@@ -51,9 +51,14 @@ export interface ControllerOptions {
   fileRescanIntervalMs?: number;
   /** The controller's HTTP server (REST API and other handlers); none when undefined. Port 0 picks a free one. */
   httpAddress?: { address: string; port: number };
+  /**
+   * A second listener for the REST API and the live stream; `httpAddress` then
+   * serves only /metrics, /healthz and /readyz. Port 0 picks a free one.
+   */
+  apiAddress?: { address: string; port: number };
   /** REST API (`--source rest`): file whose first line is the bearer token for changes (none: the API is read-only). */
   apiTokenFile?: string;
-  /** REST API: reads need the token too, on every API route (/metrics, /healthz, /readyz, /stream stay open). Needs `apiTokenFile`. */
+  /** REST API: reads need the token too, on every API route and on /stream (/metrics, /healthz, /readyz stay open). Needs `apiTokenFile`. */
   apiAuthReads?: boolean;
   /** Accept raw HAProxy lines (aqueduct `natives`, the raw-config annotation) from every source: files, Kubernetes, the REST API and etcd. */
   allowRawConfig?: boolean;
@@ -85,6 +90,9 @@ export interface Controller {
   /** The HTTP server, when `httpAddress` was given, and where it listens. */
   http?: HttpServer;
   httpAddress?: AddressInfo;
+  /** The API listener (REST API and /stream), when `apiAddress` was given, and where it listens. */
+  api?: HttpServer;
+  apiAddress?: AddressInfo;
   /** Controller and HAProxy metrics, readiness, live stream. */
   observe: Observability;
   stop(options?: { stopHaproxy?: boolean }): Promise<void>;
@@ -170,7 +178,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   const store = new Store();
   // The REST API: its token is read now, so a bad token file stops the start.
   const wantsRest = o.sources.includes('rest');
-  const auth = new TokenFileAuthenticator(o.apiTokenFile);
+  const auth = new TokenFileAuthenticator(o.apiTokenFile, o.logger.child({ component: 'rest-api' }));
   if (wantsRest) {
     if (!o.httpAddress) throw new Error('--source rest serves its API on the HTTP server; also pass --http-address HOST:PORT');
     await auth.load();
@@ -216,22 +224,28 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   await reconciler.start();
   let http: HttpServer | undefined;
   let httpAddress: AddressInfo | undefined;
+  let apiHttp: HttpServer | undefined;
+  let apiAddress: AddressInfo | undefined;
   const started: Source[] = [];
   try {
     // Listen first: /healthz, /readyz and /metrics answer during a long first
     // sync (a Kubernetes liveness probe must not kill a pod that is syncing).
     let restReady = false;
+    if (o.apiAddress && !o.httpAddress) throw new Error('--api-address splits the HTTP server in two; also pass --http-address HOST:PORT for /metrics, /healthz and /readyz');
     if (o.httpAddress) {
       http = new HttpServer({ ...o.httpAddress, logger: o.logger.child({ component: 'http' }) });
-      observe.mount(http);
+      if (o.apiAddress) apiHttp = new HttpServer({ ...o.apiAddress, logger: o.logger.child({ component: 'http-api' }) });
+      // With --api-auth-reads the stream shows what reads show, so it needs the token too.
+      observe.mount(http, { stream: apiHttp ?? http, authorizeStream: o.apiAuthReads ? (req) => auth.check(req) : undefined });
       if (restWriter) {
-        http.use((_req, res) => {
+        (apiHttp ?? http).use((_req, res) => {
           if (restReady) return false;
           sendJson(res, 503, { statusCode: 503, error: 'Starting', message: 'the REST API is loading its resources; retry in a moment' }, { 'retry-after': '1' });
           return true;
         });
       }
       httpAddress = await http.listen();
+      if (apiHttp) apiAddress = await apiHttp.listen();
     }
 
     for (const s of sources) {
@@ -240,6 +254,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     }
 
     if (http && restWriter) {
+      const apiServer = apiHttp ?? http;
       const api = new RestApi({
         store,
         writer: restWriter,
@@ -260,13 +275,14 @@ export async function startController(o: ControllerOptions): Promise<Controller>
           return supervisor.check(computeDesired({ declared, discoveredMembers: snap.discoveredMembers }, lastAccepted, global, render).text);
         },
       });
-      http.use(api.handler());
+      apiServer.use(api.handler());
       restReady = true;
     }
   } catch (err) {
     // A source that cannot start (a damaged file) or a port in use: undo what started, then report.
     for (const s of started) await s.stop().catch(() => undefined);
     await http?.close().catch(() => undefined);
+    await apiHttp?.close().catch(() => undefined);
     await reconciler.stop();
     await observe.stop();
     throw err;
@@ -281,10 +297,13 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     kubernetes: sources.find(isKubernetes),
     http,
     httpAddress,
+    api: apiHttp,
+    apiAddress,
     observe,
     async stop(opts) {
       await observe.stop(); // WebSocket clients first: the HTTP server waits for upgraded sockets
       await http?.close();
+      await apiHttp?.close();
       for (const s of sources) await s.stop();
       await reconciler.stop();
       await supervisor.stop({ stopHaproxy: opts?.stopHaproxy ?? o.stopHaproxyOnExit ?? false });

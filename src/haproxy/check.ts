@@ -27,7 +27,7 @@ export function checkConfigFile(file: string, options: CheckOptions): Promise<Ch
         if (code === 'ENOENT' || code === 'EACCES') {
           return reject(
             new Error(
-              `Cannot run HAProxy binary "${options.haproxyBin}" (${code}): install HAProxy or set haproxyBin to its path`,
+              `Cannot run HAProxy binary "${options.haproxyBin}" (${code}): install HAProxy (Debian: apt-get install haproxy) or pass its path with --haproxy-bin`,
               { cause: err },
             ),
           );

@@ -17,7 +17,7 @@
 import { EventEmitter } from 'node:events';
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdir, open, readFile, rm, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
@@ -210,17 +210,28 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
     return readFile(this.paths.config, 'utf8');
   }
 
+  /** Candidate files a controller that died mid-check left behind (its pid is gone). */
+  async #removeStaleCandidates(): Promise<void> {
+    const names = await readdir(this.paths.dir).catch(() => [] as string[]);
+    for (const name of names) {
+      const m = /^candidate-(\d+)-\d+\.cfg$/.exec(name);
+      if (m && Number(m[1]) !== process.pid && !isProcessAlive(Number(m[1]))) await unlink(join(this.paths.dir, name)).catch(() => undefined);
+    }
+  }
+
   /** Runs `haproxy -c` on the text (from a temporary file in the state dir). */
   async check(configText: string): Promise<CheckResult> {
     await mkdir(this.paths.dir, { recursive: true, mode: 0o700 });
+    if (this.#checkSeq === 0) await this.#removeStaleCandidates();
     const file = join(this.paths.dir, `candidate-${process.pid}-${++this.#checkSeq}.cfg`);
-    const handle = await open(file, 'w', 0o600);
     try {
-      await handle.writeFile(configText, 'utf8');
-    } finally {
-      await handle.close();
-    }
-    try {
+      // The file goes away whatever fails: the write (a full disk), the check, or the spawn.
+      const handle = await open(file, 'w', 0o600);
+      try {
+        await handle.writeFile(configText, 'utf8');
+      } finally {
+        await handle.close();
+      }
       return await checkConfigFile(file, { haproxyBin: this.#bin, cwd: this.paths.dir });
     } finally {
       await unlink(file).catch(() => undefined);
@@ -455,7 +466,7 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
     const deadline = Date.now() + this.#startTimeoutMs;
     for (;;) {
       if (exit.error) {
-        throw new Error(`Cannot run HAProxy binary "${this.#bin}": ${exit.error.message}; install HAProxy or set haproxyBin`, {
+        throw new Error(`Cannot run HAProxy binary "${this.#bin}": ${exit.error.message}; install HAProxy (Debian: apt-get install haproxy) or pass its path with --haproxy-bin`, {
           cause: exit.error,
         });
       }

@@ -13,6 +13,39 @@ export interface HttpServerOptions {
   address: string;
   port: number;
   logger: Logger;
+  /** Longest time a client may take to send its request headers (default 10 s): slow clients cannot hold sockets open. */
+  headersTimeoutMs?: number;
+  /** Longest time a client may take to send a whole request (default 30 s). */
+  requestTimeoutMs?: number;
+  /** Most connections at once (default 1000); more are closed as they arrive. */
+  maxConnections?: number;
+}
+
+/**
+ * The URL of a request, whatever its request target: origin form (`/path?q`),
+ * absolute form (`http://host:port/path`, whose host is ignored once it is
+ * known to be valid: this server has one origin), or garbage. Undefined when it cannot be read, so the
+ * caller answers 400 instead of throwing.
+ */
+export function requestUrl(req: Pick<IncomingMessage, 'url'>): URL | undefined {
+  const target = req.url ?? '/';
+  if (target.length > 8192) return undefined;
+  let path = target;
+  if (!target.startsWith('/')) {
+    // Absolute form (`http://host:port/path`): it must be a valid URL (a port of 99999 or a bad IPv6 literal is a 400); only its path and query count.
+    if (!/^https?:\/\//i.test(target)) return undefined;
+    try {
+      const abs = new URL(target);
+      path = `${abs.pathname}${abs.search}`;
+    } catch {
+      return undefined;
+    }
+  }
+  try {
+    return new URL(path, 'http://localhost');
+  } catch {
+    return undefined;
+  }
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -26,7 +59,24 @@ export class HttpServer {
   private readonly handlers: Handler[] = [];
 
   constructor(private readonly o: HttpServerOptions) {
-    this.server = createServer((req, res) => void this.dispatch(req, res));
+    this.server = createServer((req, res) => {
+      // A client that goes away mid-request must not surface as an unhandled 'error' event.
+      req.on('error', () => undefined);
+      res.on('error', () => undefined);
+      void this.dispatch(req, res);
+    });
+    this.server.headersTimeout = o.headersTimeoutMs ?? 10_000;
+    this.server.requestTimeout = o.requestTimeoutMs ?? 30_000;
+    this.server.maxConnections = o.maxConnections ?? 1000;
+    // A request line or header Node cannot parse: answer 400 (431 for oversized headers) and close, never throw.
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable || (err.code === 'ECONNRESET')) {
+        socket.destroy();
+        return;
+      }
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    });
   }
 
   /** Adds a handler; handlers are tried in the order they were added. */
@@ -35,7 +85,11 @@ export class HttpServer {
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const url = requestUrl(req);
+    if (!url) {
+      sendJson(res, 400, { error: 'BadRequest', message: 'the request target is not a valid URL path; send a path like /api/v1/frontends' }, { connection: 'close' });
+      return;
+    }
     try {
       for (const h of this.handlers) if (await h(req, res, url)) return;
       sendJson(res, 404, { error: 'NotFound', message: `no route for ${req.method} ${url.pathname}` });

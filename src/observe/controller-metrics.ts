@@ -27,7 +27,7 @@ export const RESOURCE_CONDITIONS = ['accepted', 'rejected', 'rejected_serving_pr
  * closed (the server ended the stream), resync (periodic relist).
  */
 export const WATCH_RESTART_REASONS = ['expired', 'error', 'stalled', 'closed', 'resync'] as const;
-export const STREAM_DROP_REASONS = ['slow', 'unresponsive'] as const;
+export const STREAM_DROP_REASONS = ['slow', 'unresponsive', 'flood'] as const;
 
 export type ReloadResult = (typeof RELOAD_RESULTS)[number];
 export type WatchRestartReason = (typeof WATCH_RESTART_REASONS)[number];
@@ -181,7 +181,7 @@ export class ControllerMetrics implements WatchRestartRecorder {
     });
     this.streamDropped = new Counter({
       name: 'node_haproxy_stream_clients_dropped_total',
-      help: 'Live stream clients disconnected by the controller: slow (too much unsent data), unresponsive (no pong).',
+      help: 'Live stream clients disconnected by the controller: slow (too much unsent data), unresponsive (no pong), flood (sent messages faster than allowed).',
       labelNames: ['reason'],
       registers,
     });

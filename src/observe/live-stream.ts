@@ -6,7 +6,11 @@
  * interval the rows and fields that changed, as JSON. The stats socket is read
  * only while someone is subscribed, once per interval whatever the number of
  * clients. A client that does not keep up (more than maxBufferedBytes unsent)
- * or stops answering pings is disconnected rather than buffered without bound.
+ * or stops answering pings is disconnected rather than buffered without bound;
+ * so is one that sends more than a few messages a second. A subscription not
+ * yet served is replaced by a newer one (a flood of subscribes costs one
+ * snapshot), and all clients together may hold at most maxTotalBufferedBytes
+ * unsent. With --api-auth-reads, the upgrade needs the bearer token.
  *
  * Client → server:
  *   {"type":"subscribe","frontends":["web"],"backends":["default/app"],"fields":["scur","stot"]}
@@ -23,7 +27,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { splitCsvLine } from '../haproxy/parse.js';
 import type { Handler } from '../http/server.js';
-import { sendJson } from '../http/server.js';
+import { requestUrl, sendJson } from '../http/server.js';
 import type { Logger } from '../log.js';
 import { proxyName } from '../render/model.js';
 import type { StreamDropReason } from './controller-metrics.js';
@@ -40,6 +44,10 @@ export interface LiveStreamSettings {
   maxClients?: number;
   /** Ping interval; a client that has not answered the previous ping is dropped (default 30000 ms). */
   pingIntervalMs?: number;
+  /** Unsent bytes over all clients together after which the client with the most is dropped (default 64 MiB). */
+  maxTotalBufferedBytes?: number;
+  /** Messages a client may send per second, on average over 10 s (default 5); a client sending more is disconnected. */
+  maxMessagesPerSecond?: number;
 }
 
 export interface LiveStreamOptions extends LiveStreamSettings {
@@ -47,6 +55,12 @@ export interface LiveStreamOptions extends LiveStreamSettings {
   logger: Logger;
   onClients?: (count: number) => void;
   onDrop?: (reason: StreamDropReason) => void;
+  /**
+   * Checks an upgrade request before it is accepted (with --api-auth-reads:
+   * the bearer token). Throws an error with an HTTP `status` (401, 403) to
+   * refuse it.
+   */
+  authorize?: (req: IncomingMessage) => Promise<void>;
 }
 
 type RowKind = 'frontend' | 'backend' | 'server';
@@ -85,6 +99,11 @@ interface Client {
   ws: WebSocket;
   sub?: Subscription;
   alive: boolean;
+  /** A subscription received but not yet served: a newer one replaces it, so a flood costs one snapshot. */
+  pending?: Subscription;
+  /** Token bucket of incoming messages. */
+  credits: number;
+  creditsAt: number;
 }
 
 interface Change {
@@ -174,6 +193,8 @@ export class LiveStream {
   readonly #o: LiveStreamOptions;
   readonly #maxBuffered: number;
   readonly #maxClients: number;
+  readonly #maxTotalBuffered: number;
+  readonly #messageRate: number;
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
   readonly #clients = new Set<Client>();
   #nextId = 1;
@@ -193,6 +214,8 @@ export class LiveStream {
     this.intervalMs = Math.max(100, o.intervalMs ?? 1000);
     this.#maxBuffered = o.maxBufferedBytes ?? 8 * 1024 * 1024;
     this.#maxClients = o.maxClients ?? 100;
+    this.#maxTotalBuffered = o.maxTotalBufferedBytes ?? 64 * 1024 * 1024;
+    this.#messageRate = o.maxMessagesPerSecond ?? 5;
     const pingMs = o.pingIntervalMs ?? 30_000;
     this.#ping = setInterval(() => this.#heartbeat(), pingMs);
     this.#ping.unref();
@@ -226,10 +249,13 @@ export class LiveStream {
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const refuse = (status: string): void => {
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    socket.on('error', () => undefined);
+    const url = requestUrl(req);
+    const refuse = (status: string, headers = ''): void => {
+      if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n${headers}Content-Length: 0\r\n\r\n`);
+      else socket.destroy();
     };
+    if (!url) return refuse('400 Bad Request');
     if (url.pathname !== this.path) {
       // Another handler may serve this upgrade; refuse only when nobody else listens.
       if (this.#server?.listenerCount('upgrade') === 1) refuse('404 Not Found');
@@ -240,11 +266,24 @@ export class LiveStream {
       this.#o.logger.warn('live stream: refusing a client, too many connected', { max: this.#maxClients });
       return refuse('503 Service Unavailable');
     }
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#connected(ws, url));
+    const accept = (): void => {
+      if (this.#stopped || socket.destroyed) return refuse('503 Service Unavailable');
+      if (this.#clients.size >= this.#maxClients) return refuse('503 Service Unavailable');
+      try {
+        this.#wss.handleUpgrade(req, socket, head, (ws) => this.#connected(ws, url));
+      } catch {
+        refuse('400 Bad Request');
+      }
+    };
+    if (!this.#o.authorize) return accept();
+    this.#o.authorize(req).then(accept, (err: { status?: number; statusCode?: number; headers?: Record<string, string> }) => {
+      const status = err.status ?? err.statusCode ?? 403;
+      refuse(status === 401 ? '401 Unauthorized' : '403 Forbidden', status === 401 ? 'WWW-Authenticate: Bearer realm="node-haproxy"\r\n' : '');
+    });
   }
 
   #connected(ws: WebSocket, url: URL): void {
-    const client: Client = { id: this.#nextId++, ws, alive: true };
+    const client: Client = { id: this.#nextId++, ws, alive: true, credits: this.#messageRate * 10, creditsAt: Date.now() };
     this.#clients.add(client);
     this.#o.onClients?.(this.#clients.size);
     ws.on('pong', () => (client.alive = true));
@@ -263,7 +302,22 @@ export class LiveStream {
     if (this.#clients.delete(client)) this.#o.onClients?.(this.#clients.size);
   }
 
+  /** Takes one message credit; false when the client has sent faster than allowed (it is then dropped). */
+  #takeCredit(client: Client): boolean {
+    const now = Date.now();
+    const burst = this.#messageRate * 10;
+    client.credits = Math.min(burst, client.credits + ((now - client.creditsAt) / 1000) * this.#messageRate);
+    client.creditsAt = now;
+    if (client.credits < 1) return false;
+    client.credits -= 1;
+    return true;
+  }
+
   #message(client: Client, data: RawData, isBinary: boolean): void {
+    if (!this.#takeCredit(client)) {
+      this.#drop(client, 'flood', { maxMessagesPerSecond: this.#messageRate });
+      return;
+    }
     let msg: { type?: unknown; frontends?: unknown; backends?: unknown; fields?: unknown };
     try {
       if (isBinary) throw new Error('binary');
@@ -274,7 +328,10 @@ export class LiveStream {
       return;
     }
     if (msg.type === 'subscribe') this.#subscribe(client, msg);
-    else if (msg.type === 'unsubscribe') client.sub = undefined;
+    else if (msg.type === 'unsubscribe') {
+      client.sub = undefined;
+      client.pending = undefined;
+    }
     else this.#send(client, JSON.stringify({ type: 'error', message: `unknown message type ${JSON.stringify(msg.type)}; use subscribe or unsubscribe` }));
   }
 
@@ -286,8 +343,15 @@ export class LiveStream {
       this.#send(client, JSON.stringify({ type: 'error', message: (err as Error).message }));
       return;
     }
+    // One queued snapshot per client at most: a newer subscription replaces one not yet served.
+    const queued = client.pending !== undefined;
+    client.pending = sub;
+    if (queued) return;
     this.#enqueue(async () => {
-      if (!this.#clients.has(client)) return;
+      const next = client.pending;
+      client.pending = undefined;
+      if (!this.#clients.has(client) || !next) return;
+      sub = next;
       if (!this.#baseline) {
         try {
           this.#baseline = index((await this.#o.stats.read(this.intervalMs / 2)).table);
@@ -396,11 +460,26 @@ export class LiveStream {
     return JSON.stringify({ type: 'update', time, changed, removed: gone });
   }
 
-  /** Drops the client when it has too much unsent data; true when it was dropped. */
+  /**
+   * Drops the client when it has too much unsent data, or when all clients
+   * together hold more than the total budget and this one holds the most;
+   * true when it was dropped.
+   */
   #checkBuffered(c: Client): boolean {
-    if (c.ws.bufferedAmount <= this.#maxBuffered) return false;
-    this.#drop(c, 'slow', { bufferedBytes: c.ws.bufferedAmount });
-    return true;
+    if (c.ws.bufferedAmount > this.#maxBuffered) {
+      this.#drop(c, 'slow', { bufferedBytes: c.ws.bufferedAmount });
+      return true;
+    }
+    let total = 0;
+    let largest: Client | undefined;
+    for (const other of this.#clients) {
+      const n = other.ws.bufferedAmount;
+      total += n;
+      if (!largest || n > largest.ws.bufferedAmount) largest = other;
+    }
+    if (total <= this.#maxTotalBuffered || !largest) return false;
+    this.#drop(largest, 'slow', { bufferedBytes: largest.ws.bufferedAmount, totalBufferedBytes: total });
+    return largest === c;
   }
 
   #send(c: Client, text: string): void {
@@ -409,7 +488,8 @@ export class LiveStream {
   }
 
   #drop(c: Client, reason: StreamDropReason, fields: Record<string, unknown> = {}): void {
-    this.#o.logger.warn(`live stream: dropping a ${reason === 'slow' ? 'client that does not keep up' : 'client that stopped answering pings'}`, {
+    const what = { slow: 'client that does not keep up', unresponsive: 'client that stopped answering pings', flood: 'client that sends messages too fast' }[reason];
+    this.#o.logger.warn(`live stream: dropping a ${what}`, {
       client: c.id,
       ...fields,
     });

@@ -3,6 +3,7 @@
  * reconciler and supervisor, HAProxy metrics read from the stats socket,
  * health endpoints and the live stream, all mounted on the one HTTP server.
  */
+import type { IncomingMessage } from 'node:http';
 import type { HttpServer } from '../http/server.js';
 import type { Logger } from '../log.js';
 import type { PassResult, RuntimeExecutor } from '../reconcile/reconciler.js';
@@ -119,8 +120,11 @@ export class Observability {
     return { store: o.store, reconciler: o.reconciler, supervisor: o.supervisor, apply: this.apply };
   }
 
-  /** Mounts /healthz, /readyz, /metrics and the live stream on the HTTP server. */
-  mount(http: HttpServer): void {
+  /**
+   * Mounts /healthz, /readyz and /metrics on `http`, and the live stream on
+   * `o.stream` (default `http`), behind `o.authorizeStream` when given.
+   */
+  mount(http: HttpServer, o: { stream?: HttpServer; authorizeStream?: (req: IncomingMessage) => Promise<void> } = {}): void {
     const m = this.metrics;
     http.use(healthHandler(() => this.#inputs(), (r) => m.ready.set(r.ready ? 1 : 0)));
     const stream = new LiveStream({
@@ -129,6 +133,7 @@ export class Observability {
       logger: this.o.logger.child({ component: 'stream' }),
       onClients: (n) => m.streamClients.set(n),
       onDrop: (reason) => m.streamDropped.inc({ reason }),
+      authorize: o.authorizeStream,
     });
     this.#stream = stream;
     http.use(
@@ -145,7 +150,8 @@ export class Observability {
         },
       }),
     );
-    http.use(stream.attach(http.server));
+    const streamHttp = o.stream ?? http;
+    streamHttp.use(stream.attach(streamHttp.server));
   }
 
   /** Disconnects stream clients and stops following events (before the HTTP server closes). */

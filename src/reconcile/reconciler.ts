@@ -287,7 +287,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     }
     const version = store.version;
     const snapshot = store.snapshot();
-    for (const issue of snapshot.sourceIssues) this.o.logger.warn('input rejected', { ...issue });
+    this.logSourceIssues(snapshot.sourceIssues);
     if (this.passIsRetry) this.refusals.clearTransient();
     for (let round = 1; ; round++) {
       try {
@@ -450,6 +450,18 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   }
 
   private readonly reported = new Map<ResourceKey, string>();
+  private reportedInputs = new Set<string>();
+
+  /** Logs each input problem once, while it lasts: a pass that sees it again says nothing. */
+  private logSourceIssues(issues: readonly object[]): void {
+    const now = new Set<string>();
+    for (const issue of issues) {
+      const sig = JSON.stringify(issue);
+      now.add(sig);
+      if (!this.reportedInputs.has(sig)) this.o.logger.warn('input rejected', { ...issue });
+    }
+    this.reportedInputs = now;
+  }
 
   /** Logs each rejection once (until it changes or clears). */
   private logOutcomes(res: Resolution): void {

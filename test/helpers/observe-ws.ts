@@ -13,8 +13,8 @@ export interface StreamClient {
 }
 
 /** A ws client on ws://127.0.0.1:<port><path>, collecting parsed JSON messages; terminated after the test. */
-export async function streamClient(t: TestContext, port: number, path = '/stream'): Promise<StreamClient> {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`);
+export async function streamClient(t: TestContext, port: number, path = '/stream', headers: Record<string, string> = {}): Promise<StreamClient> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, { headers });
   t.after(() => ws.terminate());
   const messages: any[] = [];
   let waiter: (() => void) | undefined;

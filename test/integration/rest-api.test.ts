@@ -122,7 +122,7 @@ test('without a token file the API is read-only: changes get 403', async (t) => 
   assert.equal((await fx.api.get('/api/v1/backends')).status, 200);
 });
 
-test('--api-auth-reads: every API route needs the token, reads too (401, 403, 200); /metrics, /healthz, /readyz and /stream stay open', async (t) => {
+test('--api-auth-reads: every API route needs the token, reads too (401, 403, 200), and so does /stream; /metrics, /healthz and /readyz stay open', async (t) => {
   const up = await startUpstreams(t, 'a');
   const fx = await startRestController(t, { apiAuthReads: true });
   const { api } = fx;
@@ -143,12 +143,14 @@ test('--api-auth-reads: every API route needs the token, reads too (401, 403, 20
   await assertNeedsToken(api.port, 'PATCH', `${NS}/backends/app/members/a`, { state: 'maint' });
   assert.equal((await api.patch(`${NS}/backends/app/members/a`, { weight: 7 })).status, 200);
 
-  // Not the REST API: probes, Prometheus and the live stream need no token.
+  // Not the REST API: probes and Prometheus need no token.
   assert.equal((await api.get('/metrics')).status, 200);
   assert.equal((await api.get('/healthz')).status, 200);
   await eventually(() => api.get('/readyz'), (r) => r.status === 200, 10_000, '/readyz 200 without a token');
   assert.equal((await api.get('/stream')).status, 426, 'a plain GET of /stream gets the stream\'s own answer');
-  const stream = await streamClient(t, api.port);
+  // The live stream shows what reads show: its upgrade needs the token.
+  await assert.rejects(streamClient(t, api.port), /401/);
+  const stream = await streamClient(t, api.port, '/stream', { authorization: `Bearer ${TOKEN}` });
   assert.ok(await stream.next());
 });
 

@@ -11,7 +11,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
+import type { Logger } from '../../log.js';
 import { ApiError } from './http-io.js';
+
+const signature = (st: { mtimeMs: number; size: number; ino: number }): string => `${st.mtimeMs}:${st.size}:${st.ino}`;
 
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 
@@ -47,10 +50,16 @@ const CHALLENGE = { 'www-authenticate': 'Bearer realm="node-haproxy"' };
 export class TokenFileAuthenticator implements Authenticator {
   readonly configured: boolean;
   private token: string | undefined;
-  private mtimeMs = -1;
+  /** What the file looked like when last read (mtime, size, inode): a change of any means read it again. */
+  private seen = '';
+  /** Why the token is revoked (the file is gone, empty, too short…), logged once per change. */
+  private revoked: string | undefined;
 
   /** `path` undefined: no token configured, every mutating request is refused. */
-  constructor(private readonly path: string | undefined) {
+  constructor(
+    private readonly path: string | undefined,
+    private readonly logger?: Logger,
+  ) {
     this.configured = path !== undefined;
   }
 
@@ -61,25 +70,44 @@ export class TokenFileAuthenticator implements Authenticator {
       throw new Error(`cannot read the API token file ${this.path}; check the path given to --api-token-file`, { cause: err });
     });
     this.token = await readTokenFile(this.path);
-    this.mtimeMs = st.mtimeMs;
+    this.seen = signature(st);
   }
 
+  /**
+   * The token in force. The file is looked at on every request: a rotated
+   * token takes over at once, and a file that is deleted, emptied or no
+   * longer holds a usable token revokes the old one (changes are refused
+   * until a usable token is written), logged once.
+   */
   private async current(): Promise<string | undefined> {
     if (!this.path) return undefined;
     const st = await stat(this.path).catch(() => undefined);
-    if (st && st.mtimeMs !== this.mtimeMs) {
-      // Rotated: take the new token; keep the old one if the new file is not usable yet.
-      const next = await readTokenFile(this.path).catch(() => undefined);
-      if (next) {
-        this.token = next;
-        this.mtimeMs = st.mtimeMs;
-      }
+    const now = st ? signature(st) : 'missing';
+    if (now === this.seen) return this.token;
+    this.seen = now;
+    if (!st) return this.revoke(`the API token file ${this.path} is gone`);
+    try {
+      this.token = await readTokenFile(this.path);
+    } catch (err) {
+      return this.revoke((err as Error).message);
     }
+    if (this.revoked !== undefined) this.logger?.info('API token file holds a usable token again; changes are accepted with it', { file: this.path });
+    this.revoked = undefined;
     return this.token;
+  }
+
+  private revoke(why: string): undefined {
+    this.token = undefined;
+    if (this.revoked !== why) this.logger?.warn(`API token revoked: ${why}; every request that needs the token is refused until a usable token is written`, { file: this.path });
+    this.revoked = why;
+    return undefined;
   }
 
   async check(req: IncomingMessage): Promise<void> {
     const expected = await this.current();
+    if (expected === undefined && this.revoked !== undefined) {
+      throw new ApiError(403, 'Forbidden', `the API token is revoked (${this.revoked}); the operator must write a usable token to the file given to --api-token-file`, 'authorization');
+    }
     if (expected === undefined) {
       throw new ApiError(403, 'Forbidden', 'this API is read-only: no token is configured; the operator can enable changes with --api-token-file FILE', 'authorization');
     }
