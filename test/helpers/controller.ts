@@ -82,6 +82,11 @@ export async function startTestController(
   controller.reconciler.on('pass', (p) => passes.push(p));
   cleanups.unshift(() => controller.stop({ stopHaproxy: true }));
   await controller.reconciler.settled();
+  // Watching sources (etcd, Kubernetes) may still be on their first load: wait for HAProxy (bounded).
+  for (const deadline = Date.now() + 10_000; !controller.reconciler.haproxyStarted && controller.reconciler.last?.kind === 'waiting' && Date.now() < deadline; ) {
+    await new Promise((r) => setTimeout(r, 50));
+    await controller.reconciler.settled();
+  }
   if (!controller.reconciler.haproxyStarted) throw new Error(`HAProxy did not start: ${controller.reconciler.last?.error}`);
   return {
     controller,
