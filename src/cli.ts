@@ -10,7 +10,12 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createLogger, type Logger, type LogLevel } from './log.js';
 import { tuneHeap } from './heap.js';
 import { DEFAULTS, globalSettings, restOptionsProblem, startController } from './controller.js';
-import { formatIssue } from './model/types.js';
+import { formatIssue, type Issue } from './model/types.js';
+import { explainPlan, PLAN_EXIT_CODES, PLAN_EXIT_NO_STATE, PLAN_REPORT_VERSION } from './plan/explain.js';
+import { formatPlanMarkdown, formatPlanText } from './plan/format.js';
+import { readRunningState } from './plan/running-state.js';
+import { computeDesired } from './reconcile/desired.js';
+import { plan as planConfig } from './reconcile/plan.js';
 import { resolve } from './model/resolve.js';
 import { buildConfigModel } from './render/model.js';
 import { loadRenderer } from './render/render.js';
@@ -29,6 +34,7 @@ Commands:
   run       Run the controller: watch sources, keep HAProxy in line
   render    Print the HAProxy configuration that run would apply
   validate  Check manifests; exit 1 with one line per problem
+  plan      Show what applying a directory of manifests would do to a running HAProxy
   demo      Run the demo: upstream servers on loopback and HAProxy in front
 
 Run "node-haproxy <command> --help" for a command's options.`;
@@ -117,6 +123,32 @@ Exit 0 when all are valid; else 1, with one line per problem:
 Options:
   --allow-raw-config           Accept the raw-config annotation, as "run --allow-raw-config"
                                does (default: refused); each line is checked`;
+
+const PLAN_HELP = `Usage: node-haproxy plan DIR [--state-dir DIR | --from http://HOST:PORT [--token-file FILE]]
+                         [--output text|json|markdown] [--allow-raw-config] [--no-runtime-updates]
+
+Compares what DIR declares with what a controller runs, and prints what
+applying DIR would do: noop, runtime (each runtime API operation) or reload
+(each reason, and the resources and fields that differ). Problems in the
+manifests are printed as validate prints them; an invalid resource is left
+out and keeps the version that runs, as the controller would do.
+
+What runs is read from the controller's state directory (--state-dir, default
+./.node-haproxy) or from a running controller's HTTP server (--from, on its
+--http-address, or its --api-address when it has one).
+
+Options:
+  --state-dir DIR              a controller's state directory (its controller-state.json)
+  --from URL                   a running controller, e.g. http://127.0.0.1:9101
+  --token-file FILE            the API token (first line), when the controller runs with
+                               --api-auth-reads
+  --output FORMAT              text (default), json (a stable shape, apiVersion
+                               ${PLAN_REPORT_VERSION}) or markdown (a pull-request comment)
+  --no-runtime-updates         plan as "run --no-runtime-updates" does (member changes reload)
+  --allow-raw-config           accept the raw-config annotation, as "run --allow-raw-config" does
+
+Exit codes: ${PLAN_EXIT_CODES.noop} noop, ${PLAN_EXIT_CODES.runtime} runtime changes only, ${PLAN_EXIT_CODES.reload} reload, ${PLAN_EXIT_CODES.invalid} a manifest is invalid,
+${PLAN_EXIT_NO_STATE} the running state cannot be read, 2 bad usage.`;
 
 const DEMO_HELP = `Usage: node-haproxy demo [--log-format json|pretty]
 
@@ -272,6 +304,44 @@ async function cmdRender(args: string[]): Promise<number> {
   return problems.length > 0 ? 1 : 0;
 }
 
+async function cmdPlan(args: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    {
+      ...common,
+      ...allowRawConfig,
+      'state-dir': { type: 'string' },
+      from: { type: 'string' },
+      'token-file': { type: 'string' },
+      output: { type: 'string' },
+      'no-runtime-updates': { type: 'boolean' },
+    },
+    true,
+  );
+  if (values.help) return print(PLAN_HELP);
+  if (positionals.length !== 1) throw new UsageError('plan needs exactly one DIR');
+  const output = values.output ?? 'text';
+  if (!['text', 'json', 'markdown'].includes(output)) throw new UsageError(`--output ${output}: use text, json or markdown`);
+  if (values.from !== undefined && values['state-dir'] !== undefined) throw new UsageError('give either --state-dir or --from, not both');
+  const loaded = await loadDirectory(positionals[0]!, { allowRawConfig: values['allow-raw-config'] ?? false });
+  let state;
+  try {
+    state = await readRunningState({ stateDir: values['state-dir'], from: values.from, tokenFile: values['token-file'] });
+  } catch (err) {
+    process.stderr.write(`node-haproxy: ${(err as Error).message}\n`);
+    return PLAN_EXIT_NO_STATE;
+  }
+  const lastAccepted = new Map(state.accepted.map((r) => [`${r.kind}/${r.metadata.namespace}/${r.metadata.name}`, r] as const));
+  const desired = computeDesired({ declared: loaded.declared, discoveredMembers: new Map() }, lastAccepted, state.model.global, loadRenderer());
+  const problems = new Map<string, Issue>();
+  for (const i of loaded.issues) problems.set(formatIssue(i), i);
+  for (const o of desired.resolution.outcomes.values()) if (!o.accepted) for (const i of o.issues) problems.set(formatIssue(i), i);
+  const verdict = planConfig(desired, { text: state.text, model: state.model }, { runtimeUpdates: !values['no-runtime-updates'], maxReasons: 1000 });
+  const report = explainPlan({ plan: verdict, desired: desired.model, running: state.model, problems: [...problems.values()] });
+  process.stdout.write(output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : output === 'markdown' ? formatPlanMarkdown(report) : formatPlanText(report));
+  return PLAN_EXIT_CODES[report.result];
+}
+
 async function cmdValidate(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { ...common, ...allowRawConfig }, true);
   if (values.help) return print(VALIDATE_HELP);
@@ -317,6 +387,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdRender(rest);
       case 'validate':
         return await cmdValidate(rest);
+      case 'plan':
+        return await cmdPlan(rest);
       case 'demo':
         return await cmdDemo(rest);
       case undefined:

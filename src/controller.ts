@@ -21,6 +21,7 @@ import { TokenFileAuthenticator } from './sources/rest/auth.js';
 import { RestSource } from './sources/rest/rest-source.js';
 import type { ResourceWriter } from './sources/rest/writer.js';
 import { HttpServer, sendJson } from './http/server.js';
+import { RUNNING_STATE_PATH } from './plan/running-state.js';
 import type { AddressInfo } from 'node:net';
 // The Kubernetes and etcd clients are loaded only when such a source is configured
 // (@kubernetes/client-node alone costs about 90 MB of memory).
@@ -237,6 +238,27 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       if (o.apiAddress) apiHttp = new HttpServer({ ...o.apiAddress, logger: o.logger.child({ component: 'http-api' }) });
       // With --api-auth-reads the stream shows what reads show, so it needs the token too.
       observe.mount(http, { stream: apiHttp ?? http, authorizeStream: o.apiAuthReads ? (req) => auth.check(req) : undefined });
+      // What runs, for `node-haproxy plan --from`: a read like the REST API's, behind the token with --api-auth-reads.
+      (apiHttp ?? http).use(async (req, res, url) => {
+        if (url.pathname !== RUNNING_STATE_PATH) return false;
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+          sendJson(res, 405, { error: 'MethodNotAllowed', message: `${RUNNING_STATE_PATH} is read with GET` }, { allow: 'GET, HEAD' });
+          return true;
+        }
+        if (o.apiAuthReads) {
+          try {
+            await auth.check(req);
+          } catch (err) {
+            const e = err as { status?: number; message: string; headers?: Record<string, string> };
+            sendJson(res, e.status ?? 403, { error: e.status === 401 ? 'Unauthorized' : 'Forbidden', message: e.message }, e.headers ?? {});
+            return true;
+          }
+        }
+        const state = reconciler.runningState();
+        if (!state) sendJson(res, 503, { error: 'NotReady', message: 'no configuration has been applied yet' }, { 'retry-after': '1' });
+        else sendJson(res, 200, state);
+        return true;
+      });
       if (restWriter) {
         (apiHttp ?? http).use((_req, res) => {
           if (restReady) return false;

@@ -196,6 +196,16 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   }
 
   /**
+   * What runs, as `plan` compares with it: the text, its model (undefined
+   * after adopting an HAProxy whose model was not saved) and the last accepted
+   * version of each resource.
+   */
+  runningState(): PersistedState | undefined {
+    if (!this.running?.model) return undefined;
+    return { text: this.running.text, model: this.running.model, accepted: [...this.lastAccepted.values()] };
+  }
+
+  /**
    * Resolves when the loop is idle with no change pending (tests, CLI). A
    * scheduled retry (of a failed apply or a refused resource) is not waited for.
    */

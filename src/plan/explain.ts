@@ -1,0 +1,154 @@
+/**
+ * What applying a set of manifests would do to a running HAProxy, as a report
+ * with a stable shape (`node-haproxy plan --output json`). Pure: the planner's
+ * verdict plus, for a reload, which resources and which of their fields
+ * differ.
+ */
+import type { Issue } from '../model/types.js';
+import type { Plan, ServerOp } from '../reconcile/plan.js';
+import type { BackendModel, ConfigModel, FrontendModel } from '../render/model.js';
+
+export const PLAN_REPORT_VERSION = 'node-haproxy.io/plan/v1';
+
+export type PlanResult = 'noop' | 'runtime' | 'reload' | 'invalid';
+
+/** Exit codes of `node-haproxy plan`, so CI can gate on them. */
+export const PLAN_EXIT_CODES: Record<PlanResult, number> = { noop: 0, invalid: 1, runtime: 4, reload: 5 };
+/** Usage errors exit 2 (as every command); a running state that cannot be read exits 3. */
+export const PLAN_EXIT_NO_STATE = 3;
+
+export interface PlanProblem {
+  /** `FILE#DOC` where the problem was found. */
+  origin?: string;
+  /** `Kind namespace/name`. */
+  resource?: string;
+  field: string;
+  message: string;
+  reason: string;
+}
+
+export interface RuntimeOperation {
+  op: ServerOp['op'];
+  /** HAProxy backend (proxy) name, `namespace_name`. */
+  backend: string;
+  server: string;
+  address: string;
+  weight: number;
+  state: string;
+  /** The operation in words, as the text output prints it. */
+  description: string;
+}
+
+export interface ResourceChange {
+  kind: 'Frontend' | 'Backend' | 'Global';
+  /** `namespace/name`, or `global`. */
+  resource: string;
+  change: 'added' | 'removed' | 'changed';
+  /** Resource fields that differ (for `changed`). */
+  fields: string[];
+}
+
+export interface PlanReport {
+  apiVersion: typeof PLAN_REPORT_VERSION;
+  /** `invalid` when any manifest has a problem (the rest is still planned: invalid resources keep their running version). */
+  result: PlanResult;
+  /** What the planner decided for the valid resources. */
+  plan: 'noop' | 'runtime' | 'reload';
+  problems: PlanProblem[];
+  /** Runtime API operations (plan `runtime`). */
+  operations: RuntimeOperation[];
+  /** Why it reloads (plan `reload`), as the controller logs it. */
+  reasons: string[];
+  /** Resources that differ from what runs, and their fields. */
+  changes: ResourceChange[];
+}
+
+const FRONTEND_FIELDS: Record<keyof Omit<FrontendModel, 'key' | 'name'>, string> = {
+  mode: 'spec.mode',
+  binds: 'spec.binds',
+  lines: 'spec (timeouts, maxconn, forwardFor, keepAlive or raw config)',
+  acls: 'spec.rules',
+  routes: 'spec.rules',
+  defaultBackend: 'spec.defaultBackend',
+};
+
+const BACKEND_FIELDS: Record<keyof Omit<BackendModel, 'key' | 'name'>, string> = {
+  mode: 'spec.mode',
+  balance: 'spec.balance',
+  lines: 'spec (healthCheck, timeouts or raw config)',
+  servers: 'spec.members',
+};
+
+/** `Kind/namespace/name` → `namespace/name`. */
+function resourceName(key: string): string {
+  return key.split('/').slice(1).join('/');
+}
+
+function differingFields<T extends object>(a: T, b: T, names: Record<string, string>): string[] {
+  const fields = new Set<string>();
+  for (const [k, field] of Object.entries(names)) {
+    if (JSON.stringify((a as Record<string, unknown>)[k]) !== JSON.stringify((b as Record<string, unknown>)[k])) fields.add(field);
+  }
+  return [...fields];
+}
+
+function changesOf<T extends { key: string; name: string }>(kind: 'Frontend' | 'Backend', desired: readonly T[], running: readonly T[], names: Record<string, string>): ResourceChange[] {
+  const out: ResourceChange[] = [];
+  const run = new Map(running.map((x) => [x.name, x]));
+  const want = new Set(desired.map((x) => x.name));
+  for (const d of desired) {
+    const r = run.get(d.name);
+    if (!r) out.push({ kind, resource: resourceName(d.key), change: 'added', fields: [] });
+    else {
+      const fields = differingFields(d, r, names);
+      if (fields.length > 0) out.push({ kind, resource: resourceName(d.key), change: 'changed', fields });
+    }
+  }
+  for (const r of running) if (!want.has(r.name)) out.push({ kind, resource: resourceName(r.key), change: 'removed', fields: [] });
+  return out;
+}
+
+function describeOp(o: ServerOp): string {
+  const where = `${o.backend}/${o.server.name}`;
+  switch (o.op) {
+    case 'add':
+      return `add server ${where} ${o.server.endpoint} weight ${o.server.weight}${o.server.state === 'ready' ? '' : ` (${o.server.state})`}`;
+    case 'del':
+      return `delete server ${where} (${o.server.endpoint})`;
+    case 'addr':
+      return `set server ${where} address ${o.server.endpoint}`;
+    case 'weight':
+      return `set server ${where} weight ${o.server.weight}`;
+    case 'state':
+      return `set server ${where} state ${o.server.state === 'maint' ? 'maint' : 'ready'}`;
+  }
+}
+
+export function explainPlan(input: { plan: Plan; desired: ConfigModel; running: ConfigModel; problems: readonly Issue[] }): PlanReport {
+  const { plan, desired, running } = input;
+  const changes: ResourceChange[] = [];
+  if (plan.kind !== 'noop') {
+    if (JSON.stringify(desired.global) !== JSON.stringify(running.global)) changes.push({ kind: 'Global', resource: 'global', change: 'changed', fields: ['controller settings (run options)'] });
+    changes.push(...changesOf('Frontend', desired.frontends, running.frontends, FRONTEND_FIELDS));
+    changes.push(...changesOf('Backend', desired.backends, running.backends, BACKEND_FIELDS));
+  }
+  const problems: PlanProblem[] = input.problems.map((i) => ({
+    ...(i.origin ? { origin: i.origin } : {}),
+    ...(i.resource ? { resource: i.resource } : {}),
+    field: i.field,
+    message: i.message,
+    reason: i.reason,
+  }));
+  return {
+    apiVersion: PLAN_REPORT_VERSION,
+    result: problems.length > 0 ? 'invalid' : plan.kind,
+    plan: plan.kind,
+    problems,
+    operations:
+      plan.kind === 'runtime'
+        ? plan.ops.map((o) => ({ op: o.op, backend: o.backend, server: o.server.name, address: o.server.endpoint, weight: o.server.weight, state: o.server.state, description: describeOp(o) }))
+        : [],
+    reasons: plan.kind === 'reload' ? plan.reasons : [],
+    changes,
+  };
+}

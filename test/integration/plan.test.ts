@@ -1,0 +1,130 @@
+/**
+ * `node-haproxy plan` as a GitOps reviewer runs it, against a real controller
+ * and HAProxy: noop for a reordered file, runtime for a member change (each
+ * operation), reload with its reasons for a rule on a new backend; invalid
+ * input and a missing state have their own exit codes; the JSON and Markdown
+ * outputs; --from a running controller, with the token under --api-auth-reads.
+ * Nothing it does changes what runs.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { packageRoot } from '../../src/paths.js';
+import { PLAN_EXIT_CODES, PLAN_EXIT_NO_STATE, PLAN_REPORT_VERSION } from '../../src/plan/explain.js';
+import { API_VERSION, backendYaml, startTestController } from '../helpers/controller.js';
+import { freePort } from '../helpers/haproxy.js';
+import { TOKEN, tokenFile } from '../helpers/rest.js';
+import { startUpstreams } from '../helpers/upstream.js';
+
+const cli = join(packageRoot(), 'dist', 'src', 'cli.js');
+
+/** Runs the CLI in its own process without blocking this one (the controller under test answers --from). */
+function run(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.on('error', reject);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+const frontend = (port: number, rules = '') =>
+  `apiVersion: ${API_VERSION}\nkind: Frontend\nmetadata:\n  name: web\nspec:\n  binds: [{ address: 127.0.0.1, port: ${port} }]\n  defaultBackend: app\n${rules}`;
+
+test('plan: noop, runtime and reload against a controller state directory, with exit codes and the JSON shape', async (t) => {
+  const up = await startUpstreams(t, 'a', 'b');
+  const port = await freePort();
+  const files = {
+    'web.yaml': frontend(port),
+    'app.yaml': `${backendYaml('app', [{ name: 'a', port: up.a!.port }])}---\n${backendYaml('other', [{ name: 'b', port: up.b!.port }])}`,
+  };
+  const fx = await startTestController(t, files);
+  const running = await readFile(join(fx.stateDir, 'haproxy.cfg'), 'utf8');
+  const repo = await mkdtemp(join(tmpdir(), 'nh-plan-'));
+  t.after(() => rm(repo, { recursive: true, force: true }));
+  await cp(fx.manifests, repo, { recursive: true });
+
+  // The same resources, documents in another order and another file split: nothing to do.
+  await writeFile(join(repo, 'app.yaml'), `${backendYaml('other', [{ name: 'b', port: up.b!.port }])}---\n${backendYaml('app', [{ name: 'a', port: up.a!.port }])}`);
+  let r = await run('plan', repo, '--state-dir', fx.stateDir);
+  assert.equal(r.status, PLAN_EXIT_CODES.noop, r.stdout + r.stderr);
+  assert.match(r.stdout, /^Plan: noop/);
+
+  // A member added and one re-weighted: runtime, each operation listed.
+  await writeFile(join(repo, 'app.yaml'), `${backendYaml('other', [{ name: 'b', port: up.b!.port }])}---\n${backendYaml('app', [{ name: 'a', port: up.a!.port, weight: 7 }, { name: 'a2', port: up.b!.port }])}`);
+  r = await run('plan', repo, '--state-dir', fx.stateDir);
+  assert.equal(r.status, PLAN_EXIT_CODES.runtime, r.stdout + r.stderr);
+  assert.match(r.stdout, /^Plan: runtime/);
+  assert.match(r.stdout, /runtime: add server default_app\/a2 127\.0\.0\.1:\d+ weight 100/);
+  assert.match(r.stdout, /runtime: set server default_app\/a weight 7/);
+
+  // A rule to a new backend: reload, with the reasons and the resources and fields that differ.
+  await writeFile(join(repo, 'new.yaml'), backendYaml('new', [{ name: 'n', port: up.b!.port }]));
+  await writeFile(join(repo, 'web.yaml'), frontend(port, '  rules:\n    - { pathPrefix: /new, backend: new }\n'));
+  r = await run('plan', repo, '--state-dir', fx.stateDir, '--output', 'json');
+  assert.equal(r.status, PLAN_EXIT_CODES.reload, r.stdout + r.stderr);
+  const report = JSON.parse(r.stdout);
+  assert.equal(report.apiVersion, PLAN_REPORT_VERSION);
+  assert.equal(report.result, 'reload');
+  assert.deepEqual(report.problems, []);
+  assert.ok(report.reasons.includes('backend default_new added'), report.reasons);
+  assert.ok(report.reasons.includes('frontend default_web changed'), report.reasons);
+  assert.deepEqual(
+    report.changes.map((c: { kind: string; resource: string; change: string; fields: string[] }) => `${c.kind} ${c.resource} ${c.change} ${c.fields.join(',')}`).sort(),
+    ['Backend default/app changed spec.members', 'Backend default/new added ', 'Frontend default/web changed spec.rules'],
+  );
+
+  // Markdown, for a pull-request comment.
+  r = await run('plan', repo, '--state-dir', fx.stateDir, '--output', 'markdown');
+  assert.equal(r.status, PLAN_EXIT_CODES.reload);
+  assert.match(r.stdout, /### .* node-haproxy plan: \*\*reload\*\*/);
+  assert.match(r.stdout, /\| Backend `default\/new` \| added \|/);
+
+  // An invalid manifest: printed as validate prints it, exit 1; the rest is still planned.
+  await writeFile(join(repo, 'bad.yaml'), `apiVersion: ${API_VERSION}\nkind: Backend\nmetadata: { name: bad }\nspec:\n  balance: fastest\n`);
+  r = await run('plan', repo, '--state-dir', fx.stateDir);
+  assert.equal(r.status, PLAN_EXIT_CODES.invalid, r.stdout + r.stderr);
+  const validate = await run('validate', repo);
+  const problem = validate.stdout.trim();
+  assert.ok(problem.includes('spec.balance'), problem);
+  assert.ok(r.stdout.includes(problem), `plan prints the problem as validate does:\n${r.stdout}`);
+  assert.match(r.stdout, /Plan: reload/);
+
+  // No state there: its own exit code, and what to do.
+  const empty = await mkdtemp(join(tmpdir(), 'nh-plan-empty-'));
+  t.after(() => rm(empty, { recursive: true, force: true }));
+  r = await run('plan', repo, '--state-dir', empty);
+  assert.equal(r.status, PLAN_EXIT_NO_STATE);
+  assert.match(r.stderr, /no controller has applied a configuration there/);
+  assert.equal((await run('plan', repo, '--output', 'yaml')).status, 2);
+
+  assert.equal(await readFile(join(fx.stateDir, 'haproxy.cfg'), 'utf8'), running, 'plan changes nothing');
+});
+
+test('plan --from a running controller; with --api-auth-reads it needs --token-file', async (t) => {
+  const up = await startUpstreams(t, 'a');
+  const port = await freePort();
+  const fx = await startTestController(t, { 'web.yaml': frontend(port), 'app.yaml': backendYaml('app', [{ name: 'a', port: up.a!.port }]) }, {
+    httpAddress: { address: '127.0.0.1', port: 0 },
+    apiTokenFile: await tokenFile(t),
+    apiAuthReads: true,
+  });
+  const from = `http://127.0.0.1:${fx.controller.httpAddress!.port}`;
+  let r = await run('plan', fx.manifests, '--from', from);
+  assert.equal(r.status, PLAN_EXIT_NO_STATE, r.stdout + r.stderr);
+  assert.match(r.stderr, /401: pass the API token with --token-file/);
+  const tf = await tokenFile(t, TOKEN);
+  r = await run('plan', fx.manifests, '--from', from, '--token-file', tf);
+  assert.equal(r.status, PLAN_EXIT_CODES.noop, r.stdout + r.stderr);
+  assert.equal((await run('plan', fx.manifests, '--from', 'http://127.0.0.1:1')).status, PLAN_EXIT_NO_STATE);
+});
