@@ -23,6 +23,7 @@ import { loadDirectory } from './sources/files/load.js';
 import { runDemo } from './demo.js';
 import { KUBERNETES_FLAGS, KUBERNETES_HELP, kubernetesOptions } from './sources/kubernetes/cli-options.js';
 import { hostname } from 'node:os';
+import { resolve as resolvePath } from 'node:path';
 
 class UsageError extends Error {}
 
@@ -299,7 +300,8 @@ async function cmdRender(args: string[]): Promise<number> {
   const problems = [...loaded.issues.filter((i) => i.reason === 'ParseError')];
   for (const o of r.outcomes.values()) if (!o.accepted) problems.push(...o.issues);
   for (const p of problems) process.stderr.write(`${formatIssue(p)}\n`);
-  const global = globalSettings(values['state-dir'] ?? '.node-haproxy', { statsListener: hostPort('stats-address', values['stats-address']) });
+  // The absolute state directory, as run uses it: HAProxy reads a relative socket path without "./" as host:port.
+  const global = globalSettings(resolvePath(values['state-dir'] ?? '.node-haproxy'), { statsListener: hostPort('stats-address', values['stats-address']) });
   process.stdout.write(loadRenderer()(buildConfigModel({ frontends: r.frontends, backends: r.backends, global })));
   return problems.length > 0 ? 1 : 0;
 }

@@ -6,6 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/paths.js';
+import { HAPROXY_BIN } from '../helpers/haproxy.js';
 import { RAW_CONFIG_FIELD, rawBackendYaml, sectionOf } from '../helpers/raw-config.js';
 
 const cli = join(packageRoot(), 'dist', 'src', 'cli.js');
@@ -90,6 +91,17 @@ test('run --api-auth-reads without --api-token-file is a usage error naming both
   assert.equal(r.status, 2, r.stdout + r.stderr);
   assert.match(r.stderr, /--api-auth-reads needs .* no --api-token-file was given; pass --api-token-file FILE .*or drop --api-auth-reads/);
   assert.match(run('run', '--help').stdout, /--api-auth-reads +REST API: reads \(GET, HEAD\) need the token too/);
+});
+
+test('render, as printed, passes haproxy -c (with and without --state-dir)', async (t) => {
+  const cwd = await dir(t, {});
+  for (const extra of [[], ['--state-dir', 'relative/state'], ['--stats-address', '127.0.0.1:8404']]) {
+    const r = spawnSync(process.execPath, [cli, 'render', join(packageRoot(), 'examples'), ...extra], { encoding: 'utf8', cwd, timeout: 20_000 });
+    assert.equal(r.status, 0, r.stderr);
+    await writeFile(join(cwd, 'rendered.cfg'), r.stdout);
+    const check = spawnSync(HAPROXY_BIN, ['-c', '-f', 'rendered.cfg'], { encoding: 'utf8', cwd, timeout: 20_000 });
+    assert.equal(check.status, 0, `render ${extra.join(' ')} | haproxy -c:\n${check.stdout}${check.stderr}`);
+  }
 });
 
 test('validate and render --allow-raw-config treat the raw-config annotation as run --allow-raw-config does', async (t) => {
