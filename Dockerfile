@@ -1,10 +1,14 @@
-# node-haproxy: the controller with Debian's HAProxy 2.6 in one image.
-# Runs as the unprivileged user "node"; HAProxy may bind ports below 1024
-# through a file capability (cap_net_bind_service) on its binary.
-# test/integration/dockerfile.test.ts checks this file against the repository
-# without Docker (COPY sources, the build, ports, flags, dependencies).
+# node-haproxy: the controller on Node.js 24 (LTS) with HAProxy 3.0 (LTS,
+# Debian's package), on Debian 13 (trixie), in one image. Outside the image
+# the controller supports HAProxy 2.6 or newer and Node.js 20 or newer.
+# Runs as the unprivileged user "node" (uid 1000); HAProxy may bind ports below
+# 1024 through a file capability (cap_net_bind_service) on its binary, see
+# docs/kubernetes.md ("Ports below 1024").
+# Where no registry is reachable (CI), scripts/build-base-image.sh assembles
+# the base image named below from Debian's packages and the npm registry.
+# test/integration/dockerfile.test.ts builds this file with Docker and runs it.
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-trixie-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
@@ -12,7 +16,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev --no-audit --no-fund
 
-FROM node:20-bookworm-slim
+FROM node:24-trixie-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends haproxy libcap2-bin tini \
  && setcap 'cap_net_bind_service=+ep' /usr/sbin/haproxy \
