@@ -22,6 +22,8 @@ import { RestSource } from './sources/rest/rest-source.js';
 import type { ResourceWriter } from './sources/rest/writer.js';
 import { HttpServer, sendJson } from './http/server.js';
 import { RUNNING_STATE_PATH } from './plan/running-state.js';
+import { explainPlan } from './plan/explain.js';
+import { plan as planConfig, type Plan } from './reconcile/plan.js';
 import type { AddressInfo } from 'node:net';
 // The Kubernetes and etcd clients are loaded only when such a source is configured
 // (@kubernetes/client-node alone costs about 90 MB of memory).
@@ -289,6 +291,21 @@ export async function startController(o: ControllerOptions): Promise<Controller>
         maxBodyBytes: o.apiMaxBodyBytes,
         aqueductNamespace: o.aqueductNamespace,
         reloadCount: () => supervisor.reloadCount(),
+        // A dry run: the store as it would be with the change, rendered and planned against what runs.
+        planCandidate: ({ key, resource }) => {
+          const snap = store.snapshot();
+          const source = restWriter!.source;
+          const declared = snap.declared.filter((d) => !(d.key === key && d.source === source));
+          if (resource) declared.push({ key, origin: 'rest', source, resource, issues: [] });
+          const lastAccepted = reconciler.last?.resolution?.accepted ?? new Map();
+          const desired = computeDesired({ declared, discoveredMembers: snap.discoveredMembers }, lastAccepted, global, render);
+          const running = reconciler.runningState();
+          const verdict: Plan = running
+            ? planConfig(desired, running, { runtimeUpdates: o.runtimeUpdates ?? true, maxReasons: 1000 })
+            : { kind: 'reload', reasons: ['HAProxy does not run a configuration from this controller yet'] };
+          const outcome = desired.resolution.outcomes.get(key);
+          return explainPlan({ plan: verdict, desired: desired.model, running: running?.model ?? { global, frontends: [], backends: [] }, problems: outcome && !outcome.accepted ? outcome.issues : [] });
+        },
         // haproxy -c of the whole configuration with the candidate in it, before raw lines are accepted.
         checkCandidate: async (candidate) => {
           const snap = store.snapshot();

@@ -7,8 +7,10 @@
  * token; reads are open unless `authReads` (--api-auth-reads) is set, and then
  * every route of this handler needs it too. Writes go through a
  * ResourceWriter (the state directory or etcd) and reach the store before the
- * answer; the reconcile loop does the rest. Member state and weight changes
- * are also applied at once through the runtime API.
+ * answer; the reconcile loop does the rest, member state and weight changes
+ * included (the planner applies those through the runtime API): this API
+ * never talks to HAProxy itself. Every write takes `?dryRun=true`: it is
+ * validated and planned against what runs, and nothing changes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Handler } from '../../http/server.js';
@@ -21,7 +23,8 @@ import { validateResource } from '../../model/validate.js';
 import type { RuntimeApi } from '../../haproxy/runtime.js';
 import type { Reconciler } from '../../reconcile/reconciler.js';
 import type { Store } from '../../reconcile/store.js';
-import { effectiveWeight, proxyName } from '../../render/model.js';
+import { proxyName } from '../../render/model.js';
+import type { PlanReport } from '../../plan/explain.js';
 import { backendFromAqueduct, backendToAqueduct, frontendFromAqueduct, frontendToAqueduct, membersToAqueduct, type Translation } from './aqueduct.js';
 import type { Authenticator } from './auth.js';
 import { ApiError, bodyFormat, issuesOf, parseBody, readBody, sendError, sendText } from './http-io.js';
@@ -33,7 +36,7 @@ export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 export const API_PREFIX = '/api/v1';
 
 export type ReconcilerView = Pick<Reconciler, 'last' | 'runningText' | 'isConverged' | 'haproxyStarted' | 'on' | 'off'>;
-export type MemberRuntime = Pick<RuntimeApi, 'setServerState' | 'setServerWeight' | 'showServersState'>;
+export type MemberRuntime = Pick<RuntimeApi, 'showServersState'>;
 
 export interface RestApiOptions {
   store: Store;
@@ -52,6 +55,8 @@ export interface RestApiOptions {
   /** `haproxy -c` of the whole configuration with `declared` in it; used before accepting raw lines. */
   checkCandidate?: (declared: Declared) => Promise<{ ok: boolean; output: string }>;
   reloadCount?: () => Promise<number>;
+  /** What the controller would do if `key` became `resource` (or went away, without one): the dry-run answer. */
+  planCandidate?: (change: { key: ResourceKey; resource?: Resource }) => PlanReport;
   /** Longest a `?wait=true` request waits for HAProxy to run the change. */
   waitTimeoutMs?: number;
 }
@@ -307,6 +312,19 @@ export class RestApi {
     return w !== null && w !== 'false' && w !== '0';
   }
 
+  /** `?dryRun=true` (or Kubernetes' `dryRun=All`): validate and plan, change nothing. */
+  private isDryRun(url: URL): boolean {
+    const d = url.searchParams.get('dryRun');
+    return d !== null && d !== 'false' && d !== '0';
+  }
+
+  /** Answers a dry run: what the change would do, and that nothing was changed. */
+  private sendDryRun(c: Ctx, key: ResourceKey, resource: Resource | undefined, extra: Record<string, unknown> = {}): void {
+    if (!this.o.planCandidate) throw new ApiError(501, 'NotImplemented', 'dry runs are not available on this controller', 'dryRun');
+    const plan = this.o.planCandidate({ key, resource });
+    sendJson(c.res, 200, { dryRun: true, valid: plan.problems.length === 0, resource: label(key), action: resource ? 'apply' : 'delete', ...extra, plan });
+  }
+
   /** Waits until HAProxy runs the store's content (or a pass fails, or the time is up). */
   private async settle(): Promise<void> {
     const rec = this.o.reconciler;
@@ -334,6 +352,12 @@ export class RestApi {
     const body = await this.readObject(c, true);
     const raw = resourceFromBody(body, kind, ns, name);
     const resource = this.validate(raw, `${kind} ${ns}/${name}`);
+    if (this.isDryRun(c.url)) {
+      const key = resourceKey(kind, ns, name);
+      this.checkOwnership(key);
+      await this.checkRaw(resource, (f) => f);
+      return this.sendDryRun(c, key, resource);
+    }
     const { created, key } = await this.save(resource, (f) => f);
     if (this.wantsWait(c.url)) await this.settle();
     const d = this.o.store.get(key).find((x) => x.source === this.o.writer.source) ?? { key, origin: 'rest', source: this.o.writer.source, resource, issues: [] };
@@ -348,6 +372,7 @@ export class RestApi {
       throw notFound(key, aqueduct);
     }
     if (kind === 'Backend' && c.url.searchParams.get('force') !== 'true') this.checkUnreferenced(ns, name, aqueduct);
+    if (this.isDryRun(c.url)) return this.sendDryRun(c, key, undefined);
     if (!(await this.o.writer.delete(key))) throw notFound(key, aqueduct);
     this.o.logger.info('resource deleted through the REST API', { resource: key });
     if (this.wantsWait(c.url)) await this.settle();
@@ -390,46 +415,41 @@ export class RestApi {
       this.checkOwnership(key);
       throw notFound(key);
     }
-    let changed: Member | undefined;
-    const updated = await this.o.writer.update(key, (current) => {
-      const b = current as Backend;
+    const apply = (b: Backend): Member => {
       const m = b.spec.members.find((x) => x.name === member);
       if (!m) throw memberNotFound(key, member, b);
       if (body.state !== undefined) m.state = body.state as Member['state'];
       if (body.weight !== undefined) m.weight = body.weight as number;
-      changed = { ...m };
-      return b;
+      return { ...m };
+    };
+    if (this.isDryRun(c.url)) {
+      if (!mine.resource) throw notFound(key);
+      const candidate = structuredClone(mine.resource) as Backend;
+      const m = apply(candidate);
+      return this.sendDryRun(c, key, candidate, { member: m });
+    }
+    let changed: Member | undefined;
+    const updated = await this.o.writer.update(key, (current) => {
+      changed = apply(current as Backend);
+      return current;
     });
     if (!updated || !changed) throw notFound(key);
-    const live = await this.applyLive(key, ns, name, changed);
+    // The change reaches HAProxy as every other does: through the store and the planner (a runtime update, no reload).
+    await this.settle();
+    const live = this.liveOutcome(key, ns, name, changed);
     this.o.logger.info('member changed through the REST API', { resource: key, member, state: changed.state, weight: changed.weight, live: live.applied });
     sendJson(c.res, live.applied ? 200 : 202, { backend: key, member: changed, live });
   }
 
-  /**
-   * Applies a member's state and weight through the runtime API now, as the
-   * reconciler would (maint → maint; drain → ready with weight 0), so its
-   * next pass finds HAProxy already there: a runtime plan, never a reload.
-   */
-  private async applyLive(key: ResourceKey, ns: string, name: string, m: Member): Promise<{ applied: boolean; message: string }> {
-    const outcome = this.o.reconciler.last?.resolution?.outcomes.get(key);
-    if (!this.o.reconciler.haproxyStarted || !outcome?.accepted) {
+  /** Whether HAProxy runs the member as the store now says, once the reconciler has had its pass. */
+  private liveOutcome(key: ResourceKey, ns: string, name: string, m: Member): { applied: boolean; message: string } {
+    const rec = this.o.reconciler;
+    const outcome = rec.last?.resolution?.outcomes.get(key);
+    if (!rec.haproxyStarted || !outcome?.accepted) {
       return { applied: false, message: 'HAProxy does not serve this backend yet; the controller applies the change when it does' };
     }
-    const backend = proxyName(ns, name);
-    const weight = effectiveWeight(m);
-    try {
-      if (m.state === 'maint') {
-        await this.o.runtime.setServerState(backend, m.name, 'maint');
-        await this.o.runtime.setServerWeight(backend, m.name, weight);
-      } else {
-        await this.o.runtime.setServerWeight(backend, m.name, weight);
-        await this.o.runtime.setServerState(backend, m.name, 'ready');
-      }
-      return { applied: true, message: `HAProxy runs ${backend}/${m.name} with state ${m.state === 'maint' ? 'maint' : 'ready'}, weight ${weight}` };
-    } catch (err) {
-      return { applied: false, message: `saved, but the runtime API refused it (${(err as Error).message}); the controller applies it on its next pass` };
-    }
+    if (!rec.isConverged()) return { applied: false, message: 'saved; the controller has not applied it yet (see /api/v1/status)' };
+    return { applied: true, message: `HAProxy runs ${proxyName(ns, name)}/${m.name} with state ${m.state}, weight ${m.weight}` };
   }
 
   // ---- thalassa-aqueduct ------------------------------------------------------
@@ -475,6 +495,12 @@ export class RestApi {
     const what = `${kind.toLowerCase()} ${key}`;
     if (!t.resource || t.issues.length > 0) throw ApiError.invalid(t.issues, what);
     const resource = this.validate(t.resource, what, t.mapField);
+    if (this.isDryRun(c.url)) {
+      const rk = resourceKey(kind, this.namespace, key);
+      this.checkOwnership(rk);
+      await this.checkRaw(resource, t.mapField);
+      return this.sendDryRun(c, rk, resource);
+    }
     await this.save(resource, t.mapField);
     if (this.wantsWait(c.url)) await this.settle();
     sendJson(c.res, 200, this.aqueductView(resource));
