@@ -20,6 +20,7 @@ import { resolve } from './model/resolve.js';
 import { buildConfigModel } from './render/model.js';
 import { loadRenderer } from './render/render.js';
 import { loadDirectory } from './sources/files/load.js';
+import { parseRawConfigKeywords } from './model/raw-config.js';
 import { runDemo } from './demo.js';
 import { KUBERNETES_FLAGS, KUBERNETES_HELP, kubernetesOptions } from './sources/kubernetes/cli-options.js';
 import { hostname } from 'node:os';
@@ -90,8 +91,17 @@ Options:
                                --api-token-file (default: reads are open)
   --allow-raw-config           Accept raw HAProxy lines (aqueduct "natives", the raw-config
                                annotation) from every source: files, Kubernetes, the REST API
-                               and etcd; each line is checked. Whoever can declare a resource
-                               can then add HAProxy directives to its section
+                               and etcd. Whoever can declare a resource can then add HAProxy
+                               directives to its own section: header rewrites, redirects,
+                               fixed responses, ACLs, timeouts, options, health checks. Each
+                               line is read as HAProxy reads it and must pass an allow-list:
+                               nothing that reads files, runs programs, reads the environment,
+                               opens sockets or reaches other namespaces' proxies
+                               (docs/decisions/0005-raw-config-policy.md)
+  --raw-config-keywords LIST   With --allow-raw-config: allow only these directives
+                               (comma-separated entries of the default allow-list, like
+                               "http-request set-header,timeout server", or first words
+                               like "timeout"); it can only narrow the default list
   --api-max-body-bytes N       REST API: largest request body (default: 1048576)
   --aqueduct-namespace NS      REST API: namespace of thalassa-aqueduct keys (default: default)
   --stop-haproxy-on-exit       Stop HAProxy when the controller stops (default: leave it
@@ -102,7 +112,7 @@ Options:
 
 ${KUBERNETES_HELP}`;
 
-const RENDER_HELP = `Usage: node-haproxy render DIR [--state-dir DIR] [--stats-address HOST:PORT] [--allow-raw-config]
+const RENDER_HELP = `Usage: node-haproxy render DIR [--state-dir DIR] [--stats-address HOST:PORT] [--allow-raw-config [--raw-config-keywords LIST]]
 
 Prints the HAProxy configuration that "run --source DIR" would apply. Invalid
 resources are left out and reported on stderr; the exit code is then 1.
@@ -112,9 +122,10 @@ Options:
                                (default: ./.node-haproxy)
   --stats-address HOST:PORT    Include HAProxy's stats listener, as run --stats-address does
   --allow-raw-config           Accept the raw-config annotation, as "run --allow-raw-config"
-                               does (default: refused); each line is checked`;
+                               does (default: refused); each line is checked
+  --raw-config-keywords LIST   Narrow the raw-config allow-list, as "run --raw-config-keywords" does`;
 
-const VALIDATE_HELP = `Usage: node-haproxy validate DIR [--allow-raw-config]
+const VALIDATE_HELP = `Usage: node-haproxy validate DIR [--allow-raw-config [--raw-config-keywords LIST]]
 
 Checks every manifest below DIR against the schema and the cross-resource rules
 (unknown backends, duplicate names, two frontends on one address and port).
@@ -123,7 +134,8 @@ Exit 0 when all are valid; else 1, with one line per problem:
 
 Options:
   --allow-raw-config           Accept the raw-config annotation, as "run --allow-raw-config"
-                               does (default: refused); each line is checked`;
+                               does (default: refused); each line is checked
+  --raw-config-keywords LIST   Narrow the raw-config allow-list, as "run --raw-config-keywords" does`;
 
 const PLAN_HELP = `Usage: node-haproxy plan DIR [--state-dir DIR | --from http://HOST:PORT [--token-file FILE]]
                          [--output text|json|markdown] [--allow-raw-config] [--no-runtime-updates]
@@ -147,6 +159,7 @@ Options:
                                ${PLAN_REPORT_VERSION}) or markdown (a pull-request comment)
   --no-runtime-updates         plan as "run --no-runtime-updates" does (member changes reload)
   --allow-raw-config           accept the raw-config annotation, as "run --allow-raw-config" does
+  --raw-config-keywords LIST   narrow the raw-config allow-list, as "run --raw-config-keywords" does
 
 Exit codes: ${PLAN_EXIT_CODES.noop} noop, ${PLAN_EXIT_CODES.runtime} runtime changes only, ${PLAN_EXIT_CODES.reload} reload, ${PLAN_EXIT_CODES.invalid} a manifest is invalid,
 ${PLAN_EXIT_NO_STATE} the running state cannot be read, 2 bad usage.`;
@@ -163,7 +176,19 @@ const common = {
   'log-level': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
-const allowRawConfig = { 'allow-raw-config': { type: 'boolean' } } as const satisfies ParseArgsConfig['options'];
+const allowRawConfig = { 'allow-raw-config': { type: 'boolean' }, 'raw-config-keywords': { type: 'string' } } as const satisfies ParseArgsConfig['options'];
+
+/** --allow-raw-config and --raw-config-keywords, as validateResource takes them. */
+function rawConfigFlags(values: { 'allow-raw-config'?: boolean; 'raw-config-keywords'?: string }): { allowRawConfig: boolean; rawConfigKeywords?: string[] } {
+  const list = values['raw-config-keywords'];
+  if (list === undefined) return { allowRawConfig: values['allow-raw-config'] ?? false };
+  if (!values['allow-raw-config']) throw new UsageError('--raw-config-keywords narrows what --allow-raw-config accepts; give --allow-raw-config too');
+  try {
+    return { allowRawConfig: true, rawConfigKeywords: parseRawConfigKeywords(list) };
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
 
 function parse<O extends ParseArgsConfig['options']>(args: string[], options: O, allowPositionals = false) {
   try {
@@ -236,6 +261,7 @@ async function cmdRun(args: string[]): Promise<number> {
   const api = { apiTokenFile: values['api-token-file'], apiAuthReads: values['api-auth-reads'] };
   const apiProblem = restOptionsProblem(api);
   if (apiProblem) throw new UsageError(apiProblem);
+  const rawConfig = rawConfigFlags(values);
   let kubernetes;
   try {
     kubernetes = kubernetesOptions(values, { POD_NAME: process.env.POD_NAME, POD_NAMESPACE: process.env.POD_NAMESPACE }, hostname());
@@ -260,7 +286,7 @@ async function cmdRun(args: string[]): Promise<number> {
     httpAddress: hostPort('http-address', values['http-address'] ?? DEFAULT_HTTP_ADDRESS),
     apiAddress: hostPort('api-address', values['api-address']),
     ...api,
-    allowRawConfig: values['allow-raw-config'],
+    ...rawConfig,
     apiMaxBodyBytes: intOption('api-max-body-bytes', values['api-max-body-bytes']),
     aqueductNamespace: values['aqueduct-namespace'],
     observe: {
@@ -295,7 +321,7 @@ async function cmdRender(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { ...common, ...allowRawConfig, 'state-dir': { type: 'string' }, 'stats-address': { type: 'string' } }, true);
   if (values.help) return print(RENDER_HELP);
   if (positionals.length !== 1) throw new UsageError('render needs exactly one DIR');
-  const loaded = await loadDirectory(positionals[0]!, { allowRawConfig: values['allow-raw-config'] ?? false });
+  const loaded = await loadDirectory(positionals[0]!, rawConfigFlags(values));
   const r = resolve({ declared: loaded.declared, lastAccepted: new Map() });
   const problems = [...loaded.issues.filter((i) => i.reason === 'ParseError')];
   for (const o of r.outcomes.values()) if (!o.accepted) problems.push(...o.issues);
@@ -325,7 +351,7 @@ async function cmdPlan(args: string[]): Promise<number> {
   const output = values.output ?? 'text';
   if (!['text', 'json', 'markdown'].includes(output)) throw new UsageError(`--output ${output}: use text, json or markdown`);
   if (values.from !== undefined && values['state-dir'] !== undefined) throw new UsageError('give either --state-dir or --from, not both');
-  const loaded = await loadDirectory(positionals[0]!, { allowRawConfig: values['allow-raw-config'] ?? false });
+  const loaded = await loadDirectory(positionals[0]!, rawConfigFlags(values));
   let state;
   try {
     state = await readRunningState({ stateDir: values['state-dir'], from: values.from, tokenFile: values['token-file'] });
@@ -348,7 +374,7 @@ async function cmdValidate(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, { ...common, ...allowRawConfig }, true);
   if (values.help) return print(VALIDATE_HELP);
   if (positionals.length !== 1) throw new UsageError('validate needs exactly one DIR');
-  const loaded = await loadDirectory(positionals[0]!, { allowRawConfig: values['allow-raw-config'] ?? false });
+  const loaded = await loadDirectory(positionals[0]!, rawConfigFlags(values));
   const r = resolve({ declared: loaded.declared, lastAccepted: new Map() });
   const lines = new Set<string>();
   for (const i of loaded.issues) lines.add(formatIssue(i));

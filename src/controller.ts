@@ -65,6 +65,8 @@ export interface ControllerOptions {
   apiAuthReads?: boolean;
   /** Accept raw HAProxy lines (aqueduct `natives`, the raw-config annotation) from every source: files, Kubernetes, the REST API and etcd. */
   allowRawConfig?: boolean;
+  /** Narrow the raw-config allow-list to these entries (`--raw-config-keywords`); undefined: the default list (docs/decisions/0005). */
+  rawConfigKeywords?: readonly string[];
   /** REST API: largest request body accepted, in bytes (default 1 MiB). */
   apiMaxBodyBytes?: number;
   /** REST API: namespace of thalassa-aqueduct keys (default "default"). */
@@ -140,6 +142,7 @@ async function createSource(spec: string, store: Store, o: ControllerOptions, re
       reconciler,
       logger: o.logger,
       allowRawConfig: o.allowRawConfig,
+      rawConfigKeywords: o.rawConfigKeywords,
       onWatchRestart: (r) => {
         observe.metrics.watchRestarted('kubernetes', r.reason);
         onWatchRestart?.(r);
@@ -153,6 +156,7 @@ async function createSource(spec: string, store: Store, o: ControllerOptions, re
       store,
       logger: o.logger.child({ source: 'etcd' }),
       allowRawConfig: o.allowRawConfig,
+      rawConfigKeywords: o.rawConfigKeywords,
       resyncIntervalMs: o.etcdResyncIntervalMs,
       retryMaxMs: o.etcdRetryMaxMs,
       onWatchRestart: (reason) => observe.metrics.watchRestarted(etcd.name, reason),
@@ -166,6 +170,7 @@ async function createSource(spec: string, store: Store, o: ControllerOptions, re
     name: `files:${resolvePath(spec)}`,
     rescanIntervalMs: o.fileRescanIntervalMs,
     allowRawConfig: o.allowRawConfig,
+    rawConfigKeywords: o.rawConfigKeywords,
   });
 }
 
@@ -214,7 +219,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   if (wantsRest) {
     restWriter = sources.find(isEtcd);
     if (!restWriter) {
-      const rest = new RestSource({ stateDir, store, logger: o.logger.child({ source: 'rest' }), allowRawConfig: o.allowRawConfig });
+      const rest = new RestSource({ stateDir, store, logger: o.logger.child({ source: 'rest' }), allowRawConfig: o.allowRawConfig, rawConfigKeywords: o.rawConfigKeywords });
       sources.push(rest);
       restWriter = rest;
     }
@@ -288,6 +293,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
         authReads: o.apiAuthReads,
         logger: o.logger.child({ component: 'rest-api' }),
         allowRawConfig: o.allowRawConfig,
+        rawConfigKeywords: o.rawConfigKeywords,
         maxBodyBytes: o.apiMaxBodyBytes,
         aqueductNamespace: o.aqueductNamespace,
         reloadCount: () => supervisor.reloadCount(),

@@ -3,7 +3,7 @@
  * Errors name the field and say what is allowed, so the user knows the fix.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { parseRawConfig, RAW_CONFIG_ANNOTATION, RAW_CONFIG_FIELD } from './raw-config.js';
+import { parseRawConfig, RAW_CONFIG_ANNOTATION, RAW_CONFIG_FIELD, sectionOfKind, type RawConfigPolicy } from './raw-config.js';
 import { backendSchema, frontendSchema, PATTERNS } from './schema.js';
 import { API_VERSION, DEFAULT_NAMESPACE, type Issue, type Kind, type Resource } from './types.js';
 
@@ -91,13 +91,17 @@ function describeError(e: ErrorObject, root: unknown): { field: string; message:
   }
 }
 
-export interface ValidateOptions {
+export interface ValidateOptions extends RawConfigPolicy {
   /**
    * Accept raw HAProxy lines (the raw-config annotation). Off unless the
-   * operator enabled raw configuration; the lines are checked either way.
+   * operator enabled raw configuration; the lines are checked either way,
+   * against the default allow-list or the narrower `rawConfigKeywords`.
    */
   allowRawConfig?: boolean;
 }
+
+/** The raw-config part of a source's options, as validateResource takes them. */
+export const rawConfigOptions = (o: ValidateOptions): ValidateOptions => ({ allowRawConfig: o.allowRawConfig ?? false, rawConfigKeywords: o.rawConfigKeywords });
 
 export interface ValidationResult {
   resource?: Resource;
@@ -161,7 +165,7 @@ function checkRawConfig(r: Resource, origin: string | undefined, options: Valida
   if (!options.allowRawConfig) {
     return [issue(RAW_CONFIG_FIELD, 'raw configuration is disabled on this controller; remove the annotation, or ask the operator to enable raw configuration (--allow-raw-config)')];
   }
-  return parseRawConfig(value).problems.map((p) => issue(p.index === undefined ? RAW_CONFIG_FIELD : `${RAW_CONFIG_FIELD}[${p.index}]`, p.message));
+  return parseRawConfig(value, sectionOfKind(r.kind), options).problems.map((p) => issue(p.index === undefined ? RAW_CONFIG_FIELD : `${RAW_CONFIG_FIELD}[${p.index}]`, p.message));
 }
 
 const isIPv4Like = (s: string): boolean => /^[0-9.]+$/.test(s);

@@ -11,12 +11,15 @@ export const DISABLED = /raw configuration is disabled on this controller; .*--a
 
 /**
  * Lines that pass no check even with --allow-raw-config, each with what the
- * refusal says: a newline, a comment, a section keyword, a managed keyword.
+ * refusal says: a newline, a comment, a section keyword (plain and quoted), a
+ * managed keyword.
  */
 export const BAD_LINES: ReadonlyArray<[string, RegExp]> = [
   ['http-response set-header X-A a\nbackend evil', /newline/],
   ['http-request deny # evil', /comment/],
   ['backend evil', /opens a new section/],
+  // HAProxy unquotes before it reads: this is `backend evil` too.
+  ['"back"end evil', /opens a new section/],
   ['server evil 10.0.0.1:80', /managed by node-haproxy/],
 ];
 

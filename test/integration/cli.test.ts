@@ -132,3 +132,32 @@ test('validate and render --allow-raw-config treat the raw-config annotation as 
   for (const c of ['validate', 'render']) assert.match(run(c, '--help').stdout, /--allow-raw-config +Accept the raw-config annotation/, c);
   assert.match(run('run', '--help').stdout, /--allow-raw-config +Accept raw HAProxy lines .*\n.*from every source: files, Kubernetes, the REST API/);
 });
+
+test('validate, render and run --raw-config-keywords narrow the raw-config allow-list; unknown entries are usage errors', async (t) => {
+  const d = await dir(t, { 'app.yaml': rawBackendYaml('app', ['timeout server 5s', 'http-response set-header X-Raw yes'], 9001) });
+  assert.equal(run('validate', '--allow-raw-config', d).status, 0, 'the default list takes both lines');
+
+  const narrowed = run('validate', '--allow-raw-config', '--raw-config-keywords', 'timeout,http-request set-header', d);
+  assert.equal(narrowed.status, 1, narrowed.stderr);
+  assert.equal(
+    narrowed.stdout.trim(),
+    `app.yaml#1: Backend default/app: ${RAW_CONFIG_FIELD}[1]: "http-response set-header" is not allowed by this controller's --raw-config-keywords; ask the operator, or use the resource's fields`,
+  );
+  const rendered = run('render', d, '--allow-raw-config', '--raw-config-keywords', 'timeout');
+  assert.equal(rendered.status, 1);
+  assert.doesNotMatch(rendered.stdout, /X-Raw|timeout server 5s/);
+
+  for (const c of ['validate', 'render']) {
+    const unknown = run(c, '--allow-raw-config', '--raw-config-keywords', 'timeout,lua-load', d);
+    assert.equal(unknown.status, 2, c);
+    assert.match(unknown.stderr, /--raw-config-keywords: "lua-load" is not in the default allow-list; the flag can only narrow it/);
+    const alone = run(c, '--raw-config-keywords', 'timeout', d);
+    assert.equal(alone.status, 2, c);
+    assert.match(alone.stderr, /give --allow-raw-config too/);
+    assert.match(run(c, '--help').stdout, /--raw-config-keywords LIST/);
+  }
+  const runUnknown = run('run', '--source', d, '--allow-raw-config', '--raw-config-keywords', 'stats socket');
+  assert.equal(runUnknown.status, 2, runUnknown.stderr);
+  assert.match(runUnknown.stderr, /"stats socket" is not in the default allow-list/);
+  assert.match(run('run', '--help').stdout, /--raw-config-keywords LIST +With --allow-raw-config: allow only these directives/);
+});

@@ -288,7 +288,7 @@ test('raw configuration, when enabled, is checked line by line and by haproxy -c
     [['backend evil'], 'natives[0]', /opens a new section/],
     [['server evil 10.0.0.1:80'], 'natives[0]', /managed by node-haproxy/],
     [['bind :80'], 'natives[0]', /managed by node-haproxy/],
-    [['http-request frobnicate'], 'natives', /HAProxy rejects/],
+    [['http-request set-header X-Only-Name'], 'natives', /HAProxy rejects/], // passes the allow-list; HAProxy wants a value
   ];
   for (const [natives, field, message] of refused) {
     const r = await api.put('/frontends/web', { bind: `127.0.0.1:${port}`, backend: 'app', natives });

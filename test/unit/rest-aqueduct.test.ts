@@ -180,7 +180,7 @@ test('raw lines: one directive each, no comment, no section, no managed keyword'
   assert.match(checkRawLine(42)!, /string/);
   assert.match(checkRawLine('x'.repeat(2000))!, /longer/);
   assert.deepEqual(parseRawConfig('{"a": 1}').problems.length, 1);
-  assert.deepEqual(parseRawConfig('["ok", "bad # x"]').problems, [{ index: 1, message: 'contains "#", which starts a comment in haproxy.cfg' }]);
+  assert.deepEqual(parseRawConfig('["option httplog", "bad # x"]').problems, [{ index: 1, message: 'contains "#", which starts a comment in haproxy.cfg' }]);
   const r = validateResource({
     apiVersion: 'haproxy.node-haproxy.io/v1alpha1',
     kind: 'Backend',

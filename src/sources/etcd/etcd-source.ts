@@ -23,7 +23,7 @@ import type { Logger } from '../../log.js';
 import type { Declared } from '../../model/resolve.js';
 import type { Issue, Resource, ResourceKey } from '../../model/types.js';
 import { parseKey } from '../../model/types.js';
-import { validateResource } from '../../model/validate.js';
+import { rawConfigOptions, validateResource } from '../../model/validate.js';
 import type { Store } from '../../reconcile/store.js';
 import { StorageUnavailableError, type ResourceWriter } from '../rest/writer.js';
 import { declareKv, etcdKeyOf, etcdKeyOfResource, parseEtcdSpec, valueOf, type EtcdSpec } from './keys.js';
@@ -34,6 +34,8 @@ export interface EtcdSourceOptions {
   store: Store;
   logger: Logger;
   allowRawConfig?: boolean;
+  /** Narrow the raw-config allow-list (`--raw-config-keywords`); undefined: the default list. */
+  rawConfigKeywords?: readonly string[];
   /** Full relist every this often (with ±20% jitter); 0 disables. Default 5 minutes. */
   resyncIntervalMs?: number;
   /** Retry backoff after a failure: starts here, doubles, capped. */
@@ -303,7 +305,7 @@ export class EtcdSource implements ResourceWriter {
   }
 
   private declare(key: string, value: Buffer, modRevision: string): Entry {
-    const r = declareKv(this.spec.prefix, key, value.toString('utf8'), this.source, this.o.allowRawConfig ?? false);
+    const r = declareKv(this.spec.prefix, key, value.toString('utf8'), this.source, rawConfigOptions(this.o));
     return { declared: r.declared, keyIssue: r.keyIssue, modRevision };
   }
 
@@ -411,10 +413,10 @@ export class EtcdSource implements ResourceWriter {
       const res = await this.call('read', (c) => c.get(key).exec());
       const kv = res.kvs[0];
       if (!kv) return undefined;
-      const current = declareKv(this.spec.prefix, key, kv.value.toString('utf8'), this.source, this.o.allowRawConfig ?? false).declared?.resource;
+      const current = declareKv(this.spec.prefix, key, kv.value.toString('utf8'), this.source, rawConfigOptions(this.o)).declared?.resource;
       if (!current) return undefined;
       const next = mutate(structuredClone(current));
-      const checked = validateResource(next, `etcd:${key}`, { allowRawConfig: this.o.allowRawConfig });
+      const checked = validateResource(next, `etcd:${key}`, rawConfigOptions(this.o));
       if (!checked.resource || checked.issues.length > 0) throw new Error(`the change would make ${rkey} invalid: ${checked.issues[0]?.field}: ${checked.issues[0]?.message}`);
       // Only if nobody changed the key since we read it.
       const tx = await this.call('save', (c) => c.if(key, 'Mod', '==', kv.mod_revision).then(c.put(key).value(valueOf(next))).commit());

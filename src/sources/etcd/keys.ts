@@ -6,7 +6,7 @@
 import yaml from 'js-yaml';
 import type { Declared } from '../../model/resolve.js';
 import { API_VERSION, resourceKey, type Issue, type Kind, type Resource } from '../../model/types.js';
-import { validateResource } from '../../model/validate.js';
+import { validateResource, type ValidateOptions } from '../../model/validate.js';
 
 export interface EtcdSpec {
   /** `host:port` of each endpoint. */
@@ -87,7 +87,7 @@ export interface KvResult {
  * so even a value that does not parse is reported against its resource, and
  * the resource's last accepted version keeps serving.
  */
-export function declareKv(prefix: string, key: string, text: string, source: string, allowRawConfig: boolean): KvResult {
+export function declareKv(prefix: string, key: string, text: string, source: string, rawConfig: boolean | ValidateOptions): KvResult {
   const origin = `etcd:${key}`;
   const id = parseEtcdKey(prefix, key);
   if ('problem' in id) return { keyIssue: { origin, field: '', reason: 'InvalidSpec', message: `key ${id.problem}` } };
@@ -110,7 +110,7 @@ export function declareKv(prefix: string, key: string, text: string, source: str
   }
   const { status: _status, ...rest } = v;
   const filled = { ...rest, apiVersion: v.apiVersion ?? API_VERSION, kind: id.kind, metadata: { ...meta, name: id.name, namespace: id.namespace } };
-  const result = validateResource(filled, origin, { allowRawConfig });
+  const result = validateResource(filled, origin, typeof rawConfig === 'boolean' ? { allowRawConfig: rawConfig } : rawConfig);
   return { declared: { key: rkey, origin, source, resource: result.resource, issues: result.issues } };
 }
 

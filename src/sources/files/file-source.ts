@@ -11,6 +11,7 @@ import type { Logger } from '../../log.js';
 import type { Store } from '../../reconcile/store.js';
 import { relative } from 'node:path';
 import { listManifests, parseManifests, readManifest } from './load.js';
+import { rawConfigOptions } from '../../model/validate.js';
 
 export interface FileSourceOptions {
   dir: string;
@@ -23,6 +24,8 @@ export interface FileSourceOptions {
   rescanIntervalMs?: number;
   /** Accept the raw-config annotation (`--allow-raw-config`); refused with an issue otherwise. */
   allowRawConfig?: boolean;
+  /** Narrow the raw-config allow-list (`--raw-config-keywords`); undefined: the default list. */
+  rawConfigKeywords?: readonly string[];
 }
 
 interface FileState {
@@ -102,7 +105,7 @@ export class FileSource {
       }
       const prev = this.files.get(p);
       if (prev?.hash === content.hash) continue; // unchanged: not parsed again
-      const r = parseManifests(content.text, relative(this.o.dir, p) || p, this.name, { allowRawConfig: this.o.allowRawConfig ?? false });
+      const r = parseManifests(content.text, relative(this.o.dir, p) || p, this.name, rawConfigOptions(this.o));
       // A file that does not parse keeps its last good resources.
       this.files.set(p, { hash: content.hash, declared: r.declared ?? prev?.declared ?? [], issues: r.issues });
     }

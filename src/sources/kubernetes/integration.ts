@@ -49,8 +49,8 @@ export class KubernetesIntegration {
   readonly events: EventRecorder;
   readonly status: StatusWriter;
 
-  /** `allowRawConfig` is the controller's `--allow-raw-config`, the same for every source. */
-  constructor(o: KubernetesOptions & { store: Store; reconciler: PassSource; logger: Logger; allowRawConfig?: boolean }) {
+  /** `allowRawConfig` and `rawConfigKeywords` are the controller's `--allow-raw-config` and `--raw-config-keywords`, the same for every source. */
+  constructor(o: KubernetesOptions & { store: Store; reconciler: PassSource; logger: Logger; allowRawConfig?: boolean; rawConfigKeywords?: readonly string[] }) {
     const kc = loadKubeConfig(o);
     this.client = new KubeClient(kc);
     const logger = o.logger.child({ source: 'kubernetes' });
@@ -66,6 +66,7 @@ export class KubernetesIntegration {
       backoff: o.backoff,
       onWatchRestart: o.onWatchRestart,
       allowRawConfig: o.allowRawConfig,
+      rawConfigKeywords: o.rawConfigKeywords,
     });
     this.name = this.source.name;
     if (o.leaderElection !== false) {

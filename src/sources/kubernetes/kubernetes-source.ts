@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events';
 import type { Declared } from '../../model/resolve.js';
 import { API_VERSION, resourceKey, type Kind, type Member, type ResourceKey, type ServiceRef } from '../../model/types.js';
 import { RAW_CONFIG_ANNOTATION } from '../../model/raw-config.js';
-import { validateResource, type ValidateOptions } from '../../model/validate.js';
+import { rawConfigOptions, validateResource, type ValidateOptions } from '../../model/validate.js';
 import type { Logger } from '../../log.js';
 import type { Store } from '../../reconcile/store.js';
 import type { BackoffOptions } from './backoff.js';
@@ -43,6 +43,8 @@ export interface KubernetesSourceOptions {
   onWatchRestart?: (restart: WatchRestart) => void;
   /** Accept the raw-config annotation (`--allow-raw-config`); refused with an InvalidSpec issue otherwise. */
   allowRawConfig?: boolean;
+  /** Narrow the raw-config allow-list (`--raw-config-keywords`); undefined: the default list. */
+  rawConfigKeywords?: readonly string[];
 }
 
 /** What the store holds for one custom resource, and when it got there. */
@@ -303,7 +305,7 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
   }
 
   private declaredFrom(kind: Kind, obj: KubeObject): Declared {
-    return declaredFromObject(kind, obj, this.name, { allowRawConfig: this.o.allowRawConfig ?? false });
+    return declaredFromObject(kind, obj, this.name, rawConfigOptions(this.o));
   }
 
   private remember(d: Declared, obj: KubeObject): Declared {

@@ -19,7 +19,7 @@ import type { Logger } from '../../log.js';
 import { RAW_CONFIG_ANNOTATION, RAW_CONFIG_FIELD } from '../../model/raw-config.js';
 import type { Declared } from '../../model/resolve.js';
 import { DEFAULT_NAMESPACE, resourceKey, type Backend, type Frontend, type Kind, type Member, type Resource, type ResourceKey } from '../../model/types.js';
-import { validateResource } from '../../model/validate.js';
+import { rawConfigOptions, validateResource } from '../../model/validate.js';
 import type { RuntimeApi } from '../../haproxy/runtime.js';
 import type { Reconciler } from '../../reconcile/reconciler.js';
 import type { Store } from '../../reconcile/store.js';
@@ -49,6 +49,8 @@ export interface RestApiOptions {
   logger: Logger;
   /** Accept raw HAProxy lines (`natives`, the raw-config annotation). */
   allowRawConfig?: boolean;
+  /** Narrow the raw-config allow-list (`--raw-config-keywords`); undefined: the default list. */
+  rawConfigKeywords?: readonly string[];
   maxBodyBytes?: number;
   /** The namespace aqueduct keys live in. */
   aqueductNamespace?: string;
@@ -271,7 +273,7 @@ export class RestApi {
   }
 
   private validate(raw: unknown, what: string, mapField?: (f: string) => string): Resource {
-    const v = validateResource(raw, 'rest', { allowRawConfig: this.o.allowRawConfig });
+    const v = validateResource(raw, 'rest', rawConfigOptions(this.o));
     if (!v.resource || v.issues.length > 0) throw ApiError.invalid(issuesOf(v.issues, mapField), what);
     return v.resource;
   }

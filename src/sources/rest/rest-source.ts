@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../../haproxy/atomic-file.js';
 import type { Logger } from '../../log.js';
 import type { Declared } from '../../model/resolve.js';
 import { keyOf, type Resource, type ResourceKey } from '../../model/types.js';
-import { validateResource } from '../../model/validate.js';
+import { rawConfigOptions, validateResource } from '../../model/validate.js';
 import type { Store } from '../../reconcile/store.js';
 import { identityOf } from './resource-body.js';
 import { StorageUnavailableError, type ResourceWriter } from './writer.js';
@@ -23,6 +23,8 @@ export interface RestSourceOptions {
   store: Store;
   logger: Logger;
   allowRawConfig?: boolean;
+  /** Narrow the raw-config allow-list (`--raw-config-keywords`); undefined: the default list. */
+  rawConfigKeywords?: readonly string[];
 }
 
 interface StateFile {
@@ -75,7 +77,7 @@ export class RestSource implements ResourceWriter {
   }
 
   private declare(key: ResourceKey, raw: unknown): Declared {
-    const v = validateResource(raw, 'rest', { allowRawConfig: this.o.allowRawConfig });
+    const v = validateResource(raw, 'rest', rawConfigOptions(this.o));
     return { key, origin: 'rest', source: this.source, resource: v.resource, issues: v.issues };
   }
 
@@ -123,7 +125,7 @@ export class RestSource implements ResourceWriter {
     return this.exclusive(async () => {
       const raw = this.stored.get(key);
       if (raw === undefined) return undefined;
-      const current = validateResource(raw, 'rest', { allowRawConfig: this.o.allowRawConfig }).resource;
+      const current = validateResource(raw, 'rest', rawConfigOptions(this.o)).resource;
       if (!current) return undefined;
       const updated = mutate(structuredClone(current));
       const next = new Map(this.stored).set(key, updated);
