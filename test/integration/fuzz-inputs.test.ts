@@ -26,8 +26,7 @@ import { freePort } from '../helpers/haproxy.js';
 import { call, tokenFile, TOKEN } from '../helpers/rest.js';
 import { startUpstream, httpGet } from '../helpers/upstream.js';
 import { describe, Fuzz, hostileYamlDocuments, leafPaths, withValue } from '../helpers/fuzz.js';
-import { checkRenderedConfig } from '../helpers/rendered-config.js';
-import { RAW_CONFIG_ANNOTATION } from '../../src/model/raw-config.js';
+import { checkRenderedConfig, RAW_CONFIG_ANNOTATION } from '../../src/model/raw-config.js';
 import { startApiServer } from '../k8s/controller-harness.js';
 import { backendObject, frontendObject } from '../k8s/fixtures.js';
 
