@@ -167,3 +167,20 @@ test('an aqueduct client drives routing end to end', async (t) => {
   assert.equal((await aq.deleteBackend('staged')).status, 200);
   assert.deepEqual((await aq.getBackends()).json.map((b: { key: string }) => b.key), ['live']);
 });
+
+test('aqueduct routes with ?wait=true report the outcome: a frontend naming a missing backend is not Accepted', async (t) => {
+  const up = await startUpstreams(t, 'a');
+  const fx = await startRestController(t);
+  const api = fx.api.port;
+  const port = await freePort();
+  let r = await call(api, 'PUT', '/backends/app?wait=true', { body: { type: 'static', members: [{ host: '127.0.0.1', port: up.a!.port }] }, token: TOKEN });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.status.conditions[0].status, 'True', r.text);
+  r = await call(api, 'PUT', '/frontends/web?wait=true', { body: { bind: `127.0.0.1:${port}`, backend: 'missing' }, token: TOKEN });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.key, 'web', 'the aqueduct payload is still there');
+  assert.deepEqual([r.json.status.conditions[0].status, r.json.status.conditions[0].reason], ['False', 'BackendNotFound'], r.text);
+  // Without ?wait=true the answer is aqueduct's payload alone, as before.
+  r = await call(api, 'PUT', '/frontends/web', { body: { bind: `127.0.0.1:${port}`, backend: 'app' }, token: TOKEN });
+  assert.equal(r.json.status, undefined);
+});

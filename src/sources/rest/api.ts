@@ -503,9 +503,12 @@ export class RestApi {
       await this.checkRaw(resource, t.mapField);
       return this.sendDryRun(c, rk, resource);
     }
-    await this.save(resource, t.mapField);
-    if (this.wantsWait(c.url)) await this.settle();
-    sendJson(c.res, 200, this.aqueductView(resource));
+    const { key: rk } = await this.save(resource, t.mapField);
+    if (!this.wantsWait(c.url)) return sendJson(c.res, 200, this.aqueductView(resource));
+    // ?wait=true reports the outcome on aqueduct's routes too: its payload, plus our status (Accepted, Programmed, reasons).
+    await this.settle();
+    const d = this.o.store.get(rk).find((x) => x.source === this.o.writer.source);
+    sendJson(c.res, 200, { ...(this.aqueductView(resource) as Record<string, unknown>), ...(d ? { status: this.view(d).status } : {}) });
   }
 }
 
