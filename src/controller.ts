@@ -288,7 +288,8 @@ export async function startController(o: ControllerOptions): Promise<Controller>
         store,
         writer: restWriter,
         reconciler,
-        runtime,
+        liveMembers: async (proxy) =>
+          new Map((await runtime.showServersState(proxy)).map((st) => [st.server, { admin: st.admin, operational: st.opState, weight: st.weight, address: st.addr, port: st.port }])),
         auth,
         authReads: o.apiAuthReads,
         logger: o.logger.child({ component: 'rest-api' }),

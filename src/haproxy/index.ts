@@ -18,7 +18,7 @@ export {
 export { RuntimeApi, RuntimeApiError, type RuntimeApiOptions, type ServerAdminState } from './runtime.js';
 export { MasterCli } from './master-cli.js';
 export { checkConfigFile, type CheckResult, type CheckOptions } from './check.js';
-export { writeFileAtomic } from './atomic-file.js';
+export { writeFileAtomic } from '../util/atomic-file.js';
 export { findTakenBinds, parseBindAddresses, type BindAddress } from './preflight.js';
 export { isProcessAlive, findProcessesWithArg } from './process.js';
 export {

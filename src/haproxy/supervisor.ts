@@ -21,7 +21,7 @@ import { mkdir, open, readdir, readFile, rm, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import { checkConfigFile, type CheckResult } from './check.js';
 import { MasterCli } from './master-cli.js';
 import { HaproxySocketError } from './socket.js';

@@ -1,7 +1,7 @@
 /** Saves the controller's view of what runs, in the state directory, atomically. */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../haproxy/atomic-file.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import type { PersistedState, StatePersistence } from './reconciler.js';
 
 export function fileStatePersistence(stateDir: string): StatePersistence {

@@ -9,7 +9,7 @@
  * parameters are explicit), `del server` needs maint and no connection.
  */
 import { isIP } from 'node:net';
-import { writeFileAtomic } from '../haproxy/atomic-file.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import { adminMode, type ServerState } from '../haproxy/parse.js';
 import { describeRefusal, serverCommands, type BatchReply, type RuntimeApi, type RuntimeCommand } from '../haproxy/runtime.js';
 import type { ConfigModel, ServerModel } from '../render/model.js';

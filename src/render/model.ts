@@ -3,6 +3,7 @@
  * strings, ACLs, server lines). Pure. The template only prints this model;
  * every decision about HAProxy syntax is made here, where it can be tested.
  */
+import { proxyName } from '../model/naming.js';
 import { rawConfigLines } from '../model/raw-config.js';
 import type { Backend, Frontend, MemberState } from '../model/types.js';
 
@@ -63,13 +64,7 @@ export interface ConfigModel {
   backends: BackendModel[];
 }
 
-/**
- * HAProxy proxy name for a resource. Kubernetes names never contain `_`, so
- * `namespace_name` is unique; HAProxy accepts letters, digits, `-_.:` in names.
- */
-export function proxyName(namespace: string, name: string): string {
-  return `${namespace}_${name}`;
-}
+export { proxyName } from '../model/naming.js';
 
 export function endpoint(address: string, port: number): string {
   const s = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;

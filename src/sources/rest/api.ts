@@ -20,10 +20,9 @@ import { RAW_CONFIG_ANNOTATION, RAW_CONFIG_FIELD } from '../../model/raw-config.
 import type { Declared } from '../../model/resolve.js';
 import { DEFAULT_NAMESPACE, resourceKey, type Backend, type Frontend, type Kind, type Member, type Resource, type ResourceKey } from '../../model/types.js';
 import { rawConfigOptions, validateResource } from '../../model/validate.js';
-import type { RuntimeApi } from '../../haproxy/runtime.js';
 import type { Reconciler } from '../../reconcile/reconciler.js';
 import type { Store } from '../../reconcile/store.js';
-import { proxyName } from '../../render/model.js';
+import { proxyName } from '../../model/naming.js';
 import type { PlanReport } from '../../plan/explain.js';
 import { backendFromAqueduct, backendToAqueduct, frontendFromAqueduct, frontendToAqueduct, membersToAqueduct, type Translation } from './aqueduct.js';
 import type { Authenticator } from './auth.js';
@@ -36,13 +35,22 @@ export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 export const API_PREFIX = '/api/v1';
 
 export type ReconcilerView = Pick<Reconciler, 'last' | 'runningText' | 'isConverged' | 'haproxyStarted' | 'on' | 'off'>;
-export type MemberRuntime = Pick<RuntimeApi, 'showServersState'>;
+/** A member as HAProxy runs it now (the member views' `live`). */
+export interface LiveMember {
+  admin: string;
+  operational: number | string;
+  weight: number;
+  address: string;
+  port: number;
+}
+/** Reads the live members of a backend's proxy (by server name); the controller passes it in, so this API never talks to HAProxy. */
+export type LiveMembers = (proxy: string) => Promise<Map<string, LiveMember>>;
 
 export interface RestApiOptions {
   store: Store;
   writer: ResourceWriter;
   reconciler: ReconcilerView;
-  runtime: MemberRuntime;
+  liveMembers: LiveMembers;
   auth: Authenticator;
   /** Every route needs the token, reads (GET, HEAD) too (`--api-auth-reads`); default: only changes. */
   authReads?: boolean;
@@ -250,11 +258,7 @@ export class RestApi {
     const key = resourceKey('Backend', c.p.ns!, c.p.name!);
     const b = this.servedBackend(c.p.ns!, c.p.name!);
     if (!b) throw notFound(key);
-    const live = new Map<string, unknown>();
-    if (this.o.reconciler.haproxyStarted) {
-      const states = await this.o.runtime.showServersState(proxyName(c.p.ns!, c.p.name!)).catch(() => []);
-      for (const s of states) live.set(s.server, { admin: s.admin, operational: s.opState, weight: s.weight, address: s.addr, port: s.port });
-    }
+    const live = this.o.reconciler.haproxyStarted ? await this.o.liveMembers(proxyName(c.p.ns!, c.p.name!)).catch(() => new Map<string, LiveMember>()) : new Map<string, LiveMember>();
     const view = (m: Member) => ({ ...m, live: live.get(m.name) ?? null });
     if (only === undefined) {
       sendJson(c.res, 200, { backend: key, items: b.spec.members.map(view) });

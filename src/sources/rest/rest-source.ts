@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../haproxy/atomic-file.js';
+import { writeFileAtomic } from '../../util/atomic-file.js';
 import type { Logger } from '../../log.js';
 import type { Declared } from '../../model/resolve.js';
 import { keyOf, type Resource, type ResourceKey } from '../../model/types.js';
