@@ -12,7 +12,7 @@ import { sendJson } from '../http/server.js';
 import type { ApplyState } from './apply-state.js';
 
 export interface ReadinessInputs {
-  store: { allSynced(): boolean; unsyncedSources(): string[] };
+  store: { allSynced(): boolean; unsyncedSources(): string[]; syncProblem?(source: string): string | undefined };
   reconciler: { readonly haproxyStarted: boolean };
   supervisor: { isRunning(): boolean };
   apply: ApplyState;
@@ -38,7 +38,14 @@ export function evaluateReadiness(i: ReadinessInputs): Readiness {
     configurationApplied: i.apply.lastOk === true,
   };
   const reasons: string[] = [];
-  if (!checks.sourcesSynced) reasons.push(`sources still loading: ${i.store.unsyncedSources().join(', ')}`);
+  if (!checks.sourcesSynced) {
+    const unsynced = i.store.unsyncedSources();
+    const problems = unsynced.flatMap((s) => {
+      const p = i.store.syncProblem?.(s);
+      return p ? [`${s}: ${p}`] : [];
+    });
+    reasons.push(`sources still loading: ${unsynced.join(', ')}`, ...problems);
+  }
   if (!checks.haproxyStarted) {
     reasons.push(
       i.apply.lastOk === false

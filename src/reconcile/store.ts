@@ -20,6 +20,7 @@ export class Store {
   private readonly issues = new Map<string, Issue[]>();
   private readonly synced = new Set<string>();
   private readonly expected = new Set<string>();
+  private readonly syncProblems = new Map<string, string>();
   private readonly listeners = new Set<() => void>();
   private versionCounter = 0;
 
@@ -107,6 +108,16 @@ export class Store {
 
   unsyncedSources(): string[] {
     return [...this.expected].filter((s) => !this.synced.has(s));
+  }
+
+  /** Why a source cannot finish its first load (a setting its server cannot honour); readiness shows it. */
+  setSyncProblem(source: string, problem: string | undefined): void {
+    if (problem === undefined) this.syncProblems.delete(source);
+    else this.syncProblems.set(source, problem);
+  }
+
+  syncProblem(source: string): string | undefined {
+    return this.syncProblems.get(source);
   }
 
   get(key: ResourceKey): Declared[] {

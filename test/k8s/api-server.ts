@@ -16,6 +16,7 @@ import { RequestLog, type RequestFilter, type RequestRecord } from './request-lo
 import { ResourceApi } from './resource-api.js';
 import { DEFAULT_RESOURCES, ResourceRegistry, type ResourceType } from './resources.js';
 import { describeRoute, route, type ResourceVerb } from './routes.js';
+import { SERVER_VERSION } from './discovery.js';
 import { matchEverything } from './selectors.js';
 import { ApiError, internalError, unauthorized } from './status.js';
 import { ObjectStore } from './store.js';
@@ -38,6 +39,11 @@ export interface KubeApiTestServerOptions {
   now?: () => Date;
   /** Delay before answering each request except watches and health checks, as a round trip to a real apiserver. Default 0. */
   latencyMs?: number;
+  /**
+   * Serve as an older apiserver: `'1.20'` answers /version with v1.20.2 and
+   * does not serve discovery.k8s.io/v1 (EndpointSlices), as Kubernetes 1.20.
+   */
+  emulateVersion?: '1.20';
 }
 
 export interface KubeApiTestServerStats extends WatchHubStats {
@@ -84,12 +90,16 @@ export class KubeApiTestServer {
   private expiredWatchResponse: ExpiredWatchResponse;
   private latencyMs: number;
   private server: Server | undefined;
+  private readonly versionDocument: object;
   private baseUrl: string | undefined;
 
   constructor(options: KubeApiTestServerOptions = {}) {
     this.token = options.token ?? randomBytes(16).toString('hex');
     this.namespace = options.namespace ?? 'default';
-    this.registry = new ResourceRegistry([...DEFAULT_RESOURCES, ...(options.resources ?? [])]);
+    const old = options.emulateVersion === '1.20';
+    this.versionDocument = old ? { ...SERVER_VERSION, minor: '20', gitVersion: 'v1.20.2' } : SERVER_VERSION;
+    const kinds = old ? DEFAULT_RESOURCES.filter((rt) => rt.group !== 'discovery.k8s.io') : DEFAULT_RESOURCES;
+    this.registry = new ResourceRegistry([...kinds, ...(options.resources ?? [])]);
     this.store = new ObjectStore({ historyLimit: options.historyLimit ?? 10_000, now: options.now ?? (() => new Date()) });
     this.hub = new WatchHub(this.store, options.bookmarkIntervalMs ?? 60_000);
     this.expiredWatchResponse = options.expiredWatchResponse ?? 'event';
@@ -284,7 +294,7 @@ export class KubeApiTestServer {
     const injected = this.faults.take(method, url.pathname, r.verb);
     if (injected) return sendStatus(res, injected);
     if ('error' in r) throw r.error;
-    if ('document' in r) return sendJson(res, 200, r.document);
+    if ('document' in r) return sendJson(res, 200, url.pathname === '/version' ? this.versionDocument : r.document);
     if (r.verb === 'watch') return this.api.watch(res, r.target, url.searchParams);
     const body = BODY_VERBS.has(r.verb) ? await this.readJson(req) : undefined;
     const answer = this.api.handle({ verb: r.verb, target: r.target, query: url.searchParams, body, contentType: mediaType(req) });

@@ -54,6 +54,8 @@ export interface K8sControllerOptions {
   kubernetes?: Partial<KubernetesOptions>;
   controller?: Partial<ControllerOptions>;
   logger?: Logger;
+  /** Wait until the caches synced and the first pass settled (default true). */
+  waitForSync?: boolean;
 }
 
 /** Starts a controller on the test API server and waits until its caches synced and HAProxy runs. */
@@ -88,8 +90,10 @@ export async function startK8sController(t: TestContext, o: K8sControllerOptions
     await stop();
     await cleanup();
   });
-  await controller.kubernetes!.source.whenSynced();
-  await controller.reconciler.settled();
+  if (o.waitForSync ?? true) {
+    await controller.kubernetes!.source.whenSynced();
+    await controller.reconciler.settled();
+  }
   return { controller, restarts, stateDir: dir, stop };
 }
 

@@ -35,21 +35,40 @@ export function assertNamespace(body: KubeObject, namespace: string | undefined)
   }
 }
 
-function validateName(rt: ResourceType, name: string): void {
+/**
+ * The apiserver's name check (apimachinery's NameIsDNSSubdomain or
+ * NameIsDNS1035Label). For a generateName (`prefix`), a trailing '-' is
+ * masked first, as the apiserver does: `web-` passes, `web.` does not.
+ */
+function nameProblem(rt: ResourceType, value: string, prefix: boolean): string | undefined {
   const [pattern, label, example] = rt.dns1035Name
     ? [DNS1035_LABEL, 'a DNS-1035 label', "'my-name', or 'abc-123'"]
     : [DNS1123_SUBDOMAIN, 'a lowercase RFC 1123 subdomain', "'example.com'"];
   const max = rt.dns1035Name ? 63 : 253;
-  if (!pattern.test(name) || name.length > max) {
-    const detail = `Invalid value: "${name}": ${label} must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. ${example}, regex used for validation is '${pattern.source}')`;
-    throw invalid(rt, name, 'metadata.name', detail);
+  const checked = prefix && value.endsWith('-') ? `${value.slice(0, -1)}a` : value;
+  if (checked.length > max) return `Invalid value: "${value}": must be no more than ${max} characters`;
+  if (!pattern.test(checked)) {
+    const consist = rt.dns1035Name ? "lower case alphanumeric characters or '-', start with an alphabetic character," : "lower case alphanumeric characters, '-' or '.', and must start";
+    return `Invalid value: "${value}": ${label} must consist of ${consist} and end with an alphanumeric character (e.g. ${example}, regex used for validation is '${pattern.source}')`;
   }
+  return undefined;
 }
+
+function validateName(rt: ResourceType, name: string, prefix: string | undefined): void {
+  // Both checked, as ValidateObjectMeta does; the generateName is reported first.
+  const prefixProblem = prefix ? nameProblem(rt, prefix, true) : undefined;
+  if (prefixProblem) throw invalid(rt, name, 'metadata.generateName', prefixProblem);
+  const problem = nameProblem(rt, name, false);
+  if (problem) throw invalid(rt, name, 'metadata.name', problem);
+}
+
+/** Longest generateName the apiserver keeps: it cuts longer ones so the name stays within 63 characters. */
+const MAX_GENERATED_PREFIX = 58;
 
 function resolveName(rt: ResourceType, body: KubeObject): string {
   const { name, generateName: prefix } = body.metadata;
   if (name) return name;
-  if (prefix) return generateName(prefix);
+  if (prefix) return generateName(prefix.slice(0, MAX_GENERATED_PREFIX));
   throw invalid(rt, '', 'metadata.name', 'Required value: name or generateName is required', 'FieldValueRequired');
 }
 
@@ -61,7 +80,7 @@ export function prepareCreate(rt: ResourceType, namespace: string | undefined, b
     throw new ApiError(failure(500, undefined, 'resourceVersion should not be set on objects to be created'));
   }
   const name = resolveName(rt, body);
-  validateName(rt, name);
+  validateName(rt, name, body.metadata.generateName || undefined);
   const obj = clone(body);
   obj.apiVersion = apiVersionOf(rt);
   obj.kind = rt.kind;

@@ -546,11 +546,12 @@ test('core and events.k8s.io Events, with the core field selectors on involvedOb
   const env = await setup(t);
   const core = env.kc.makeApiClient(CoreV1Api);
   const involvedObject = { kind: 'Frontend', name: 'f', namespace: NS, apiVersion: HAPROXY_API_VERSION };
-  await core.createNamespacedEvent({ namespace: NS, body: { metadata: { generateName: 'f.' }, involvedObject, reason: 'Applied', type: 'Normal' } });
+  // A generateName must be a valid DNS subdomain prefix ('f-', not 'f.': see the name validation test).
+  await core.createNamespacedEvent({ namespace: NS, body: { metadata: { generateName: 'f-' }, involvedObject, reason: 'Applied', type: 'Normal' } });
   await core.createNamespacedEvent({ namespace: NS, body: { metadata: { name: 'other' }, involvedObject: { ...involvedObject, name: 'g' } } });
   const forF = await core.listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=f,type=Normal' });
   assert.equal(forF.items.length, 1);
-  assert.match(forF.items[0].metadata?.name ?? '', /^f\.[a-z0-9]{5}$/, 'generateName');
+  assert.match(forF.items[0].metadata?.name ?? '', /^f-[a-z0-9]{5}$/, 'generateName');
 
   const events = env.kc.makeApiClient(EventsV1Api);
   const created = await events.createNamespacedEvent({

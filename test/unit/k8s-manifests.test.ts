@@ -92,3 +92,25 @@ test('Deployment: two replicas, probes on the controller HTTP server, requests, 
   const svc = find('Service', 'node-haproxy')[0]!;
   assert.deepEqual(svc.spec.selector, d.spec.selector.matchLabels);
 });
+
+test('versions are stated where they matter: the Deployment comment and docs agree on ports below 1024; the README and docs name the supported Kubernetes versions', () => {
+  // Read as prose: line breaks and comment markers as single spaces.
+  const prose = (path: string) => readFileSync(join(root, path), 'utf8').replace(path.endsWith('.yaml') ? /\s*\n\s*#?\s*/g : /[ \t]*\n(?![\n#|])[ \t]*/g, ' ');
+  const deployment = prose('manifests/deployment.yaml');
+  const docsText = prose('docs/kubernetes.md');
+  const readme = prose('README.md');
+  // With allowPrivilegeEscalation: false the file capability does nothing: the comment must not suggest otherwise.
+  assert.equal(find('Deployment', 'node-haproxy')[0]!.spec.template.spec.containers[0].securityContext.allowPrivilegeEscalation, false);
+  assert.match(deployment, /can NOT bind ports below 1024/);
+  for (const text of [deployment, docsText]) {
+    assert.match(text, /ip_unprivileged_port_start/);
+    assert.match(text, /safe sysctl from Kubernetes 1\.22/);
+    assert.match(text, /allowed-unsafe-sysctls/);
+  }
+  // policy/v1 PDB and EndpointSlice v1 need 1.21; 1.20 works with Endpoints.
+  assert.equal(find('PodDisruptionBudget')[0]!.apiVersion, 'policy/v1');
+  assert.match(docsText, /## Supported Kubernetes versions/);
+  assert.match(docsText, /not supported/);
+  assert.match(docsText, /\*\*1\.21\*\* \| everything in `manifests\/`/);
+  assert.match(readme, /Supported Kubernetes versions: 1\.21 and newer/);
+});

@@ -24,7 +24,9 @@ export const KUBERNETES_HELP = `Kubernetes (--source kubernetes):
                                pod's service account)
   --namespace NS               Watch Frontends, Backends, Services and endpoints in NS only
                                (default: all namespaces)
-  --members-from KIND          endpointslices (default) or endpoints (core/v1)
+  --members-from KIND          auto (default: EndpointSlices where the API server serves
+                               discovery.k8s.io/v1, Kubernetes 1.21+, else Endpoints),
+                               endpointslices, or endpoints (core/v1)
   --identity NAME              This replica's name in the Lease and in Events
                                (default: $POD_NAME, else the host name)
   --no-leader-election         Always write status and events (a single replica)
@@ -52,8 +54,8 @@ export function kubernetesOptions(
   hostname: string,
 ): Partial<KubernetesOptions> {
   const membersFrom = values['members-from'];
-  if (membersFrom !== undefined && membersFrom !== 'endpointslices' && membersFrom !== 'endpoints') {
-    throw new Error(`--members-from must be endpointslices or endpoints, not ${membersFrom}`);
+  if (membersFrom !== undefined && membersFrom !== 'auto' && membersFrom !== 'endpointslices' && membersFrom !== 'endpoints') {
+    throw new Error(`--members-from must be auto, endpointslices or endpoints, not ${membersFrom}`);
   }
   const out: Partial<KubernetesOptions> = {
     identity: values.identity ?? env.POD_NAME ?? hostname,

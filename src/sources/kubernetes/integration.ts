@@ -9,7 +9,8 @@ import type { Store } from '../../reconcile/store.js';
 import type { BackoffOptions } from './backoff.js';
 import { contextNamespace, KubeClient, loadKubeConfig, type ClusterAccess } from './client.js';
 import { EventRecorder } from './events.js';
-import { KubernetesSource, type MembersFrom } from './kubernetes-source.js';
+import { KubernetesSource } from './kubernetes-source.js';
+import type { MembersFromSetting } from './server-version.js';
 import { LeaderElector } from './leader-election.js';
 import type { WatchRestart } from './reflector.js';
 import { StatusWriter, type PassSource } from './status-writer.js';
@@ -27,7 +28,10 @@ export interface LeaderElectionSettings {
 export interface KubernetesOptions extends ClusterAccess {
   /** Watch only this namespace (default: all). */
   namespace?: string;
-  membersFrom?: MembersFrom;
+  /** `auto` (default): EndpointSlices where the server serves them (1.21+), else Endpoints. */
+  membersFrom?: MembersFromSetting;
+  /** Caches failing to list or watch for this long stop this replica from leading (default 10 s). */
+  staleAfterMs?: number;
   /** This replica's name in the Lease and in Events (the pod name). */
   identity: string;
   /** false: this replica always writes status (a single replica). Default: elect a leader. */
@@ -60,6 +64,7 @@ export class KubernetesIntegration {
       logger,
       namespace: o.namespace,
       membersFrom: o.membersFrom,
+      staleAfterMs: o.staleAfterMs,
       resyncPeriodMs: o.resyncPeriodMs,
       stallTimeoutMs: o.stallTimeoutMs,
       watchTimeoutSeconds: o.watchTimeoutSeconds,
@@ -80,24 +85,30 @@ export class KubernetesIntegration {
         leaseDurationMs: le.leaseDurationMs,
         renewDeadlineMs: le.renewDeadlineMs,
         retryPeriodMs: le.retryPeriodMs,
+        // Only a replica whose caches synced and are current campaigns and keeps the Lease.
+        canLead: () => this.source.inSync(),
+        cannotLeadReason: () => this.source.notInSyncReason(),
       });
     }
     this.events = new EventRecorder({ client: this.client, instance: o.identity, logger });
-    const elector = this.elector;
     this.status = new StatusWriter({
       source: this.source,
       client: this.client,
       reconciler: o.reconciler,
       store: o.store,
       events: this.events,
-      isLeader: () => (elector ? elector.isLeader() : true),
+      isLeader: () => this.isLeader(),
       logger: logger.child({ component: 'status' }),
     });
-    elector?.on('started', () => this.status.resync());
+    this.elector?.on('started', () => this.status.resync());
   }
 
-  /** True when this replica writes status and events. */
+  /** True when this replica writes status and events: it leads (or runs alone) and its caches are in sync. */
   isLeader(): boolean {
+    if (!this.source.inSync()) {
+      this.elector?.isLeader(); // a leader steps down at once
+      return false;
+    }
     return this.elector ? this.elector.isLeader() : true;
   }
 

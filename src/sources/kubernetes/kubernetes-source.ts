@@ -19,11 +19,16 @@ import type { Store } from '../../reconcile/store.js';
 import type { BackoffOptions } from './backoff.js';
 import { collectionPath, KubeClient, RESOURCES, type ApiResource } from './client.js';
 import { membersFromEndpoints, membersFromSlices, SERVICE_NAME_LABEL, type MemberResolution } from './members.js';
-import type { KubeObject } from './objects.js';
+import { describeApiError, type KubeObject } from './objects.js';
 import { ManyToOne } from './many-to-one.js';
 import { Reflector, type WatchRestart } from './reflector.js';
+import { Backoff, sleep } from './backoff.js';
+import { chooseMembersFrom, discoverServer, versionWarning, type MembersFromSetting, type ServerInfo } from './server-version.js';
 
 export type MembersFrom = 'endpointslices' | 'endpoints';
+
+/** Default for `staleAfterMs`. */
+export const DEFAULT_STALE_AFTER_MS = 10_000;
 
 export interface KubernetesSourceOptions {
   client: KubeClient;
@@ -31,8 +36,17 @@ export interface KubernetesSourceOptions {
   logger: Logger;
   /** Watch only this namespace (default: all namespaces). */
   namespace?: string;
-  /** Where members come from. Default 'endpointslices'. */
-  membersFrom?: MembersFrom;
+  /**
+   * Where members come from. Default 'auto': EndpointSlices (discovery.k8s.io/v1)
+   * where the API server serves them (Kubernetes 1.21+), else core/v1 Endpoints.
+   * 'endpointslices' on a server without them leaves the source unsynced, with the reason.
+   */
+  membersFrom?: MembersFromSetting;
+  /**
+   * The caches count as no longer current (`inSync()` false: this replica
+   * may not lead) once a list or watch has been failing for this long. Default 10 s.
+   */
+  staleAfterMs?: number;
   /** Name in the store. Default 'kubernetes'. */
   name?: string;
   resyncPeriodMs?: number;
@@ -62,6 +76,8 @@ export interface KubernetesSourceEvents {
   /** The Service reference of a Backend resolved differently (for its ResolvedRefs condition). */
   membersChange: [ResourceKey];
   synced: [];
+  /** What the API server is, once checked at start. */
+  server: [ServerInfo];
 }
 
 const CR_KINDS: ReadonlyArray<{ kind: Kind; resource: ApiResource }> = [
@@ -97,7 +113,8 @@ export function declaredFromObject(kind: Kind, obj: KubeObject, source: string, 
 
 export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
   readonly name: string;
-  private readonly reflectors: Record<'frontends' | 'backends' | 'services' | 'endpoints', Reflector>;
+  /** `endpoints` (EndpointSlices or Endpoints) is made once the server's APIs are known. */
+  private readonly reflectors: Record<'frontends' | 'backends' | 'services', Reflector> & { endpoints?: Reflector };
   private readonly declared = new Map<ResourceKey, { signature: string; declared: Declared; info: DeclaredInfo }>();
   private readonly members = new Map<ResourceKey, { signature: string; resolution: MemberResolution }>();
   /** Backend key → its `namespace/service`. */
@@ -111,56 +128,141 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
   private flushScheduled = false;
   private initialSyncDone = false;
   private syncedWaiters: Array<() => void> = [];
-  private readonly membersFrom: MembersFrom;
+  private membersFrom: MembersFrom | undefined;
+  private serverInfo: ServerInfo | undefined;
+  private startProblem: string | undefined;
+  private discovering: Promise<void> | undefined;
+  private readonly abort = new AbortController();
 
   constructor(private readonly o: KubernetesSourceOptions) {
     super();
     this.name = o.name ?? 'kubernetes';
-    this.membersFrom = o.membersFrom ?? 'endpointslices';
+    if (o.membersFrom === 'endpoints' || o.membersFrom === 'endpointslices') {
+      // Known now for callers that ask before start; checked against the server at start.
+      this.membersFrom = o.membersFrom;
+    }
     o.store.register(this.name);
-    const make = (resource: ApiResource, labelSelector?: string) => {
-      const r = new Reflector({
-        resource: resource.plural,
-        kubeConfig: o.client.kubeConfig,
-        path: collectionPath(resource, o.namespace),
-        list: o.client.listFunction(resource, o.namespace, labelSelector),
-        labelSelector,
-        logger: o.logger,
-        resyncPeriodMs: o.resyncPeriodMs,
-        stallTimeoutMs: o.stallTimeoutMs,
-        watchTimeoutSeconds: o.watchTimeoutSeconds,
-        backoff: o.backoff,
-      });
-      r.on('watchRestart', (restart) => {
-        o.onWatchRestart?.(restart);
-        this.emit('watchRestart', restart);
-      });
-      r.on('synced', () => this.maybeInitialSync());
-      return r;
-    };
     this.reflectors = {
-      frontends: make(RESOURCES.frontends),
-      backends: make(RESOURCES.backends),
-      services: make(RESOURCES.services),
-      endpoints: this.membersFrom === 'endpoints' ? make(RESOURCES.endpoints) : make(RESOURCES.endpointslices, SERVICE_NAME_LABEL),
+      frontends: this.makeReflector(RESOURCES.frontends),
+      backends: this.makeReflector(RESOURCES.backends),
+      services: this.makeReflector(RESOURCES.services),
     };
     this.reflectors.frontends.on('change', (keys) => this.resourcesChanged('Frontend', keys));
     this.reflectors.backends.on('change', (keys) => this.resourcesChanged('Backend', keys));
     this.reflectors.services.on('change', (keys) => this.servicesChanged(keys));
-    this.reflectors.endpoints.on('change', (keys) => this.endpointsChanged(keys));
+  }
+
+  private makeReflector(resource: ApiResource, labelSelector?: string): Reflector {
+    const o = this.o;
+    const r = new Reflector({
+      resource: resource.plural,
+      kubeConfig: o.client.kubeConfig,
+      path: collectionPath(resource, o.namespace),
+      list: o.client.listFunction(resource, o.namespace, labelSelector),
+      labelSelector,
+      logger: o.logger,
+      resyncPeriodMs: o.resyncPeriodMs,
+      stallTimeoutMs: o.stallTimeoutMs,
+      watchTimeoutSeconds: o.watchTimeoutSeconds,
+      backoff: o.backoff,
+    });
+    r.on('watchRestart', (restart) => {
+      o.onWatchRestart?.(restart);
+      this.emit('watchRestart', restart);
+    });
+    r.on('synced', () => this.maybeInitialSync());
+    return r;
   }
 
   async start(): Promise<void> {
     for (const r of Object.values(this.reflectors)) r.start();
+    // The endpoints kind depends on what the server serves: checked without blocking the start.
+    this.discovering = this.discoverAndWatchEndpoints();
   }
 
   async stop(): Promise<void> {
+    this.abort.abort();
+    await this.discovering;
     await Promise.all(Object.values(this.reflectors).map((r) => r.stop()));
     for (const w of this.syncedWaiters.splice(0)) w();
   }
 
+  /** The API server's version and APIs, once checked. */
+  get server(): ServerInfo | undefined {
+    return this.serverInfo;
+  }
+
+  /** Where members come from (undefined until the server has been checked, with `auto`). */
+  get membersSource(): MembersFrom | undefined {
+    return this.membersFrom;
+  }
+
+  /** Why this source cannot sync (a setting the server cannot honour), if so. */
+  get problem(): string | undefined {
+    return this.startProblem;
+  }
+
+  /**
+   * GET /version and /apis/discovery.k8s.io/v1 (retried with backoff until
+   * they answer), then the members reflector of the kind chosen. A choice the
+   * server cannot honour leaves the source unsynced, with its reason on the store.
+   */
+  private async discoverAndWatchEndpoints(): Promise<void> {
+    const backoff = new Backoff(this.o.backoff);
+    let server: ServerInfo | undefined;
+    while (!server && !this.abort.signal.aborted) {
+      try {
+        server = await discoverServer(this.o.client.kubeConfig);
+      } catch (err) {
+        const delayMs = backoff.next();
+        this.o.logger.warn('cannot read the API server version and APIs; retrying', { err: describeApiError(err), retryInMs: delayMs });
+        await sleep(delayMs, this.abort.signal);
+      }
+    }
+    if (!server) return;
+    this.serverInfo = server;
+    this.emit('server', server);
+    const warning = versionWarning(server);
+    if (warning) this.o.logger.warn(warning);
+    const choice = chooseMembersFrom(this.o.membersFrom ?? 'auto', server);
+    if ('problem' in choice) {
+      this.startProblem = choice.problem;
+      this.o.store.setSyncProblem(this.name, choice.problem);
+      this.o.logger.error(choice.problem, { server: server.gitVersion });
+      return;
+    }
+    this.membersFrom = choice.membersFrom;
+    if (choice.note) this.o.logger.warn(choice.note, { server: server.gitVersion, membersFrom: choice.membersFrom });
+    else this.o.logger.info('Kubernetes API server checked', { server: server.gitVersion, membersFrom: choice.membersFrom });
+    if (this.abort.signal.aborted) return;
+    const endpoints = choice.membersFrom === 'endpoints' ? this.makeReflector(RESOURCES.endpoints) : this.makeReflector(RESOURCES.endpointslices, SERVICE_NAME_LABEL);
+    endpoints.on('change', (keys) => this.endpointsChanged(keys));
+    this.reflectors.endpoints = endpoints;
+    endpoints.start();
+  }
+
   get synced(): boolean {
     return this.initialSyncDone;
+  }
+
+  /**
+   * True while the caches are synced and current: every kind listed, and no
+   * list or watch failing for longer than `staleAfterMs`. Only then may this
+   * replica lead (write status and Events).
+   */
+  inSync(now = Date.now()): boolean {
+    if (!this.initialSyncDone) return false;
+    const staleAfterMs = this.o.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
+    return Object.values(this.reflectors).every((r) => r.lostContactMs(now) < staleAfterMs);
+  }
+
+  /** Why `inSync()` is false, for logs. */
+  notInSyncReason(now = Date.now()): string {
+    if (this.startProblem) return this.startProblem;
+    const staleAfterMs = this.o.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
+    if (!this.initialSyncDone) return 'the Kubernetes caches have not synced yet';
+    const stale = Object.values(this.reflectors).filter((r) => r.lostContactMs(now) >= staleAfterMs).map((r) => r.resource);
+    return stale.length > 0 ? `the Kubernetes caches of ${stale.join(', ')} are not current (lists or watches failing for ${staleAfterMs} ms or more)` : 'the Kubernetes caches are in sync';
   }
 
   /** Resolves once every cache has listed and the store holds their content (or the source stopped). */
@@ -223,6 +325,7 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
   }
 
   private endpointsChanged(keys: string[]): void {
+    if (!this.initialSyncDone) return; // the first sync indexes everything
     for (const k of keys) {
       if (this.membersFrom === 'endpoints') {
         // Endpoints share their Service's name.
@@ -240,7 +343,7 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
 
   /** Updates the slice → Service index for one slice key from the cache; returns its Service. */
   private indexSlice(key: string): string | undefined {
-    const slice = this.reflectors.endpoints.get(key);
+    const slice = this.reflectors.endpoints?.get(key);
     const label = slice?.metadata.labels?.[SERVICE_NAME_LABEL];
     const service = slice && label ? `${slice.metadata.namespace}/${label}` : undefined;
     this.sliceService.set(key, service);
@@ -257,7 +360,7 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
   }
 
   private maybeInitialSync(): void {
-    if (this.initialSyncDone || !Object.values(this.reflectors).every((r) => r.synced)) return;
+    if (this.initialSyncDone || !this.reflectors.endpoints || !Object.values(this.reflectors).every((r) => r.synced)) return;
     // First complete picture: one replaceAll, then every member list.
     const all: Declared[] = [];
     for (const { kind } of CR_KINDS) {
@@ -275,7 +378,7 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
       frontends: this.reflectors.frontends.stats.objects,
       backends: this.reflectors.backends.stats.objects,
       services: this.reflectors.services.stats.objects,
-      [this.membersFrom]: this.reflectors.endpoints.stats.objects,
+      [this.membersFrom ?? 'endpoints']: this.reflectors.endpoints.stats.objects,
     });
     this.emit('synced');
     for (const w of this.syncedWaiters.splice(0)) w();
@@ -346,7 +449,7 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
     const svc = this.reflectors.services.get(service);
     const resolution =
       this.membersFrom === 'endpoints'
-        ? membersFromEndpoints(ref, svc, this.reflectors.endpoints.get(service), namespace)
+        ? membersFromEndpoints(ref, svc, this.reflectors.endpoints?.get(service), namespace)
         : membersFromSlices(ref, svc, this.slicesOf(service), namespace);
     const signature = JSON.stringify(resolution);
     if (this.members.get(key)?.signature === signature) return;
@@ -361,7 +464,7 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
   private slicesOf(service: string): KubeObject[] {
     const out: KubeObject[] = [];
     for (const k of this.sliceService.keysOf(service)) {
-      const slice = this.reflectors.endpoints.get(k);
+      const slice = this.reflectors.endpoints?.get(k);
       if (slice) out.push(slice);
     }
     return out;

@@ -11,7 +11,13 @@
  * - writes are PUTs with the read resourceVersion: two replicas cannot both
  *   win (409 Conflict for the slower one);
  * - a clean stop releases the Lease (holder cleared) so another replica
- *   takes over at its next retry instead of after a full lease duration.
+ *   takes over at its next retry instead of after a full lease duration;
+ * - every takeover (of a released, expired or missing holder) counts one
+ *   more `leaseTransitions`, as client-go counts them;
+ * - a replica campaigns only while `canLead()` (its caches have synced and
+ *   are current): one that never synced never takes the Lease, and a leader
+ *   whose caches stop being current steps down at once and releases it, so
+ *   status is never written from stale caches.
  *
  * Leadership only decides who writes status and events. HAProxy runs and
  * serves on every replica whatever happens here.
@@ -38,6 +44,10 @@ export interface LeaderElectionOptions {
   retryPeriodMs?: number;
   /** Monotonic clock in ms. */
   now?: () => number;
+  /** Whether this replica may lead now (its caches are synced). Default: always. */
+  canLead?: () => boolean;
+  /** Why it may not (for the log), when `canLead()` is false. */
+  cannotLeadReason?: () => string;
 }
 
 export interface LeaderElectorEvents {
@@ -68,7 +78,10 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
 
   constructor(options: LeaderElectionOptions) {
     super();
-    this.o = withDefaults({ leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, now: () => performance.now() }, options);
+    this.o = withDefaults(
+      { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, now: () => performance.now(), canLead: () => true, cannotLeadReason: () => 'the caches are not synced' },
+      options,
+    );
     if (this.o.renewDeadlineMs >= this.o.leaseDurationMs) {
       throw new Error(`leader election: the renew deadline (${this.o.renewDeadlineMs} ms) must be shorter than the lease duration (${this.o.leaseDurationMs} ms)`);
     }
@@ -89,6 +102,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
   /** True while this replica holds a lease it renewed within the renew deadline. */
   isLeader(): boolean {
     if (this.leading && this.o.now() - this.lastRenew > this.o.renewDeadlineMs) this.stepDown('the lease could not be renewed in time');
+    if (this.leading && !this.o.canLead()) this.stepDown(`${this.o.cannotLeadReason()}; releasing the lease`);
     return this.leading;
   }
 
@@ -106,7 +120,20 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
   }
 
   private async run(): Promise<void> {
+    let waitingLogged = false;
     while (!this.abort.signal.aborted) {
+      if (!this.o.canLead()) {
+        // Not a candidate: a leader steps down (isLeader) and gives the Lease up, so another replica takes over at once.
+        const wasLeading = this.leading;
+        this.isLeader();
+        if (wasLeading || this.currentHolder === this.o.identity) await this.release();
+        else if (!waitingLogged) this.o.logger.info(`leader election: not campaigning yet (${this.o.cannotLeadReason()})`, { identity: this.o.identity });
+        waitingLogged = true;
+        await sleep(jittered(this.o.retryPeriodMs, 0.2), this.abort.signal);
+        continue;
+      }
+      if (waitingLogged) this.o.logger.info('leader election: caches synced; campaigning', { identity: this.o.identity });
+      waitingLogged = false;
       let ok = false;
       try {
         ok = await this.tryAcquireOrRenew();
@@ -182,12 +209,14 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
       const validMs = (spec.leaseDurationSeconds ?? durationSeconds) * 1000;
       if (this.o.now() - this.observed!.at < validMs) return false; // held by a live leader
     }
+    // As client-go: the holder renewing keeps acquireTime and leaseTransitions;
+    // anyone else taking the Lease (released, expired, or never held) counts a transition.
     const next: LeaseSpec = {
       ...spec,
       holderIdentity: this.o.identity,
       leaseDurationSeconds: durationSeconds,
       renewTime: microTime(now),
-      ...(mine && this.leading ? {} : { acquireTime: microTime(now), leaseTransitions: (spec.leaseTransitions ?? 0) + (holder && !mine ? 1 : 0) }),
+      ...(mine ? {} : { acquireTime: microTime(now), leaseTransitions: (spec.leaseTransitions ?? 0) + 1 }),
     };
     try {
       await this.o.client.replace(RESOURCES.leases, this.o.namespace, this.o.name, { ...lease, spec: next });
@@ -204,11 +233,13 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
     try {
       const lease = await this.o.client.get(RESOURCES.leases, this.o.namespace, this.o.name);
       const spec = (lease.spec ?? {}) as LeaseSpec;
-      if (spec.holderIdentity !== this.o.identity) return;
-      await this.o.client.replace(RESOURCES.leases, this.o.namespace, this.o.name, {
-        ...lease,
-        spec: { ...spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime(new Date()) },
-      });
+      if (spec.holderIdentity !== this.o.identity) {
+        this.observe(spec);
+        return;
+      }
+      const released: LeaseSpec = { ...spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime(new Date()) };
+      await this.o.client.replace(RESOURCES.leases, this.o.namespace, this.o.name, { ...lease, spec: released });
+      this.observe(released);
       this.o.logger.info('leader election: released the lease', { identity: this.o.identity });
     } catch (err) {
       this.o.logger.warn('leader election: could not release the lease; another replica takes over when it expires', { err: describeApiError(err) });

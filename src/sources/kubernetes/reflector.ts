@@ -86,6 +86,8 @@ export class Reflector extends EventEmitter<ReflectorEvents> {
   private readonly backoff: Backoff;
   private readonly o: Required<Omit<ReflectorOptions, 'labelSelector' | 'backoff'>> & Pick<ReflectorOptions, 'labelSelector'>;
   private lastList = 0;
+  /** When this reflector lost contact with the API server (a failed list or watch), undefined while in contact. */
+  private lostContactAt: number | undefined;
   private counters = { lists: 0, watches: 0, events: 0 };
 
   constructor(options: ReflectorOptions) {
@@ -100,6 +102,20 @@ export class Reflector extends EventEmitter<ReflectorEvents> {
 
   get synced(): boolean {
     return this.isSynced;
+  }
+
+  /**
+   * How long (ms) this reflector has been out of contact with the API server:
+   * 0 while its watch runs, or since a failed list, a failed or stalled watch
+   * (the cache may miss changes meanwhile). Reset by a list or a watch the
+   * server accepts.
+   */
+  lostContactMs(now = Date.now()): number {
+    return this.lostContactAt === undefined ? 0 : Math.max(0, now - this.lostContactAt);
+  }
+
+  private lostContact(): void {
+    this.lostContactAt ??= Date.now();
   }
 
   get stats(): { lists: number; watches: number; events: number; objects: number } {
@@ -147,6 +163,7 @@ export class Reflector extends EventEmitter<ReflectorEvents> {
           await this.listAll();
         } catch (err) {
           if (this.stopped) return;
+          this.lostContact();
           const delayMs = this.backoff.next();
           this.o.logger.warn('list failed; retrying', { resource: this.o.resource, err: describe(err), retryInMs: delayMs });
           await sleep(delayMs, this.abort.signal);
@@ -166,6 +183,7 @@ export class Reflector extends EventEmitter<ReflectorEvents> {
           this.resourceVersion = '';
           break;
         case 'stalled':
+          this.lostContact();
           break;
         case 'closed':
           // A clean end (the server's timeout) restarts at once; a watch that
@@ -174,6 +192,7 @@ export class Reflector extends EventEmitter<ReflectorEvents> {
           else delayMs = this.backoff.next();
           break;
         case 'error': {
+          this.lostContact();
           error = describe(end.error);
           const status = errorStatus(end.error);
           if (status === 410) this.resourceVersion = '';
@@ -219,6 +238,7 @@ export class Reflector extends EventEmitter<ReflectorEvents> {
     }
     this.resourceVersion = resourceVersion;
     this.lastList = Date.now();
+    this.lostContactAt = undefined;
     this.backoff.reset();
     this.o.logger.debug('listed', { resource: this.o.resource, objects: items.length, resourceVersion });
     if (changed.length > 0) this.emit('change', changed);
@@ -293,6 +313,7 @@ export class Reflector extends EventEmitter<ReflectorEvents> {
         (controller) => {
           request = controller;
           if (ended) controller.abort();
+          else this.lostContactAt = undefined; // the server accepted the watch
         },
         (err: unknown) => finish({ reason: 'error', error: err }),
       );
