@@ -106,6 +106,10 @@ Options:
   --aqueduct-namespace NS      REST API: namespace of thalassa-aqueduct keys (default: default)
   --stop-haproxy-on-exit       Stop HAProxy when the controller stops (default: leave it
                                running, so a restarted controller adopts it without a blip)
+  --share-ports                Let HAProxy share listening ports with other processes of
+                               this user that hold them with SO_REUSEPORT, such as another
+                               replica's HAProxy on the same host network (the kernel splits
+                               connections between them). Default: such a port is refused
   --log-format json|pretty     Log format (default: json)
   --log-level LEVEL            debug, info, warn or error (default: info)
   -h, --help                   Show this help
@@ -241,6 +245,7 @@ async function cmdRun(args: string[]): Promise<number> {
     maxconn: { type: 'string' },
     'stats-address': { type: 'string' },
     'stop-haproxy-on-exit': { type: 'boolean' },
+    'share-ports': { type: 'boolean' },
     'http-address': { type: 'string' },
     'api-address': { type: 'string' },
     'api-token-file': { type: 'string' },
@@ -283,6 +288,7 @@ async function cmdRun(args: string[]): Promise<number> {
     maxconn: intOption('maxconn', values.maxconn),
     statsListener: hostPort('stats-address', values['stats-address']),
     stopHaproxyOnExit: values['stop-haproxy-on-exit'],
+    sharePorts: values['share-ports'],
     httpAddress: hostPort('http-address', values['http-address'] ?? DEFAULT_HTTP_ADDRESS),
     apiAddress: hostPort('api-address', values['api-address']),
     ...api,

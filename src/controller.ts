@@ -48,6 +48,12 @@ export interface ControllerOptions {
   statsListener?: { address: string; port: number };
   /** Stop HAProxy when the controller stops (default: leave it running, so a restarted controller adopts it). */
   stopHaproxyOnExit?: boolean;
+  /**
+   * Let HAProxy share listening ports with other processes that hold them with
+   * SO_REUSEPORT (replicas on one host network): the bind pre-flight then does
+   * not refuse a port because another process holds it. Default false.
+   */
+  sharePorts?: boolean;
   /** Settings of `--source kubernetes` (cluster access, namespace, members, leader election). */
   kubernetes?: Partial<KubernetesOptions>;
   /** Rescan interval of file sources. */
@@ -191,7 +197,12 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     if (!o.httpAddress) throw new Error('--source rest serves its API on the HTTP server; also pass --http-address HOST:PORT');
     await auth.load();
   }
-  const supervisor = new HaproxySupervisor({ haproxyBin: o.haproxyBin ?? DEFAULTS.haproxyBin, stateDir, logger: o.logger.child({ component: 'haproxy' }) });
+  const supervisor = new HaproxySupervisor({
+    haproxyBin: o.haproxyBin ?? DEFAULTS.haproxyBin,
+    stateDir,
+    logger: o.logger.child({ component: 'haproxy' }),
+    sharePorts: o.sharePorts,
+  });
   const runtime = new RuntimeApi({ socketPath: global.adminSocket });
   const observe = new Observability({ ...o.observe, runtime, logger: o.logger.child({ component: 'observe' }) });
   const render = loadRenderer();

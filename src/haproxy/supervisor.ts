@@ -73,11 +73,18 @@ export interface HaproxySupervisorOptions {
   /** Per master-CLI command. Default 3000 ms. */
   commandTimeoutMs?: number;
   /**
-   * Before a reload, try to bind (from Node) each new TCP bind address and
-   * reject the apply when another process holds it. Default true: a reload that
-   * cannot bind pauses all listeners for ~2 s on 2.6 (see preflight.ts).
+   * Before a start or a reload, try to bind (from Node, without SO_REUSEPORT)
+   * each new TCP bind address and reject the configuration when another
+   * process holds it. Default true: a reload that cannot bind pauses all
+   * listeners for ~2 s on 2.6, and a start on a port another HAProxy holds
+   * with SO_REUSEPORT would share it and split its traffic (see preflight.ts).
    */
   preflightBinds?: boolean;
+  /**
+   * Other processes may hold our ports (with SO_REUSEPORT, as another replica's
+   * HAProxy does): the pre-flight then only reports addresses no interface has.
+   */
+  sharePorts?: boolean;
 }
 
 export type StartResult =
@@ -157,6 +164,7 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
   readonly #stopGraceMs: number;
   readonly #settleMs: number;
   readonly #preflightBinds: boolean;
+  readonly #sharePorts: boolean;
   readonly #cli: MasterCli;
 
   #masterPid: number | undefined;
@@ -183,6 +191,7 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
     this.#stopGraceMs = options.stopGraceMs ?? 5000;
     this.#settleMs = options.settleMs ?? 250;
     this.#preflightBinds = options.preflightBinds ?? true;
+    this.#sharePorts = options.sharePorts ?? false;
     this.#cli = new MasterCli(this.paths.masterSocket, options.commandTimeoutMs ?? 3000);
   }
 
@@ -260,6 +269,9 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
       }
       const verdict = await this.check(configText);
       if (!verdict.ok) throw new HaproxyConfigError(verdict.output);
+      // HAProxy binds with SO_REUSEPORT: it would start on a port another HAProxy holds and split its traffic.
+      const taken = await this.#takenBinds(configText, '');
+      if (taken !== undefined) throw new HaproxyConfigError(taken);
       await writeFileAtomic(this.paths.config, configText);
       await rm(this.paths.pendingApply, { force: true });
       const pid = await this.#spawnMaster();
@@ -361,8 +373,14 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
   async #validate(configText: string, previous: string): Promise<string | undefined> {
     const verdict = await this.check(configText);
     if (!verdict.ok) return verdict.output;
+    return this.#takenBinds(configText, previous);
+  }
+
+  /** The bind pre-flight's report on binds of `configText` that `running` lacks, or undefined. */
+  async #takenBinds(configText: string, running: string): Promise<string | undefined> {
     if (!this.#preflightBinds) return undefined;
-    const taken = await findTakenBinds(configText, previous);
+    const ownPids = [...(this.#masterPid === undefined ? [] : [this.#masterPid]), ...findProcessesWithArg(this.paths.masterSocket)];
+    const taken = await findTakenBinds(configText, running, { ownPids, sharePorts: this.#sharePorts });
     return taken.length > 0 ? taken.join('\n') : undefined;
   }
 

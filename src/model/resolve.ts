@@ -8,9 +8,11 @@
  *   Bad input never takes down what already serves.
  * - The same kind/namespace/name from two origins is a conflict reported on
  *   both; neither new version is taken (never a silent override).
- * - Two frontends cannot listen on the same address and port; the one that
- *   already served keeps the socket.
+ * - Two frontends cannot listen on the same socket (compared by value: one
+ *   address in two spellings, or a wildcard and an address it includes, on one
+ *   port); the one that already served keeps the socket.
  */
+import { bindOverlap, bindValue, describeBind } from './ip-address.js';
 import { keyOf, parseKey, type Backend, type Frontend, type Issue, type Member, type Resource, type ResourceKey } from './types.js';
 
 /** What a source holds for one resource: the validated resource or why it is not valid. */
@@ -43,15 +45,37 @@ export interface ResolveInput {
   discoveredMembers?: ReadonlyMap<ResourceKey, readonly Member[]>;
 }
 
-const WILDCARDS = new Set(['*', '0.0.0.0', '::']);
+const endpointText = (address: string, port: number): string => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
 
-function bindsClash(a: Frontend, b: Frontend): string | undefined {
-  for (const x of a.spec.binds) {
-    for (const y of b.spec.binds) {
+/**
+ * The first bind of `f` on a socket that a bind of `other` already listens on,
+ * compared by value: one address in two spellings, a wildcard and an address it
+ * includes (HAProxy binds with SO_REUSEPORT, so both would start and split the traffic).
+ */
+function bindsClash(other: Frontend, f: Frontend): { index: number; message: string } | undefined {
+  for (const [index, y] of f.spec.binds.entries()) {
+    const vy = bindValue(y.address);
+    if (!vy) continue;
+    for (const [j, x] of other.spec.binds.entries()) {
       if (x.port !== y.port) continue;
-      if (x.address === y.address || WILDCARDS.has(x.address) || WILDCARDS.has(y.address)) {
-        return `${y.address}:${y.port}`;
-      }
+      const vx = bindValue(x.address);
+      const how = vx && bindOverlap(vx, vy);
+      if (!vx || !how) continue;
+      const theirs = `its spec.binds[${j}].address ${JSON.stringify(x.address)}`;
+      const detail =
+        how === 'same'
+          ? x.address === y.address
+            ? `${theirs} is the same address`
+            : `${theirs} is the same address written another way (${describeBind(vx)})`
+          : how === 'covers'
+            ? `${theirs} listens on ${describeBind(vx)} on port ${y.port}, ${JSON.stringify(y.address)} included`
+            : `${theirs} is one of the addresses ${JSON.stringify(y.address)} listens on (${describeBind(vy)})`;
+      return {
+        index,
+        message:
+          `${endpointText(y.address, y.port)} is already used by ${label(other)}: ${detail}. ` +
+          'Two frontends on one socket would split its connections between them; choose another address or port',
+      };
     }
   }
   return undefined;
@@ -151,12 +175,7 @@ export function resolve(input: ResolveInput): Resolution {
     for (const other of frontends) {
       const clash = bindsClash(other, f);
       if (clash) {
-        return {
-          resource: label(f),
-          field: 'spec.binds',
-          reason: 'Conflict',
-          message: `${clash} is already used by ${label(other)}; choose another address or port`,
-        };
+        return { resource: label(f), field: `spec.binds[${clash.index}].address`, reason: 'Conflict', message: clash.message };
       }
     }
     return undefined;

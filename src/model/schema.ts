@@ -52,7 +52,10 @@ export const PATTERNS = {
   checkPath: "^/[A-Za-z0-9._~!&()*+,;=:@%/?-]*$",
   /** An HTTP header name (RFC 9110 token, restricted). */
   headerName: '^[A-Za-z0-9][A-Za-z0-9_.-]*$',
-  /** A header value to match exactly: visible characters without quotes, `#`, `$`, `\` or space. */
+  /**
+   * A header value to match exactly: visible characters without quotes, `#`, `$`, `\` or space.
+   * (Rendered single-quoted after `--` as well, so no character, `-` first included, is read as syntax.)
+   */
   headerValue: "^[A-Za-z0-9._~!&()*+,;=:@%/?<>\\[\\]{}|^`-]+$",
   /** A duration as HAProxy reads it: a number with an optional unit us, ms, s, m, h, d. */
   duration: '^[0-9]{1,9}(us|ms|s|m|h|d)?$',
@@ -109,11 +112,11 @@ export const frontendSpecSchema: JsonSchema = object(
           pathPrefix: str(PATTERNS.path, 'Match paths equal to this prefix or below it (`/api` matches `/api` and `/api/x`, not `/apix`).', 1024),
           header: object(
             {
-              name: str(PATTERNS.headerName, 'Header name.', 128),
-              value: str(PATTERNS.headerValue, 'Exact header value.', 1024),
+              name: str(PATTERNS.headerName, 'Header name (case-insensitive).', 128),
+              value: str(PATTERNS.headerValue, 'The whole header value, compared exactly and case-sensitively (commas included: `yes` does not match `no, yes`).', 1024),
             },
             ['name', 'value'],
-            'Match a request header with an exact value.',
+            'Match a request header sent once whose whole value is exactly this value.',
           ),
           backend: str(PATTERNS.name, 'Backend (in the same namespace) that serves matching requests.'),
         },

@@ -3,6 +3,7 @@
  * Errors name the field and say what is allowed, so the user knows the fix.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { bindValue, ipLiteralProblem } from './ip-address.js';
 import { parseRawConfig, RAW_CONFIG_ANNOTATION, RAW_CONFIG_FIELD, sectionOfKind, type RawConfigPolicy } from './raw-config.js';
 import { backendSchema, frontendSchema, PATTERNS } from './schema.js';
 import { API_VERSION, DEFAULT_NAMESPACE, type Issue, type Kind, type Resource } from './types.js';
@@ -12,7 +13,7 @@ const HELP_BY_NAME: Record<keyof typeof PATTERNS, string> = {
   namespace: 'lowercase letters, digits and "-" (a DNS-1123 label)',
   memberName: 'letters, digits, "_", "." and "-", starting with a letter or digit',
   address: 'an IPv4 address, an IPv6 address or a DNS name',
-  bindAddress: '"*", an IPv4 address or an IPv6 address',
+  bindAddress: '"*", an IPv4 address in dotted decimal (like 10.0.0.1) or an IPv6 address without brackets or zone (like ::1)',
   host: 'a DNS name such as "example.com", optionally "*.example.com"',
   path: 'a path starting with "/" made of letters, digits and ._~!&()*+,;=:@%/- (no spaces, quotes, "#" or "$")',
   checkPath: 'a path starting with "/" with an optional query (no spaces, quotes, "#" or "$")',
@@ -168,24 +169,8 @@ function checkRawConfig(r: Resource, origin: string | undefined, options: Valida
   return parseRawConfig(value, sectionOfKind(r.kind), options).problems.map((p) => issue(p.index === undefined ? RAW_CONFIG_FIELD : `${RAW_CONFIG_FIELD}[${p.index}]`, p.message));
 }
 
-const isIPv4Like = (s: string): boolean => /^[0-9.]+$/.test(s);
-
-function validIPv4(s: string): boolean {
-  const parts = s.split('.');
-  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
-}
-
-function validIPv6(s: string): boolean {
-  // Structural check; HAProxy's own parser is the final word at `haproxy -c`.
-  if (!/^[0-9A-Fa-f:.]+$/.test(s) || s.split('::').length > 2) return false;
-  const groups = s.split(':');
-  return groups.length >= 3 && groups.length <= 8;
-}
-
 function checkAddress(addr: string): string | undefined {
-  if (addr.includes(':')) return validIPv6(addr) ? undefined : `${show(addr)} is not a valid IPv6 address`;
-  if (isIPv4Like(addr)) return validIPv4(addr) ? undefined : `${show(addr)} is not a valid IPv4 address`;
-  return undefined;
+  return ipLiteralProblem(addr);
 }
 
 /** Checks inside one resource that the schema cannot express. */
@@ -201,11 +186,18 @@ function checkResource(r: Resource, origin?: string): Issue[] {
         if (bad) add(`spec.binds[${i}].address`, bad);
       }
     });
-    const seen = new Set<string>();
+    // Duplicates by value: `*` and `0.0.0.0`, `::1` and `0:0::1` are one socket each.
+    const seen = new Map<string, number>();
     s.binds.forEach((b, i) => {
-      const k = `${b.address}:${b.port}`;
-      if (seen.has(k)) add(`spec.binds[${i}]`, `${k} is listed twice`);
-      seen.add(k);
+      const v = bindValue(b.address);
+      if (!v) return;
+      const k = `${v.kind === 'ip4' || v.kind === 'ip6' ? v.addr : v.kind} ${b.port}`;
+      const first = seen.get(k);
+      if (first === undefined) seen.set(k, i);
+      else {
+        const same = s.binds[first]!.address === b.address ? '' : ` (${show(b.address)} is ${show(s.binds[first]!.address)} written another way)`;
+        add(`spec.binds[${i}]`, `${show(b.address)} port ${b.port} is listed twice: spec.binds[${first}] is the same socket${same}; remove one`);
+      }
     });
     if (s.mode === 'tcp' && s.rules.length > 0) {
       add('spec.rules', 'rules route HTTP requests and need mode "http"; in tcp mode use defaultBackend only');

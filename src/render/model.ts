@@ -76,6 +76,15 @@ function bindString(address: string, port: number): string {
   return endpoint(address, port);
 }
 
+/**
+ * One configuration word that HAProxy reads back as exactly `s`: single quotes
+ * keep spaces, `"`, `\`, `#` and `$` literal; a `'` closes the quote, is
+ * written escaped, and the quote opens again (`it's` → `'it'\''s'`).
+ */
+export function haproxyQuote(s: string): string {
+  return `'${s.replace(/'/g, "'\\''")}'`;
+}
+
 const KEEPALIVE_OPTION = {
   'keep-alive': 'option http-keep-alive',
   'server-close': 'option http-server-close',
@@ -124,9 +133,13 @@ function frontendModel(f: Frontend): FrontendModel {
       conds.push(acl);
     }
     if (rule.header) {
+      // The whole value of a header sent once: req.fhdr does not split on commas (req.hdr
+      // would match `yes` in `no, yes`), and a header sent twice is one comma-joined value
+      // (RFC 9110), so it must occur once. `--` ends the flags: a value like `-i` is a pattern.
       const acl = `r${i}_hdr`;
-      acls.push(`acl ${acl} req.hdr(${rule.header.name}) -m str ${rule.header.value}`);
-      conds.push(acl);
+      acls.push(`acl ${acl}_once req.fhdr_cnt(${rule.header.name}) eq 1`);
+      acls.push(`acl ${acl} req.fhdr(${rule.header.name}) -m str -- ${haproxyQuote(rule.header.value)}`);
+      conds.push(`${acl}_once`, acl);
     }
     const target = proxyName(ns, rule.backend);
     routes.push(conds.length > 0 ? `use_backend ${target} if ${conds.join(' ')}` : `use_backend ${target}`);

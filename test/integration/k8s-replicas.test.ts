@@ -59,7 +59,7 @@ test('two replicas: both serve, only the lease holder writes status, the other t
       '--state-dir', dirA.dir, '--haproxy-bin', HAPROXY_BIN,
       '--lease-duration-ms', String(TEST_LEASE.leaseDurationMs), '--renew-deadline-ms', String(TEST_LEASE.renewDeadlineMs),
       '--retry-period-ms', String(TEST_LEASE.retryPeriodMs), '--debounce-ms', '30', '--min-reload-interval-ms', '0',
-      '--hard-stop-after', '5s', '--log-level', 'warn', '--http-address', `127.0.0.1:${httpA}`,
+      '--hard-stop-after', '5s', '--share-ports', '--log-level', 'warn', '--http-address', `127.0.0.1:${httpA}`,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -78,8 +78,8 @@ test('two replicas: both serve, only the lease holder writes status, the other t
   await waitForHttp(port, (r) => r.status === 200, 10_000);
   await eventually('replica A wrote the Backend status', () => statusOf(server.getObject('Backend', 'default', 'app'))?.members?.total === 2 || undefined);
 
-  // Replica B: in this process, its HAProxy on the same port.
-  const B = await startK8sController(t, { kubeConfig: proxyB.kubeConfig(server.kubeConfig()), identity: 'replica-b' });
+  // Replica B: in this process, its HAProxy on the same port (allowed to share it with replica A's).
+  const B = await startK8sController(t, { kubeConfig: proxyB.kubeConfig(server.kubeConfig()), identity: 'replica-b', controller: { sharePorts: true } });
   assert.equal(B.controller.kubernetes!.isLeader(), false);
   const bMaster = B.controller.supervisor.masterPid;
   const bReloads = await B.controller.supervisor.reloadCount();
