@@ -377,7 +377,7 @@ const RENDERED: Record<RawSection, Record<string, (w: readonly string[]) => bool
     mode: (w) => w.length === 2 && (w[1] === 'http' || w[1] === 'tcp'),
     bind: (w) => w.length === 2,
     maxconn: (w) => w.length === 2 && /^\d+$/.test(w[1]!),
-    use_backend: (w) => w.length === 2 || (w.length > 3 && w[2] === 'if' && w.slice(3).every((x) => /^r\d+_(host|path|hdr)$/.test(x))),
+    use_backend: (w) => w.length === 2 || (w.length > 3 && w[2] === 'if' && w.slice(3).every((x) => /^r\d+_(host|path|hdr|hdr_once)$/.test(x))),
     default_backend: (w) => w.length === 2,
   },
   backend: {
@@ -438,6 +438,20 @@ export function checkRenderedConfig(text: string): RenderedProblem[] {
     const { words, problem } = splitHaproxyWords(raw.replace(/^ +/, ''));
     if (problem) return add(problem);
     const texts = words.map((w) => w.text);
+    // A header rule's exact-value ACL: the one place the controller quotes a value, always after `--`, so it is never a flag.
+    if (
+      section === 'frontend' &&
+      texts.length === 7 &&
+      texts[0] === 'acl' &&
+      /^r\d+_hdr$/.test(texts[1]!) &&
+      /^req\.fhdr\([A-Za-z0-9][A-Za-z0-9_.-]*\)$/.test(texts[2]!) &&
+      texts[3] === '-m' &&
+      texts[4] === 'str' &&
+      texts[5] === '--' &&
+      words.slice(0, 5).every(isPlain)
+    ) {
+      return;
+    }
     const shape = RENDERED[section][texts[0] ?? ''];
     if (shape) {
       if (!words.every(isPlain) || !shape(texts)) add(`"${texts[0]}" is not in the shape the controller renders`);

@@ -309,3 +309,12 @@ test('docs/decisions/0005 lists the default allow-list as the code has it', () =
     assert.equal(m[1], formatRawKeywords(DEFAULT_RAW_KEYWORDS[section]), `${section}: regenerate the appendix from formatRawKeywords()`);
   }
 });
+
+test('checkRenderedConfig: a header rule whose value looks like a flag or a keyword is the controller\'s own line, after --', () => {
+  const cfg = (value: string): string =>
+    ['global', '    master-worker', '', 'defaults', '    mode http', '', 'frontend default_web', '    mode http', '    bind 127.0.0.1:80', `    acl r0_hdr_once req.fhdr_cnt(X-A) eq 1`, `    acl r0_hdr req.fhdr(X-A) -m str -- ${value}`, '    use_backend default_app if r0_hdr_once r0_hdr', ''].join('\n');
+  for (const v of ["'-f'", "'file'", "'-i'", "'a,b'", "'--'"]) assert.deepEqual(checkRenderedConfig(cfg(v)), [], v);
+  // The same value without the `--` the controller writes is a flag: refused.
+  const bad = cfg("'x'").replace("-m str -- 'x'", '-m str -f /etc/passwd');
+  assert.equal(checkRenderedConfig(bad).length, 1);
+});
