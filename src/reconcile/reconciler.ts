@@ -9,7 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Resolution } from '../model/resolve.js';
-import type { Resource, ResourceKey } from '../model/types.js';
+import type { Issue, Resource, ResourceKey } from '../model/types.js';
 import type { ConfigModel, GlobalSettings } from '../render/model.js';
 import type { ConfigRenderer } from '../render/render.js';
 import type { Logger } from '../log.js';
@@ -287,7 +287,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     }
     const version = store.version;
     const snapshot = store.snapshot();
-    for (const issue of snapshot.sourceIssues) this.o.logger.warn('input rejected', { ...issue });
+    this.logSourceIssues(snapshot.sourceIssues);
     if (this.passIsRetry) this.refusals.clearTransient();
     for (let round = 1; ; round++) {
       try {
@@ -450,6 +450,19 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   }
 
   private readonly reported = new Map<ResourceKey, string>();
+  private readonly reportedInputs = new Set<string>();
+
+  /** Logs each problem of an input (a broken file, a bad key) once, until it clears. */
+  private logSourceIssues(issues: readonly Issue[]): void {
+    const now = new Set<string>();
+    for (const issue of issues) {
+      const sig = `${issue.origin ?? ''}\u0000${issue.field}\u0000${issue.message}`;
+      now.add(sig);
+      if (!this.reportedInputs.has(sig)) this.o.logger.warn('input rejected', { ...issue });
+    }
+    this.reportedInputs.clear();
+    for (const sig of now) this.reportedInputs.add(sig);
+  }
 
   /** Logs each rejection once (until it changes or clears). */
   private logOutcomes(res: Resolution): void {
