@@ -103,6 +103,8 @@ Options:
                                "http-request set-header,timeout server", or first words
                                like "timeout"); it can only narrow the default list
   --api-max-body-bytes N       REST API: largest request body (default: 1048576)
+  --api-max-stored-bytes N     REST API without etcd: most bytes all resources it keeps in the
+                               state directory may take together (default: 33554432)
   --aqueduct-namespace NS      REST API: namespace of thalassa-aqueduct keys (default: default)
   --stop-haproxy-on-exit       Stop HAProxy when the controller stops (default: leave it
                                running, so a restarted controller adopts it without a blip)
@@ -252,6 +254,7 @@ async function cmdRun(args: string[]): Promise<number> {
     'api-auth-reads': { type: 'boolean' },
     ...allowRawConfig,
     'api-max-body-bytes': { type: 'string' },
+    'api-max-stored-bytes': { type: 'string' },
     'aqueduct-namespace': { type: 'string' },
     'no-server-metrics': { type: 'boolean' },
     'metrics-include': { type: 'string', multiple: true },
@@ -294,6 +297,7 @@ async function cmdRun(args: string[]): Promise<number> {
     ...api,
     ...rawConfig,
     apiMaxBodyBytes: intOption('api-max-body-bytes', values['api-max-body-bytes']),
+    apiMaxStoredBytes: intOption('api-max-stored-bytes', values['api-max-stored-bytes']),
     aqueductNamespace: values['aqueduct-namespace'],
     observe: {
       haproxyMetrics: {

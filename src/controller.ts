@@ -75,6 +75,8 @@ export interface ControllerOptions {
   rawConfigKeywords?: readonly string[];
   /** REST API: largest request body accepted, in bytes (default 1 MiB). */
   apiMaxBodyBytes?: number;
+  /** REST API without etcd: most bytes all resources it keeps in the state directory may take, as JSON (default 32 MiB). */
+  apiMaxStoredBytes?: number;
   /** REST API: namespace of thalassa-aqueduct keys (default "default"). */
   aqueductNamespace?: string;
   /** etcd sources: full relist interval (default 5 minutes) and the longest retry backoff (default 5 s). */
@@ -230,7 +232,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   if (wantsRest) {
     restWriter = sources.find(isEtcd);
     if (!restWriter) {
-      const rest = new RestSource({ stateDir, store, logger: o.logger.child({ source: 'rest' }), allowRawConfig: o.allowRawConfig, rawConfigKeywords: o.rawConfigKeywords });
+      const rest = new RestSource({ stateDir, store, logger: o.logger.child({ source: 'rest' }), allowRawConfig: o.allowRawConfig, rawConfigKeywords: o.rawConfigKeywords, maxStoredBytes: o.apiMaxStoredBytes });
       sources.push(rest);
       restWriter = rest;
     }

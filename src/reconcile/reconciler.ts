@@ -9,7 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Resolution } from '../model/resolve.js';
-import type { Resource, ResourceKey } from '../model/types.js';
+import type { Issue, Resource, ResourceKey } from '../model/types.js';
 import type { ConfigModel, GlobalSettings } from '../render/model.js';
 import type { ConfigRenderer } from '../render/render.js';
 import type { Logger } from '../log.js';
@@ -460,17 +460,18 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   }
 
   private readonly reported = new Map<ResourceKey, string>();
-  private reportedInputs = new Set<string>();
+  private readonly reportedInputs = new Set<string>();
 
-  /** Logs each input problem once, while it lasts: a pass that sees it again says nothing. */
-  private logSourceIssues(issues: readonly object[]): void {
+  /** Logs each problem of an input (a broken file, a bad key) once, until it clears. */
+  private logSourceIssues(issues: readonly Issue[]): void {
     const now = new Set<string>();
     for (const issue of issues) {
-      const sig = JSON.stringify(issue);
+      const sig = `${issue.origin ?? ''}\u0000${issue.field}\u0000${issue.message}`;
       now.add(sig);
       if (!this.reportedInputs.has(sig)) this.o.logger.warn('input rejected', { ...issue });
     }
-    this.reportedInputs = now;
+    this.reportedInputs.clear();
+    for (const sig of now) this.reportedInputs.add(sig);
   }
 
   /** Logs each rejection once (until it changes or clears). */

@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startController, type Controller } from '../../src/controller.js';
 import { createLogger, silentLogger } from '../../src/log.js';
@@ -250,8 +250,8 @@ test('several sources at once: the same resource from files and etcd is a confli
   // The API refuses to add to the conflict.
   assert.equal((await fx.api.put(`${NS}/backends/app`, { spec: {} })).status, 409);
 
-  // Remove one side: the other is accepted.
-  await writeFile(join(fx.manifests, 'app.yaml'), '');
+  // Remove one side: the other is accepted. (Deleted: an emptied file keeps its last good resources.)
+  await unlink(join(fx.manifests, 'app.yaml'));
   await waitForHttp(port, (r) => r.body === 'b', 15_000);
 });
 

@@ -305,8 +305,14 @@ export class EtcdSource implements ResourceWriter {
   }
 
   private declare(key: string, value: Buffer, modRevision: string): Entry {
-    const r = declareKv(this.spec.prefix, key, value.toString('utf8'), this.source, rawConfigOptions(this.o));
-    return { declared: r.declared, keyIssue: r.keyIssue, modRevision };
+    try {
+      const r = declareKv(this.spec.prefix, key, value.toString('utf8'), this.source, rawConfigOptions(this.o));
+      return { declared: r.declared, keyIssue: r.keyIssue, modRevision };
+    } catch (err) {
+      // One bad value never stops the others: report it against its key.
+      this.o.logger.warn('etcd value could not be read', { source: this.name, key, err });
+      return { keyIssue: { origin: `etcd:${key}`, field: '', reason: 'ParseError', message: `the value could not be read: ${(err as Error).message}` }, modRevision };
+    }
   }
 
   private publishIssues(): void {

@@ -3,7 +3,7 @@
  * `/PREFIX/frontends/NAMESPACE/NAME` and `/PREFIX/backends/NAMESPACE/NAME`,
  * each value one resource as JSON or YAML. Pure.
  */
-import yaml from 'js-yaml';
+import { DocumentError, explainDocumentError, parseDocument } from '../../model/document.js';
 import type { Declared } from '../../model/resolve.js';
 import { API_VERSION, resourceKey, type Issue, type Kind, type Resource } from '../../model/types.js';
 import { validateResource, type ValidateOptions } from '../../model/validate.js';
@@ -58,20 +58,14 @@ export function parseEtcdKey(prefix: string, key: string): { kind: Kind; namespa
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.isArray(v);
 
-/** Parses a value as JSON, or else as YAML (one document). */
+/** Parses a value as JSON, or else as YAML (one document), within the document limits (src/model/document.ts). */
 export function parseValue(text: string): { value?: unknown; problem?: string } {
   if (text.trim() === '') return { problem: 'the value is empty; store one Frontend or Backend as JSON or YAML, or delete the key' };
   try {
-    return { value: JSON.parse(text) };
-  } catch {
-    // not JSON: try YAML
-  }
-  try {
-    return { value: yaml.load(text) };
+    return { value: parseDocument(text, { format: 'json-or-yaml' }) };
   } catch (err) {
-    const e = err as { reason?: string; mark?: { line: number; column: number }; message: string };
-    const where = e.mark ? ` at line ${e.mark.line + 1}, column ${e.mark.column + 1}` : '';
-    return { problem: `the value is neither JSON nor YAML${where}: ${e.reason ?? e.message}` };
+    if (!(err instanceof DocumentError)) throw err;
+    return { problem: explainDocumentError(err, 'the value', 'the value is neither JSON nor YAML') };
   }
 }
 

@@ -2,7 +2,15 @@
  * The file source: every *.yaml / *.yml below a directory, watched. A change
  * re-reads the tree after a short debounce; files whose content did not change
  * are not parsed again, and nothing reaches the store when nothing changed.
- * A file that does not parse keeps its last good resources in the store.
+ * A broken file keeps its last good resources in the store: one that does not
+ * parse, is too large, holds plain text (or any document that is not an
+ * object), cannot be read, or became empty (`: > app.yaml` is most likely a
+ * write in progress). Only deleting the file removes them. Each problem is a
+ * source issue naming the file, logged once by the reconcile loop.
+ *
+ * The walk follows each real directory once (symbolic link loops end), and
+ * reports what it cannot read. When the directory itself disappears, what it
+ * declared keeps serving; it is polled until it is back, then watched again.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import type { Declared } from '../../model/resolve.js';
@@ -10,7 +18,7 @@ import type { Issue } from '../../model/types.js';
 import type { Logger } from '../../log.js';
 import type { Store } from '../../reconcile/store.js';
 import { relative } from 'node:path';
-import { listManifests, parseManifests, readManifest } from './load.js';
+import { listManifests, parseManifests, readManifest, type PathProblem } from './load.js';
 import { rawConfigOptions } from '../../model/validate.js';
 
 export interface FileSourceOptions {
@@ -34,6 +42,9 @@ interface FileState {
   issues: Issue[];
 }
 
+/** How often a source directory that disappeared is looked for again. */
+const MISSING_POLL_MS = 500;
+
 export class FileSource {
   readonly name: string;
   private readonly files = new Map<string, FileState>();
@@ -43,6 +54,12 @@ export class FileSource {
   private scanning: Promise<void> | undefined;
   private again = false;
   private signature = '';
+  /** `dev:ino` of the directory the watcher watches. */
+  private watchedId: string | undefined;
+  private watchFailed: string | undefined;
+  private missing: NodeJS.Timeout | undefined;
+  private missingIssue: Issue | undefined;
+  private stopped = false;
 
   constructor(private readonly o: FileSourceOptions) {
     this.name = o.name ?? 'files';
@@ -50,22 +67,55 @@ export class FileSource {
   }
 
   async start(): Promise<void> {
+    this.stopped = false;
     await this.scan();
+    if (this.missingIssue) {
+      const code = /\((\w+)\)/.exec(this.missingIssue.message)?.[1] ?? 'unreadable';
+      await this.stop();
+      throw new Error(`cannot read ${this.o.dir} (${code}); check that it exists and is a readable directory`);
+    }
     this.o.store.markSynced(this.name);
-    this.watcher = watch(this.o.dir, { recursive: true }, () => this.changed());
-    this.watcher.on('error', (err) => this.o.logger.warn('file watch failed; relying on periodic rescans', { dir: this.o.dir, err }));
     const every = this.o.rescanIntervalMs ?? 10_000;
     if (every > 0) this.rescan = setInterval(() => this.changed(), every).unref();
   }
 
   stop(): Promise<void> {
+    this.stopped = true;
     this.watcher?.close();
+    this.watcher = undefined;
     if (this.debounce) clearTimeout(this.debounce);
     if (this.rescan) clearInterval(this.rescan);
+    if (this.missing) clearTimeout(this.missing);
     return this.scanning ?? Promise.resolve();
   }
 
+  /** Watches the directory; again when it is a different directory now (deleted and created again). */
+  private ensureWatcher(id: string): void {
+    if (this.stopped || (this.watcher && this.watchedId === id)) return;
+    if (this.watchFailed === id) return; // it failed on this directory: periodic rescans only, no retry loop
+    this.watcher?.close();
+    this.watchedId = id;
+    let w: FSWatcher;
+    try {
+      w = watch(this.o.dir, { recursive: true }, () => this.changed());
+    } catch (err) {
+      this.o.logger.warn('cannot watch the source directory; relying on periodic rescans', { dir: this.o.dir, err });
+      this.watchFailed = id;
+      this.watcher = undefined;
+      return;
+    }
+    this.watcher = w;
+    w.on('error', (err) => {
+      this.o.logger.warn('file watch failed; relying on periodic rescans until the directory is created again', { dir: this.o.dir, err });
+      this.watchFailed = id;
+      w.close();
+      if (this.watcher === w) this.watcher = undefined;
+      this.changed();
+    });
+  }
+
   private changed(): void {
+    if (this.stopped) return;
     if (this.debounce) clearTimeout(this.debounce);
     this.debounce = setTimeout(() => {
       this.debounce = undefined;
@@ -90,32 +140,90 @@ export class FileSource {
   }
 
   private async scanOnce(): Promise<void> {
-    const paths = await listManifests(this.o.dir).catch((err: unknown) => {
-      throw new Error(`cannot read ${this.o.dir}; check that it exists and is readable`, { cause: err });
-    });
-    const seen = new Set(paths);
-    for (const p of [...this.files.keys()]) if (!seen.has(p)) this.files.delete(p);
-    for (const p of paths) {
-      let content: { text: string; hash: string };
+    let listing;
+    try {
+      listing = await listManifests(this.o.dir);
+    } catch (err) {
+      // Gone or unreadable: nothing is removed (a directory replaced by a new one is not a deletion); look again soon.
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      if (!this.missingIssue) {
+        this.missingIssue = {
+          origin: this.o.dir,
+          field: '',
+          reason: 'ParseError',
+          message: `the source directory cannot be read (${code}); what it declared keeps serving until it is back`,
+        };
+        this.publish();
+      }
+      this.watcher?.close();
+      this.watcher = undefined;
+      if (!this.stopped && !this.missing) {
+        this.missing = setTimeout(() => {
+          this.missing = undefined;
+          this.changed();
+        }, MISSING_POLL_MS).unref();
+      }
+      return;
+    }
+    if (this.missingIssue) {
+      this.missingIssue = undefined;
+      this.o.logger.info('the source directory is readable again', { dir: this.o.dir });
+      this.signature = ''; // publish even when no file changed
+    }
+    this.ensureWatcher(listing.id);
+    const problems = new Map<string, PathProblem>(listing.problems.map((p) => [p.path, p]));
+    const problemDirs = listing.problems.filter((p) => p.dir).map((p) => `${p.path}/`);
+    // A file is gone only when the walk saw where it was: below an unreadable directory it is kept.
+    const unknown = (p: string) => problems.has(p) || problemDirs.some((d) => p.startsWith(d));
+    const seen = new Set(listing.paths);
+    for (const p of [...this.files.keys()]) if (!seen.has(p) && !unknown(p)) this.files.delete(p);
+    const label = (p: string) => relative(this.o.dir, p) || p;
+    for (const p of listing.paths) {
+      const prev = this.files.get(p);
+      let content: { text?: string; hash: string; problem?: string };
       try {
         content = await readManifest(p);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') this.files.delete(p); // removed while scanning
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') {
+          this.files.delete(p); // removed while scanning
+          continue;
+        }
+        content = { hash: `unreadable:${code}`, problem: `cannot be read (${code ?? (err as Error).message}); fix its permissions or remove it` };
+      }
+      if (prev?.hash === content.hash) continue; // unchanged: not parsed again
+      const kept = prev?.declared ?? [];
+      const keeps = kept.length > 0 ? '; its last good resources keep serving until it is fixed or deleted' : '';
+      if (content.text === undefined) {
+        this.files.set(p, { hash: content.hash, declared: kept, issues: [{ origin: label(p), field: '', reason: 'ParseError', message: `${content.problem}${keeps}` }] });
         continue;
       }
-      const prev = this.files.get(p);
-      if (prev?.hash === content.hash) continue; // unchanged: not parsed again
-      const r = parseManifests(content.text, relative(this.o.dir, p) || p, this.name, rawConfigOptions(this.o));
-      // A file that does not parse keeps its last good resources.
-      this.files.set(p, { hash: content.hash, declared: r.declared ?? prev?.declared ?? [], issues: r.issues });
+      const r = parseManifests(content.text, label(p), this.name, rawConfigOptions(this.o));
+      if (!r.declared) {
+        // Broken: its last good resources keep serving.
+        this.files.set(p, { hash: content.hash, declared: kept, issues: r.issues.map((i) => ({ ...i, message: `${i.message}${keeps}` })) });
+      } else if (r.empty && kept.length > 0) {
+        // Emptied (`: > app.yaml`, a truncation in progress, most likely): not a deletion.
+        const message = 'the file is empty; its last good resources keep serving; delete the file to remove them';
+        this.files.set(p, { hash: content.hash, declared: kept, issues: [{ origin: label(p), field: '', reason: 'ParseError', message }] });
+      } else {
+        this.files.set(p, { hash: content.hash, declared: r.declared, issues: r.issues });
+      }
     }
-    const signature = [...this.files].map(([p, f]) => `${p}:${f.hash}`).sort().join('\n');
+    const signature = [...[...this.files].map(([p, f]) => `${p}:${f.hash}`), ...listing.problems.map((p) => `!${p.path}:${p.message}`)].sort().join('\n');
     if (signature === this.signature) return;
     this.signature = signature;
-    const all = [...this.files.values()];
-    const unparsed = all.flatMap((f) => f.issues.filter((i) => i.reason === 'ParseError'));
-    this.o.store.setSourceIssues(this.name, unparsed);
-    this.o.store.replaceAll(this.name, all.flatMap((f) => f.declared));
-    this.o.logger.debug('manifests loaded', { dir: this.o.dir, files: all.length });
+    this.problems = listing.problems.map((p) => ({ origin: label(p.path), field: '', reason: 'ParseError', message: p.message }));
+    this.publish();
+    this.o.store.replaceAll(this.name, [...this.files.values()].flatMap((f) => f.declared));
+    this.o.logger.debug('manifests loaded', { dir: this.o.dir, files: this.files.size });
+  }
+
+  private problems: Issue[] = [];
+
+  /** Problems that belong to a file or path, not to one resource: unreadable paths, broken files, a missing directory. */
+  private publish(): void {
+    const unparsed = [...this.files.values()].flatMap((f) => f.issues.filter((i) => i.reason === 'ParseError'));
+    this.o.store.setSourceIssues(this.name, [...(this.missingIssue ? [this.missingIssue] : []), ...this.problems, ...unparsed]);
   }
 }

@@ -3,9 +3,10 @@
  * from reading files; used by the file source and by `render`/`validate`.
  */
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, readdir, readlink, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import yaml from 'js-yaml';
+import { DocumentError, explainDocumentError, limitsOf, parseDocuments, type DocumentLimits } from '../../model/document.js';
 import type { Declared } from '../../model/resolve.js';
 import { API_GROUP, DEFAULT_NAMESPACE, resourceKey, type Issue } from '../../model/types.js';
 import { describeResource, validateResource, type ValidateOptions } from '../../model/validate.js';
@@ -13,31 +14,125 @@ import { describeResource, validateResource, type ValidateOptions } from '../../
 export interface FileResult {
   path: string;
   hash: string;
-  /** Undefined when the file does not parse: the caller keeps the last good version. */
+  /** Undefined when the file is broken (does not parse, cannot be read): the caller keeps the last good version. */
   declared?: Declared[];
   issues: Issue[];
   /** Documents of other APIs (a Service, a Deployment) found and skipped. */
   skipped: number;
+  /** The file holds no document at all (zero bytes, only comments or `---`). */
+  empty?: boolean;
 }
 
 const isManifest = (name: string) => name.endsWith('.yaml') || name.endsWith('.yml');
 
-/** Lists manifest files below `dir`, sorted; hidden entries (`.git`, `..data`) are skipped. */
-export async function listManifests(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (d: string): Promise<void> => {
-    const names = (await readdir(d)).sort();
-    for (const name of names) {
-      if (name.startsWith('.')) continue;
-      const p = join(d, name);
-      const st = await stat(p).catch(() => undefined); // follows symlinks (ConfigMap mounts)
-      if (!st) continue;
-      if (st.isDirectory()) await walk(p);
-      else if (st.isFile() && isManifest(name)) out.push(p);
+/** A path below the source directory that could not be taken in: reported, never skipped in silence. */
+export interface PathProblem {
+  path: string;
+  message: string;
+  /** A directory: the manifests below it are unknown, not gone. */
+  dir: boolean;
+}
+
+export interface Listing {
+  paths: string[];
+  problems: PathProblem[];
+  /** `dev:ino` of the directory itself (to notice it was deleted and created again). */
+  id: string;
+}
+
+const errCode = (err: unknown) => (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+
+function kindOf(st: { isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): string {
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+/**
+ * Lists manifest files below `dir`; hidden entries (`.git`, `..data`) are
+ * skipped. Symbolic links are followed (ConfigMap mounts), but each real
+ * directory and file is taken once, by device and inode: a link to `.` or to
+ * a parent ends there, and a link to a directory that is also walked directly
+ * adds nothing. Real entries come first; what is reached only through links
+ * comes after them. What cannot be read is returned in `problems`. Throws only
+ * when `dir` itself cannot be read.
+ */
+export async function listManifests(dir: string): Promise<Listing> {
+  const paths: string[] = [];
+  const problems: PathProblem[] = [];
+  const seen = new Set<string>();
+  const root = await stat(dir);
+  if (!root.isDirectory()) throw new Error(`${dir} is not a directory`);
+  const id = `${root.dev}:${root.ino}`;
+  seen.add(id);
+  const linkedDirs: string[] = [];
+  const linkedFiles: string[] = [];
+
+  const addFile = async (p: string) => {
+    const st = await stat(p).catch((err: unknown) => err as Error);
+    if (st instanceof Error) {
+      if (errCode(st) !== 'ENOENT') problems.push({ path: p, message: `cannot be read (${errCode(st)}); fix its permissions or remove it`, dir: false });
+      return;
+    }
+    const key = `${st.dev}:${st.ino}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    if (st.isFile()) paths.push(p);
+    else problems.push({ path: p, message: `is ${kindOf(st)}, not a file; it is skipped: remove it or give it another name`, dir: false });
+  };
+
+  const walk = async (d: string, root = false): Promise<void> => {
+    let entries;
+    try {
+      entries = (await readdir(d, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    } catch (err) {
+      if (root) throw err;
+      if (errCode(err) === 'ENOENT') return; // removed while walking
+      problems.push({ path: d, message: `directory cannot be read (${errCode(err)}); the manifests below it are not loaded: fix its permissions`, dir: true });
+      return;
+    }
+    for (const e of entries) {
+      if (e.name.startsWith('.')) continue;
+      const p = join(d, e.name);
+      if (e.isSymbolicLink()) {
+        const st = await stat(p).catch((err: unknown) => err as Error);
+        if (st instanceof Error) {
+          const target = await readlink(p).catch(() => '?');
+          const code = errCode(st);
+          const why = code === 'ENOENT' ? 'which does not exist' : code === 'ELOOP' ? 'which loops back on itself' : `which cannot be read (${code})`;
+          // A dangling link that is not a manifest's name could have been a directory: report it too.
+          problems.push({ path: p, message: `is a symbolic link to ${target}, ${why}; fix or remove the link`, dir: !isManifest(e.name) });
+        } else if (st.isDirectory()) linkedDirs.push(p);
+        else if (isManifest(e.name)) linkedFiles.push(p);
+      } else if (e.isDirectory()) {
+        const st = await stat(p).catch(() => undefined);
+        if (!st) continue; // removed while walking
+        const key = `${st.dev}:${st.ino}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        await walk(p);
+      } else if (isManifest(e.name)) {
+        await addFile(p);
+      }
     }
   };
-  await walk(dir);
-  return out;
+
+  await walk(dir, true);
+  // Then what only links reach: each real directory and file once.
+  while (linkedDirs.length > 0 || linkedFiles.length > 0) {
+    const files = linkedFiles.splice(0);
+    for (const f of files) await addFile(f);
+    const d = linkedDirs.shift();
+    if (!d) continue;
+    const st = await stat(d).catch(() => undefined);
+    if (!st) continue;
+    const key = `${st.dev}:${st.ino}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    await walk(d);
+  }
+  return { paths, problems, id };
 }
 
 /** The identity a raw document claims, even when it is invalid, so its last good version can keep serving. */
@@ -55,28 +150,45 @@ function isOurs(raw: unknown): boolean {
   return typeof v !== 'string' || v.split('/')[0] === API_GROUP;
 }
 
+const describeValue = (v: unknown) =>
+  Array.isArray(v) ? 'a list' : typeof v === 'string' ? `the text ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}` : `the ${typeof v} ${JSON.stringify(v)}`;
+
 /**
  * Parses and validates one file's text. `label` names the file in messages;
  * `options` are the controller's (raw configuration is refused unless enabled).
+ * A file that does not parse, is too large, or holds a document that is not an
+ * object (plain text, a scalar, a list) is broken: `declared` is undefined and
+ * the issue says why. A file with no document at all is `empty`.
  */
-export function parseManifests(text: string, label: string, source = 'files', options: ValidateOptions = {}): Omit<FileResult, 'path' | 'hash'> {
+export function parseManifests(
+  text: string,
+  label: string,
+  source = 'files',
+  options: ValidateOptions = {},
+  limits: Partial<DocumentLimits> = {},
+): Omit<FileResult, 'path' | 'hash'> {
   let docs: unknown[];
   try {
-    docs = yaml.loadAll(text);
+    docs = parseDocuments(text, { format: 'yaml', limits });
   } catch (err) {
-    const e = err as { reason?: string; mark?: { line: number; column: number }; message?: string };
-    const where = e.mark ? ` at line ${e.mark.line + 1}, column ${e.mark.column + 1}` : '';
-    return {
-      issues: [{ origin: label, field: '', reason: 'ParseError', message: `YAML does not parse${where}: ${e.reason ?? e.message}` }],
-      skipped: 0,
-    };
+    if (!(err instanceof DocumentError)) throw err;
+    return { issues: [{ origin: label, field: '', reason: 'ParseError', message: explainDocumentError(err, 'the file', 'YAML does not parse') }], skipped: 0 };
   }
   const declared: Declared[] = [];
   const issues: Issue[] = [];
   let skipped = 0;
+  let broken = false;
+  let present = 0;
   docs.forEach((doc, i) => {
     if (doc === null || doc === undefined) return; // empty document (`---` at the end)
+    present++;
     const origin = `${label}#${i + 1}`;
+    if (typeof doc !== 'object' || Array.isArray(doc)) {
+      // Plain text, a truncated line, a list: not a manifest. The whole file counts as broken.
+      broken = true;
+      issues.push({ origin, field: '', reason: 'ParseError', message: `is ${describeValue(doc)}, not a Frontend or Backend object; is this file a manifest, or was it cut short?` });
+      return;
+    }
     if (!isOurs(doc)) {
       skipped++;
       return;
@@ -89,21 +201,54 @@ export function parseManifests(text: string, label: string, source = 'files', op
       issues.push({ origin, resource: describeResource(doc), field: 'metadata.name', reason: 'InvalidSpec', message: 'is required' });
     }
   });
-  return { declared, issues, skipped };
+  if (broken) return { issues: issues.filter((i) => i.reason === 'ParseError'), skipped };
+  return { declared, issues, skipped, empty: present === 0 };
 }
 
-/** Reads a manifest file and hashes its content (cheap: no parsing). */
-export async function readManifest(path: string): Promise<{ text: string; hash: string }> {
-  const text = await readFile(path, 'utf8');
-  return { text, hash: createHash('sha256').update(text).digest('hex') };
+/**
+ * Reads a manifest file and hashes its content (cheap: no parsing). A file
+ * larger than the limit is not read: `problem` says so. Opened without
+ * blocking, so a FIFO put in a file's place cannot hang the reader.
+ */
+export async function readManifest(path: string, limits: Partial<DocumentLimits> = {}): Promise<{ text?: string; hash: string; problem?: string }> {
+  const fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) return { hash: `not-a-file:${st.mode}`, problem: `is ${kindOf(st)}, not a file; remove it or give it another name` };
+    const max = limitsOf(limits).maxBytes;
+    if (st.size > max) {
+      return { hash: `too-large:${st.size}:${st.mtimeMs}`, problem: `the file is ${st.size} bytes, more than the limit of ${max}; split it into smaller files` };
+    }
+    const text = await fh.readFile('utf8');
+    return { text, hash: createHash('sha256').update(text).digest('hex') };
+  } finally {
+    await fh.close();
+  }
 }
+
+const brokenFile = (path: string, label: string, message: string): FileResult => ({
+  path,
+  hash: '',
+  issues: [{ origin: label, field: '', reason: 'ParseError', message }],
+  skipped: 0,
+});
 
 export async function loadFile(path: string, root: string, source = 'files', options: ValidateOptions = {}): Promise<FileResult> {
-  const { text, hash } = await readManifest(path);
-  return { path, hash, ...parseManifests(text, relative(root, path) || path, source, options) };
+  const label = relative(root, path) || path;
+  let content;
+  try {
+    content = await readManifest(path);
+  } catch (err) {
+    return brokenFile(path, label, `cannot be read (${errCode(err)}); fix its permissions or remove it`);
+  }
+  if (content.text === undefined) return brokenFile(path, label, content.problem ?? 'cannot be read');
+  return { path, hash: content.hash, ...parseManifests(content.text, label, source, options) };
 }
 
-/** Loads every manifest below `dir` (for `render` and `validate`, with the options `run` would use). */
+/**
+ * Loads every manifest below `dir` (for `render` and `validate`, with the
+ * options `run` would use). What cannot be read is reported as an issue.
+ */
 export async function loadDirectory(dir: string, options: ValidateOptions = {}): Promise<{ files: FileResult[]; declared: Declared[]; issues: Issue[] }> {
   let st;
   try {
@@ -112,10 +257,12 @@ export async function loadDirectory(dir: string, options: ValidateOptions = {}):
     throw new Error(`${dir} does not exist; pass a directory of YAML manifests`);
   }
   if (!st.isDirectory()) throw new Error(`${dir} is not a directory; pass a directory of YAML manifests`);
-  const files = await Promise.all((await listManifests(dir)).map((p) => loadFile(p, dir, 'files', options)));
+  const listing = await listManifests(dir);
+  const files = await Promise.all(listing.paths.map((p) => loadFile(p, dir, 'files', options)));
+  const unreadable: Issue[] = listing.problems.map((p) => ({ origin: relative(dir, p.path) || p.path, field: '', reason: 'ParseError', message: p.message }));
   return {
     files,
     declared: files.flatMap((f) => f.declared ?? []),
-    issues: files.flatMap((f) => f.issues),
+    issues: [...unreadable, ...files.flatMap((f) => f.issues)],
   };
 }

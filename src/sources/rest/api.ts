@@ -29,7 +29,7 @@ import type { Authenticator } from './auth.js';
 import { ApiError, bodyFormat, issuesOf, parseBody, readBody, sendError, sendText } from './http-io.js';
 import { resourceFromBody } from './resource-body.js';
 import { resourceView, type ResourceView } from './views.js';
-import { StorageUnavailableError, type ResourceWriter } from './writer.js';
+import { StorageFullError, StorageUnavailableError, type ResourceWriter } from './writer.js';
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 export const API_PREFIX = '/api/v1';
@@ -169,6 +169,9 @@ export class RestApi {
       if (err instanceof ApiError) {
         if (err.status >= 500) this.o.logger.warn('REST API request failed', { method: req.method, path: url.pathname, message: err.message });
         sendError(res, err);
+      } else if (err instanceof StorageFullError) {
+        this.o.logger.warn('REST API storage is full', { method: req.method, path: url.pathname, message: err.message });
+        sendError(res, new ApiError(507, 'InsufficientStorage', `${err.message}; nothing was changed`, undefined));
       } else if (err instanceof StorageUnavailableError) {
         this.o.logger.warn('REST API could not save', { method: req.method, path: url.pathname, err });
         sendError(res, new ApiError(503, 'StorageUnavailable', `${err.message}; nothing was changed, try again`, undefined, undefined, { 'retry-after': '1' }));

@@ -19,6 +19,7 @@
  * - `natives` and `host` (a Host header rewrite) are raw configuration, refused
  *   unless the operator enabled it.
  */
+import { parseDocument } from '../../model/document.js';
 import { RAW_CONFIG_ANNOTATION, RAW_CONFIG_FIELD, rawConfigLines } from '../../model/raw-config.js';
 import { PATTERNS } from '../../model/schema.js';
 import { API_VERSION, type Backend, type Frontend, type RouteRule } from '../../model/types.js';
@@ -399,7 +400,8 @@ function storedOf<T>(r: { metadata: { annotations?: Record<string, string> } }):
   const text = r.metadata.annotations?.[AQUEDUCT_ANNOTATION];
   if (!text) return {};
   try {
-    const v = JSON.parse(text) as unknown;
+    // Bounded: the annotation can be set through any source.
+    const v = parseDocument(text, { format: 'json' });
     return isObj(v) ? (v as Partial<T>) : {};
   } catch {
     return {};

@@ -3,8 +3,8 @@
  * body reading, content types.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import yaml from 'js-yaml';
 import { sendJson } from '../../http/server.js';
+import { DocumentError, explainDocumentError, parseDocument } from '../../model/document.js';
 import type { Issue } from '../../model/types.js';
 
 export interface ApiIssue {
@@ -89,24 +89,20 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
   });
 }
 
-/** Parses a JSON (or YAML) body that must hold one object. */
+/**
+ * Parses a JSON (or YAML) body that must hold one object, within the document
+ * limits (src/model/document.ts): too deep, an alias bomb, a huge string are a
+ * 400 like any malformed body.
+ */
 export function parseBody(buf: Buffer, format: BodyFormat): Record<string, unknown> {
   const text = buf.toString('utf8');
   if (text.trim() === '') throw new ApiError(400, 'MalformedBody', 'the request body is empty; send a JSON object', 'body');
   let value: unknown;
-  if (format === 'json') {
-    try {
-      value = JSON.parse(text);
-    } catch (err) {
-      throw new ApiError(400, 'MalformedBody', `the request body is not valid JSON: ${(err as Error).message}`, 'body');
-    }
-  } else {
-    try {
-      value = yaml.load(text, { schema: yaml.JSON_SCHEMA });
-    } catch (err) {
-      const e = err as { reason?: string; message: string };
-      throw new ApiError(400, 'MalformedBody', `the request body is not valid YAML: ${e.reason ?? e.message}`, 'body');
-    }
+  try {
+    value = parseDocument(text, format === 'json' ? { format: 'json' } : { format: 'yaml', schema: 'json' });
+  } catch (err) {
+    if (!(err instanceof DocumentError)) throw err;
+    throw new ApiError(400, 'MalformedBody', explainDocumentError(err, 'the request body', `the request body is not valid ${format === 'json' ? 'JSON' : 'YAML'}`), 'body');
   }
   if (!value || typeof value !== 'object' || Array.isArray(value)) {
     throw new ApiError(400, 'MalformedBody', `the request body must be a JSON object, not ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}`, 'body');

@@ -12,11 +12,14 @@ import type { Declared } from '../../model/resolve.js';
 import { keyOf, type Resource, type ResourceKey } from '../../model/types.js';
 import { rawConfigOptions, validateResource } from '../../model/validate.js';
 import type { Store } from '../../reconcile/store.js';
-import { identityOf } from './resource-body.js';
-import { StorageUnavailableError, type ResourceWriter } from './writer.js';
+import { canonicalJson, identityOf } from './resource-body.js';
+import { StorageFullError, StorageUnavailableError, type ResourceWriter } from './writer.js';
 
 export const REST_SOURCE = 'rest';
 export const REST_STATE_FILE = 'rest-resources.json';
+
+/** Default of `--api-max-stored-bytes`: every resource the REST API keeps, as JSON, together. */
+export const DEFAULT_MAX_STORED_BYTES = 32 * 1024 * 1024;
 
 export interface RestSourceOptions {
   stateDir: string;
@@ -25,6 +28,8 @@ export interface RestSourceOptions {
   allowRawConfig?: boolean;
   /** Narrow the raw-config allow-list (`--raw-config-keywords`); undefined: the default list. */
   rawConfigKeywords?: readonly string[];
+  /** Most bytes all stored resources may take together, as JSON (`--api-max-stored-bytes`). */
+  maxStoredBytes?: number;
 }
 
 interface StateFile {
@@ -39,6 +44,9 @@ export class RestSource implements ResourceWriter {
   readonly path: string;
   /** What was declared, as stored (raw objects, validated again on load). */
   private readonly stored = new Map<ResourceKey, unknown>();
+  /** Size of each stored resource as JSON, and their sum. */
+  private readonly sizes = new Map<ResourceKey, number>();
+  private total = 0;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly o: RestSourceOptions) {
@@ -64,7 +72,7 @@ export class RestSource implements ResourceWriter {
       }
       for (const raw of parsed.resources) {
         const key = identityOf(raw);
-        if (key) this.stored.set(key, raw);
+        if (key) this.remember(key, raw);
       }
     }
     this.o.store.replaceAll(this.name, [...this.stored].map(([key, raw]) => this.declare(key, raw)));
@@ -79,6 +87,31 @@ export class RestSource implements ResourceWriter {
   private declare(key: ResourceKey, raw: unknown): Declared {
     const v = validateResource(raw, 'rest', rawConfigOptions(this.o));
     return { key, origin: 'rest', source: this.source, resource: v.resource, issues: v.issues };
+  }
+
+  private remember(key: ResourceKey, raw: unknown): void {
+    const size = Buffer.byteLength(JSON.stringify(raw));
+    this.total += size - (this.sizes.get(key) ?? 0);
+    this.sizes.set(key, size);
+    this.stored.set(key, raw);
+  }
+
+  private forget(key: ResourceKey): void {
+    this.total -= this.sizes.get(key) ?? 0;
+    this.sizes.delete(key);
+    this.stored.delete(key);
+  }
+
+  /** Refuses a write that would take the stored resources over `maxStoredBytes`. */
+  private checkRoom(key: ResourceKey, resource: unknown): void {
+    const max = this.o.maxStoredBytes ?? DEFAULT_MAX_STORED_BYTES;
+    const size = Buffer.byteLength(JSON.stringify(resource));
+    const after = this.total - (this.sizes.get(key) ?? 0) + size;
+    if (after > max) {
+      throw new StorageFullError(
+        `${key.replace('/', ' ')} takes ${size} bytes; with it the REST API would store ${after} bytes, more than --api-max-stored-bytes (${max}); delete resources you no longer need, make this one smaller, or raise --api-max-stored-bytes`,
+      );
+    }
   }
 
   /** Runs writes one at a time, so the file always holds one consistent set. */
@@ -101,9 +134,12 @@ export class RestSource implements ResourceWriter {
     return this.exclusive(async () => {
       const key = keyOf(resource);
       const created = !this.stored.has(key);
+      // The same resource again: nothing to write (the file can be large).
+      if (!created && canonicalJson(this.stored.get(key)) === canonicalJson(resource)) return { created };
+      this.checkRoom(key, resource);
       const next = new Map(this.stored).set(key, resource);
       await this.persist(next);
-      this.stored.set(key, resource);
+      this.remember(key, resource);
       this.o.store.upsert(this.declare(key, resource));
       return { created };
     });
@@ -115,7 +151,7 @@ export class RestSource implements ResourceWriter {
       const next = new Map(this.stored);
       next.delete(key);
       await this.persist(next);
-      this.stored.delete(key);
+      this.forget(key);
       this.o.store.remove(this.source, key);
       return true;
     });
@@ -128,9 +164,10 @@ export class RestSource implements ResourceWriter {
       const current = validateResource(raw, 'rest', rawConfigOptions(this.o)).resource;
       if (!current) return undefined;
       const updated = mutate(structuredClone(current));
+      this.checkRoom(key, updated);
       const next = new Map(this.stored).set(key, updated);
       await this.persist(next);
-      this.stored.set(key, updated);
+      this.remember(key, updated);
       this.o.store.upsert(this.declare(key, updated));
       return updated;
     });

@@ -27,3 +27,8 @@ export interface ResourceWriter {
 export class StorageUnavailableError extends Error {
   override readonly name = 'StorageUnavailableError';
 }
+
+/** The write would take the storage over its size limit (`--api-max-stored-bytes`): a 507 for the client. */
+export class StorageFullError extends Error {
+  override readonly name = 'StorageFullError';
+}
