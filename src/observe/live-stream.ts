@@ -314,6 +314,7 @@ export class LiveStream {
   }
 
   #message(client: Client, data: RawData, isBinary: boolean): void {
+    if (!this.#clients.has(client)) return; // dropped: what it had in flight is ignored
     if (!this.#takeCredit(client)) {
       this.#drop(client, 'flood', { maxMessagesPerSecond: this.#messageRate });
       return;
@@ -488,6 +489,7 @@ export class LiveStream {
   }
 
   #drop(c: Client, reason: StreamDropReason, fields: Record<string, unknown> = {}): void {
+    if (!this.#clients.has(c)) return; // once: a client is dropped and counted one time
     const what = { slow: 'client that does not keep up', unresponsive: 'client that stopped answering pings', flood: 'client that sends messages too fast' }[reason];
     this.#o.logger.warn(`live stream: dropping a ${what}`, {
       client: c.id,
