@@ -24,7 +24,8 @@ import { StatsReader } from '../src/observe/stats-reader.js';
 import { startHarness } from './lib/harness.js';
 import { freeLoopbackPort } from './lib/ports.js';
 import { backendResource, frontendResource } from './lib/resources.js';
-import { atMost, percentile, round, writeResult, type Target } from './lib/results.js';
+import { atMost, machine, percentile, round, writeResult, type Target } from './lib/results.js';
+import { parseHaproxyVersion } from '../src/haproxy/version.js';
 
 interface Ready {
   type: 'ready';
@@ -232,6 +233,7 @@ async function parent(): Promise<void> {
     return next<Memory>('memory', 30_000);
   };
 
+  let proxy: ChildProcess | undefined;
   try {
     const ready = await next<Ready>('ready', 600_000);
     console.error(`controller ready: ${ready.servers} servers; generating traffic`);
@@ -245,22 +247,35 @@ async function parent(): Promise<void> {
     const key = 'haproxy_frontend_http_requests_total{proxy="default_web"}';
     if (ours.get(key) !== theirs.get(key)) throw new Error(`${key}: ours ${ours.get(key)}, built-in ${theirs.get(key)}`);
 
+    // The design not taken for following HAProxy versions (docs/decisions/0005):
+    // serve the built-in exporter through the controller. A pass-through proxy
+    // in a process of its own (no parsing, no filtering: its best case).
+    const proxyProcess = fork(self, ['proxy', String(ready.statsPort)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    proxy = proxyProcess;
+    const proxyPort = await new Promise<number>((resolve) => proxyProcess.once('message', (m: { port: number }) => resolve(m.port)));
+
     // Side by side, interleaved (alternating who goes first), after a warm-up.
     for (let i = 0; i < 3; i++) {
       await scrape(ready.statsPort);
       await scrape(ready.httpPort);
+      await scrape(proxyPort);
     }
     const builtin: Scrape[] = [];
     const mine: Scrape[] = [];
+    const proxied: Scrape[] = [];
     for (let i = 0; i < rounds; i++) {
       if (i % 2 === 0) {
         builtin.push(await scrape(ready.statsPort));
         mine.push(await scrape(ready.httpPort));
+        proxied.push(await scrape(proxyPort));
       } else {
+        proxied.push(await scrape(proxyPort));
         mine.push(await scrape(ready.httpPort));
         builtin.push(await scrape(ready.statsPort));
       }
     }
+    proxyProcess.kill();
+    proxy = undefined;
     console.error(`side by side done (${rounds} rounds); ${scrapes} scrapes for memory`);
 
     // Memory over many scrapes.
@@ -301,7 +316,7 @@ async function parent(): Promise<void> {
       name: 'metrics-scrape',
       title: `/metrics at ${ready.servers.toLocaleString('en')} servers vs HAProxy's built-in exporter`,
       method:
-        `One HAProxy 2.6 (${backends} backends × ${members} members, TCP health checks, 2,000 requests of traffic) run by the controller in a child process. ` +
+        `One HAProxy ${haproxyShort()} (${backends} backends × ${members} members, TCP health checks, 2,000 requests of traffic) run by the controller in a child process. ` +
         `${rounds} interleaved rounds each scrape the built-in exporter (HAProxy's stats listener) and node-haproxy's /metrics (time to the last byte, Node.js client, fresh connection), ` +
         `with the stats cache off so every scrape reads the stats socket. Then ${scrapes} more scrapes of /metrics, the controller's heap measured after a forced GC every ${every}.`,
       settings: { backends, members, servers: ready.servers, rounds, scrapes, statsCacheMs: 0 },
@@ -309,6 +324,7 @@ async function parent(): Promise<void> {
       metrics: {
         'built-in exporter: median / p90 / min ms': `${round(med(builtin))} / ${round(percentile(builtin.map((s) => s.ms), 90))} / ${round(Math.min(...builtin.map((s) => s.ms)))}`,
         'node-haproxy: median / p90 / min ms': `${round(med(mine))} / ${round(percentile(mine.map((s) => s.ms), 90))} / ${round(Math.min(...mine.map((s) => s.ms)))}`,
+        'built-in exporter through a pass-through Node.js proxy (the design not taken): median / p90 / min ms': `${round(med(proxied))} / ${round(percentile(proxied.map((s) => s.ms), 90))} / ${round(Math.min(...proxied.map((s) => s.ms)))}`,
         'built-in exporter: median time to first byte, ms': round(med(builtin, (s) => s.firstByteMs)),
         'node-haproxy: median time to first byte, ms': round(med(mine, (s) => s.firstByteMs)),
         'built-in exporter: body, MiB': round(builtin[0]!.bytes / MiB, 2),
@@ -335,10 +351,12 @@ async function parent(): Promise<void> {
         `node-haproxy's time includes reading show info and show stat over the stats socket (HAProxy's own work, on the same CPUs) and writing ${round(mine[0]!.bytes / MiB, 1)} MiB of text; the server families are rendered while show stat streams in, so rendering overlaps HAProxy's work.`,
         'The prom-client row is the design not taken: one prom-client Gauge/Counter sample per series, for the haproxy_server_* families only, filled from the same stats and serialized by registry.metrics(). It is why the HAProxy families are written as text directly.',
         'The machine runs other work (see load); timings are medians of interleaved rounds so both exporters see the same conditions.',
+        "The proxy row is the other way to follow HAProxy's versions (docs/decisions/0008-haproxy-versions.md): the built-in exporter served through a Node.js process that only pipes the bytes (no filtering, no controller metrics). It cannot be faster than the built-in exporter it waits for.",
       ],
     });
     process.stdout.write(md);
   } finally {
+    proxy?.kill();
     controller.send({ type: 'stop' });
     const exited = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), 30_000);
@@ -353,8 +371,30 @@ async function parent(): Promise<void> {
   }
 }
 
+/** "2.6", "3.0"... of the HAProxy the benchmark runs. */
+function haproxyShort(): string {
+  const v = parseHaproxyVersion(machine().haproxy);
+  return v ? `${v.major}.${v.minor}` : 'unknown';
+}
+
+/** Pipes GET requests to the built-in exporter on `target` (the design not taken). */
+async function proxyChild(target: number): Promise<void> {
+  const server = createServer((req, res) => {
+    const up = request({ host: '127.0.0.1', port: target, path: req.url, agent: false }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    up.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  process.send!({ port: (server.address() as AddressInfo).port });
+}
+
 if (process.argv[2] === 'child') {
   await child(Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5]));
+} else if (process.argv[2] === 'proxy') {
+  await proxyChild(Number(process.argv[3]));
 } else {
   await parent();
 }

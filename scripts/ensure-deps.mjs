@@ -26,10 +26,17 @@ if (!wanted) {
   console.error(`usage: ensure-deps.mjs ${Object.keys(PROFILES).join('|')}`);
   process.exit(2);
 }
+// HAPROXY_BIN (the tests' and benchmarks' HAProxy, e.g. 3.0 from
+// scripts/build-haproxy.sh) stands in for Debian's package when set.
+const haproxyBin = process.env.HAPROXY_BIN;
 const present = (name) => {
-  const r = spawnSync(name, PROGRAMS[name].args, { stdio: 'ignore' });
+  const r = spawnSync(name === 'haproxy' && haproxyBin ? haproxyBin : name, PROGRAMS[name].args, { stdio: 'ignore' });
   return r.error === undefined; // wrk --version exits 1 but runs
 };
+if (haproxyBin && wanted.includes('haproxy') && !present('haproxy')) {
+  console.error(`HAPROXY_BIN=${haproxyBin} cannot be run: build it (scripts/build-haproxy.sh prints the path of HAProxy 3.0) or unset HAPROXY_BIN to use the haproxy on PATH.`);
+  process.exit(1);
+}
 const missing = wanted.filter((p) => !present(p));
 if (missing.length === 0) process.exit(0);
 

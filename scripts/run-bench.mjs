@@ -2,8 +2,10 @@
 // Runs every compiled benchmark (dist/bench/*.js) in sequence, each in its own
 // process; each writes JSON and a markdown table into bench/results/.
 // Usage: node scripts/run-bench.mjs [FILTER...]   (run "npm run build" first)
-// Needs /usr/sbin/haproxy (2.6+) and wrk: on Debian, apt-get install haproxy wrk
-// (installed here when missing and running as root).
+// Needs HAProxy 2.6+ ($HAPROXY_BIN, else haproxy on PATH) and wrk: on Debian,
+// apt-get install haproxy wrk (installed here when missing and running as root).
+// HAPROXY_BIN=$(scripts/build-haproxy.sh) runs them on HAProxy 3.0; results of a
+// version other than 2.6 go to bench/results/<name>-haproxy-<major.minor>.{json,md}.
 import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -27,7 +29,12 @@ function ensureTool(bin, pkg) {
   process.exit(2);
 }
 ensureTool('wrk', 'wrk');
-if (!existsSync('/usr/sbin/haproxy')) ensureTool('haproxy', 'haproxy');
+if (process.env.HAPROXY_BIN) {
+  if (!existsSync(process.env.HAPROXY_BIN)) {
+    console.error(`bench: HAPROXY_BIN=${process.env.HAPROXY_BIN} does not exist; build it (scripts/build-haproxy.sh) or unset HAPROXY_BIN`);
+    process.exit(2);
+  }
+} else ensureTool('haproxy', 'haproxy');
 
 let files;
 try {

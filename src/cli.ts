@@ -64,7 +64,7 @@ conflict, reported on both):
 Options:
   --state-dir DIR              HAProxy's state: haproxy.cfg, master.sock, admin.sock
                                (default: ./.node-haproxy)
-  --haproxy-bin PATH           HAProxy executable (default: haproxy)
+  --haproxy-bin PATH           HAProxy executable, 2.6 or newer (default: haproxy)
   --debounce-ms N              Coalesce changes arriving within N ms (default: ${DEFAULTS.debounceMs})
   --min-reload-interval-ms N   At least N ms between reloads (default: ${DEFAULTS.minReloadIntervalMs})
   --no-runtime-updates         Reload for member changes too, instead of the runtime API

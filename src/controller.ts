@@ -6,6 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { HaproxySupervisor } from './haproxy/supervisor.js';
 import { RuntimeApi } from './haproxy/runtime.js';
+import { detectHaproxyVersion, type HaproxyVersion } from './haproxy/version.js';
 import type { Logger } from './log.js';
 import type { GlobalSettings } from './render/model.js';
 import { loadRenderer } from './render/render.js';
@@ -97,6 +98,8 @@ export interface Controller {
   reconciler: Reconciler;
   supervisor: HaproxySupervisor;
   runtime: RuntimeApi;
+  /** The HAProxy version found at start (`haproxy -v`); what the controller adapts to. */
+  haproxyVersion: HaproxyVersion;
   stateDir: string;
   /** The Kubernetes source, leader election and status writer, with `--source kubernetes`. */
   kubernetes?: KubernetesIntegration;
@@ -199,14 +202,14 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     if (!o.httpAddress) throw new Error('--source rest serves its API on the HTTP server; also pass --http-address HOST:PORT');
     await auth.load();
   }
-  const supervisor = new HaproxySupervisor({
-    haproxyBin: o.haproxyBin ?? DEFAULTS.haproxyBin,
-    stateDir,
-    logger: o.logger.child({ component: 'haproxy' }),
-    sharePorts: o.sharePorts,
-  });
+  const haproxyBin = o.haproxyBin ?? DEFAULTS.haproxyBin;
+  // Which HAProxy runs decides the exporter's families and some answers the
+  // controller expects; older than 2.6 is refused here, before anything starts.
+  const haproxyVersion = await detectHaproxyVersion(haproxyBin);
+  o.logger.info('HAProxy version', { version: haproxyVersion.text, haproxyBin });
+  const supervisor = new HaproxySupervisor({ haproxyBin, stateDir, logger: o.logger.child({ component: 'haproxy' }), sharePorts: o.sharePorts });
   const runtime = new RuntimeApi({ socketPath: global.adminSocket });
-  const observe = new Observability({ ...o.observe, runtime, logger: o.logger.child({ component: 'observe' }) });
+  const observe = new Observability({ ...o.observe, runtime, haproxyVersion, logger: o.logger.child({ component: 'observe' }) });
   const render = loadRenderer();
   const reconciler = new Reconciler({
     store,
@@ -352,6 +355,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     reconciler,
     supervisor,
     runtime,
+    haproxyVersion,
     stateDir,
     kubernetes: sources.find(isKubernetes),
     http,

@@ -13,7 +13,8 @@ import type { PassResult } from '../../src/reconcile/reconciler.js';
 import { fileVsLive } from './live.js';
 import { StoreWriter } from './resources.js';
 
-export const HAPROXY_BIN = '/usr/sbin/haproxy';
+/** The HAProxy the benchmarks run: $HAPROXY_BIN, else `haproxy` from PATH (as the tests). */
+export const HAPROXY_BIN = process.env.HAPROXY_BIN || 'haproxy';
 
 export interface Harness {
   controller: Controller;

@@ -8,6 +8,7 @@ import { cpus, loadavg, totalmem, release, platform } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/paths.js';
 import { HAPROXY_BIN } from './harness.js';
+import { parseHaproxyVersion } from '../../src/haproxy/version.js';
 
 export interface Target {
   /** What is measured, e.g. "member change live, p99". */
@@ -122,14 +123,26 @@ function markdown(r: BenchResult, m: Machine, date: string): string {
   return out.join('\n');
 }
 
-/** Writes bench/results/<name>.json and .md; returns the markdown. */
+/**
+ * The result file's base name: the benchmark's name on HAProxy 2.6 (the
+ * reference), `<name>-haproxy-<major.minor>` on any other version, so that the
+ * results of both versions stay side by side.
+ */
+export function resultFileName(name: string, haproxyVersionLine: string): string {
+  const v = parseHaproxyVersion(haproxyVersionLine);
+  return v === undefined || (v.major === 2 && v.minor === 6) ? name : `${name}-haproxy-${v.major}.${v.minor}`;
+}
+
+/** Writes bench/results/<name>.json and .md (see resultFileName); returns the markdown. */
 export function writeResult(r: BenchResult): string {
   const m = machine();
   const date = new Date().toISOString();
   const dir = resultsDir();
   mkdirSync(dir, { recursive: true });
-  const md = markdown(r, m, date);
-  writeFileSync(join(dir, `${r.name}.json`), JSON.stringify({ ...r, date, machine: m }, null, 2) + '\n');
-  writeFileSync(join(dir, `${r.name}.md`), md);
+  const base = resultFileName(r.name, m.haproxy);
+  const withVersion = { ...r, title: base === r.name ? r.title : `${r.title} (HAProxy ${m.haproxy.replace(/^HAProxy version (\S+).*$/, '$1')})` };
+  const md = markdown(withVersion, m, date);
+  writeFileSync(join(dir, `${base}.json`), JSON.stringify({ ...withVersion, date, machine: m }, null, 2) + '\n');
+  writeFileSync(join(dir, `${base}.md`), md);
   return md;
 }

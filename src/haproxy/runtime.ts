@@ -59,9 +59,13 @@ const EMPTY = (reply: string): boolean => reply === '';
 
 // `set server addr` answers with clauses like "IP changed from 'a' to 'b', port
 // changed from '1' to '2' by 'stats socket command'"; errors come as other text
-// ("Invalid addr ...", "problem converting port ...").
+// ("Invalid addr ...", "problem converting port ..."). When neither changes,
+// 2.6 says "no need to change the addr, no need to change the port by '...'"
+// and 3.0 says "nothing changed" (and names only what changed otherwise):
+// both are a success (measured on 2.6.12 and 3.0.11).
 const ADDR_CLAUSE = /^(IP changed from '[^']*' to '[^']*'|no need to change the addr|port changed from '[^']*' to '[^']*'|no need to change the port)$/;
-function addrChanged(reply: string): boolean {
+export function addrChanged(reply: string): boolean {
+  if (reply === 'nothing changed') return true;
   const body = reply.replace(/ by '[^']*'$/, '');
   return body !== '' && body.split(', ').every((clause) => ADDR_CLAUSE.test(clause));
 }

@@ -14,12 +14,13 @@ import { ChunkList, ChunkPool, type ByteSink, type ChunkWriter } from './chunk-w
 import {
   CHECK_STATES,
   HTTP_CODES,
-  INFO_METRICS,
   PROXY_STATES,
+  RESOLVER_METRICS,
   SERVER_STATES,
-  STAT_METRICS,
   allHaproxyMetricNames,
+  promexTables,
   type InfoMetric,
+  type PromexTables,
   type Scope,
   type StatMetric,
 } from './promex-metrics.js';
@@ -33,6 +34,12 @@ export interface HaproxyMetricsOptions {
   include?: readonly string[];
   /** Never export families matching one of these names (`*` as in include). */
   exclude?: readonly string[];
+}
+
+/** The running HAProxy's version: whose built-in exporter to follow (default 2.6's). */
+export interface ExporterVersion {
+  major: number;
+  minor: number;
 }
 
 /** What one scrape asks for, as the built-in exporter's query string does. */
@@ -50,6 +57,46 @@ export interface StatsInput {
   serversState?: string;
   /** Server families rendered while the stats were read (HaproxyExporter.prerenderer()). */
   prerendered?: Prerendered;
+  /** `show resolvers` text, for haproxy_resolver_* (HAProxy 3.0; see HaproxyExporter.wantsResolvers). */
+  resolvers?: string;
+}
+
+/** One nameserver's counters from `show resolvers`. */
+export interface ResolverCounters {
+  resolver: string;
+  nameserver: string;
+  counters: Map<string, string>;
+}
+
+/**
+ * Parses `show resolvers` (3.0):
+ *   Resolvers section default
+ *    nameserver 10.0.0.53:
+ *     sent:        0
+ *     snd_error:   0
+ * Pure.
+ */
+export function parseShowResolvers(text: string): ResolverCounters[] {
+  const out: ResolverCounters[] = [];
+  let section = '';
+  let current: ResolverCounters | undefined;
+  for (const line of text.split('\n')) {
+    const sec = /^Resolvers section (\S+)/.exec(line);
+    if (sec) {
+      section = sec[1]!;
+      current = undefined;
+      continue;
+    }
+    const ns = /^ nameserver (\S+):\s*$/.exec(line);
+    if (ns) {
+      current = { resolver: section, nameserver: ns[1]!, counters: new Map() };
+      out.push(current);
+      continue;
+    }
+    const kv = /^\s+(\S+):\s+(\S+)\s*$/.exec(line);
+    if (kv && current) current.counters.set(kv[1]!, kv[2]!);
+  }
+  return out;
 }
 
 /**
@@ -103,7 +150,8 @@ function escapeLabel(v: string): string {
  * Throws when a pattern matches no family, naming what is available.
  */
 export function familyFilter(o: HaproxyMetricsOptions): (name: string) => boolean {
-  const known = allHaproxyMetricNames();
+  // Every name of every supported version: a setting stays valid across an HAProxy upgrade.
+  const known = allHaproxyMetricNames(promexTables({ major: 3, minor: 0 }));
   const check = (list: readonly string[] | undefined, what: string): RegExp[] =>
     (list ?? []).map((p) => {
       const re = pattern(p.trim());
@@ -403,8 +451,11 @@ interface Cursor {
 }
 
 export class HaproxyExporter {
+  /** Whose built-in exporter this one follows ("2.6" or "3.0"). */
+  readonly follows: PromexTables['follows'];
   readonly #info: InfoFamily[];
   readonly #stat: StatFamily[];
+  readonly #resolver: { family: string; header: Uint8Array; name: Uint8Array; key: string }[];
   readonly #prepared = new WeakMap<StatTable, Prepared>();
   readonly #pool = new ChunkPool();
   /** `,state="X"} ` / `,code="X"} ` suffixes. */
@@ -413,26 +464,40 @@ export class HaproxyExporter {
   readonly #checkStateSfx = CHECK_STATES.map((s) => enc(`,state="${s}"} `));
   readonly #codeSfx = HTTP_CODES.map(([c]) => enc(`,code="${c}"} `));
 
-  constructor(options: HaproxyMetricsOptions = {}) {
+  constructor(options: HaproxyMetricsOptions = {}, version?: ExporterVersion) {
     const keep = familyFilter(options);
+    const tables = promexTables(version);
+    this.follows = tables.follows;
     const header = (name: string, help: string, type: string): Uint8Array => enc(`# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`);
-    this.#info = INFO_METRICS.filter((m) => keep(`haproxy_process_${m.name}`)).map((metric) => {
+    this.#info = tables.info.filter((m) => keep(`haproxy_process_${m.name}`)).map((metric) => {
       const name = `haproxy_process_${metric.name}`;
       return { metric, header: header(name, metric.help, metric.type), name: enc(name) };
     });
     this.#stat = [];
     for (const scope of ['frontend', 'backend', 'server'] as const) {
-      for (const metric of STAT_METRICS) {
+      for (const metric of tables.stat) {
         const name = `haproxy_${scope}_${metric.name}`;
         if (!metric.scopes.includes(scope) || !keep(name)) continue;
         this.#stat.push({ scope, metric, header: header(name, metric.help, metric.type), name: enc(name) });
       }
     }
+    this.#resolver = (tables.resolvers ? RESOLVER_METRICS : [])
+      .filter(([n]) => keep(`haproxy_resolver_${n}`))
+      .map(([n, key, help]) => ({ family: `haproxy_resolver_${n}`, header: header(`haproxy_resolver_${n}`, help, 'gauge'), name: enc(`haproxy_resolver_${n}`), key }));
   }
 
   /** Families this exporter writes (after the cardinality options), for docs and tests. */
   families(): string[] {
-    return [...this.#info.map((f) => `haproxy_process_${f.metric.name}`), ...this.#stat.map((f) => `haproxy_${f.scope}_${f.metric.name}`)];
+    return [
+      ...this.#info.map((f) => `haproxy_process_${f.metric.name}`),
+      ...this.#stat.map((f) => `haproxy_${f.scope}_${f.metric.name}`),
+      ...this.#resolver.map((f) => f.family),
+    ];
+  }
+
+  /** Whether scrapes need `show resolvers` (StatsInput.resolvers): HAProxy 3.0's haproxy_resolver_* families are exported. */
+  get wantsResolvers(): boolean {
+    return this.#resolver.length > 0;
   }
 
   /** Writes every selected family; returns early (without error) if the writer is aborted. */
@@ -473,6 +538,10 @@ export class HaproxyExporter {
           if (finished) break;
           await w.flush(fam.header.length + fam.name.length + 1024);
         }
+      }
+      // The resolvers module comes after the proxies, as in 3.0's exporter (scope=resolver selects it there too).
+      if (this.#resolver.length > 0 && stats.resolvers !== undefined && (!scopes || scopes.has('resolver'))) {
+        await this.#writeResolvers(stats.resolvers, w);
       }
       await w.end();
     } finally {
@@ -516,6 +585,28 @@ export class HaproxyExporter {
       w.bytes(fam.header);
       w.bytes(fam.name);
       w.ascii(line);
+    }
+  }
+
+  async #writeResolvers(text: string, w: ChunkWriter): Promise<void> {
+    const nameservers = parseShowResolvers(text);
+    if (nameservers.length === 0) return; // no sample: no header
+    for (const fam of this.#resolver) {
+      if (w.aborted) return;
+      let out = '';
+      for (const ns of nameservers) {
+        const raw = ns.counters.get(fam.key);
+        const v = raw === undefined || raw === '' || !Number.isFinite(Number(raw)) ? 'NaN' : raw;
+        out += `{resolver="${escapeLabel(ns.resolver)}",nameserver="${escapeLabel(ns.nameserver)}"} ${v}\n`;
+      }
+      const lines = out.split('\n').slice(0, -1);
+      const need = fam.header.length + lines.length * fam.name.length + out.length;
+      if (!w.room(need)) await w.flush(need);
+      w.bytes(fam.header);
+      for (const l of lines) {
+        w.bytes(fam.name);
+        w.ascii(`${l}\n`);
+      }
     }
   }
 

@@ -3,7 +3,8 @@
  * nodejs_*) followed by the HAProxy families, streamed in chunks.
  *
  * Query string, as HAProxy's built-in exporter reads it: `scope=` (repeatable)
- * picks global, frontend, backend, server (plus `controller` for the
+ * picks global, frontend, backend, server, resolver (HAProxy 3.0's
+ * haproxy_resolver_*; nothing on 2.6) (plus `controller` for the
  * controller's own metrics; `*` for all); `no-maint` leaves out servers in
  * maintenance. When the stats socket cannot be read the answer is still 200,
  * with node_haproxy_stats_up 0 and no haproxy_* families.
@@ -17,7 +18,7 @@ import type { ControllerMetrics } from './controller-metrics.js';
 import type { HaproxyExporter, ScrapeRequest } from './haproxy-exporter.js';
 import type { HaproxyStats, StatsReader } from './stats-reader.js';
 
-const SCOPES = new Set(['global', 'frontend', 'backend', 'server', 'controller']);
+const SCOPES = new Set(['global', 'frontend', 'backend', 'server', 'resolver', 'controller']);
 
 export interface MetricsEndpointOptions {
   metrics: ControllerMetrics;
@@ -38,7 +39,7 @@ export function parseScopes(url: URL): Set<string> | undefined {
   for (const v of values) {
     if (v === '*') return undefined;
     if (v === '') continue;
-    if (!SCOPES.has(v)) throw new Error(`unknown scope "${v}"; use global, frontend, backend, server, controller or *`);
+    if (!SCOPES.has(v)) throw new Error(`unknown scope "${v}"; use global, frontend, backend, server, resolver, controller or *`);
     out.add(v);
   }
   return out;

@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import type { PassResult, RuntimeExecutor } from '../reconcile/reconciler.js';
 import { ApplyState } from './apply-state.js';
 import { ControllerMetrics } from './controller-metrics.js';
-import { HaproxyExporter, type HaproxyMetricsOptions } from './haproxy-exporter.js';
+import { HaproxyExporter, type ExporterVersion, type HaproxyMetricsOptions } from './haproxy-exporter.js';
 import { evaluateReadiness, healthHandler, type Readiness, type ReadinessInputs } from './health.js';
 import { LiveStream, type LiveStreamSettings } from './live-stream.js';
 import { metricsHandler } from './metrics-endpoint.js';
@@ -45,6 +45,8 @@ export interface Observed {
 
 export interface ObservabilityOptions extends ObserveOptions {
   runtime: StatsCommands;
+  /** The running HAProxy's version: /metrics follows the families of its built-in exporter (default 2.6's). */
+  haproxyVersion?: ExporterVersion;
   logger: Logger;
 }
 
@@ -59,12 +61,13 @@ export class Observability {
 
   /** Throws when the cardinality options name no known metric. */
   constructor(private readonly o: ObservabilityOptions) {
-    this.exporter = new HaproxyExporter(o.haproxyMetrics);
+    this.exporter = new HaproxyExporter(o.haproxyMetrics, o.haproxyVersion);
     this.metrics = new ControllerMetrics({ defaultMetrics: o.defaultMetrics });
     this.stats = new StatsReader({
       runtime: o.runtime,
       cacheMs: o.statsCacheMs,
       prerenderer: () => this.exporter.prerenderer(),
+      readResolvers: () => this.exporter.wantsResolvers,
       onRead: (r) => {
         this.metrics.statsReadDuration.observe(r.durationMs / 1000);
         this.metrics.statsUp.set(r.ok ? 1 : 0);

@@ -1,11 +1,12 @@
 /**
  * The metric families of HAProxy's built-in Prometheus exporter (promex), as
  * HAProxy 2.6 names, types and describes them, with the `show stat` column or
- * `show info` key each one is read from. Data only.
+ * `show info` key each one is read from, and what HAProxy 3.0 changes
+ * (promexTables()). Data only.
  *
- * Names, HELP texts, types and order were taken from the built-in exporter of
- * HAProxy 2.6.12 and are checked against a live one by
- * test/integration/observe-haproxy-metrics.test.ts.
+ * Names, HELP texts, types and order were taken from the built-in exporters of
+ * HAProxy 2.6.12 and 3.0.11 and are checked against the live one of the
+ * HAProxy that runs by test/integration/observe-metrics.test.ts.
  */
 
 export type Scope = 'frontend' | 'backend' | 'server';
@@ -206,11 +207,82 @@ export const HTTP_CODES: readonly (readonly [label: string, column: string])[] =
   ['other', 'hrsp_other'],
 ];
 
-/** Every haproxy_* family name this exporter can produce. */
-export function allHaproxyMetricNames(): string[] {
-  const out = INFO_METRICS.map((m) => `haproxy_process_${m.name}`);
+/** Every haproxy_* family name this exporter can produce (for the tables of one version, default 2.6's). */
+export function allHaproxyMetricNames(tables: PromexTables = promexTables()): string[] {
+  const out = tables.info.map((m) => `haproxy_process_${m.name}`);
   for (const scope of ['frontend', 'backend', 'server'] as const) {
-    for (const m of STAT_METRICS) if (m.scopes.includes(scope)) out.push(`haproxy_${scope}_${m.name}`);
+    for (const m of tables.stat) if (m.scopes.includes(scope)) out.push(`haproxy_${scope}_${m.name}`);
   }
+  if (tables.resolvers) for (const [name] of RESOLVER_METRICS) out.push(`haproxy_resolver_${name}`);
   return out;
+}
+
+/**
+ * `haproxy_resolver_*` (HAProxy 3.0's resolvers module, one sample per
+ * nameserver, labels resolver and nameserver), from `show resolvers`: family
+ * name after `haproxy_resolver_`, the `show resolvers` counter, HELP. All
+ * gauges, as 3.0 types them. 2.6's exporter has no such families.
+ */
+export const RESOLVER_METRICS: readonly (readonly [name: string, key: string, help: string])[] = [
+  ['sent', 'sent', 'Sent'],
+  ['send_error', 'snd_error', 'Send error'],
+  ['valid', 'valid', 'Valid'],
+  ['update', 'update', 'Update'],
+  ['cname', 'cname', 'CNAME'],
+  ['cname_error', 'cname_error', 'CNAME error'],
+  ['any_err', 'any_err', 'Any errors'],
+  ['nx', 'nx', 'NX'],
+  ['timeout', 'timeout', 'Timeout'],
+  ['refused', 'refused', 'Refused'],
+  ['other', 'other', 'Other'],
+  ['invalid', 'invalid', 'Invalid'],
+  ['too_big', 'too_big', 'Too big'],
+  ['truncated', 'truncated', 'Truncated'],
+  ['outdated', 'outdated', 'Outdated'],
+];
+
+/** The families one HAProxy version's built-in exporter writes. */
+export interface PromexTables {
+  /** "2.6" or "3.0": whose exporter these tables follow. */
+  follows: '2.6' | '3.0';
+  stat: readonly StatMetric[];
+  info: readonly InfoMetric[];
+  /** haproxy_resolver_* from `show resolvers` (3.0). */
+  resolvers: boolean;
+}
+
+const TABLES_2_6: PromexTables = { follows: '2.6', stat: STAT_METRICS, info: INFO_METRICS, resolvers: false };
+
+/**
+ * HAProxy 3.0 (measured on 3.0.11 against 2.6.12, same configuration): the
+ * same process, frontend and backend families; servers gain `active` and
+ * `backup` (the act/bck columns: 1 for a non-backup, resp. backup, server),
+ * right after `weight`; the backend's agg_server_check_status is marked
+ * deprecated in its HELP; and the resolvers module adds haproxy_resolver_*
+ * (HAProxy 3.0 creates a "default" resolvers section from /etc/resolv.conf).
+ */
+const TABLES_3_0: PromexTables = {
+  follows: '3.0',
+  stat: STAT_METRICS.flatMap((m): StatMetric[] => {
+    if (m.name === 'agg_server_check_status') return [{ ...m, help: "[DEPRECATED] Backend's aggregated gauge of servers' status" }];
+    if (m.name === 'weight') {
+      return [
+        m,
+        { name: 'active', column: 'act', type: 'gauge', scopes: ['server'], help: 'Total number of active UP servers with a non-zero weight' },
+        { name: 'backup', column: 'bck', type: 'gauge', scopes: ['server'], help: 'Total number of backup UP servers with a non-zero weight' },
+      ];
+    }
+    return [m];
+  }),
+  info: INFO_METRICS,
+  resolvers: true,
+};
+
+/**
+ * The tables for a running HAProxy: 2.6's up to 2.9, 3.0's from 3.0 on
+ * (tested: 2.6 and 3.0; 2.7 to 2.9 and 3.1+ follow the nearest tested one).
+ * Without a version, 2.6's.
+ */
+export function promexTables(version?: { major: number; minor: number }): PromexTables {
+  return version !== undefined && version.major >= 3 ? TABLES_3_0 : TABLES_2_6;
 }

@@ -31,6 +31,8 @@ export interface HaproxyStats {
   serversState?: string;
   /** Families rendered while this read streamed in (reads with `prerender`; see HaproxyExporter.prerenderer()). */
   prerendered?: Prerendered;
+  /** `show resolvers` text, read when `readResolvers` says so (HAProxy 3.0's haproxy_resolver_* families); undefined when that read failed. */
+  resolvers?: string;
 }
 
 export interface StatsReadOutcome {
@@ -49,6 +51,8 @@ export interface StatsReaderOptions {
   timeoutMs?: number;
   /** Renders ahead while `show stat` streams in, for reads asked with `prerender`. */
   prerenderer?: () => RowRenderer | undefined;
+  /** Also read `show resolvers` (default false). */
+  readResolvers?: () => boolean;
   now?: () => number;
 }
 
@@ -98,10 +102,16 @@ export class StatsReader {
     try {
       // `show servers state` is only needed while some server's check is paused
       // (maintenance): read it alongside when the last read needed it, else after.
-      const [infoText, table, early] = await Promise.all([
+      const [infoText, table, early, resolvers] = await Promise.all([
         run.execute('show info'),
         this.#showStat(renderer),
         this.#wantServersState ? serversState() : undefined,
+        this.o.readResolvers?.()
+          ? run.execute('show resolvers').then(
+              (t) => (t.startsWith('Resolvers section') || t.trim() === '' ? t : undefined),
+              () => undefined,
+            )
+          : undefined,
       ]);
       if (!infoText.startsWith('Name:')) throw new Error(`unexpected show info reply: ${JSON.stringify(infoText.slice(0, 200))}`);
       this.#wantServersState = table.hasPausedChecks();
@@ -113,6 +123,7 @@ export class StatsReader {
         table,
         serversState: state,
         prerendered: renderer?.finish(table, state),
+        resolvers,
       };
       this.#last = stats;
       this.o.onRead?.({ ok: true, durationMs: stats.readMs });

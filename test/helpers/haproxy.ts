@@ -9,7 +9,12 @@ import { silentLogger } from '../../src/log.js';
 import { findProcessesWithArg, waitForExit } from '../../src/haproxy/process.js';
 import { HaproxySupervisor, statePaths, type HaproxySupervisorOptions } from '../../src/haproxy/supervisor.js';
 
-export const HAPROXY_BIN = '/usr/sbin/haproxy';
+/**
+ * The HAProxy every test runs: $HAPROXY_BIN, else `haproxy` from PATH. CI runs
+ * the suite once with Debian 12's 2.6 and once with 3.0 built by
+ * scripts/build-haproxy.sh (HAPROXY_BIN=$(scripts/build-haproxy.sh)).
+ */
+export const HAPROXY_BIN = process.env.HAPROXY_BIN || 'haproxy';
 
 /** A fresh dir under the OS temp dir (short: unix socket paths max out near 108 bytes), removed after the test. */
 export async function tempStateDir(t: TestContext): Promise<string> {

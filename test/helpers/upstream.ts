@@ -38,6 +38,7 @@ export async function startUpstream(name: string): Promise<Upstream> {
 export interface HttpResult {
   status: number;
   body: string;
+  headers: import('node:http').IncomingHttpHeaders;
 }
 
 /** GET http://127.0.0.1:<port><path> on a fresh connection (agent: false), with optional request headers. */
@@ -46,7 +47,7 @@ export function httpGet(port: number, path = '/', timeoutMs = 3000, headers: Rec
     const req = request({ host: '127.0.0.1', port, path, headers, agent: false, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`GET 127.0.0.1:${port}${path} timed out after ${timeoutMs} ms`)));

@@ -161,3 +161,47 @@ test('validate, render and run --raw-config-keywords narrow the raw-config allow
   assert.match(runUnknown.stderr, /"stats socket" is not in the default allow-list/);
   assert.match(run('run', '--help').stdout, /--raw-config-keywords LIST +With --allow-raw-config: allow only these directives/);
 });
+
+test('run logs the HAProxy version it drives, and refuses one older than 2.6 before starting anything (exit 1)', async (t) => {
+  const d = await dir(t, {
+    'haproxy-2.4': "#!/bin/sh\necho 'HAProxy version 2.4.22-0+deb11u1 2023/02/14 - https://haproxy.org/'\n",
+    'app.yaml': 'apiVersion: haproxy.node-haproxy.io/v1alpha1\nkind: Backend\nmetadata:\n  name: app\nspec:\n  members: []\n',
+  });
+  await import('node:fs/promises').then((fs) => fs.chmod(join(d, 'haproxy-2.4'), 0o755));
+  const state = join(d, 'state');
+  const { freePort } = await import('../helpers/haproxy.js');
+  const r = run('run', '--source', d, '--state-dir', state, '--haproxy-bin', join(d, 'haproxy-2.4'), '--http-address', `127.0.0.1:${await freePort()}`);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stdout + r.stderr, /HAProxy 2\.4\.22-0\+deb11u1 \(.*haproxy-2\.4\) is older than 2\.6, the oldest version node-haproxy supports.*install HAProxy 2\.6 or newer/);
+  // Nothing was started: no HAProxy state files.
+  const { existsSync } = await import('node:fs');
+  assert.equal(existsSync(join(state, 'haproxy.pid')), false);
+});
+
+test('run logs the version of the HAProxy it drives ("HAProxy version", with the binary)', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const { HAPROXY_BIN, freePort } = await import('../helpers/haproxy.js');
+  const d = await dir(t, {});
+  const httpAddress = `127.0.0.1:${await freePort()}`;
+  const child = spawn(process.execPath, [cli, 'run', '--source', d, '--state-dir', join(d, 'state'), '--haproxy-bin', HAPROXY_BIN, '--http-address', httpAddress, '--stop-haproxy-on-exit'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
+  const exited = new Promise((r) => child.once('exit', r));
+  t.after(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await exited;
+  });
+  const deadline = Date.now() + 15_000;
+  while (!/"msg":"HAProxy version"/.test(out) && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const line = out.split('\n').find((l) => l.includes('"msg":"HAProxy version"'));
+  assert.ok(line, `no "HAProxy version" log line; output: ${out.slice(-800)}`);
+  const entry = JSON.parse(line) as { version: string; haproxyBin: string };
+  const expected = spawnSync(HAPROXY_BIN, ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0]!;
+  assert.ok(expected.includes(`version ${entry.version} `), `logged ${entry.version}; haproxy -v says ${expected}`);
+  assert.equal(entry.haproxyBin, HAPROXY_BIN);
+  child.kill('SIGTERM');
+  await exited;
+});

@@ -1,8 +1,8 @@
 /**
- * /metrics against a real HAProxy 2.6 and its built-in exporter on the same
- * process: same families (names, HELP, TYPE), same series, same values after
- * real traffic; the output passes promtool; controller metrics follow what
- * the controller does.
+ * /metrics against a real HAProxy (2.6 or 3.0: HAPROXY_BIN) and its built-in
+ * exporter on the same process: same families (names, HELP, TYPE), same
+ * series, same values after real traffic; the output passes promtool;
+ * controller metrics follow what the controller does.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
