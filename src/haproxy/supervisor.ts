@@ -101,17 +101,7 @@ export interface StopOptions {
   graceMs?: number;
 }
 
-/** Event names; payloads in SupervisorEvents. */
-export const SupervisorEvent = {
-  Started: 'started',
-  Adopted: 'adopted',
-  Reloaded: 'reloaded',
-  ReloadFailed: 'reload-failed',
-  Died: 'died',
-  Restarted: 'restarted',
-  RestartFailed: 'restart-failed',
-} as const;
-
+/** The supervisor's events and their payloads. */
 export interface SupervisorEvents {
   started: [{ masterPid: number }];
   adopted: [{ masterPid: number }];

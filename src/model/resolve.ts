@@ -13,7 +13,7 @@
  *   port); the one that already served keeps the socket.
  */
 import { bindOverlap, bindValue, describeBind } from './ip-address.js';
-import { keyOf, parseKey, type Backend, type Frontend, type Issue, type Member, type Resource, type ResourceKey } from './types.js';
+import { formatProblem, keyOf, parseKey, type Backend, type Frontend, type Issue, type Member, type Resource, type ResourceKey } from './types.js';
 
 /** What a source holds for one resource: the validated resource or why it is not valid. */
 export interface Declared {
@@ -119,7 +119,7 @@ export function resolve(input: ResolveInput): Resolution {
     const d = list[0]!;
     if (!d.resource || d.issues.length > 0) {
       const first = d.issues[0];
-      const message = first ? `${first.field ? first.field + ': ' : ''}${first.message}` : 'invalid';
+      const message = first ? formatProblem(first) : 'invalid';
       reject(key, first?.reason ?? 'InvalidSpec', message, d.issues);
       continue;
     }
@@ -194,10 +194,10 @@ export function resolve(input: ResolveInput): Resolution {
     const issues = prior && !prior.accepted ? [...prior.issues, problem] : [problem];
     if (c.current && previous && previous !== f && !checkFrontend(previous)) {
       frontends.push(previous);
-      outcomes.set(key, { accepted: false, reason: problem.reason, message: `${problem.field}: ${problem.message}`, issues, serving: previous });
+      outcomes.set(key, { accepted: false, reason: problem.reason, message: formatProblem(problem), issues, serving: previous });
       candidates.set(key, { resource: previous, current: false });
     } else {
-      outcomes.set(key, { accepted: false, reason: problem.reason, message: `${problem.field}: ${problem.message}`, issues });
+      outcomes.set(key, { accepted: false, reason: problem.reason, message: formatProblem(problem), issues });
       candidates.delete(key);
     }
   }

@@ -173,7 +173,10 @@ export type IssueReason =
   | 'Conflict'
   | 'Duplicate';
 
-export function formatIssue(i: Issue): string {
-  const where = [i.origin, i.resource].filter(Boolean).join(': ');
+export function formatIssue(i: Pick<Issue, 'field' | 'message'> & Partial<Pick<Issue, 'origin' | 'resource'>>, o: { where?: boolean } = {}): string {
+  const where = o.where === false ? '' : [i.origin, i.resource].filter(Boolean).join(': ');
   return `${where ? where + ': ' : ''}${i.field ? i.field + ': ' : ''}${i.message}`;
 }
+
+/** `field: message`, without where it was found (a status message, an API error). */
+export const formatProblem = (i: Pick<Issue, 'field' | 'message'>): string => formatIssue(i, { where: false });

@@ -7,6 +7,7 @@
  * least `minReloadIntervalMs` apart. The loop always ends on the latest
  * desired state: a change that arrives during a pass schedules another.
  */
+import { formatIssue } from '../model/types.js';
 import { EventEmitter } from 'node:events';
 import type { Resolution } from '../model/resolve.js';
 import type { Issue, Resource, ResourceKey } from '../model/types.js';
@@ -485,7 +486,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
         this.o.logger.warn('resource rejected', {
           resource: key,
           reason: o.reason,
-          problems: o.issues.map((i) => `${i.origin ? i.origin + ': ' : ''}${i.field}: ${i.message}`),
+          problems: o.issues.map((i) => formatIssue({ ...i, resource: undefined })),
           serving: o.serving ? 'previous version' : 'nothing',
         });
     }

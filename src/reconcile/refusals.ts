@@ -30,9 +30,6 @@ interface Refusal {
 export class Refusals {
   private readonly byKey = new Map<ResourceKey, Refusal>();
 
-  get size(): number {
-    return this.byKey.size;
-  }
 
   hasTransient(): boolean {
     for (const r of this.byKey.values()) if (r.transient) return true;

@@ -3,7 +3,7 @@
  * strings, ACLs, server lines). Pure. The template only prints this model;
  * every decision about HAProxy syntax is made here, where it can be tested.
  */
-import { proxyName } from '../model/naming.js';
+import { endpoint, proxyName } from '../model/naming.js';
 import { rawConfigLines } from '../model/raw-config.js';
 import type { Backend, Frontend, MemberState } from '../model/types.js';
 
@@ -64,17 +64,8 @@ export interface ConfigModel {
   backends: BackendModel[];
 }
 
-export { proxyName } from '../model/naming.js';
+export { endpoint, proxyName } from '../model/naming.js';
 
-export function endpoint(address: string, port: number): string {
-  const s = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-  s.charCodeAt(0); // flat, not a tree of concatenations: one per server, kept as long as its model
-  return s;
-}
-
-function bindString(address: string, port: number): string {
-  return endpoint(address, port);
-}
 
 /**
  * One configuration word that HAProxy reads back as exactly `s`: single quotes
@@ -149,7 +140,7 @@ function frontendModel(f: Frontend): FrontendModel {
     key: `Frontend/${ns}/${f.metadata.name}`,
     name: proxyName(ns, f.metadata.name),
     mode: s.mode,
-    binds: s.binds.map((b) => bindString(b.address, b.port)),
+    binds: s.binds.map((b) => endpoint(b.address, b.port)),
     lines,
     acls,
     routes,

@@ -22,7 +22,7 @@ import { Etcd3, type IOptions, type IKeyValue, type IWatchResponse, type Watcher
 import type { Logger } from '../../log.js';
 import type { Declared } from '../../model/resolve.js';
 import type { Issue, Resource, ResourceKey } from '../../model/types.js';
-import { parseKey } from '../../model/types.js';
+import { parseKey, formatProblem } from '../../model/types.js';
 import { rawConfigOptions, validateResource } from '../../model/validate.js';
 import type { Store } from '../../reconcile/store.js';
 import { StorageUnavailableError, type ResourceWriter } from '../rest/writer.js';
@@ -423,7 +423,7 @@ export class EtcdSource implements ResourceWriter {
       if (!current) return undefined;
       const next = mutate(structuredClone(current));
       const checked = validateResource(next, `etcd:${key}`, rawConfigOptions(this.o));
-      if (!checked.resource || checked.issues.length > 0) throw new Error(`the change would make ${rkey} invalid: ${checked.issues[0]?.field}: ${checked.issues[0]?.message}`);
+      if (!checked.resource || checked.issues.length > 0) throw new Error(`the change would make ${rkey} invalid: ${checked.issues[0] ? formatProblem(checked.issues[0]) : 'unknown'}`);
       // Only if nobody changed the key since we read it.
       const tx = await this.call('save', (c) => c.if(key, 'Mod', '==', kv.mod_revision).then(c.put(key).value(valueOf(next))).commit());
       if (tx.succeeded) {

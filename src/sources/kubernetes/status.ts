@@ -13,6 +13,7 @@
  *
  * `lastTransitionTime` moves only when a condition's status flips.
  */
+import { formatProblem } from '../../model/types.js';
 import type { Outcome } from '../../model/resolve.js';
 import type { Condition, ResourceStatus } from '../../model/types.js';
 import type { MemberResolution } from './members.js';
@@ -61,7 +62,7 @@ export function haproxyComplaint(output: string | undefined, maxLines = 3): stri
 }
 
 function issuesText(outcome: Extract<Outcome, { accepted: false }>): string {
-  const parts = outcome.issues.slice(0, 3).map((i) => `${i.field ? `${i.field}: ` : ''}${i.message}`);
+  const parts = outcome.issues.slice(0, 3).map(formatProblem);
   const unique = [...new Set(parts)];
   const more = outcome.issues.length > 3 ? ` (and ${outcome.issues.length - 3} more)` : '';
   return unique.length > 0 ? unique.join('; ') + more : outcome.message;

@@ -18,7 +18,7 @@ import { sendJson } from '../../http/server.js';
 import type { Logger } from '../../log.js';
 import { RAW_CONFIG_ANNOTATION, RAW_CONFIG_FIELD } from '../../model/raw-config.js';
 import type { Declared } from '../../model/resolve.js';
-import { DEFAULT_NAMESPACE, resourceKey, type Backend, type Frontend, type Kind, type Member, type Resource, type ResourceKey } from '../../model/types.js';
+import { DEFAULT_NAMESPACE, resourceKey, type Backend, type Frontend, type Kind, type Member, type Resource, type ResourceKey, formatProblem } from '../../model/types.js';
 import { rawConfigOptions, validateResource } from '../../model/validate.js';
 import type { Reconciler } from '../../reconcile/reconciler.js';
 import type { Store } from '../../reconcile/store.js';
@@ -484,7 +484,7 @@ export class RestApi {
     const key = resourceKey(kind, this.namespace, keyName);
     const d = this.pick(key);
     if (!d) throw notFound(key, true);
-    if (!d.resource) throw new ApiError(404, 'NotFound', `${kind.toLowerCase()} ${keyName} is declared by ${d.origin} but is invalid: ${d.issues[0]?.field}: ${d.issues[0]?.message}`, 'key');
+    if (!d.resource) throw new ApiError(404, 'NotFound', `${kind.toLowerCase()} ${keyName} is declared by ${d.origin} but is invalid: ${d.issues[0] ? formatProblem(d.issues[0]) : 'unknown'}`, 'key');
     return d.resource;
   }
 

@@ -20,6 +20,7 @@
  *   unless the operator enabled it.
  */
 import { parseDocument } from '../../model/document.js';
+import { endpoint } from '../../model/naming.js';
 import { RAW_CONFIG_ANNOTATION, RAW_CONFIG_FIELD, rawConfigLines } from '../../model/raw-config.js';
 import { PATTERNS } from '../../model/schema.js';
 import { API_VERSION, type Backend, type Frontend, type RouteRule } from '../../model/types.js';
@@ -130,7 +131,6 @@ export function parseBind(bind: string, issues: ApiIssue[]): { address: string; 
   return out;
 }
 
-const formatBind = (b: { address: string; port: number }): string => (b.address.includes(':') ? `[${b.address}]:${b.port}` : `${b.address}:${b.port}`);
 
 const KEEPALIVE_IN: Record<string, string> = { default: 'keep-alive', close: 'close', 'server-close': 'server-close' };
 const KEEPALIVE_OUT: Record<string, string> = { 'keep-alive': 'default', close: 'close', 'server-close': 'server-close' };
@@ -435,7 +435,7 @@ export function frontendToAqueduct(f: Frontend): AqueductFrontend {
     _type: 'frontend',
     key,
     name: key,
-    bind: f.spec.binds.map(formatBind).join(','),
+    bind: f.spec.binds.map((b) => endpoint(b.address, b.port)).join(','),
     backend: f.spec.defaultBackend ?? null,
     mode: f.spec.mode,
     keepalive: KEEPALIVE_OUT[f.spec.keepAlive] ?? f.spec.keepAlive,

@@ -2,6 +2,7 @@
  * HTTP plumbing for the REST API: JSON errors that name the field, bounded
  * body reading, content types.
  */
+import { formatProblem } from '../../model/types.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendJson } from '../../http/server.js';
 import { DocumentError, explainDocumentError, parseDocument } from '../../model/document.js';
@@ -29,7 +30,7 @@ export class ApiError extends Error {
   static invalid(issues: ApiIssue[], what: string): ApiError {
     const first = issues[0]!;
     const more = issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length > 2 ? 's' : ''}, listed in "issues")` : '';
-    return new ApiError(422, 'InvalidSpec', `${what}: ${first.field ? first.field + ': ' : ''}${first.message}${more}`, first.field, issues);
+    return new ApiError(422, 'InvalidSpec', `${what}: ${formatProblem(first)}${more}`, first.field, issues);
   }
 }
 

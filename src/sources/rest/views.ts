@@ -3,7 +3,7 @@
  * status (which source declared it, whether it serves, and why not).
  */
 import type { Declared, Outcome } from '../../model/resolve.js';
-import { parseKey, type Resource } from '../../model/types.js';
+import { parseKey, type Resource, formatProblem } from '../../model/types.js';
 
 export interface StatusCondition {
   type: 'Accepted';
@@ -39,7 +39,7 @@ export function statusOf(d: Declared, outcome: Outcome | undefined, pending: boo
     const first = d.issues[0];
     return {
       ...base,
-      conditions: [{ type: 'Accepted', status: 'False', reason: first?.reason ?? 'InvalidSpec', message: first ? `${first.field ? first.field + ': ' : ''}${first.message}` : 'invalid' }],
+      conditions: [{ type: 'Accepted', status: 'False', reason: first?.reason ?? 'InvalidSpec', message: first ? formatProblem(first) : 'invalid' }],
       serving: outcome && !outcome.accepted ? (outcome.serving ? 'previous version' : 'nothing') : 'unknown',
       issues: d.issues.map((i) => ({ origin: i.origin, field: i.field, message: i.message, reason: i.reason })),
     };
