@@ -206,11 +206,15 @@ test('etcd: an alias bomb under a key is reported in well under a second, other 
   // A second controller started with the bomb in etcd loads and becomes ready.
   await fx.controller.stop({ stopHaproxy: true });
   const again = await startController({ ...fx.options, httpAddress: { address: '127.0.0.1', port: 0 }, logger: createLogger({ write: () => undefined }) });
-  t.after(() => again.stop({ stopHaproxy: true }));
-  await again.reconciler.settled();
-  assert.ok(again.reconciler.haproxyStarted, 'HAProxy runs');
-  assert.equal((await call(again.httpAddress!.port, 'GET', '/readyz')).status, 200);
-  assert.equal((await waitForHttp(port, (r) => r.status === 200)).body, 'b');
+  // Stopped here, not in an after-hook: those run in the order they were added, and the fixture's would remove the directories under it first.
+  try {
+    await again.reconciler.settled();
+    assert.ok(again.reconciler.haproxyStarted, 'HAProxy runs');
+    assert.equal((await call(again.httpAddress!.port, 'GET', '/readyz')).status, 200);
+    assert.equal((await waitForHttp(port, (r) => r.status === 200)).body, 'b');
+  } finally {
+    await again.stop({ stopHaproxy: true });
+  }
 });
 
 test('REST: an alias bomb or deeply nested JSON is a 400 at once; stored resources are bounded by --api-max-stored-bytes; the same PUT writes nothing', async (t) => {
