@@ -203,5 +203,6 @@ test('live stream: 30 clients flooding subscribes without reading are cut off, m
   assert.equal(fx.controller.observe.stream!.clientCount, 0);
   const grew = (process.memoryUsage().rss - rssBefore) / 1e6;
   assert.ok(grew < 200, `RSS grew by ${grew.toFixed(0)} MB`);
-  assert.ok(worst.healthMs < 2000, `/healthz took ${worst.healthMs} ms during the flood`);
+  // Not a speed target: the defect made /healthz time out for seconds; a bound of 5 s only catches that.
+  assert.ok(worst.healthMs < 5000, `/healthz took ${worst.healthMs} ms during the flood`);
 });

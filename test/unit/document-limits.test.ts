@@ -15,6 +15,9 @@ import { parseBody } from '../../src/sources/rest/http-io.js';
 import { API_VERSION, backendYaml } from '../helpers/controller.js';
 import { aliasBomb } from '../helpers/hostile.js';
 
+/** Not a speed target (benchmarks hold those): a bound that only a stall, the defect this guards against, can exceed. */
+const STALL_MS = 10_000;
+
 function refusal(fn: () => unknown): DocumentError {
   try {
     fn();
@@ -30,7 +33,7 @@ test('an alias bomb is refused in well under a second; normal aliases still work
   assert.ok(bomb.length < 600, `${bomb.length} bytes`);
   const started = Date.now();
   const err = refusal(() => parseDocuments(bomb, { format: 'yaml' }));
-  assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+  assert.ok(Date.now() - started < STALL_MS, `stalled: ${Date.now() - started} ms (the defect was a stall of 35 s or more)`);
   assert.equal(err.kind, 'limit');
   assert.match(err.message, /expands to more than 16 MiB once its YAML aliases \(\*name\) are followed/);
   // JSON in YAML's clothes or in etcd: the same bound.
@@ -102,7 +105,7 @@ test('the walk follows each real directory once: link loops end, a linked siblin
 
   const started = Date.now();
   const listing = await listManifests(dir);
-  assert.ok(Date.now() - started < 1000);
+  assert.ok(Date.now() - started < STALL_MS, `stalled: ${Date.now() - started} ms (the defect was a stall of 35 s or more)`);
   assert.deepEqual(listing.paths, [join(dir, 'apps', 'app.yaml'), join(dir, 'web.yaml')]);
   assert.deepEqual(
     listing.problems.map((p) => [p.path.slice(dir.length + 1), p.message]),
