@@ -123,7 +123,7 @@ test('files: an alias bomb is reported in well under a second while other files 
   await writeFile(join(fx.manifests, 'more', 'app.yaml'), backendYaml('app', [{ name: 'b', port: up.b!.port }]));
   await unlink(join(fx.manifests, 'app.yaml'));
   await waitForHttp(port, (r) => r.body === 'b');
-  const bomb = await eventually(async () => rejections(lines.slice(before), /^bomb\.yaml$/), (l) => l.length > 0, 5000, 'the bomb reported');
+  const bomb = await eventually(async () => rejections(lines.slice(before), /^bomb\.yaml$/), (l) => l.length > 0, STALL_MS, 'the bomb reported');
   assert.match(String(bomb[0]!.message), /^the file expands to more than 16 MiB once its YAML aliases/);
   assert.ok(Date.now() - started < STALL_MS, `stalled: ${Date.now() - started} ms (the defect was a stall of 35 s or more)`);
   const reported = (origin: RegExp) => rejections(lines.slice(before), origin).map((l) => l.message);
@@ -164,7 +164,7 @@ test('a source directory deleted and created again is watched again; meanwhile i
   await waitForHttp(port, (r) => r.body === 'a');
 
   await rm(fx.manifests, { recursive: true });
-  await eventually(async () => rejections(lines, /./).map((l) => String(l.message)), (m) => m.some((x) => /^the source directory cannot be read \(ENOENT\)/.test(x)), 5000, 'the missing directory reported');
+  await eventually(async () => rejections(lines, /./).map((l) => String(l.message)), (m) => m.some((x) => /^the source directory cannot be read \(ENOENT\)/.test(x)), STALL_MS, 'the missing directory reported');
   for (let i = 0; i < 3; i++) assert.equal((await httpGet(port)).body, 'a', 'serving while the directory is gone');
 
   // Created again (prepared next to it and renamed into place), then changed: the change is seen by the new watch.
@@ -172,7 +172,7 @@ test('a source directory deleted and created again is watched again; meanwhile i
   t.after(() => rm(next, { recursive: true, force: true }));
   for (const [name, text] of Object.entries(files)) await writeFile(join(next, name), text);
   await rename(next, fx.manifests);
-  await eventually(async () => lines, (l) => l.some((x) => x.msg === 'the source directory is readable again'), 5000, 'the directory found again');
+  await eventually(async () => lines, (l) => l.some((x) => x.msg === 'the source directory is readable again'), STALL_MS, 'the directory found again');
   await fx.write('app.yaml', backendYaml('app', [{ name: 'b', port: up.b!.port }]));
   await waitForHttp(port, (r) => r.body === 'b', 3000);
 });
