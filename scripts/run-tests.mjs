@@ -35,7 +35,11 @@ if (files.length === 0) {
   process.exit(2);
 }
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
-const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
+// A test that leaks a handle must not hold CI for its whole budget: each test
+// has 5 minutes (TEST_TIMEOUT_MS), and a file's process exits once its tests
+// are done, whatever it left open.
+const timeoutMs = process.env.TEST_TIMEOUT_MS ?? '300000';
+const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeoutMs}`, '--test-force-exit', '--test-reporter=spec', ...files], {
   stdio: 'inherit',
 });
 process.exit(r.status ?? 1);
