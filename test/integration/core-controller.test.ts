@@ -4,13 +4,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { startController } from '../../src/controller.js';
 import { API_VERSION, backendYaml, startTestController } from '../helpers/controller.js';
 import type { PassResult } from '../../src/reconcile/reconciler.js';
 import { nextEvent, freePort, haproxyPids, holdPort } from '../helpers/haproxy.js';
-import { eventually } from '../helpers/rest.js';
 import { httpGet, requestLoop, startUpstream, waitForHttp, type Upstream } from '../helpers/upstream.js';
 
 /** GET with headers, on a fresh connection. */

@@ -9,7 +9,6 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { startHarness, type Harness } from '../../bench/lib/harness.js';
 import { backendResource, frontendResource, StoreWriter, type MemberSpec } from '../../bench/lib/resources.js';
 import { globalSettings } from '../../src/controller.js';
-import { HaproxySupervisor } from '../../src/haproxy/supervisor.js';
 import { RuntimeApi } from '../../src/haproxy/runtime.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { loadRenderer } from '../../src/render/render.js';
