@@ -1,4 +1,22 @@
-/** Structured logging: JSON lines by default, a readable form for terminals. */
+/**
+ * Structured logging: JSON lines by default, a readable form for terminals.
+ *
+ * Backed by pino (and pino-pretty for `--log-format pretty`); the rest of the
+ * code sees only the `Logger` interface below, so the library stays a detail
+ * of this file. The JSON line keeps the shape it had before pino:
+ * `{"level":"info","time":"<ISO 8601>","msg":"...", ...fields}`, one line
+ * per event, written synchronously to stderr (a line logged before a crash or
+ * `process.exit` is not lost). Errors in any field are written as
+ * `{message, cause}` (causes followed), never as `{}`.
+ * The measurement and the reasons: docs/decisions/0007-openapi-logging-routing.md.
+ */
+import { createRequire } from 'node:module';
+import { pino, stdTimeFunctions, type DestinationStream, type Logger as PinoLogger, type LoggerOptions as PinoOptions } from 'pino';
+import type { PrettyOptions } from 'pino-pretty';
+
+/** pino-pretty is loaded only for `--log-format pretty` (synchronously: it is CommonJS), so JSON logging does not carry it. */
+const prettyFactory = (o: PrettyOptions): ((line: string) => string) =>
+  (createRequire(import.meta.url)('pino-pretty') as { prettyFactory: (o: PrettyOptions) => (line: string) => string }).prettyFactory(o);
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFields = Record<string, unknown>;
@@ -11,11 +29,10 @@ export interface Logger {
   child(fields: LogFields): Logger;
 }
 
-const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-
 export interface LoggerOptions {
-  level?: LogLevel;
+  level?: LogLevel | 'silent';
   format?: 'json' | 'pretty';
+  /** Receives each line, without its newline (tests, embedding); default: stderr. */
   write?: (line: string) => void;
   now?: () => Date;
 }
@@ -29,34 +46,69 @@ function errorFields(value: unknown): unknown {
   return value;
 }
 
-export function createLogger(options: LoggerOptions = {}, bound: LogFields = {}): Logger {
-  const min = ORDER[options.level ?? 'info'];
-  const format = options.format ?? 'json';
-  const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
-  const now = options.now ?? (() => new Date());
-
-  const emit = (level: LogLevel, msg: string, fields?: LogFields): void => {
-    if (ORDER[level] < min) return;
-    const all: LogFields = { ...bound, ...fields };
-    for (const [k, v] of Object.entries(all)) all[k] = errorFields(v);
-    if (format === 'json') {
-      write(JSON.stringify({ time: now().toISOString(), level, msg, ...all }));
-      return;
+/** Errors anywhere at the top level of `fields` become `{message, cause}`; other values are passed as they are (no copy when there is no error). */
+function withErrors(fields: LogFields): LogFields {
+  let out: LogFields | undefined;
+  for (const k in fields) {
+    const v = fields[k];
+    if (v instanceof Error) {
+      out ??= { ...fields };
+      out[k] = errorFields(v);
     }
-    const extras = Object.entries(all)
-      .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-      .join(' ');
-    write(`${now().toISOString().slice(11, 23)} ${level.toUpperCase().padEnd(5)} ${msg}${extras ? '  ' + extras : ''}`);
-  };
-
-  return {
-    debug: (m, f) => emit('debug', m, f),
-    info: (m, f) => emit('info', m, f),
-    warn: (m, f) => emit('warn', m, f),
-    error: (m, f) => emit('error', m, f),
-    child: (fields) => createLogger(options, { ...bound, ...fields }),
-  };
+  }
+  return out ?? fields;
 }
 
-/** A logger that drops everything (tests, library use). */
-export const silentLogger = (): Logger => createLogger({ write: () => undefined });
+/** Where lines go: `options.write` (without the newline), or stderr, synchronously. */
+function output(options: LoggerOptions): (line: string) => void {
+  if (options.write) return options.write;
+  const stderr = pino.destination({ dest: 2, sync: true });
+  return (line) => stderr.write(`${line}\n`);
+}
+
+/** Our own error shape ({message, cause}), not pino's default `err` serializer (type, message, stack). */
+const SERIALIZERS = { err: (v: unknown) => v };
+
+function pinoLogger(options: LoggerOptions): PinoLogger {
+  const level = options.level ?? 'info';
+  const now = options.now;
+  if (options.format === 'pretty') {
+    const out = output(options);
+    // One line per event, as before: `[HH:MM:ss.l] INFO: msg {fields}`, formatted synchronously.
+    const prettify = prettyFactory({ colorize: false, singleLine: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', errorLikeObjectKeys: [] });
+    const stream: DestinationStream = { write: (s: string) => out(prettify(s).replace(/\n$/, '')) };
+    return pino({ level, base: undefined, serializers: SERIALIZERS, timestamp: now ? () => `,"time":${now().getTime()}` : stdTimeFunctions.epochTime }, stream);
+  }
+  const o: PinoOptions = {
+    level,
+    base: undefined,
+    serializers: SERIALIZERS,
+    timestamp: now ? () => `,"time":"${now().toISOString()}"` : stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  };
+  const write = options.write;
+  if (!write) return pino(o, pino.destination({ dest: 2, sync: true }));
+  return pino(o, { write: (s: string) => write(s.endsWith('\n') ? s.slice(0, -1) : s) });
+}
+
+const noop = (): void => undefined;
+
+/**
+ * Our interface over a pino logger; a disabled level is a no-op decided once, so it costs nothing per call.
+ * The message goes first in the object pino writes, then the bound fields, then the call's fields: the
+ * order the lines had before pino (`"msg":"stopping","signal":"SIGTERM"`), which readers and tests rely on.
+ */
+function wrap(p: PinoLogger, bound: LogFields | undefined): Logger {
+  const at = (level: LogLevel): ((msg: string, fields?: LogFields) => void) =>
+    p.isLevelEnabled(level) ? (msg, fields) => p[level](bound || fields ? withErrors({ msg, ...bound, ...fields }) : { msg }) : noop;
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: (fields) => wrap(p, withErrors({ ...bound, ...fields })) };
+}
+
+export function createLogger(options: LoggerOptions = {}, bound: LogFields = {}): Logger {
+  return wrap(pinoLogger(options), Object.keys(bound).length > 0 ? withErrors(bound) : undefined);
+}
+
+const SILENT: Logger = { debug: noop, info: noop, warn: noop, error: noop, child: () => SILENT };
+
+/** A logger that drops everything (tests, library use); no pino instance behind it. */
+export const silentLogger = (): Logger => SILENT;

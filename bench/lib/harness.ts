@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startController, type Controller, type ControllerOptions } from '../../src/controller.js';
 import { findProcessesWithArg, signalProcess, waitForExit } from '../../src/haproxy/process.js';
-import { silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/log.js';
 import type { PassResult } from '../../src/reconcile/reconciler.js';
 import { fileVsLive } from './live.js';
 import { StoreWriter } from './resources.js';
@@ -52,7 +52,8 @@ export async function startHarness(options: Partial<ControllerOptions> = {}): Pr
       sources: [sourceDir],
       stateDir,
       haproxyBin: HAPROXY_BIN,
-      logger: silentLogger(),
+      // NH_BENCH_LOG=json|pretty logs at info to stderr (the logging measurement of decisions/0007); default: silent.
+      logger: process.env.NH_BENCH_LOG === 'json' || process.env.NH_BENCH_LOG === 'pretty' ? createLogger({ format: process.env.NH_BENCH_LOG }) : silentLogger(),
       fileRescanIntervalMs: 0,
       ...options,
     });

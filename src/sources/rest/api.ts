@@ -10,7 +10,10 @@
  * answer; the reconcile loop does the rest, member state and weight changes
  * included (the planner applies those through the runtime API): this API
  * never talks to HAProxy itself. Every write takes `?dryRun=true`: it is
- * validated and planned against what runs, and nothing changes.
+ * validated and planned against what runs, and nothing changes. The
+ * OpenAPI document of these routes (openapi.ts) is served at
+ * /api/v1/openapi.json; a route added here must be described there
+ * (test/integration/rest-openapi.test.ts compares the two).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Handler } from '../../http/server.js';
@@ -27,6 +30,7 @@ import type { PlanReport } from '../../plan/explain.js';
 import { backendFromAqueduct, backendToAqueduct, frontendFromAqueduct, frontendToAqueduct, membersToAqueduct, type Translation } from './aqueduct.js';
 import type { Authenticator } from './auth.js';
 import { ApiError, bodyFormat, issuesOf, parseBody, readBody, sendError, sendText } from './http-io.js';
+import { openApiDocument, OPENAPI_PATH } from './openapi.js';
 import { resourceFromBody } from './resource-body.js';
 import { resourceView, type ResourceView } from './views.js';
 import { StorageFullError, StorageUnavailableError, type ResourceWriter } from './writer.js';
@@ -112,12 +116,14 @@ export class RestApi {
   private readonly routes: Route[];
   private readonly maxBodyBytes: number;
   private readonly namespace: string;
+  private openApiText: string | undefined;
 
   constructor(private readonly o: RestApiOptions) {
     this.maxBodyBytes = o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.namespace = o.aqueductNamespace ?? DEFAULT_NAMESPACE;
     const r = (method: Route['method'], path: string, run: (ctx: Ctx) => Promise<void>): Route => ({ method, path: path.split('/').filter(Boolean), run });
     this.routes = [
+      r('GET', OPENAPI_PATH, (c) => this.getOpenApi(c)),
       r('GET', `${API_PREFIX}/status`, (c) => this.getStatus(c)),
       r('GET', `${API_PREFIX}/config`, (c) => this.getConfig(c)),
       r('GET', `${API_PREFIX}/:plural`, (c) => this.list(c, PLURAL[c.p.plural!]!, undefined)),
@@ -140,6 +146,11 @@ export class RestApi {
       r('GET', '/backends/:key/members', (c) => this.aqMembers(c)),
       r('GET', '/haproxy/config', (c) => this.getConfig(c)),
     ];
+  }
+
+  /** Every route, as `METHOD /path/:param` (what the OpenAPI document must describe). */
+  routeTable(): { method: string; path: string }[] {
+    return this.routes.map((r) => ({ method: r.method, path: `/${r.path.join('/')}` }));
   }
 
   /** The handler to mount on the HTTP server. */
@@ -226,6 +237,12 @@ export class RestApi {
       throw new ApiError(503, 'NotReady', `no configuration is running: ${why}`, undefined, undefined, { 'retry-after': '1' });
     }
     sendText(c.res, 200, text);
+  }
+
+  private async getOpenApi(c: Ctx): Promise<void> {
+    this.openApiText ??= JSON.stringify(openApiDocument({ authReads: this.o.authReads ?? false, aqueductNamespace: this.namespace }));
+    c.res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(this.openApiText) });
+    c.res.end(this.openApiText);
   }
 
   private async getStatus(c: Ctx): Promise<void> {
