@@ -352,7 +352,6 @@ export function openApiDocument(o: OpenApiOptions): Record<string, unknown> {
     },
   });
   const ok = (description: string, schema: Schema) => ({ description, content: json(schema) });
-  const dry = ok('A dry run (`?dryRun=true`): what it would do; nothing changed', ref('DryRun'));
   const oneOf = (...s: Schema[]) => ({ oneOf: s });
 
   const paths: Record<string, Record<string, Op>> = {
