@@ -382,7 +382,7 @@ const RENDERED: Record<RawSection, Record<string, (w: readonly string[]) => bool
   },
   backend: {
     mode: (w) => w.length === 2 && (w[1] === 'http' || w[1] === 'tcp'),
-    balance: (w) => w.length === 2,
+    balance: (w) => w.length === 2 || (w.length === 3 && w[1] === 'url_param' && /^[A-Za-z0-9._~-]+$/.test(w[2]!)),
     server: (w) => w.length >= 5 && w[3] === 'weight' && serverParamsOk(w.slice(5)),
   },
 };

@@ -59,6 +59,8 @@ export const PATTERNS = {
   headerValue: "^[A-Za-z0-9._~!&()*+,;=:@%/?<>\\[\\]{}|^`-]+$",
   /** A duration as HAProxy reads it: a number with an optional unit us, ms, s, m, h, d. */
   duration: '^[0-9]{1,9}(us|ms|s|m|h|d)?$',
+  /** A URL query parameter name (RFC 3986 unreserved characters). */
+  urlParam: '^[A-Za-z0-9._~-]+$',
   /** A Kubernetes port name (IANA service name). */
   portName: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
 } as const;
@@ -149,10 +151,13 @@ export const backendSpecSchema: JsonSchema = object(
     mode,
     balance: {
       type: 'string',
-      enum: ['roundrobin', 'leastconn', 'source', 'first', 'random'],
+      enum: ['roundrobin', 'leastconn', 'source', 'first', 'random', 'uri', 'url_param', 'hdr'],
       default: 'roundrobin',
-      description: 'Load-balancing algorithm.',
+      description:
+        'Load-balancing algorithm. uri, url_param and hdr hash the request (http mode) with consistent hashing, so members still change at run time without a reload.',
     },
+    balanceUrlParam: str(PATTERNS.urlParam, 'Query parameter whose value picks the member (balance url_param; required there, refused otherwise).', 128),
+    balanceHeader: str(PATTERNS.headerName, 'Request header whose value picks the member (balance hdr; required there, refused otherwise).', 128),
     members: {
       type: 'array',
       maxItems: 10000,
@@ -192,7 +197,7 @@ export const backendSpecSchema: JsonSchema = object(
     healthCheck: object(
       {
         type: { type: 'string', enum: ['tcp', 'http'], default: 'tcp', description: 'tcp: connect; http: send a request and expect 2xx/3xx.' },
-        method: { type: 'string', enum: ['GET', 'HEAD', 'OPTIONS'], description: 'HTTP method (http checks; default GET).' },
+        method: { type: 'string', enum: ['GET', 'HEAD', 'OPTIONS', 'POST'], description: 'HTTP method (http checks; default GET). POST sends an empty body.' },
         path: str(PATTERNS.checkPath, 'HTTP path (http checks; default /).', 1024),
         host: str(PATTERNS.host, 'Host header to send (http checks).'),
         interval: { ...duration('Time between checks'), default: '2s' },

@@ -12,7 +12,9 @@ export const KINDS = ['Frontend', 'Backend'] as const;
 export type Kind = (typeof KINDS)[number];
 
 export type Mode = 'http' | 'tcp';
-export type Balance = 'roundrobin' | 'leastconn' | 'source' | 'first' | 'random';
+export type Balance = 'roundrobin' | 'leastconn' | 'source' | 'first' | 'random' | 'uri' | 'url_param' | 'hdr';
+/** The algorithms that hash the request (http mode); rendered with `hash-type consistent`. */
+export const HASH_BALANCE: readonly Balance[] = ['uri', 'url_param', 'hdr'];
 export type MemberState = 'ready' | 'drain' | 'maint';
 export type KeepAliveMode = 'keep-alive' | 'server-close' | 'close';
 export type HealthCheckType = 'tcp' | 'http';
@@ -94,6 +96,10 @@ export interface BackendTimeouts {
 export interface BackendSpec {
   mode: Mode;
   balance: Balance;
+  /** balance url_param: the query parameter to hash. */
+  balanceUrlParam?: string;
+  /** balance hdr: the request header to hash. */
+  balanceHeader?: string;
   members: Member[];
   service?: ServiceRef;
   healthCheck?: HealthCheck;

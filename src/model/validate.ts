@@ -6,7 +6,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { bindValue, ipLiteralProblem } from './ip-address.js';
 import { parseRawConfig, RAW_CONFIG_ANNOTATION, RAW_CONFIG_FIELD, sectionOfKind, type RawConfigPolicy } from './raw-config.js';
 import { backendSchema, frontendSchema, PATTERNS } from './schema.js';
-import { API_VERSION, DEFAULT_NAMESPACE, type Issue, type Kind, type Resource } from './types.js';
+import { API_VERSION, DEFAULT_NAMESPACE, HASH_BALANCE, type Issue, type Kind, type Resource } from './types.js';
 
 const HELP_BY_NAME: Record<keyof typeof PATTERNS, string> = {
   name: 'lowercase letters, digits, "-" and "." (a DNS-1123 name, like "web-api")',
@@ -20,6 +20,7 @@ const HELP_BY_NAME: Record<keyof typeof PATTERNS, string> = {
   headerName: 'letters, digits, "_", "." and "-"',
   headerValue: 'visible characters without spaces, quotes, "#", "$" or "\\"',
   duration: 'a number with an optional unit us, ms, s, m, h or d (like "5s" or "500ms")',
+  urlParam: 'a query parameter name: letters, digits, ".", "_", "~" and "-"',
   portName: 'a port name: lowercase letters, digits and "-"',
 };
 
@@ -219,6 +220,11 @@ function checkResource(r: Resource, origin?: string): Issue[] {
       const bad = checkAddress(m.address);
       if (bad) add(`spec.members[${i}].address`, bad);
     });
+    if (s.balance === 'url_param' && !s.balanceUrlParam) add('spec.balanceUrlParam', 'is required with balance url_param: name the query parameter to hash, like "userid"');
+    if (s.balance !== 'url_param' && s.balanceUrlParam) add('spec.balanceUrlParam', `applies to balance url_param only (balance is ${show(s.balance)}); remove it or set balance: url_param`);
+    if (s.balance === 'hdr' && !s.balanceHeader) add('spec.balanceHeader', 'is required with balance hdr: name the request header to hash, like "X-User"');
+    if (s.balance !== 'hdr' && s.balanceHeader) add('spec.balanceHeader', `applies to balance hdr only (balance is ${show(s.balance)}); remove it or set balance: hdr`);
+    if (s.mode === 'tcp' && HASH_BALANCE.includes(s.balance)) add('spec.balance', `${show(s.balance)} hashes HTTP requests and needs mode "http"; in tcp mode use roundrobin, leastconn, source, first or random`);
     const hc = s.healthCheck;
     if (hc && hc.type === 'tcp' && (hc.method || hc.path || hc.host)) {
       add('spec.healthCheck', 'method, path and host apply to http checks; set type: http or remove them');

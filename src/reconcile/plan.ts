@@ -50,7 +50,9 @@ const STATIC_BALANCE = /^(source|uri|url_param|hdr|rdp-cookie|static-rr)\b/;
 export function dynamicBalance(b: Pick<BackendModel, 'balance' | 'lines'>): boolean {
   if (!STATIC_BALANCE.test(b.balance)) return true;
   if (b.balance.startsWith('static-rr')) return false;
-  return b.lines.some((l) => /^hash-type\s+consistent\b/.test(l.trim()));
+  // The last hash-type line wins in HAProxy (raw configuration may follow the rendered one).
+  const hashType = b.lines.filter((l) => /^hash-type\s/.test(l.trim())).at(-1);
+  return hashType !== undefined && /^hash-type\s+consistent\b/.test(hashType.trim());
 }
 
 /** An IPv4 or IPv6 literal (the only addresses `set server addr` and `add server` take without resolvers). */

@@ -5,7 +5,7 @@
  */
 import { endpoint, proxyName } from '../model/naming.js';
 import { rawConfigLines } from '../model/raw-config.js';
-import type { Backend, Frontend, MemberState } from '../model/types.js';
+import { HASH_BALANCE, type Backend, type Frontend, type MemberState } from '../model/types.js';
 
 export interface GlobalSettings {
   /** Stats socket (runtime API), `expose-fd listeners` for hitless reloads. */
@@ -163,9 +163,18 @@ export function serverParams(b: Backend): string {
 /** The weight HAProxy should run with: a draining member takes no new traffic. */
 export const effectiveWeight = (m: { weight: number; state: MemberState }): number => (m.state === 'drain' ? 0 : m.weight);
 
+/** The `balance` line's argument: hashing algorithms carry what they hash (validated: schema patterns). */
+export function balanceText(s: Backend['spec']): string {
+  if (s.balance === 'url_param') return `url_param ${s.balanceUrlParam}`;
+  if (s.balance === 'hdr') return `hdr(${s.balanceHeader})`;
+  return s.balance;
+}
+
 function backendModel(b: Backend): BackendModel {
   const s = b.spec;
   const lines: string[] = [];
+  // Hashing algorithms are static in HAProxy 2.6 (no `add server`, no weight change) unless consistent.
+  if (HASH_BALANCE.includes(s.balance)) lines.push('hash-type consistent');
   if (s.timeouts.connect) lines.push(`timeout connect ${s.timeouts.connect}`);
   if (s.timeouts.server) lines.push(`timeout server ${s.timeouts.server}`);
   if (s.timeouts.queue) lines.push(`timeout queue ${s.timeouts.queue}`);
@@ -194,7 +203,7 @@ function backendModel(b: Backend): BackendModel {
     key: `Backend/${b.metadata.namespace}/${b.metadata.name}`,
     name: proxyName(b.metadata.namespace, b.metadata.name),
     mode: s.mode,
-    balance: s.balance,
+    balance: balanceText(s),
     lines,
     servers,
   };

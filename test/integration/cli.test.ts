@@ -49,7 +49,7 @@ spec:
   const lines = r.stdout.trim().split('\n').sort();
   assert.deepEqual(lines, [
     'a.yaml#1: Frontend default/web: spec.defaultBackend: Backend default/missing does not exist; create it or fix the name',
-    'a.yaml#2: Backend default/app: spec.balance: "fastest" is not one of "roundrobin", "leastconn", "source", "first", "random"',
+    'a.yaml#2: Backend default/app: spec.balance: "fastest" is not one of "roundrobin", "leastconn", "source", "first", "random", "uri", "url_param", "hdr"',
     'a.yaml#2: Backend default/app: spec.members[0].name: "a b" is not allowed: use letters, digits, "_", "." and "-", starting with a letter or digit',
     'b.yml: YAML does not parse at line 2, column 1: unexpected end of the stream within a flow collection',
   ]);

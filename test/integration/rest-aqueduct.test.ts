@@ -134,7 +134,7 @@ test('an aqueduct client drives routing end to end', async (t) => {
   assert.match(r.json.message, /path_beg/);
   r = await aq.putFrontend('myapp', { ...fe, keepalive: 'sometimes' });
   assert.equal(r.json.field, 'keepalive');
-  r = await aq.putBackend('staged', { type: 'static', health: { method: 'POST' }, members: [] });
+  r = await aq.putBackend('staged', { type: 'static', health: { method: 'DELETE' }, members: [] });
   assert.equal(r.status, 422);
   assert.equal(r.json.field, 'health.method');
   r = await aq.putBackend('staged', { type: 'static', health: { httpVersion: 'HTTP/1.1' }, members: [] });
@@ -142,7 +142,7 @@ test('an aqueduct client drives routing end to end', async (t) => {
   r = await aq.putBackend('staged', { type: 'static', members: [{ host: '127.0.0.1', port: 1 }, { host: '127.0.0.1', port: 1 }] });
   assert.equal(r.json.field, 'members[1]');
   assert.match(r.json.message, /unique/);
-  r = await aq.putFrontend('Bad_Key', { bind: '*:1' });
+  r = await aq.putFrontend('Bad~Key', { bind: '*:1' });
   assert.equal(r.json.field, 'key');
   r = await aq.putFrontend('myapp', { ...fe, id: 'frontend/other' });
   assert.equal(r.json.field, 'id');

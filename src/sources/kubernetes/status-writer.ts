@@ -8,6 +8,9 @@
  * - A resource changed after the pass began is left for the next pass, so
  *   observedGeneration never claims a generation the pass did not see.
  * - A failed write is retried with backoff; a vanished object is skipped.
+ * - Each resource's Programmed message and Events tell how its last change
+ *   reached HAProxy: AppliedAtRuntime (a new generation through the runtime
+ *   API), MembersUpdated (members, at run time), Reloaded (by a reload).
  * - Writes run `concurrency` at a time (default 8), one per resource per
  *   sync. Leadership and stop are checked before each write starts, so a lost
  *   leadership leaves at most `concurrency` writes in flight and starts none.
@@ -22,7 +25,7 @@ import { RESOURCES, type KubeClient } from './client.js';
 import type { EventRecorder, RecordedEvent } from './events.js';
 import type { KubernetesSource } from './kubernetes-source.js';
 import { describeApiError, errorStatus, time, withDefaults } from './objects.js';
-import { conditionChanges, desiredStatus, mergeStatus, statusMatches, type PassVerdict } from './status.js';
+import { conditionChanges, desiredStatus, mergeStatus, statusMatches, type AppliedHow, type PassVerdict } from './status.js';
 
 export interface PassSource {
   on(event: 'pass', listener: (p: PassResult) => void): unknown;
@@ -74,6 +77,8 @@ export class StatusWriter {
   private serving = new Map<ResourceKey, Serving>();
   private previousPassEnd = -1;
   private readonly membersEventAt = new Map<ResourceKey, number>();
+  /** How each resource's last change reached HAProxy (kept by every replica, so a new leader can tell). */
+  private readonly applied = new Map<ResourceKey, AppliedHow & { uid?: string }>();
   /** What this replica last wrote, by key (the cache may not show it yet). */
   private readonly written = new Map<ResourceKey, { uid?: string; status: ResourceStatus }>();
   private timer: NodeJS.Timeout | undefined;
@@ -133,6 +138,7 @@ export class StatusWriter {
     if (ok) {
       const before = this.serving;
       this.serving = this.servingOf(p.resolution);
+      this.recordApplied(p, before);
       if (this.o.isLeader()) this.recordProgramming(p, before);
     }
     this.last = { resolution: p.resolution, verdict, certainVersion };
@@ -150,8 +156,25 @@ export class StatusWriter {
     return out;
   }
 
+  /** Remembers, for each resource this pass changed, whether a reload or the runtime API applied it. */
+  private recordApplied(p: PassResult, before: Map<ResourceKey, Serving>): void {
+    for (const key of this.applied.keys()) if (!this.serving.has(key)) this.applied.delete(key);
+    if ((p.kind !== 'reload' && p.kind !== 'runtime') || before.size === 0) return;
+    const how = p.kind;
+    for (const [key, now] of this.serving) {
+      const prev = before.get(key);
+      if (!prev || prev.uid !== now.uid) {
+        this.applied.set(key, { how, generation: now.generation, uid: now.uid });
+      } else if (prev.generation !== now.generation) {
+        this.applied.set(key, { how, generation: now.generation, uid: now.uid });
+      } else if (prev.members !== now.members) {
+        this.applied.set(key, { how, uid: now.uid });
+      }
+    }
+  }
+
   /**
-   * Events for a pass that changed what HAProxy runs: Reloaded, or
+   * Events for a pass that changed what HAProxy runs: Reloaded, AppliedAtRuntime, or
    * MembersUpdated for runtime changes (at most one per Backend per
    * MEMBERS_EVENT_INTERVAL_MS, so a rollout does not flood). The first
    * programming this replica sees (its start) records nothing.
@@ -164,7 +187,14 @@ export class StatusWriter {
       const prev = before.get(key);
       const specChanged = !prev || prev.uid !== now.uid || prev.generation !== now.generation;
       const membersChanged = prev?.members !== now.members;
-      if (p.kind === 'runtime') {
+      if (p.kind === 'runtime' && specChanged) {
+        this.event(key, {
+          type: 'Normal',
+          reason: 'AppliedAtRuntime',
+          action: 'Update',
+          note: `Generation ${now.generation ?? '?'} applied through the runtime API, without a reload (${p.summary ?? 'servers changed'}).`,
+        });
+      } else if (p.kind === 'runtime') {
         if (!membersChanged || nowMs - (this.membersEventAt.get(key) ?? -Infinity) < MEMBERS_EVENT_INTERVAL_MS) continue;
         this.membersEventAt.set(key, nowMs);
         const b = p.resolution?.backends.find((x) => `Backend/${x.metadata.namespace}/${x.metadata.name}` === key);
@@ -178,6 +208,11 @@ export class StatusWriter {
       } else if (specChanged) {
         const reasons = p.reasons.length > 0 ? ` (${p.reasons.slice(0, 5).join('; ')})` : '';
         this.event(key, { type: 'Normal', reason: 'Reloaded', action: 'Reload', note: `HAProxy reloaded to apply generation ${now.generation ?? '?'}${reasons}.` });
+      } else if (membersChanged && nowMs - (this.membersEventAt.get(key) ?? -Infinity) >= MEMBERS_EVENT_INTERVAL_MS) {
+        // Members (a Service's endpoints) the runtime API could not apply.
+        this.membersEventAt.set(key, nowMs);
+        const reasons = p.reasons.length > 0 ? ` (${p.reasons.slice(0, 5).join('; ')})` : '';
+        this.event(key, { type: 'Normal', reason: 'Reloaded', action: 'Reload', note: `HAProxy reloaded to apply a member change${reasons}.` });
       }
     }
   }
@@ -251,6 +286,14 @@ export class StatusWriter {
     else this.backoff.reset();
   }
 
+  /** How the last change of what serves (this object, this generation) reached HAProxy. */
+  private appliedFor(key: ResourceKey, uid: string | undefined, serving: Serving | undefined): AppliedHow | undefined {
+    const a = this.applied.get(key);
+    if (!a || a.uid !== uid || !serving || serving.uid !== uid) return undefined;
+    if (a.generation !== undefined && a.generation !== serving.generation) return undefined;
+    return a.generation !== undefined ? { how: a.how, generation: a.generation } : { how: a.how };
+  }
+
   private async syncOne(key: ResourceKey, last: LastPass): Promise<void> {
     const obj = this.o.source.object(key);
     const info = this.o.source.declaredInfo(key);
@@ -271,6 +314,7 @@ export class StatusWriter {
       members: kind === 'Backend' ? memberCounts(backend) : undefined,
       service: kind === 'Backend' ? this.o.source.memberResolution(key) : undefined,
       serviceName: serviceRef ? `${namespace}/${serviceRef.name}` : undefined,
+      applied: this.appliedFor(key, info.uid, serving),
     });
     const w = this.written.get(key);
     const current = w && w.uid === obj.metadata.uid ? w.status : (obj.status as ResourceStatus | undefined);

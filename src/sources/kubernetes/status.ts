@@ -7,7 +7,9 @@
  *   RejectedByHAProxy);
  * - Programmed: HAProxy serves the current generation (reasons Programmed,
  *   ConfigRejected when HAProxy refused the configuration, or the reason it
- *   was not accepted);
+ *   was not accepted); while True, its message says how the resource's last
+ *   change reached HAProxy: through the runtime API without a reload, or by a
+ *   reload (the Events AppliedAtRuntime, MembersUpdated and Reloaded say the same);
  * - ResolvedRefs (Backends with spec.service): the Service and its port were
  *   found (reasons ResolvedRefs, ServiceNotFound, PortNotFound, UnsupportedService).
  *
@@ -34,6 +36,21 @@ export interface StatusInput {
   /** Backends with spec.service: how the Service resolved. */
   service?: MemberResolution;
   serviceName?: string;
+  /** How this resource's last change reached HAProxy, when this replica saw it happen. */
+  applied?: AppliedHow;
+}
+
+/** How a resource's last change reached HAProxy. */
+export interface AppliedHow {
+  how: 'runtime' | 'reload';
+  /** The generation the change brought (spec changes), or absent for member changes. */
+  generation?: number;
+}
+
+/** The sentence the Programmed condition carries about the last change. */
+export function appliedSentence(a: AppliedHow): string {
+  const what = a.generation !== undefined ? `Its last change (generation ${a.generation})` : 'Its last member change';
+  return a.how === 'runtime' ? ` ${what} was applied at run time, without a reload.` : ` ${what} was applied by a reload.`;
 }
 
 /** A condition before lastTransitionTime is set. */
@@ -83,7 +100,7 @@ export function desiredStatus(input: StatusInput): DesiredStatus {
     conditions.push(cond('Accepted', 'True', 'Accepted', 'The spec is valid and every reference resolves.'));
     if (input.pass.ok || (input.servingGeneration !== undefined && input.servingGeneration === g)) {
       const members = input.members ? ` with ${input.members.ready} of ${input.members.total} member(s) in rotation` : '';
-      conditions.push(cond('Programmed', 'True', 'Programmed', `HAProxy serves this generation${members}.`));
+      conditions.push(cond('Programmed', 'True', 'Programmed', `HAProxy serves this generation${members}.${input.applied ? appliedSentence(input.applied) : ''}`));
     } else {
       const complaint = haproxyComplaint(input.pass.output);
       conditions.push(

@@ -27,7 +27,7 @@ import type { Reconciler } from '../../reconcile/reconciler.js';
 import type { Store } from '../../reconcile/store.js';
 import { proxyName } from '../../model/naming.js';
 import type { PlanReport } from '../../plan/explain.js';
-import { backendFromAqueduct, backendToAqueduct, frontendFromAqueduct, frontendToAqueduct, membersToAqueduct, type Translation } from './aqueduct.js';
+import { aqueductKeyOf, backendFromAqueduct, backendToAqueduct, frontendFromAqueduct, frontendToAqueduct, membersToAqueduct, resourceNameOfKey, type Translation } from './aqueduct.js';
 import type { Authenticator } from './auth.js';
 import { ApiError, bodyFormat, issuesOf, parseBody, readBody, sendError, sendText } from './http-io.js';
 import { openApiDocument, OPENAPI_PATH } from './openapi.js';
@@ -138,11 +138,11 @@ export class RestApi {
       r('GET', '/frontends', (c) => this.aqList(c, 'Frontend')),
       r('GET', '/frontends/:key', (c) => this.aqGet(c, 'Frontend')),
       r('PUT', '/frontends/:key', (c) => this.aqPut(c, 'Frontend')),
-      r('DELETE', '/frontends/:key', (c) => this.remove(c, 'Frontend', this.namespace, c.p.key!, true)),
+      r('DELETE', '/frontends/:key', (c) => this.aqRemove(c, 'Frontend')),
       r('GET', '/backends', (c) => this.aqList(c, 'Backend')),
       r('GET', '/backends/:key', (c) => this.aqGet(c, 'Backend')),
       r('PUT', '/backends/:key', (c) => this.aqPut(c, 'Backend')),
-      r('DELETE', '/backends/:key', (c) => this.remove(c, 'Backend', this.namespace, c.p.key!, true)),
+      r('DELETE', '/backends/:key', (c) => this.aqRemove(c, 'Backend')),
       r('GET', '/backends/:key/members', (c) => this.aqMembers(c)),
       r('GET', '/haproxy/config', (c) => this.getConfig(c)),
     ];
@@ -390,14 +390,14 @@ export class RestApi {
     sendJson(c.res, created ? 201 : 200, this.view(d));
   }
 
-  private async remove(c: Ctx, kind: Kind, ns: string, name: string, aqueduct: boolean): Promise<void> {
+  private async remove(c: Ctx, kind: Kind, ns: string, name: string, aqueduct: boolean, aqueductKey = name): Promise<void> {
     const key = resourceKey(kind, ns, name);
     const mine = this.o.store.get(key).some((d) => d.source === this.o.writer.source);
     if (!mine) {
       this.checkOwnership(key);
       throw notFound(key, aqueduct);
     }
-    if (kind === 'Backend' && c.url.searchParams.get('force') !== 'true') this.checkUnreferenced(ns, name, aqueduct);
+    if (kind === 'Backend' && c.url.searchParams.get('force') !== 'true') this.checkUnreferenced(ns, name, aqueduct, aqueductKey);
     if (this.isDryRun(c.url)) return this.sendDryRun(c, key, undefined);
     if (!(await this.o.writer.delete(key))) throw notFound(key, aqueduct);
     this.o.logger.info('resource deleted through the REST API', { resource: key });
@@ -409,15 +409,15 @@ export class RestApi {
    * Deleting a backend a frontend still routes to would take that frontend
    * down (it is rejected, and its last version needs the backend too).
    */
-  private checkUnreferenced(ns: string, name: string, aqueduct: boolean): void {
+  private checkUnreferenced(ns: string, name: string, aqueduct: boolean, aqueductKey = name): void {
     for (const d of this.declaredOf('Frontend', ns)) {
       const f = d.resource as Frontend | undefined;
       if (!f) continue;
       const rule = f.spec.rules.findIndex((r) => r.backend === name);
       const field = f.spec.defaultBackend === name ? 'spec.defaultBackend' : rule >= 0 ? `spec.rules[${rule}].backend` : undefined;
       if (!field) continue;
-      const who = aqueduct ? `frontend ${f.metadata.name}` : `Frontend ${ns}/${f.metadata.name} (${field}, declared by ${d.origin})`;
-      throw new ApiError(409, 'Conflict', `backend ${name} is still used by ${who}; change or delete that frontend first, or add ?force=true`, aqueduct ? 'key' : 'metadata.name');
+      const who = aqueduct ? `frontend ${aqueductKeyOf(f)}` : `Frontend ${ns}/${f.metadata.name} (${field}, declared by ${d.origin})`;
+      throw new ApiError(409, 'Conflict', `backend ${aqueduct ? aqueductKey : name} is still used by ${who}; change or delete that frontend first, or add ?force=true`, aqueduct ? 'key' : 'metadata.name');
     }
   }
 
@@ -498,9 +498,10 @@ export class RestApi {
   }
 
   private aqResource(kind: Kind, keyName: string): Resource {
-    const key = resourceKey(kind, this.namespace, keyName);
+    const key = resourceKey(kind, this.namespace, resourceNameOfKey(keyName));
     const d = this.pick(key);
-    if (!d) throw notFound(key, true);
+    // Another key mapping to the same name (`MY_APP` for `My_App`) is not this one.
+    if (!d || (d.resource && aqueductKeyOf(d.resource) !== keyName)) throw aqNotFound(kind, keyName);
     if (!d.resource) throw new ApiError(404, 'NotFound', `${kind.toLowerCase()} ${keyName} is declared by ${d.origin} but is invalid: ${d.issues[0] ? formatProblem(d.issues[0]) : 'unknown'}`, 'key');
     return d.resource;
   }
@@ -513,16 +514,44 @@ export class RestApi {
     sendJson(c.res, 200, membersToAqueduct(this.aqResource('Backend', c.p.key!) as Backend));
   }
 
+  /**
+   * Two keys mapping to one resource name (`My_App` and `my-app`): the second
+   * is refused, so neither client overwrites the other's resource.
+   */
+  private aqCheckCollision(kind: Kind, keyName: string): void {
+    const name = resourceNameOfKey(keyName);
+    const existing = this.pick(resourceKey(kind, this.namespace, name))?.resource;
+    if (!existing) return;
+    const held = aqueductKeyOf(existing);
+    if (held === keyName) return;
+    throw new ApiError(
+      409,
+      'Conflict',
+      `${kind.toLowerCase()} key ${JSON.stringify(keyName)} maps to the resource name ${JSON.stringify(name)}, which the key ${JSON.stringify(held)} already holds` +
+        ` (keys are lowercased and "_" becomes "-"); use the key ${JSON.stringify(held)}, or another key`,
+      'key',
+    );
+  }
+
+  private async aqRemove(c: Ctx, kind: Kind): Promise<void> {
+    const keyName = c.p.key!;
+    const name = resourceNameOfKey(keyName);
+    const d = this.pick(resourceKey(kind, this.namespace, name));
+    if (!d || (d.resource && aqueductKeyOf(d.resource) !== keyName)) throw aqNotFound(kind, keyName);
+    await this.remove(c, kind, this.namespace, name, true, keyName);
+  }
+
   private async aqPut(c: Ctx, kind: Kind): Promise<void> {
     const key = c.p.key!;
     const body = await this.readObject(c, false);
+    this.aqCheckCollision(kind, key);
     const options = { namespace: this.namespace, allowRawConfig: this.o.allowRawConfig ?? false };
     const t: Translation = kind === 'Frontend' ? frontendFromAqueduct(key, body, options) : backendFromAqueduct(key, body, options);
     const what = `${kind.toLowerCase()} ${key}`;
     if (!t.resource || t.issues.length > 0) throw ApiError.invalid(t.issues, what);
     const resource = this.validate(t.resource, what, t.mapField);
     if (this.isDryRun(c.url)) {
-      const rk = resourceKey(kind, this.namespace, key);
+      const rk = resourceKey(kind, this.namespace, resource.metadata.name);
       this.checkOwnership(rk);
       await this.checkRaw(resource, t.mapField);
       return this.sendDryRun(c, rk, resource);
@@ -534,6 +563,10 @@ export class RestApi {
     const d = this.o.store.get(rk).find((x) => x.source === this.o.writer.source);
     sendJson(c.res, 200, { ...(this.aqueductView(resource) as Record<string, unknown>), ...(d ? { status: this.view(d).status } : {}) });
   }
+}
+
+function aqNotFound(kind: Kind, keyName: string): ApiError {
+  return new ApiError(404, 'NotFound', `${kind.toLowerCase()} ${keyName} not found`, 'key');
 }
 
 function notFound(key: ResourceKey, aqueduct = false): ApiError {

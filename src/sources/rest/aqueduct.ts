@@ -3,15 +3,20 @@
  * translated to our resources and back. Pure.
  *
  * Aqueduct has no namespaces: its keys name resources in one namespace
- * (`default` unless configured). What has no counterpart in our resources
- * (a backend's Thalassa service name and version, members' names, versions
+ * (`default` unless configured). A key with capitals or `_` (`My_App`) names
+ * the resource `my-app` (see resourceNameOfKey); the key as the client wrote
+ * it is kept in the annotation and is the `key` of every answer. What has no
+ * counterpart in our resources (a backend's Thalassa service name and version, members' names, versions
  * and meta, the health check's HTTP version, the rules as written) is kept in
  * an annotation, so a GET gives back what was PUT. Problems are reported with
  * aqueduct's field names (`bind`, `rules[1].operation`, `members[0].host`).
  *
  * Differences, documented in docs/rest-api.md:
  * - path rules: `path_beg`/`url_beg` become prefix rules (`/api` matches
- *   `/api` and `/api/...`, not `/apix`); exact and regex operations are refused.
+ *   `/api` and `/api/...`, not `/apix`); exact and regex operations are
+ *   refused until our rules have exact and regex path matches.
+ * - balance: `uri`, `url_param NAME` and `hdr(NAME)` become hashing
+ *   algorithms with `hash-type consistent` (aqueduct's were map-based).
  * - header rules: `hdr_dom(host)` matches the domain and its subdomains,
  *   `hdr`/`hdr_str` match exactly; on other headers only exact matches.
  * - every backend gets aqueduct's `check inter <interval>` (tcp connect checks
@@ -100,6 +105,28 @@ export interface TranslateOptions {
 }
 
 type Obj = Record<string, unknown>;
+
+/**
+ * The resource name an aqueduct key maps to: lowercase, `_` → `-`
+ * (`My_App` → `my-app`). Deterministic, so GET, PUT and DELETE of a key
+ * meet the same resource; two keys that map to one name collide (the API
+ * refuses the second with 409). A key still invalid after mapping is
+ * reported on `key` by validation.
+ */
+export function resourceNameOfKey(key: string): string {
+  return key.toLowerCase().replace(/_/g, '-');
+}
+
+/** The aqueduct key of a resource: the one its client wrote, while it still maps to the resource's name. */
+export function aqueductKeyOf(r: { metadata: { name: string; annotations?: Record<string, string> } }): string {
+  const key = storedOf<{ key: unknown }>(r).key;
+  return typeof key === 'string' && resourceNameOfKey(key) === r.metadata.name ? key : r.metadata.name;
+}
+
+/** A backend reference as the client wrote it, while it still names `name`. */
+function keyOrName(written: unknown, name: string): string {
+  return typeof written === 'string' && resourceNameOfKey(written) === name ? written : name;
+}
 const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.isArray(v);
 const show = (v: unknown) => JSON.stringify(v) ?? String(v);
 
@@ -143,7 +170,7 @@ function translateRule(r: unknown, i: number, issues: ApiIssue[]): RouteRule[] {
     return [];
   }
   checkKnown(r, ['type', 'operation', 'header', 'value', 'backend', 'id'], `${f}.`, issues);
-  const backend = r.backend as string;
+  const backend = typeof r.backend === 'string' ? resourceNameOfKey(r.backend) : (r.backend as string);
   if (typeof r.value !== 'string') {
     issues.push({ field: `${f}.value`, message: r.value === undefined ? 'is required' : `${show(r.value)} must be a string` });
     return [];
@@ -161,7 +188,7 @@ function translateRule(r: unknown, i: number, issues: ApiIssue[]): RouteRule[] {
       if (operation !== `${r.type}_beg`) {
         issues.push({
           field: `${f}.operation`,
-          message: `${show(operation)} is not supported: node-haproxy routes on path prefixes; use "${r.type}_beg" (exact and regex matches are not available)`,
+          message: `${show(operation)} is not supported yet: node-haproxy routes on path prefixes only (exact and regex path matches await its HTTP routing work); use "${r.type}_beg"`,
         });
         return [];
       }
@@ -217,9 +244,12 @@ function rawLines(natives: unknown, extra: string[], o: TranslateOptions, issues
   const lines = [...((natives as unknown[] | undefined | null) ?? []), ...extra];
   if (lines.length === 0) return undefined;
   if (!o.allowRawConfig) {
+    const isHost = !(natives as unknown[] | undefined)?.length;
     issues.push({
-      field: (natives as unknown[] | undefined)?.length ? 'natives' : 'host',
-      message: 'raw configuration is disabled on this controller; remove it, or ask the operator to enable raw configuration (--allow-raw-config)',
+      field: isHost ? 'host' : 'natives',
+      message: isHost
+        ? 'rewriting the Host header needs raw configuration (node-haproxy has no Host rewrite field yet), and raw configuration is disabled on this controller; remove host, or ask the operator to enable raw configuration (--allow-raw-config)'
+        : 'raw configuration is disabled on this controller; remove it, or ask the operator to enable raw configuration (--allow-raw-config)',
     });
     return undefined;
   }
@@ -268,16 +298,47 @@ export function frontendFromAqueduct(key: string, body: Obj, o: TranslateOptions
   };
   if (issues.length > 0) return { issues, mapField };
 
-  const stored = { bind: body.bind, backend: body.backend ?? null, mode: body.mode ?? 'http', keepalive, rules: body.rules ?? [], natives: body.natives ?? [] };
+  const stored = { key, bind: body.bind, backend: body.backend ?? null, mode: body.mode ?? 'http', keepalive, rules: body.rules ?? [], natives: body.natives ?? [] };
   const annotations: Record<string, string> = { [AQUEDUCT_ANNOTATION]: JSON.stringify(stored) };
   if (natives) annotations[RAW_CONFIG_ANNOTATION] = JSON.stringify(natives);
   const spec: Obj = { mode: body.mode ?? 'http', binds, rules, keepAlive: KEEPALIVE_IN[keepalive as string] };
-  if (typeof body.backend === 'string' && body.backend !== '') spec.defaultBackend = body.backend;
+  if (typeof body.backend === 'string' && body.backend !== '') spec.defaultBackend = resourceNameOfKey(body.backend);
   return {
-    resource: { apiVersion: API_VERSION, kind: 'Frontend', metadata: { name: key, namespace: o.namespace, annotations }, spec },
+    resource: { apiVersion: API_VERSION, kind: 'Frontend', metadata: { name: resourceNameOfKey(key), namespace: o.namespace, annotations }, spec },
     issues,
     mapField,
   };
+}
+
+/**
+ * Aqueduct wrote `balance` into haproxy.cfg as given: the algorithms with a
+ * counterpart are translated, the rest refused on `balance` with the reason.
+ */
+function balanceFromAqueduct(v: unknown, issues: ApiIssue[]): Obj {
+  if (v === undefined || v === null) return { balance: 'roundrobin' };
+  if (typeof v !== 'string') {
+    issues.push({ field: 'balance', message: `${show(v)} must be a string like "roundrobin"` });
+    return {};
+  }
+  const text = v.trim();
+  if (['roundrobin', 'leastconn', 'source', 'first', 'random', 'uri'].includes(text)) return { balance: text };
+  const param = /^url_param\s+(\S+)$/.exec(text);
+  if (param && new RegExp(PATTERNS.urlParam).test(param[1]!)) return { balance: 'url_param', balanceUrlParam: param[1] };
+  const hdr = /^hdr\(\s*([^()\s]+)\s*\)$/.exec(text);
+  if (hdr && new RegExp(PATTERNS.headerName).test(hdr[1]!)) return { balance: 'hdr', balanceHeader: hdr[1] };
+  issues.push({
+    field: 'balance',
+    message:
+      `${show(v)} is not supported: use roundrobin, leastconn, source, first, random, uri, "url_param NAME" or "hdr(NAME)"` +
+      ' (algorithm options such as uri depth/whole, url_param check_post, static-rr and rdp-cookie are not available)',
+  });
+  return {};
+}
+
+function balanceToAqueduct(s: Backend['spec']): string {
+  if (s.balance === 'url_param') return `url_param ${s.balanceUrlParam}`;
+  if (s.balance === 'hdr') return `hdr(${s.balanceHeader})`;
+  return s.balance;
 }
 
 /** Aqueduct intervals are milliseconds; ours are HAProxy durations. */
@@ -298,6 +359,7 @@ export function memberServerName(host: string, port: unknown): string {
 }
 
 interface StoredBackend {
+  key?: string;
   type: string;
   name?: string;
   version?: string;
@@ -317,6 +379,7 @@ export function backendFromAqueduct(key: string, body: Obj, o: TranslateOptions)
     if (body[f] !== undefined && body[f] !== null && typeof body[f] !== 'string') issues.push({ field: f, message: `${show(body[f])} must be a string` });
   }
   const mode = body.mode ?? 'http';
+  const balance = balanceFromAqueduct(body.balance, issues);
   const host = body.host === null || body.host === '' ? undefined : body.host;
   if (host !== undefined && (typeof host !== 'string' || !new RegExp(PATTERNS.host).test(host) || host.length > 253)) {
     issues.push({ field: 'host', message: `${show(host)} is not allowed: use a DNS name such as "myapp.example.com"` });
@@ -367,7 +430,7 @@ export function backendFromAqueduct(key: string, body: Obj, o: TranslateOptions)
   const mapField = (field: string): string => {
     const common = mapCommon(field, nativesCount);
     if (common) return common;
-    if (field === 'spec.balance') return 'balance';
+    if (field === 'spec.balance' || field === 'spec.balanceUrlParam' || field === 'spec.balanceHeader') return 'balance';
     const m = /^spec\.members\[(\d+)\](?:\.(\w+))?/.exec(field);
     if (m) return m[2] === 'address' ? `members[${m[1]}].host` : m[2] === 'name' || !m[2] ? `members[${m[1]}]` : `members[${m[1]}].${m[2]}`;
     if (field === 'spec.members') return 'members';
@@ -378,6 +441,7 @@ export function backendFromAqueduct(key: string, body: Obj, o: TranslateOptions)
   if (issues.length > 0) return { issues, mapField };
 
   const stored: StoredBackend = {
+    key,
     type: type as string,
     name: (body.name as string | undefined) ?? undefined,
     version: (body.version as string | undefined) ?? undefined,
@@ -388,9 +452,9 @@ export function backendFromAqueduct(key: string, body: Obj, o: TranslateOptions)
   };
   const annotations: Record<string, string> = { [AQUEDUCT_ANNOTATION]: JSON.stringify(stored) };
   if (natives) annotations[RAW_CONFIG_ANNOTATION] = JSON.stringify(natives);
-  const spec: Obj = { mode, balance: body.balance ?? 'roundrobin', members, healthCheck };
+  const spec: Obj = { mode, ...balance, members, healthCheck };
   return {
-    resource: { apiVersion: API_VERSION, kind: 'Backend', metadata: { name: key, namespace: o.namespace, annotations }, spec },
+    resource: { apiVersion: API_VERSION, kind: 'Backend', metadata: { name: resourceNameOfKey(key), namespace: o.namespace, annotations }, spec },
     issues,
     mapField,
   };
@@ -422,8 +486,8 @@ function ruleToAqueduct(r: RouteRule): AqueductFrontend['rules'][number] {
 }
 
 export function frontendToAqueduct(f: Frontend): AqueductFrontend {
-  const key = f.metadata.name;
-  const stored = storedOf<{ rules: unknown[] }>(f);
+  const key = aqueductKeyOf(f);
+  const stored = storedOf<{ rules: unknown[]; backend: unknown }>(f);
   let rules: AqueductFrontend['rules'] = f.spec.rules.map(ruleToAqueduct);
   if (Array.isArray(stored.rules)) {
     // The rules as written, while they still say what the resource does.
@@ -436,7 +500,7 @@ export function frontendToAqueduct(f: Frontend): AqueductFrontend {
     key,
     name: key,
     bind: f.spec.binds.map((b) => endpoint(b.address, b.port)).join(','),
-    backend: f.spec.defaultBackend ?? null,
+    backend: f.spec.defaultBackend === undefined ? null : keyOrName(stored.backend, f.spec.defaultBackend),
     mode: f.spec.mode,
     keepalive: KEEPALIVE_OUT[f.spec.keepAlive] ?? f.spec.keepAlive,
     rules,
@@ -458,7 +522,7 @@ export function membersToAqueduct(b: Backend): AqueductMember[] {
 }
 
 export function backendToAqueduct(b: Backend): AqueductBackend {
-  const key = b.metadata.name;
+  const key = aqueductKeyOf(b);
   const stored = storedOf<StoredBackend>(b);
   const raw = rawConfigLines(b);
   const hostLine = stored.host ? `http-request set-header Host ${stored.host}` : undefined;
@@ -476,7 +540,7 @@ export function backendToAqueduct(b: Backend): AqueductBackend {
     _type: 'backend',
     key,
     type: stored.type ?? 'static',
-    balance: b.spec.balance,
+    balance: balanceToAqueduct(b.spec),
     host,
     mode: b.spec.mode,
     members: membersToAqueduct(b),
