@@ -370,7 +370,7 @@ async function cmdPlan(args: string[]): Promise<number> {
     return PLAN_EXIT_NO_STATE;
   }
   const lastAccepted = new Map(state.accepted.map((r) => [`${r.kind}/${r.metadata.namespace}/${r.metadata.name}`, r] as const));
-  const desired = computeDesired({ declared: loaded.declared, discoveredMembers: new Map() }, lastAccepted, state.model.global, loadRenderer());
+  const desired = computeDesired({ declared: loaded.declared }, lastAccepted, state.model.global, loadRenderer());
   const problems = new Map<string, Issue>();
   for (const i of loaded.issues) problems.set(formatIssue(i), i);
   for (const o of desired.resolution.outcomes.values()) if (!o.accepted) for (const i of o.issues) problems.set(formatIssue(i), i);

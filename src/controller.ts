@@ -321,7 +321,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
           const declared = snap.declared.filter((d) => !(d.key === key && d.source === source));
           if (resource) declared.push({ key, origin: 'rest', source, resource, issues: [] });
           const lastAccepted = reconciler.last?.resolution?.accepted ?? new Map();
-          const desired = computeDesired({ declared, discoveredMembers: snap.discoveredMembers }, lastAccepted, global, render);
+          const desired = computeDesired({ declared, discovered: snap.discovered }, lastAccepted, global, render);
           const running = reconciler.runningState();
           const verdict: Plan = running
             ? planConfig(desired, running, { runtimeUpdates: o.runtimeUpdates ?? true, maxReasons: 1000 })
@@ -334,7 +334,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
           const snap = store.snapshot();
           const declared = [...snap.declared.filter((d) => !(d.key === candidate.key && d.source === candidate.source)), candidate];
           const lastAccepted = reconciler.last?.resolution?.accepted ?? new Map();
-          return supervisor.check(computeDesired({ declared, discoveredMembers: snap.discoveredMembers }, lastAccepted, global, render).text);
+          return supervisor.check(computeDesired({ declared, discovered: snap.discovered }, lastAccepted, global, render).text);
         },
       });
       apiServer.use(api.handler());

@@ -132,7 +132,7 @@ try {
   for (let i = 0; i < 3; i++) {
     const copy = i === 0 ? fresh : fresh.map((d) => declared(JSON.parse(JSON.stringify(d.resource)), 'bench'));
     const t1 = performance.now();
-    const desired = computeDesired({ declared: copy, discoveredMembers: new Map() }, new Map(), global, loadRenderer());
+    const desired = computeDesired({ declared: copy }, new Map(), global, loadRenderer());
     const p = plan(desired, running, { runtimeUpdates: true });
     coldMs.push(performance.now() - t1);
     if (p.kind !== 'noop') throw new Error(`cold plan: expected noop, got ${p.kind}`);

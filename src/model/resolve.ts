@@ -12,6 +12,7 @@
  *   address in two spellings, or a wildcard and an address it includes, on one
  *   port); the one that already served keeps the socket.
  */
+import { MEMBERS, mergeDiscovered, type Discovered } from './discovered.js';
 import { bindOverlap, bindValue, describeBind } from './ip-address.js';
 import { formatProblem, keyOf, parseKey, type Backend, type Frontend, type Issue, type Member, type Resource, type ResourceKey } from './types.js';
 
@@ -41,8 +42,21 @@ export interface Resolution {
 export interface ResolveInput {
   declared: readonly Declared[];
   lastAccepted: ReadonlyMap<ResourceKey, Resource>;
-  /** Members discovered for backends with a `service` (Kubernetes), by backend key. */
+  /**
+   * Discovered data by kind, then by resource key (model/discovered.ts):
+   * merged into each resource that serves, through its kind's `apply`.
+   */
+  discovered?: Discovered;
+  /** Members discovered for backends with a `service` (Kubernetes), by backend key: the `members` kind of `discovered`. */
   discoveredMembers?: ReadonlyMap<ResourceKey, readonly Member[]>;
+}
+
+/** `discovered` with `discoveredMembers` as its `members` kind (the older spelling of the same input). */
+function discoveredOf(input: ResolveInput): Discovered | undefined {
+  if (!input.discoveredMembers) return input.discovered;
+  const all = new Map(input.discovered ?? []);
+  all.set(MEMBERS.name, input.discoveredMembers);
+  return all;
 }
 
 const endpointText = (address: string, port: number): string => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
@@ -127,14 +141,15 @@ export function resolve(input: ResolveInput): Resolution {
   }
 
   // Resources that disappeared from every source are gone: deletion is intent.
-  // 2. Backends: merge discovered members.
+  // 2. Merge discovered data (members, ...) into what would serve. The same declared
+  // resource and discovered values give the same object (cached), so the model
+  // and render caches hit for unchanged resources on every path.
+  const discovered = discoveredOf(input);
+  const withDiscovered = <T extends Resource>(key: ResourceKey, r: T): T => mergeDiscovered(r, key, discovered) as T;
   const backends = new Map<ResourceKey, Backend>();
   for (const [key, c] of candidates) {
     if (c.resource.kind !== 'Backend') continue;
-    let b = c.resource;
-    const found = b.spec.service ? input.discoveredMembers?.get(key) : undefined;
-    if (found) b = { ...b, spec: { ...b.spec, members: [...found] } };
-    backends.set(key, b);
+    backends.set(key, withDiscovered(key, c.resource));
   }
 
   // 3. Frontends: references and sockets. Frontends that served before claim first.
@@ -183,17 +198,18 @@ export function resolve(input: ResolveInput): Resolution {
 
   for (const key of frontendKeys) {
     const c = candidates.get(key)!;
-    const f = c.resource as Frontend;
+    const f = withDiscovered(key, c.resource as Frontend);
     const problem = checkFrontend(f);
     if (!problem) {
       frontends.push(f);
       continue;
     }
     const previous = input.lastAccepted.get(key) as Frontend | undefined;
+    const previousServing = previous && withDiscovered(key, previous);
     const prior = outcomes.get(key);
     const issues = prior && !prior.accepted ? [...prior.issues, problem] : [problem];
-    if (c.current && previous && previous !== f && !checkFrontend(previous)) {
-      frontends.push(previous);
+    if (c.current && previous && previousServing && previous !== c.resource && !checkFrontend(previousServing)) {
+      frontends.push(previousServing);
       outcomes.set(key, { accepted: false, reason: problem.reason, message: formatProblem(problem), issues, serving: previous });
       candidates.set(key, { resource: previous, current: false });
     } else {
@@ -204,7 +220,7 @@ export function resolve(input: ResolveInput): Resolution {
 
   const accepted = new Map<ResourceKey, Resource>();
   for (const [key, c] of candidates) {
-    // Accepted maps keep the declared resource (without discovered members).
+    // Accepted maps keep the declared resource (without discovered data).
     accepted.set(key, c.resource);
     if (c.current && !outcomes.has(key)) outcomes.set(key, { accepted: true, resource: c.resource });
   }

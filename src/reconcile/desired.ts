@@ -15,14 +15,14 @@ export interface Desired extends Rendered {
 }
 
 export function computeDesired(
-  snapshot: Pick<StoreSnapshot, 'declared' | 'discoveredMembers'>,
+  snapshot: Pick<StoreSnapshot, 'declared'> & Partial<Pick<StoreSnapshot, 'discovered' | 'discoveredMembers'>>,
   lastAccepted: ReadonlyMap<ResourceKey, Resource>,
   global: GlobalSettings,
   render: ConfigRenderer,
   now: () => number = () => performance.now(),
 ): Desired {
   const t0 = now();
-  const resolution = resolve({ declared: snapshot.declared, lastAccepted, discoveredMembers: snapshot.discoveredMembers });
+  const resolution = resolve({ declared: snapshot.declared, lastAccepted, discovered: snapshot.discovered ?? (snapshot.discoveredMembers && new Map([['members', snapshot.discoveredMembers]])) });
   const model = buildConfigModel({ frontends: resolution.frontends, backends: resolution.backends, global });
   const text = render(model);
   return { resolution, model, text, renderMs: now() - t0 };

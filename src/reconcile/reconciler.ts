@@ -316,7 +316,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
 
   private async passOnce(snapshot: StoreSnapshot, version: number, coalesced: number, isolate: boolean): Promise<PassResult> {
     const declared = this.refusals.apply(snapshot.declared);
-    const desired = computeDesired({ declared, discoveredMembers: snapshot.discoveredMembers }, this.lastAccepted, this.o.global, this.o.render);
+    const desired = computeDesired({ declared, discovered: snapshot.discovered }, this.lastAccepted, this.o.global, this.o.render);
     const base = { renderMs: desired.renderMs, coalesced, resolution: desired.resolution, storeVersion: version, durationMs: 0 };
     /** Throws ResourcesRefused when `output` blames resources that can be left out. */
     const blame = (output: string | undefined): void => {

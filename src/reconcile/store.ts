@@ -3,12 +3,20 @@
  * and the store signals that something changed; the reconcile loop reads the
  * whole store (level-triggered) and never looks at event payloads.
  */
+import { MEMBERS } from '../model/discovered.js';
 import type { Declared } from '../model/resolve.js';
 import type { Issue, Member, ResourceKey } from '../model/types.js';
 
 export interface StoreSnapshot {
   version: number;
   declared: Declared[];
+  /**
+   * Discovered data by kind (`members`, ...), then by resource key
+   * (model/discovered.ts). A value keeps its object until a source writes a
+   * new one, so resolve's and the render caches hit for unchanged resources.
+   */
+  discovered: Map<string, Map<ResourceKey, unknown>>;
+  /** The `members` kind of `discovered`. */
   discoveredMembers: Map<ResourceKey, Member[]>;
   /** Problems that belong to no single resource (a file that does not parse). */
   sourceIssues: Issue[];
@@ -16,7 +24,8 @@ export interface StoreSnapshot {
 
 export class Store {
   private readonly bySource = new Map<string, Map<string, Declared>>();
-  private readonly members = new Map<string, Map<ResourceKey, Member[]>>();
+  /** source → kind → resource key → value. */
+  private readonly discovered = new Map<string, Map<string, Map<ResourceKey, unknown>>>();
   private readonly issues = new Map<string, Issue[]>();
   private readonly synced = new Set<string>();
   private readonly expected = new Set<string>();
@@ -75,16 +84,28 @@ export class Store {
     if (removed) this.changed();
   }
 
-  /** Members a source discovered for a backend (Kubernetes endpoints); undefined clears them. */
-  setDiscoveredMembers(source: string, backendKey: ResourceKey, list: Member[] | undefined): void {
-    let m = this.members.get(source);
-    if (!m) this.members.set(source, (m = new Map()));
-    if (list === undefined) {
-      if (!m.delete(backendKey)) return;
+  /**
+   * Data of one kind a source discovered for a resource (model/discovered.ts:
+   * `members` from Kubernetes endpoints, ...); undefined clears it. Values are
+   * not copied or mutated: write a new object for a new value.
+   */
+  setDiscovered(source: string, kind: string, key: ResourceKey, value: unknown): void {
+    let bySource = this.discovered.get(source);
+    if (!bySource) this.discovered.set(source, (bySource = new Map()));
+    let m = bySource.get(kind);
+    if (!m) bySource.set(kind, (m = new Map()));
+    if (value === undefined) {
+      if (!m.delete(key)) return;
     } else {
-      m.set(backendKey, list);
+      if (m.get(key) === value) return;
+      m.set(key, value);
     }
     this.changed();
+  }
+
+  /** Members a source discovered for a backend (Kubernetes endpoints); undefined clears them. */
+  setDiscoveredMembers(source: string, backendKey: ResourceKey, list: Member[] | undefined): void {
+    this.setDiscovered(source, MEMBERS.name, backendKey, list);
   }
 
   setSourceIssues(source: string, issues: Issue[]): void {
@@ -129,9 +150,17 @@ export class Store {
   snapshot(): StoreSnapshot {
     const declared: Declared[] = [];
     for (const m of this.bySource.values()) declared.push(...m.values());
-    const discoveredMembers = new Map<ResourceKey, Member[]>();
-    for (const m of this.members.values()) for (const [k, v] of m) discoveredMembers.set(k, v);
+    const discovered = new Map<string, Map<ResourceKey, unknown>>();
+    for (const bySource of this.discovered.values()) {
+      for (const [kind, m] of bySource) {
+        let all = discovered.get(kind);
+        if (!all) discovered.set(kind, (all = new Map()));
+        for (const [k, v] of m) all.set(k, v);
+      }
+    }
+    if (!discovered.has(MEMBERS.name)) discovered.set(MEMBERS.name, new Map());
+    const discoveredMembers = discovered.get(MEMBERS.name) as Map<ResourceKey, Member[]>;
     const sourceIssues = [...this.issues.values()].flat();
-    return { version: this.versionCounter, declared, discoveredMembers, sourceIssues };
+    return { version: this.versionCounter, declared, discovered, discoveredMembers, sourceIssues };
   }
 }

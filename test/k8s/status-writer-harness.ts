@@ -56,7 +56,7 @@ export async function startStatusWriter(server: { kubeConfig(): KubeConfig }, o:
     store,
     pass(kind = 'start') {
       const snapshot = store.snapshot();
-      const resolution = resolve({ declared: snapshot.declared, lastAccepted: new Map(), discoveredMembers: snapshot.discoveredMembers });
+      const resolution = resolve({ declared: snapshot.declared, lastAccepted: new Map(), discovered: snapshot.discovered });
       const p: PassResult = { kind, reasons: [], durationMs: 0, renderMs: 0, coalesced: 0, resolution, storeVersion: snapshot.version };
       reconciler.emit('pass', p);
       return p;
