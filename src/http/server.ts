@@ -3,7 +3,7 @@
  * and the live stats stream all mount here as handlers, tried in order.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '../log.js';
 
 /** Returns true when it handled the request. */
@@ -75,9 +75,18 @@ export class HttpServer {
         return;
       }
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      // Answer, then close for good: a client that never reads must not keep a half-closed socket (and close()) waiting.
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
+      setTimeout(() => socket.destroy(), 1000).unref();
+    });
+    // Every socket, parsed or not (upgraded, refused by the parser), so close() can end them all.
+    this.server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
     });
   }
+
+  private readonly sockets = new Set<Socket>();
 
   /** Adds a handler; handlers are tried in the order they were added. */
   use(handler: Handler): void {
@@ -116,6 +125,7 @@ export class HttpServer {
     return new Promise((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
+      for (const socket of this.sockets) socket.destroy();
     });
   }
 }

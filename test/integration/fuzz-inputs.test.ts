@@ -150,6 +150,8 @@ async function settled(fx: { controller: { reconciler: { settled(): Promise<void
 
 test('hostile input on every path: the controller answers, the last good configuration serves, nothing leaves its section', async (t) => {
   const f = new Fuzz(SEED);
+  // Printed first, so a run that hangs or crashes can still be replayed.
+  process.stderr.write(`fuzz-inputs: FUZZ_SEED=${SEED}\n`);
   const where = (what: string): string => `FUZZ_SEED=${SEED}: ${what}`;
   const up = await startUpstream('baseline');
   t.after(() => up.close());

@@ -202,7 +202,8 @@ test('live stream: 30 clients flooding subscribes without reading are cut off, m
   assert.equal(dropped('slow') + dropped('flood'), 30, metrics.split('\n').filter((l) => l.includes('dropped_total{')).join(', '));
   assert.equal(fx.controller.observe.stream!.clientCount, 0);
   const grew = (process.memoryUsage().rss - rssBefore) / 1e6;
-  assert.ok(grew < 200, `RSS grew by ${grew.toFixed(0)} MB`);
+  // Not a memory target (benchmarks hold those): the defect grew RSS by 850 MB; 30 bounded clients stay far below 400 MB.
+  assert.ok(grew < 400, `RSS grew by ${grew.toFixed(0)} MB`);
   // Not a speed target: the defect made /healthz time out for seconds; a bound of 5 s only catches that.
   assert.ok(worst.healthMs < 5000, `/healthz took ${worst.healthMs} ms during the flood`);
 });
