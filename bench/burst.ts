@@ -122,7 +122,9 @@ async function main(): Promise<void> {
       metrics: {
         'burst duration (s)': round(burstS, 3),
         'reconcile passes': passes.length,
-        'passes by kind': [...passes.reduce((m, p) => m.set(p.kind, (m.get(p.kind) ?? 0) + 1), new Map<string, number>())].map(([kd, n]) => `${kd} ${n}`).join(', '),
+        'passes by kind': [...passes.reduce((m, p) => m.set(p.kind, (m.get(p.kind) ?? 0) + 1), new Map<string, number>())]
+          .map(([kd, n]) => `${kd} ${n}`)
+          .join(', '),
         'store changes per pass (max)': Math.max(...passes.map((p) => p.coalesced)),
         'longest pass (ms)': round(Math.max(...passes.map((p) => p.durationMs))),
         'last pass ended after the last change (ms)': lastPass ? round(lastPass.endedAt - tLast) : 'none',

@@ -66,7 +66,14 @@ async function main(): Promise<void> {
       `its EndpointSlice replaced, as the endpoint-slice controller does), each timed from the write to the API server until \`show servers state\` of its backend ` +
       `(polled every ~1 ms) shows it, spaced beyond the debounce window (100 ms, the default). Render+plan is timed alone on 9 more endpoint changes ` +
       `(desired state from the whole store: resolve with the discovered members, model, render; then the plan), with the loop stopped.`,
-    settings: { services: SERVICES, endpointsPerService: ENDPOINTS, servers: SERVICES * ENDPOINTS, changes: CHANGES, debounceMs: 100, heapGrowingPercent: HEAP_GROWING_PERCENT },
+    settings: {
+      services: SERVICES,
+      endpointsPerService: ENDPOINTS,
+      servers: SERVICES * ENDPOINTS,
+      changes: CHANGES,
+      debounceMs: 100,
+      heapGrowingPercent: HEAP_GROWING_PERCENT,
+    },
     targets: [
       atMost('render+plan of 100,000 servers, one endpoint changed (slowest of 9)', n('renderPlanMaxMs'), 20, 'ms'),
       live,
@@ -97,7 +104,9 @@ async function main(): Promise<void> {
       'An unchanged Service-backed Backend resolves to the same object from pass to pass (model/discovered.ts: keyed by the declared resource and the discovered members), ' +
         'so its model and text come from the caches; an endpoint change re-models and re-renders one backend.',
       'The status writer checks a resource again only when an input of its status changed (by identity); before, every pass checked all 2,000 and stringified ' +
-        'every Backend\'s members, which put ~60 ms before the pass that applies the change (live p50 was ~90 ms, now ' + n('liveP50Ms') + ' ms).',
+        "every Backend's members, which put ~60 ms before the pass that applies the change (live p50 was ~90 ms, now " +
+        n('liveP50Ms') +
+        ' ms).',
       'Live includes the watch event to the controller (loopback HTTP, JSON), the EndpointSlice → members step, the pass (render, plan, runtime API) and the poll of show servers state.',
     ],
   });

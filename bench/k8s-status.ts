@@ -100,7 +100,12 @@ async function main(): Promise<void> {
     tables: [
       {
         title: `First sync of ${BACKENDS} Backends (ms; median, min–max of ${RUNS})`,
-        columns: ['added latency', ...CONCURRENCIES.map((c) => `concurrency ${c}`), `speed-up ${DEFAULT_STATUS_CONCURRENCY} vs 1`, `statuses/s at ${DEFAULT_STATUS_CONCURRENCY}`],
+        columns: [
+          'added latency',
+          ...CONCURRENCIES.map((c) => `concurrency ${c}`),
+          `speed-up ${DEFAULT_STATUS_CONCURRENCY} vs 1`,
+          `statuses/s at ${DEFAULT_STATUS_CONCURRENCY}`,
+        ],
         rows: LATENCIES_MS.map((l) => {
           const cell = (c: number): string => {
             const xs = results.get(key(l, c))!;

@@ -73,7 +73,15 @@ function main(): void {
     const hand = measure('hand', format, level);
     const pino = measure('pino', format, level);
     results[name] = { hand, pino };
-    rows.push([name, round(hand.ms, 0), round(pino.ms, 0), round((hand.ms * 1000) / LINES, 2), round((pino.ms * 1000) / LINES, 2), round(hand.rssMiB, 0), round(pino.rssMiB, 0)]);
+    rows.push([
+      name,
+      round(hand.ms, 0),
+      round(pino.ms, 0),
+      round((hand.ms * 1000) / LINES, 2),
+      round((pino.ms * 1000) / LINES, 2),
+      round(hand.rssMiB, 0),
+      round(pino.rssMiB, 0),
+    ]);
   }
   const json = results.json!;
   const md = writeResult({
@@ -83,8 +91,16 @@ function main(): void {
     settings: { lines: LINES, runs: RUNS },
     targets: [atMost('JSON lines: pino vs the hand-written logger (median time, 100,000 lines)', json.pino.ms, round(json.hand.ms, 1), 'ms')],
     metrics: {},
-    tables: [{ title: 'median per case', columns: ['case', 'hand-written (ms)', 'pino (ms)', 'hand-written (µs/line)', 'pino (µs/line)', 'hand-written RSS (MiB)', 'pino RSS (MiB)'], rows }],
-    notes: ['pino-pretty is slower than the hand-written pretty line; it is for terminals (the demo, a developer), where a few thousand lines a second is plenty. JSON, the default for `run`, is the one that counts.'],
+    tables: [
+      {
+        title: 'median per case',
+        columns: ['case', 'hand-written (ms)', 'pino (ms)', 'hand-written (µs/line)', 'pino (µs/line)', 'hand-written RSS (MiB)', 'pino RSS (MiB)'],
+        rows,
+      },
+    ],
+    notes: [
+      'pino-pretty is slower than the hand-written pretty line; it is for terminals (the demo, a developer), where a few thousand lines a second is plenty. JSON, the default for `run`, is the one that counts.',
+    ],
   });
   console.log(md);
 }

@@ -52,7 +52,11 @@ async function main(): Promise<void> {
         case 2:
           return { op: 'maint', next: set(name, { state: 'maint' }), visible: (s) => has(s, name, (x) => liveAdmin(x) === 'maint') };
         case 3:
-          return { op: 'ready', next: set(name, { state: 'ready', weight: 100 }), visible: (s) => has(s, name, (x) => liveAdmin(x) === 'ready' && x.weight === 100) };
+          return {
+            op: 'ready',
+            next: set(name, { state: 'ready', weight: 100 }),
+            visible: (s) => has(s, name, (x) => liveAdmin(x) === 'ready' && x.weight === 100),
+          };
         case 4: {
           const port = members.find((m) => m.name === name)!.port === ports[MEMBERS] ? ports[i % MEMBERS]! : ports[MEMBERS]!;
           return { op: 'address', next: set(name, { port }), visible: (s) => has(s, name, (x) => x.port === port) };
@@ -131,7 +135,13 @@ async function main(): Promise<void> {
         `each once the previous pass has finished and the debounce window has passed, timed from the store write until \`show servers state\` ` +
         `(polled every ~1 ms) shows it. Reload path: ${RELOAD_CHANGES} changes of a backend timeout together with a member weight, ` +
         `timed until the new worker shows the weight; each once the previous reload pass has finished.`,
-      settings: { debounceMs: DEBOUNCE_MS, minReloadIntervalMs: MIN_RELOAD_INTERVAL_MS, members: MEMBERS, runtimeChanges: RUNTIME_CHANGES, reloadChanges: RELOAD_CHANGES },
+      settings: {
+        debounceMs: DEBOUNCE_MS,
+        minReloadIntervalMs: MIN_RELOAD_INTERVAL_MS,
+        members: MEMBERS,
+        runtimeChanges: RUNTIME_CHANGES,
+        reloadChanges: RELOAD_CHANGES,
+      },
       targets,
       metrics: {
         'runtime path p50 (ms)': round(percentile(runtimeMs, 50)),

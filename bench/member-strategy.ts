@@ -31,7 +31,11 @@ interface Member {
   weight: number;
 }
 
-function config(stateDir: string, port: number, extra: { slots?: number; slotBackends?: number; dynBackends?: number; slotLines?: (b: number, i: number) => string; dynLines?: (b: number) => string[] } = {}): string {
+function config(
+  stateDir: string,
+  port: number,
+  extra: { slots?: number; slotBackends?: number; dynBackends?: number; slotLines?: (b: number, i: number) => string; dynLines?: (b: number) => string[] } = {},
+): string {
   const p = statePaths(stateDir);
   const lines = [
     'global',
@@ -66,7 +70,10 @@ const fill = (be: string, slot: string, m: Member): RuntimeCommand[] => [
   serverCommands.state(be, slot, 'ready'),
 ];
 const empty = (be: string, slot: string): RuntimeCommand[] => [serverCommands.state(be, slot, 'maint')];
-const add = (be: string, m: Member): RuntimeCommand[] => [serverCommands.add(be, m.name, `127.0.0.1:${m.port} weight ${m.weight}`), serverCommands.state(be, m.name, 'ready')];
+const add = (be: string, m: Member): RuntimeCommand[] => [
+  serverCommands.add(be, m.name, `127.0.0.1:${m.port} weight ${m.weight}`),
+  serverCommands.state(be, m.name, 'ready'),
+];
 
 async function timed(api: RuntimeApi, batches: RuntimeCommand[][]): Promise<number> {
   const t0 = performance.now();
@@ -114,7 +121,8 @@ async function main(): Promise<void> {
         for (let i = 0; i < SLOTS; i++) out.slotDel.push(await timed(api, [empty('slots0', `s${i}`)]));
         for (let i = 0; i < SLOTS; i++) out.dynAdd.push(await timed(api, [add('dyn0', member(i))]));
         // RuntimeApply: maint first, then del server once the server has no connection.
-        for (let i = 0; i < SLOTS; i++) out.dynDel.push(await timed(api, [[serverCommands.state('dyn0', `m${i}`, 'maint')], [serverCommands.del('dyn0', `m${i}`)]]));
+        for (let i = 0; i < SLOTS; i++)
+          out.dynDel.push(await timed(api, [[serverCommands.state('dyn0', `m${i}`, 'maint')], [serverCommands.del('dyn0', `m${i}`)]]));
       }
       return out;
     },
@@ -137,12 +145,19 @@ async function main(): Promise<void> {
     withHaproxy(
       (dir) => config(dir, port),
       async (sup, api, dir) => {
-        await timed(api, members.map((m, i) => fill('slots0', `s${i}`, m)));
-        await timed(api, members.map((m) => add('dyn0', m)));
+        await timed(
+          api,
+          members.map((m, i) => fill('slots0', `s${i}`, m)),
+        );
+        await timed(
+          api,
+          members.map((m) => add('dyn0', m)),
+        );
         await writeFile(join(dir, 'server-state'), await api.execute('show servers state'));
         const next = rewrite
           ? config(dir, port, {
-              slotLines: (_b, i) => (i < SURVIVORS ? `server s${i} 127.0.0.1:${members[i]!.port} weight ${members[i]!.weight}` : `server s${i} ${PLACEHOLDER}:1 weight 1 disabled`),
+              slotLines: (_b, i) =>
+                i < SURVIVORS ? `server s${i} 127.0.0.1:${members[i]!.port} weight ${members[i]!.weight}` : `server s${i} ${PLACEHOLDER}:1 weight 1 disabled`,
               dynLines: () => members.map((m) => `server ${m.name} 127.0.0.1:${m.port} weight ${m.weight}`),
             })
           : config(dir, port) + `# reload ${Date.now()}\n`;

@@ -155,7 +155,12 @@ async function promClientScrape(adminSocket: string): Promise<{ populateMs: numb
   const [px, sv, type] = [t.column('pxname'), t.column('svname'), t.column('type')];
   const families = STAT_METRICS.filter((m) => m.scopes.includes('server')).map((m) => {
     const config = { name: `haproxy_server_${m.name}`, help: m.help, labelNames: ['proxy', 'server', 'state', 'code'], registers: [reg] };
-    return { m, col: t.column(m.column), gauge: m.type === 'gauge' ? new Gauge(config) : undefined, counter: m.type === 'counter' ? new Counter(config) : undefined };
+    return {
+      m,
+      col: t.column(m.column),
+      gauge: m.type === 'gauge' ? new Gauge(config) : undefined,
+      counter: m.type === 'counter' ? new Counter(config) : undefined,
+    };
   });
   const t0 = performance.now();
   for (const f of families) {
@@ -322,9 +327,24 @@ async function parent(): Promise<void> {
       settings: { backends, members, servers: ready.servers, rounds, scrapes, statsCacheMs: 0 },
       targets,
       metrics: {
-        'built-in exporter: median / p90 / min ms': `${round(med(builtin))} / ${round(percentile(builtin.map((s) => s.ms), 90))} / ${round(Math.min(...builtin.map((s) => s.ms)))}`,
-        'node-haproxy: median / p90 / min ms': `${round(med(mine))} / ${round(percentile(mine.map((s) => s.ms), 90))} / ${round(Math.min(...mine.map((s) => s.ms)))}`,
-        'built-in exporter through a pass-through Node.js proxy (the design not taken): median / p90 / min ms': `${round(med(proxied))} / ${round(percentile(proxied.map((s) => s.ms), 90))} / ${round(Math.min(...proxied.map((s) => s.ms)))}`,
+        'built-in exporter: median / p90 / min ms': `${round(med(builtin))} / ${round(
+          percentile(
+            builtin.map((s) => s.ms),
+            90,
+          ),
+        )} / ${round(Math.min(...builtin.map((s) => s.ms)))}`,
+        'node-haproxy: median / p90 / min ms': `${round(med(mine))} / ${round(
+          percentile(
+            mine.map((s) => s.ms),
+            90,
+          ),
+        )} / ${round(Math.min(...mine.map((s) => s.ms)))}`,
+        'built-in exporter through a pass-through Node.js proxy (the design not taken): median / p90 / min ms': `${round(med(proxied))} / ${round(
+          percentile(
+            proxied.map((s) => s.ms),
+            90,
+          ),
+        )} / ${round(Math.min(...proxied.map((s) => s.ms)))}`,
         'built-in exporter: median time to first byte, ms': round(med(builtin, (s) => s.firstByteMs)),
         'node-haproxy: median time to first byte, ms': round(med(mine, (s) => s.firstByteMs)),
         'built-in exporter: body, MiB': round(builtin[0]!.bytes / MiB, 2),
@@ -345,7 +365,9 @@ async function parent(): Promise<void> {
             }
           : {}),
       },
-      tables: [{ title: `Controller memory over ${scrapes} scrapes`, columns: ['scrapes', 'heap after GC (MiB)', 'external (MiB)', 'RSS (MiB)'], rows: memRows }],
+      tables: [
+        { title: `Controller memory over ${scrapes} scrapes`, columns: ['scrapes', 'heap after GC (MiB)', 'external (MiB)', 'RSS (MiB)'], rows: memRows },
+      ],
       notes: [
         'Both exporters answer from the same HAProxy process; the numbers they report are checked equal before timing (test/integration/observe-metrics.test.ts compares every series).',
         `node-haproxy's time includes reading show info and show stat over the stats socket (HAProxy's own work, on the same CPUs) and writing ${round(mine[0]!.bytes / MiB, 1)} MiB of text; the server families are rendered while show stat streams in, so rendering overlaps HAProxy's work.`,

@@ -92,7 +92,14 @@ async function main(): Promise<void> {
         `wrk (${CONNECTIONS} connections, one thread, its own process) sends GET / through HAProxy to two Node upstreams (their own process) ` +
         `while a running controller reloads HAProxy ${RELOADS} times back to back (a backend timeout toggled; each reload is haproxy -c, ` +
         `master CLI reload, confirmed with show proc). Failed = connect + read + write errors + timeouts + non-2xx/3xx answers, as wrk counts them.`,
-      settings: { ...SETTINGS, reloads: RELOADS, connections: CONNECTIONS, 'option idle-close-on-response': true, 'mworker-max-reloads': 10, 'close-spread-time': 'off' },
+      settings: {
+        ...SETTINGS,
+        reloads: RELOADS,
+        connections: CONNECTIONS,
+        'option idle-close-on-response': true,
+        'mworker-max-reloads': 10,
+        'close-spread-time': 'off',
+      },
       targets,
       metrics: Object.fromEntries(
         results.flatMap((r) => [
@@ -104,7 +111,20 @@ async function main(): Promise<void> {
       tables: [
         {
           title: 'Per connection mode',
-          columns: ['mode', 'reloads', 'seconds', 'requests', 'failed', 'connect', 'read', 'write', 'timeout', 'non-2xx', 'most old workers at once', 'avg latency'],
+          columns: [
+            'mode',
+            'reloads',
+            'seconds',
+            'requests',
+            'failed',
+            'connect',
+            'read',
+            'write',
+            'timeout',
+            'non-2xx',
+            'most old workers at once',
+            'avg latency',
+          ],
           rows: results.map((r) => [
             r.mode,
             r.reloads,

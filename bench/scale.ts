@@ -53,7 +53,12 @@ async function main(): Promise<void> {
     settings: { backends: BACKENDS, membersPerBackend: MEMBERS, servers: BACKENDS * MEMBERS, heapGrowingPercent: HEAP_GROWING_PERCENT },
     targets: [
       atMost('render+plan of 100,000 servers, one member changed (slowest of 9)', n(d, 'renderPlanMaxMs'), 500, 'ms'),
-      atMost('render+plan of 100,000 servers, cold (every resource a new object: all modelled and rendered; slowest of 3)', n(d, 'coldRenderPlanMaxMs'), 500, 'ms'),
+      atMost(
+        'render+plan of 100,000 servers, cold (every resource a new object: all modelled and rendered; slowest of 3)',
+        n(d, 'coldRenderPlanMaxMs'),
+        500,
+        'ms',
+      ),
       atMost(`controller peak RSS (${TUNED})`, mb(d), 300, 'MB'),
       atMost('reloads for 5 member changes at 100,000 servers', n(d, 'memberPassReloads'), 0, ''),
     ],

@@ -34,7 +34,9 @@ const present = (name) => {
   return r.error === undefined; // wrk --version exits 1 but runs
 };
 if (haproxyBin && wanted.includes('haproxy') && !present('haproxy')) {
-  console.error(`HAPROXY_BIN=${haproxyBin} cannot be run: build it (scripts/build-haproxy.sh prints the path of HAProxy 3.0) or unset HAPROXY_BIN to use the haproxy on PATH.`);
+  console.error(
+    `HAPROXY_BIN=${haproxyBin} cannot be run: build it (scripts/build-haproxy.sh prints the path of HAProxy 3.0) or unset HAPROXY_BIN to use the haproxy on PATH.`,
+  );
   process.exit(1);
 }
 const missing = wanted.filter((p) => !present(p));
@@ -47,7 +49,11 @@ if (isRoot && hasApt) {
   console.error(`Installing Debian packages for "${profile}": ${pkgs.join(' ')} (apt-get)...`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   // Packages must not start their own services (haproxy, etcd, prometheus): we start what we need.
-  const policy = spawnSync('sh', ['-c', "[ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && echo created; }"], { encoding: 'utf8' });
+  const policy = spawnSync(
+    'sh',
+    ['-c', "[ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && echo created; }"],
+    { encoding: 'utf8' },
+  );
   const steps = [
     ['apt-get', ['update', '-qq']],
     ['apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...pkgs]],

@@ -38,7 +38,9 @@ if (process.env.HAPROXY_BIN) {
 
 let files;
 try {
-  files = readdirSync(benchDir).filter((f) => f.endsWith('.js')).sort();
+  files = readdirSync(benchDir)
+    .filter((f) => f.endsWith('.js'))
+    .sort();
 } catch {
   console.error(`No compiled benchmarks under ${benchDir}: run "npm run build" first.`);
   process.exit(2);
@@ -65,14 +67,19 @@ for (const f of files) {
 
 // One index of every result file, targets first.
 const rows = [];
-for (const name of readdirSync(resultsDir).filter((n) => n.endsWith('.json')).sort()) {
+for (const name of readdirSync(resultsDir)
+  .filter((n) => n.endsWith('.json'))
+  .sort()) {
   let r;
   try {
     r = JSON.parse(readFileSync(join(resultsDir, name), 'utf8'));
   } catch {
     continue;
   }
-  for (const t of r.targets ?? []) rows.push(`| [${r.title ?? name}](${name.replace(/\.json$/, '.md')}) | ${t.metric} | ${t.target} | ${t.value} ${t.unit} | ${t.met ? 'yes' : `**no**: ${t.miss}`} | ${(r.date ?? '').slice(0, 10)} |`);
+  for (const t of r.targets ?? [])
+    rows.push(
+      `| [${r.title ?? name}](${name.replace(/\.json$/, '.md')}) | ${t.metric} | ${t.target} | ${t.value} ${t.unit} | ${t.met ? 'yes' : `**no**: ${t.miss}`} | ${(r.date ?? '').slice(0, 10)} |`,
+    );
 }
 // Sections written by hand below the table (from the first "## " heading on) are kept.
 const readmePath = join(resultsDir, 'README.md');
@@ -80,9 +87,16 @@ const previous = existsSync(readmePath) ? readFileSync(readmePath, 'utf8') : '';
 const sections = previous.search(/^## /m);
 writeFileSync(
   readmePath,
-  ['# Benchmark results', '', 'Written by `npm run bench` (scripts/run-bench.mjs); one JSON and one markdown file per benchmark.', '',
-    '| benchmark | metric | target | measured | met | date |', '| --- | --- | --- | --- | --- | --- |', ...rows, ''].join('\n') +
-    (sections >= 0 ? '\n' + previous.slice(sections) : ''),
+  [
+    '# Benchmark results',
+    '',
+    'Written by `npm run bench` (scripts/run-bench.mjs); one JSON and one markdown file per benchmark.',
+    '',
+    '| benchmark | metric | target | measured | met | date |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...rows,
+    '',
+  ].join('\n') + (sections >= 0 ? '\n' + previous.slice(sections) : ''),
 );
 console.error(`bench: ${files.length - failed}/${files.length} benchmarks done in ${Math.round((Date.now() - started) / 1000)} s`);
 for (const s of summary) console.error(`  ${s.ok ? 'ok    ' : 'FAILED'} ${s.file} (${s.seconds} s)`);

@@ -39,7 +39,11 @@ const concurrency = process.env.TEST_CONCURRENCY ?? '2';
 // has 5 minutes (TEST_TIMEOUT_MS), and a file's process exits once its tests
 // are done, whatever it left open.
 const timeoutMs = process.env.TEST_TIMEOUT_MS ?? '300000';
-const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeoutMs}`, '--test-force-exit', '--test-reporter=spec', ...files], {
-  stdio: 'inherit',
-});
+const r = spawnSync(
+  process.execPath,
+  ['--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeoutMs}`, '--test-force-exit', '--test-reporter=spec', ...files],
+  {
+    stdio: 'inherit',
+  },
+);
 process.exit(r.status ?? 1);

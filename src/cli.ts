@@ -376,7 +376,9 @@ async function cmdPlan(args: string[]): Promise<number> {
   for (const o of desired.resolution.outcomes.values()) if (!o.accepted) for (const i of o.issues) problems.set(formatIssue(i), i);
   const verdict = planConfig(desired, { text: state.text, model: state.model }, { runtimeUpdates: !values['no-runtime-updates'], maxReasons: 1000 });
   const report = explainPlan({ plan: verdict, desired: desired.model, running: state.model, problems: [...problems.values()] });
-  process.stdout.write(output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : output === 'markdown' ? formatPlanMarkdown(report) : formatPlanText(report));
+  process.stdout.write(
+    output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : output === 'markdown' ? formatPlanMarkdown(report) : formatPlanText(report),
+  );
   return PLAN_EXIT_CODES[report.result];
 }
 

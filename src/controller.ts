@@ -123,7 +123,10 @@ export const DEFAULTS = {
   closeSpreadTime: undefined,
 } as const;
 
-export function globalSettings(stateDir: string, o: Pick<ControllerOptions, 'hardStopAfter' | 'closeSpreadTime' | 'maxconn' | 'statsListener'>): GlobalSettings {
+export function globalSettings(
+  stateDir: string,
+  o: Pick<ControllerOptions, 'hardStopAfter' | 'closeSpreadTime' | 'maxconn' | 'statsListener'>,
+): GlobalSettings {
   return {
     adminSocket: join(stateDir, 'admin.sock'),
     serverStateFile: join(stateDir, 'server-state'),
@@ -235,7 +238,14 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   if (wantsRest) {
     restWriter = sources.find(isEtcd);
     if (!restWriter) {
-      const rest = new RestSource({ stateDir, store, logger: o.logger.child({ source: 'rest' }), allowRawConfig: o.allowRawConfig, rawConfigKeywords: o.rawConfigKeywords, maxStoredBytes: o.apiMaxStoredBytes });
+      const rest = new RestSource({
+        stateDir,
+        store,
+        logger: o.logger.child({ source: 'rest' }),
+        allowRawConfig: o.allowRawConfig,
+        rawConfigKeywords: o.rawConfigKeywords,
+        maxStoredBytes: o.apiMaxStoredBytes,
+      });
       sources.push(rest);
       restWriter = rest;
     }
@@ -255,7 +265,8 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     // Listen first: /healthz, /readyz and /metrics answer during a long first
     // sync (a Kubernetes liveness probe must not kill a pod that is syncing).
     let restReady = false;
-    if (o.apiAddress && !o.httpAddress) throw new Error('--api-address splits the HTTP server in two; also pass --http-address HOST:PORT for /metrics, /healthz and /readyz');
+    if (o.apiAddress && !o.httpAddress)
+      throw new Error('--api-address splits the HTTP server in two; also pass --http-address HOST:PORT for /metrics, /healthz and /readyz');
     if (o.httpAddress) {
       http = new HttpServer({ ...o.httpAddress, logger: o.logger.child({ component: 'http' }) });
       if (o.apiAddress) apiHttp = new HttpServer({ ...o.apiAddress, logger: o.logger.child({ component: 'http-api' }) });
@@ -285,7 +296,12 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       if (restWriter) {
         (apiHttp ?? http).use((_req, res) => {
           if (restReady) return false;
-          sendJson(res, 503, { statusCode: 503, error: 'Starting', message: 'the REST API is loading its resources; retry in a moment' }, { 'retry-after': '1' });
+          sendJson(
+            res,
+            503,
+            { statusCode: 503, error: 'Starting', message: 'the REST API is loading its resources; retry in a moment' },
+            { 'retry-after': '1' },
+          );
           return true;
         });
       }
@@ -305,7 +321,12 @@ export async function startController(o: ControllerOptions): Promise<Controller>
         writer: restWriter,
         reconciler,
         liveMembers: async (proxy) =>
-          new Map((await runtime.showServersState(proxy)).map((st) => [st.server, { admin: st.admin, operational: st.opState, weight: st.weight, address: st.addr, port: st.port }])),
+          new Map(
+            (await runtime.showServersState(proxy)).map((st) => [
+              st.server,
+              { admin: st.admin, operational: st.opState, weight: st.weight, address: st.addr, port: st.port },
+            ]),
+          ),
         auth,
         authReads: o.apiAuthReads,
         logger: o.logger.child({ component: 'rest-api' }),
@@ -327,7 +348,12 @@ export async function startController(o: ControllerOptions): Promise<Controller>
             ? planConfig(desired, running, { runtimeUpdates: o.runtimeUpdates ?? true, maxReasons: 1000 })
             : { kind: 'reload', reasons: ['HAProxy does not run a configuration from this controller yet'] };
           const outcome = desired.resolution.outcomes.get(key);
-          return explainPlan({ plan: verdict, desired: desired.model, running: running?.model ?? { global, frontends: [], backends: [] }, problems: outcome && !outcome.accepted ? outcome.issues : [] });
+          return explainPlan({
+            plan: verdict,
+            desired: desired.model,
+            running: running?.model ?? { global, frontends: [], backends: [] },
+            problems: outcome && !outcome.accepted ? outcome.issues : [],
+          });
         },
         // haproxy -c of the whole configuration with the candidate in it, before raw lines are accepted.
         checkCandidate: async (candidate) => {

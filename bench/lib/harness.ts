@@ -53,7 +53,8 @@ export async function startHarness(options: Partial<ControllerOptions> = {}): Pr
       stateDir,
       haproxyBin: HAPROXY_BIN,
       // NH_BENCH_LOG=json|pretty logs at info to stderr (the logging measurement of decisions/0007); default: silent.
-      logger: process.env.NH_BENCH_LOG === 'json' || process.env.NH_BENCH_LOG === 'pretty' ? createLogger({ format: process.env.NH_BENCH_LOG }) : silentLogger(),
+      logger:
+        process.env.NH_BENCH_LOG === 'json' || process.env.NH_BENCH_LOG === 'pretty' ? createLogger({ format: process.env.NH_BENCH_LOG }) : silentLogger(),
       fileRescanIntervalMs: 0,
       ...options,
     });

@@ -32,13 +32,21 @@ export const endpointAddress = (i: number, e: number): string => `10.${(i >> 8) 
 const endpointReady = new Map<number, boolean[]>();
 function slice(i: number): KubeObject {
   const ready = endpointReady.get(i)!;
-  return sliceObject(`${serviceName(i)}-1`, serviceName(i), { name: 'http', port: 8080 }, ready.map((r, e) => ({ address: endpointAddress(i, e), ready: r })));
+  return sliceObject(
+    `${serviceName(i)}-1`,
+    serviceName(i),
+    { name: 'http', port: 8080 },
+    ready.map((r, e) => ({ address: endpointAddress(i, e), ready: r })),
+  );
 }
 
 /** `count` Services with one EndpointSlice of `endpoints` ready endpoints each, a Backend per Service and one Frontend routing to them by host. */
 function applyServices(server: KubeApiTestServer, count: number, endpoints: number, frontendPort: number): void {
   for (let i = 0; i < count; i++) {
-    endpointReady.set(i, Array.from({ length: endpoints }, () => true));
+    endpointReady.set(
+      i,
+      Array.from({ length: endpoints }, () => true),
+    );
     server.apply(serviceObject(serviceName(i), [{ name: 'http', port: 80, targetPort: 8080 }]));
     server.apply(slice(i));
     server.apply(backendObject(serviceBackendName(i), { service: { name: serviceName(i), port: 'http' } }));
@@ -69,7 +77,9 @@ export interface RemoteApiServer {
 function programmedCount(server: KubeApiTestServer, kind: string): number {
   return server
     .listObjects(kind)
-    .filter((o) => (o.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions?.some((c) => c.type === 'Programmed' && c.status === 'True')).length;
+    .filter((o) =>
+      (o.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions?.some((c) => c.type === 'Programmed' && c.status === 'True'),
+    ).length;
 }
 
 async function child(): Promise<void> {

@@ -60,7 +60,8 @@ try {
   out.syncMs = ms(t0);
   const deadline = Date.now() + 180_000;
   while (!(c.reconciler.haproxyStarted && c.reconciler.isConverged())) {
-    if (Date.now() > deadline) throw new Error(`first load not converged after 180 s (last pass: ${c.reconciler.last?.kind} ${c.reconciler.last?.error ?? ''})`);
+    if (Date.now() > deadline)
+      throw new Error(`first load not converged after 180 s (last pass: ${c.reconciler.last?.kind} ${c.reconciler.last?.error ?? ''})`);
     await sleep(20);
   }
   await c.reconciler.settled();
@@ -110,7 +111,9 @@ try {
   out.passMedianMs = mid(passMs);
   out.passRenderMedianMs = mid(passRenderMs);
   out.reloadsDuringChanges = (await c.supervisor.reloadCount()) - reloads0;
-  out.passKinds = Object.entries(passKinds).map(([k, n]) => `${k} ${n}`).join(', ');
+  out.passKinds = Object.entries(passKinds)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
   out.controllerPeakRssMiB = peak();
   const mem = process.memoryUsage();
   out.memoryAfterChangesMiB = `rss ${Math.round(mem.rss / 2 ** 20)}, heap used ${Math.round(mem.heapUsed / 2 ** 20)} of ${Math.round(mem.heapTotal / 2 ** 20)}, external ${Math.round(mem.external / 2 ** 20)}`;

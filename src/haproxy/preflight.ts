@@ -199,7 +199,8 @@ export async function findTakenBinds(candidate: string, running: string, options
     const mine = runningBinds.filter((r) => r.port === b.port && bindOverlap(r.value, value));
     if (mine.some((r) => bindOverlap(r.value, value) === 'same')) continue;
     let problem: string | undefined;
-    const NO_ADDRESS = 'no interface of this machine has that address. A reload would pause every listener for about 2 s trying to bind it and then fail; change the bind or add the address';
+    const NO_ADDRESS =
+      'no interface of this machine has that address. A reload would pause every listener for about 2 s trying to bind it and then fail; change the bind or add the address';
     const IN_USE =
       '. HAProxy binds with SO_REUSEPORT: it would share the port with that process and split its connections, ' +
       'or (if that process did not set SO_REUSEPORT) pause every listener for about 2 s on a reload and fail; free the port or change the bind';

@@ -10,13 +10,7 @@
  */
 import { createConnection, isIP } from 'node:net';
 import { assertSingleCommand, HaproxySocketError, sendCommand } from './socket.js';
-import {
-  parseServersState,
-  parseShowInfo,
-  parseShowStat,
-  type ServerState,
-  type StatRow,
-} from './parse.js';
+import { parseServersState, parseShowInfo, parseShowStat, type ServerState, type StatRow } from './parse.js';
 
 export type ServerAdminState = 'ready' | 'drain' | 'maint';
 
@@ -220,7 +214,9 @@ export class RuntimeApi {
         if (err) return reject(err);
         const replies = splitPromptReplies(Buffer.concat(chunks).toString('utf8'), commands.length);
         if (replies) return resolve(replies);
-        reject(new HaproxySocketError(`HAProxy socket ${path}: the replies to ${label} do not match the commands (connection cut?)`, path, commands[0]!, 'EBATCH'));
+        reject(
+          new HaproxySocketError(`HAProxy socket ${path}: the replies to ${label} do not match the commands (connection cut?)`, path, commands[0]!, 'EBATCH'),
+        );
       };
       const timer = setTimeout(
         () => finish(new HaproxySocketError(`HAProxy socket ${path}: no complete reply to ${label} within ${timeoutMs} ms`, path, commands[0]!, 'TIMEOUT')),
@@ -231,7 +227,11 @@ export class RuntimeApi {
       socket.on('end', () => finish());
       socket.on('close', () => finish());
       socket.on('error', (cause: NodeJS.ErrnoException) =>
-        finish(new HaproxySocketError(`HAProxy socket ${path}: ${label} failed: ${cause.code ?? cause.message}`, path, commands[0]!, cause.code ?? 'EUNKNOWN', { cause })),
+        finish(
+          new HaproxySocketError(`HAProxy socket ${path}: ${label} failed: ${cause.code ?? cause.message}`, path, commands[0]!, cause.code ?? 'EUNKNOWN', {
+            cause,
+          }),
+        ),
       );
     });
   }

@@ -78,14 +78,7 @@ export function sendCommand(socketPath: string, command: string, options: SendCo
       else resolve(Buffer.concat(chunks).toString('utf8'));
     };
     const timer = setTimeout(() => {
-      finish(
-        new HaproxySocketError(
-          `HAProxy socket ${socketPath}: no complete reply to "${command}" within ${timeoutMs} ms`,
-          socketPath,
-          command,
-          'TIMEOUT',
-        ),
-      );
+      finish(new HaproxySocketError(`HAProxy socket ${socketPath}: no complete reply to "${command}" within ${timeoutMs} ms`, socketPath, command, 'TIMEOUT'));
     }, timeoutMs);
     // Half-close after the command: the master CLI answers only once the client has finished sending.
     socket.on('connect', () => socket.end(command + '\n'));
@@ -94,15 +87,7 @@ export function sendCommand(socketPath: string, command: string, options: SendCo
     socket.on('close', () => finish());
     socket.on('error', (cause: NodeJS.ErrnoException) => {
       const code = cause.code ?? 'EUNKNOWN';
-      finish(
-        new HaproxySocketError(
-          `HAProxy socket ${socketPath}: "${command}" failed: ${hint(code)}`,
-          socketPath,
-          command,
-          code,
-          { cause },
-        ),
-      );
+      finish(new HaproxySocketError(`HAProxy socket ${socketPath}: "${command}" failed: ${hint(code)}`, socketPath, command, code, { cause }));
     });
   });
 }

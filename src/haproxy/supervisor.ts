@@ -87,13 +87,9 @@ export interface HaproxySupervisorOptions {
   sharePorts?: boolean;
 }
 
-export type StartResult =
-  | { adopted: true; masterPid: number; runningConfig: string }
-  | { adopted: false; masterPid: number };
+export type StartResult = { adopted: true; masterPid: number; runningConfig: string } | { adopted: false; masterPid: number };
 
-export type ApplyResult =
-  | { ok: true; reloads: number }
-  | { ok: false; reason: 'check' | 'reload'; output: string };
+export type ApplyResult = { ok: true; reloads: number } | { ok: false; reason: 'check' | 'reload'; output: string };
 
 export interface StopOptions {
   /** Stop HAProxy too (soft stop, then SIGTERM, then SIGKILL). Default false: it keeps serving and can be adopted. */
@@ -291,9 +287,7 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
 
       const before = await this.#waitForProc(this.#reloadTimeoutMs);
       if (!before) {
-        throw new Error(
-          `HAProxy master ${this.#masterPid} does not answer on ${this.paths.masterSocket}; nothing was changed. Check ${this.paths.log}`,
-        );
+        throw new Error(`HAProxy master ${this.#masterPid} does not answer on ${this.paths.masterSocket}; nothing was changed. Check ${this.paths.log}`);
       }
       const logOffset = await fileSize(this.paths.log);
       const pending: PendingApply = { previous, masterPid: before.master.pid, reloadsBefore: before.master.reloads };
@@ -455,11 +449,11 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
     };
     let child;
     try {
-      child = spawn(
-        this.#bin,
-        ['-W', '-S', `${this.paths.masterSocket},mode,600`, '-f', this.paths.config, '-p', this.paths.pidFile],
-        { cwd: this.paths.dir, detached: true, stdio: ['ignore', fd, fd] },
-      );
+      child = spawn(this.#bin, ['-W', '-S', `${this.paths.masterSocket},mode,600`, '-f', this.paths.config, '-p', this.paths.pidFile], {
+        cwd: this.paths.dir,
+        detached: true,
+        stdio: ['ignore', fd, fd],
+      });
     } finally {
       closeSync(fd);
     }
@@ -474,15 +468,16 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
     const deadline = Date.now() + this.#startTimeoutMs;
     for (;;) {
       if (exit.error) {
-        throw new Error(`Cannot run HAProxy binary "${this.#bin}": ${exit.error.message}; install HAProxy (Debian: apt-get install haproxy) or pass its path with --haproxy-bin`, {
-          cause: exit.error,
-        });
+        throw new Error(
+          `Cannot run HAProxy binary "${this.#bin}": ${exit.error.message}; install HAProxy (Debian: apt-get install haproxy) or pass its path with --haproxy-bin`,
+          {
+            cause: exit.error,
+          },
+        );
       }
       if (exit.done) {
         const tail = await readTail(this.paths.log, logOffset);
-        throw new Error(
-          `HAProxy exited while starting (code ${exit.code}, signal ${exit.signal}); ${this.paths.log} says:\n${tail}`,
-        );
+        throw new Error(`HAProxy exited while starting (code ${exit.code}, signal ${exit.signal}); ${this.paths.log} says:\n${tail}`);
       }
       let last: string;
       try {
@@ -541,7 +536,12 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
           return { ok: false, why: 'HAProxy reported the reload as failed (show proc)', masterDied: false };
         }
         const fresh = proc.workers.filter((w) => w.reloads === 0);
-        if (fresh.length > 0) return this.#settle(pid, fresh.map((w) => w.pid), proc.master.reloads);
+        if (fresh.length > 0)
+          return this.#settle(
+            pid,
+            fresh.map((w) => w.pid),
+            proc.master.reloads,
+          );
       }
       if (Date.now() >= deadline) {
         return { ok: false, why: `show proc did not confirm the reload within ${this.#reloadTimeoutMs} ms`, masterDied: false };

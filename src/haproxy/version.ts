@@ -52,14 +52,19 @@ export function detectHaproxyVersion(bin: string, options: { timeoutMs?: number 
       if (err && (err as NodeJS.ErrnoException).code !== undefined && typeof (err as NodeJS.ErrnoException).code === 'string') {
         const code = (err as NodeJS.ErrnoException).code;
         return reject(
-          new Error(`Cannot run HAProxy binary "${bin}" (${code}): install HAProxy 2.6 or newer, or pass its path with --haproxy-bin (haproxyBin)`, { cause: err }),
+          new Error(`Cannot run HAProxy binary "${bin}" (${code}): install HAProxy 2.6 or newer, or pass its path with --haproxy-bin (haproxyBin)`, {
+            cause: err,
+          }),
         );
       }
       const version = parseHaproxyVersion(out);
       if (!version) {
         const first = out.split('\n').find((l) => l.trim() !== '') ?? '(no output)';
         return reject(
-          new Error(`"${bin} -v" printed no HAProxy version (first line: ${first}); check that --haproxy-bin (haproxyBin) names an HAProxy executable`, err ? { cause: err } : undefined),
+          new Error(
+            `"${bin} -v" printed no HAProxy version (first line: ${first}); check that --haproxy-bin (haproxyBin) names an HAProxy executable`,
+            err ? { cause: err } : undefined,
+          ),
         );
       }
       const problem = unsupportedVersionProblem(version, bin);

@@ -70,11 +70,16 @@ export class HttpServer {
     this.server.maxConnections = o.maxConnections ?? 1000;
     // A request line or header Node cannot parse: answer 400 (431 for oversized headers) and close, never throw.
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      if (!socket.writable || (err.code === 'ECONNRESET')) {
+      if (!socket.writable || err.code === 'ECONNRESET') {
         socket.destroy();
         return;
       }
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      const status =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? '431 Request Header Fields Too Large'
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? '408 Request Timeout'
+            : '400 Bad Request';
       // Answer, then close for good: a client that never reads must not keep a half-closed socket (and close()) waiting.
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
       setTimeout(() => socket.destroy(), 1000).unref();
@@ -96,7 +101,12 @@ export class HttpServer {
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = requestUrl(req);
     if (!url) {
-      sendJson(res, 400, { error: 'BadRequest', message: 'the request target is not a valid URL path; send a path like /api/v1/frontends' }, { connection: 'close' });
+      sendJson(
+        res,
+        400,
+        { error: 'BadRequest', message: 'the request target is not a valid URL path; send a path like /api/v1/frontends' },
+        { connection: 'close' },
+      );
       return;
     }
     try {
@@ -112,7 +122,12 @@ export class HttpServer {
   async listen(): Promise<AddressInfo> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(new Error(`cannot listen on ${this.o.address}:${this.o.port}: ${err.code === 'EADDRINUSE' ? 'the port is in use; choose another with --http-address' : err.message}`, { cause: err })),
+        reject(
+          new Error(
+            `cannot listen on ${this.o.address}:${this.o.port}: ${err.code === 'EADDRINUSE' ? 'the port is in use; choose another with --http-address' : err.message}`,
+            { cause: err },
+          ),
+        ),
       );
       this.server.listen(this.o.port, this.o.address, () => resolve());
     });

@@ -60,7 +60,8 @@ export interface ParseOptions {
 }
 
 const KIB = 1024;
-const fmtBytes = (n: number) => (n >= KIB * KIB ? `${(n / KIB / KIB).toFixed(n % (KIB * KIB) === 0 ? 0 : 1)} MiB` : n >= KIB ? `${Math.round(n / KIB)} KiB` : `${n} bytes`);
+const fmtBytes = (n: number) =>
+  n >= KIB * KIB ? `${(n / KIB / KIB).toFixed(n % (KIB * KIB) === 0 ? 0 : 1)} MiB` : n >= KIB ? `${Math.round(n / KIB)} KiB` : `${n} bytes`;
 
 export function limitsOf(partial: Partial<DocumentLimits> = {}): DocumentLimits {
   return { ...DEFAULT_DOCUMENT_LIMITS, ...partial };
@@ -79,7 +80,8 @@ export function explainDocumentError(err: DocumentError, subject: string, syntax
 /** Checks the size of a text before it is parsed (also for callers that can check before reading). */
 export function checkSize(bytes: number, limits: Partial<DocumentLimits> = {}): void {
   const max = limitsOf(limits).maxBytes;
-  if (bytes > max) throw new DocumentError(`is ${fmtBytes(bytes)} (${bytes} bytes), more than the limit of ${fmtBytes(max)}; split it into smaller documents`, 'limit');
+  if (bytes > max)
+    throw new DocumentError(`is ${fmtBytes(bytes)} (${bytes} bytes), more than the limit of ${fmtBytes(max)}; split it into smaller documents`, 'limit');
 }
 
 /** Parses every document of a text (YAML `---` separated; JSON is one document). */
@@ -173,7 +175,10 @@ function measure(docs: unknown[], limits: DocumentLimits): void {
     );
   const str = (s: string): Size => {
     if (s.length > limits.maxValueBytes) {
-      throw new DocumentError(`holds a string of ${fmtBytes(s.length)}${where()}, more than the limit of ${fmtBytes(limits.maxValueBytes)} for one value`, 'limit');
+      throw new DocumentError(
+        `holds a string of ${fmtBytes(s.length)}${where()}, more than the limit of ${fmtBytes(limits.maxValueBytes)} for one value`,
+        'limit',
+      );
     }
     return { bytes: s.length + 2, height: 0 };
   };

@@ -44,10 +44,16 @@ export function splitHaproxyWords(line: string): SplitResult {
   const fail = (problem: string): SplitResult => ({ words: [], problem });
   const bad = /[^\x20-\x7e]/.exec(line);
   if (bad) {
-    const c = bad[0] === '\t' ? 'a tab' : bad[0] === '\n' || bad[0] === '\r' ? 'a newline' : `the character U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+    const c =
+      bad[0] === '\t'
+        ? 'a tab'
+        : bad[0] === '\n' || bad[0] === '\r'
+          ? 'a newline'
+          : `the character U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
     return fail(`contains ${c}, a control or non-ASCII character; use single spaces between words and printable ASCII only`);
   }
-  if (line.includes('${')) return fail('contains "${", which HAProxy expands from its environment; environment variables are not available to raw configuration');
+  if (line.includes('${'))
+    return fail('contains "${", which HAProxy expands from its environment; environment variables are not available to raw configuration');
 
   const words: HaproxyWord[] = [];
   let text = '';

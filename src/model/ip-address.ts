@@ -78,7 +78,7 @@ export function parseIPv6(s: string): number[] | undefined {
 export function formatIPv6(g: readonly number[]): string {
   let best = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (g[i] !== 0) {
       i++;
       continue;

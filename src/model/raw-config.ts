@@ -36,7 +36,22 @@ export interface RawConfigPolicy {
 }
 
 /** Actions of http-request, http-response and http-after-response that touch only the message at hand. */
-const HTTP_MESSAGE_ACTIONS = ['add-header', 'set-header', 'del-header', 'replace-header', 'replace-value', 'set-var', 'set-var-fmt', 'unset-var', 'set-log-level', 'allow', 'deny', 'return', 'redirect', 'capture'];
+const HTTP_MESSAGE_ACTIONS = [
+  'add-header',
+  'set-header',
+  'del-header',
+  'replace-header',
+  'replace-value',
+  'set-var',
+  'set-var-fmt',
+  'unset-var',
+  'set-log-level',
+  'allow',
+  'deny',
+  'return',
+  'redirect',
+  'capture',
+];
 const HTTP_REQUEST_ACTIONS = [
   ...HTTP_MESSAGE_ACTIONS,
   'set-path',
@@ -58,7 +73,19 @@ const HTTP_REQUEST_ACTIONS = [
   'set-priority-offset',
 ];
 const HTTP_RESPONSE_ACTIONS = [...HTTP_MESSAGE_ACTIONS, 'set-status', 'wait-for-body', 'set-nice'];
-const HTTP_AFTER_RESPONSE_ACTIONS = ['add-header', 'set-header', 'del-header', 'replace-header', 'replace-value', 'set-status', 'set-var', 'set-var-fmt', 'unset-var', 'allow', 'capture'];
+const HTTP_AFTER_RESPONSE_ACTIONS = [
+  'add-header',
+  'set-header',
+  'del-header',
+  'replace-header',
+  'replace-value',
+  'set-status',
+  'set-var',
+  'set-var-fmt',
+  'unset-var',
+  'allow',
+  'capture',
+];
 const TCP_CONTENT_ACTIONS = ['accept', 'reject', 'set-var', 'set-var-fmt', 'unset-var', 'set-log-level', 'set-nice', 'switch-mode'];
 
 /** `option` values a proxy may set for itself (no external check, no transparent or open proxying). */
@@ -218,7 +245,24 @@ const SECTION_ENTRIES: Record<RawSection, ReadonlySet<string>> = {
 const MAX_PATH = 3;
 
 /** Keywords that open a section: a line starting with one would end ours. */
-const SECTION_KEYWORDS = new Set(['global', 'defaults', 'frontend', 'backend', 'listen', 'userlist', 'peers', 'resolvers', 'mailers', 'program', 'http-errors', 'ring', 'cache', 'log-forward', 'crt-store', 'traces']);
+const SECTION_KEYWORDS = new Set([
+  'global',
+  'defaults',
+  'frontend',
+  'backend',
+  'listen',
+  'userlist',
+  'peers',
+  'resolvers',
+  'mailers',
+  'program',
+  'http-errors',
+  'ring',
+  'cache',
+  'log-forward',
+  'crt-store',
+  'traces',
+]);
 
 /** Keywords the controller renders from the resource; a raw copy would contradict it. */
 const MANAGED_KEYWORDS = new Set(['bind', 'server', 'default-server', 'server-template', 'mode', 'balance', 'default_backend', 'use_backend']);
@@ -268,13 +312,13 @@ function entryOf(words: readonly HaproxyWord[], section: RawSection): { entry: s
 const WORD_RULES: ReadonlyArray<[RegExp, string]> = [
   [/^-[fM]$/, 'loads patterns from a file (-f, -M); list the patterns in the line instead'],
   [/^(file|lf-file|errorfile|errorfiles)$/i, 'reads a local file; give the content with "string" or "lf-string" instead'],
-  [/(^|[^a-z0-9_])env\s*\(/i, 'reads the controller\'s environment (env())'],
+  [/(^|[^a-z0-9_])env\s*\(/i, "reads the controller's environment (env())"],
   [/(^|[^a-z0-9_])map(_[a-z0-9_]+)?\s*\(/i, 'reads a map file (map converters)'],
   [/lua\./i, 'runs Lua code'],
   [/var(-fmt)?\s*\(\s*proc\./i, 'uses a process-wide variable (proc.*), shared with every other namespace; use txn.* or sess.*'],
   [
     /(^|[^a-z0-9_.-])(table_[a-z0-9_]+|sc\d*_[a-z0-9_]+|src_(?!port\b|is_local\b)[a-z0-9_]+|sc-[a-z0-9-]+|track-sc\d*)/i,
-    'reads or writes stick-table counters, which may belong to another namespace\'s proxy',
+    "reads or writes stick-table counters, which may belong to another namespace's proxy",
   ],
 ];
 
@@ -335,7 +379,11 @@ export interface RawConfigProblem {
 }
 
 /** Parses and checks the annotation's value for a section of the resource's kind. */
-export function parseRawConfig(value: string, section: RawSection = 'backend', policy: RawConfigPolicy = {}): { lines: string[]; problems: RawConfigProblem[] } {
+export function parseRawConfig(
+  value: string,
+  section: RawSection = 'backend',
+  policy: RawConfigPolicy = {},
+): { lines: string[]; problems: RawConfigProblem[] } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(value);

@@ -27,9 +27,7 @@ export interface Declared {
   issues: Issue[];
 }
 
-export type Outcome =
-  | { accepted: true; resource: Resource }
-  | { accepted: false; reason: string; message: string; issues: Issue[]; serving?: Resource };
+export type Outcome = { accepted: true; resource: Resource } | { accepted: false; reason: string; message: string; issues: Issue[]; serving?: Resource };
 
 export interface Resolution {
   frontends: Frontend[];
@@ -127,7 +125,12 @@ export function resolve(input: ResolveInput): Resolution {
       const reason = new Set(list.map((d) => d.source)).size > 1 ? 'Conflict' : 'Duplicate';
       const { kind, namespace, name } = parseKey(key);
       const message = `${kind} ${namespace}/${name} is declared more than once (${origins.join(', ')}); keep one`;
-      reject(key, reason, message, list.map((d) => ({ origin: d.origin, resource: key, field: 'metadata.name', message, reason: reason as Issue['reason'] })));
+      reject(
+        key,
+        reason,
+        message,
+        list.map((d) => ({ origin: d.origin, resource: key, field: 'metadata.name', message, reason: reason as Issue['reason'] })),
+      );
       continue;
     }
     const d = list[0]!;

@@ -40,23 +40,22 @@ export const PATTERNS = {
   /** HAProxy server names: letters, digits, `_`, `.`, `-`. */
   memberName: '^[A-Za-z0-9][A-Za-z0-9_.-]*$',
   /** A host name, an IPv4 address or an IPv6 address (checked further in semantic validation). */
-  address:
-    '^(([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*)$',
+  address: '^(([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*)$',
   /** A bind address: `*`, an IPv4 address or an IPv6 address. */
   bindAddress: '^(\\*|[0-9]{1,3}(\\.[0-9]{1,3}){3}|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*)$',
   /** A host to route on: a DNS name, optionally with a leading `*.` wildcard. */
   host: '^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$',
   /** A URL path: RFC 3986 path characters, without quotes, `#`, `$`, `\` or space. */
-  path: "^/[A-Za-z0-9._~!&()*+,;=:@%/-]*$",
+  path: '^/[A-Za-z0-9._~!&()*+,;=:@%/-]*$',
   /** A path with an optional query, for HTTP health checks. */
-  checkPath: "^/[A-Za-z0-9._~!&()*+,;=:@%/?-]*$",
+  checkPath: '^/[A-Za-z0-9._~!&()*+,;=:@%/?-]*$',
   /** An HTTP header name (RFC 9110 token, restricted). */
   headerName: '^[A-Za-z0-9][A-Za-z0-9_.-]*$',
   /**
    * A header value to match exactly: visible characters without quotes, `#`, `$`, `\` or space.
    * (Rendered single-quoted after `--` as well, so no character, `-` first included, is read as syntax.)
    */
-  headerValue: "^[A-Za-z0-9._~!&()*+,;=:@%/?<>\\[\\]{}|^`-]+$",
+  headerValue: '^[A-Za-z0-9._~!&()*+,;=:@%/?<>\\[\\]{}|^`-]+$',
   /** A duration as HAProxy reads it: a number with an optional unit us, ms, s, m, h, d. */
   duration: '^[0-9]{1,9}(us|ms|s|m|h|d)?$',
   /** A URL query parameter name (RFC 3986 unreserved characters). */
@@ -115,7 +114,11 @@ export const frontendSpecSchema: JsonSchema = object(
           header: object(
             {
               name: str(PATTERNS.headerName, 'Header name (case-insensitive).', 128),
-              value: str(PATTERNS.headerValue, 'The whole header value, compared exactly and case-sensitively (commas included: `yes` does not match `no, yes`).', 1024),
+              value: str(
+                PATTERNS.headerValue,
+                'The whole header value, compared exactly and case-sensitively (commas included: `yes` does not match `no, yes`).',
+                1024,
+              ),
             },
             ['name', 'value'],
             'Match a request header sent once whose whole value is exactly this value.',

@@ -103,7 +103,10 @@ export interface ValidateOptions extends RawConfigPolicy {
 }
 
 /** The raw-config part of a source's options, as validateResource takes them. */
-export const rawConfigOptions = (o: ValidateOptions): ValidateOptions => ({ allowRawConfig: o.allowRawConfig ?? false, rawConfigKeywords: o.rawConfigKeywords });
+export const rawConfigOptions = (o: ValidateOptions): ValidateOptions => ({
+  allowRawConfig: o.allowRawConfig ?? false,
+  rawConfigKeywords: o.rawConfigKeywords,
+});
 
 export interface ValidationResult {
   resource?: Resource;
@@ -165,9 +168,16 @@ function checkRawConfig(r: Resource, origin: string | undefined, options: Valida
   const resource = `${r.kind} ${r.metadata.namespace}/${r.metadata.name}`;
   const issue = (field: string, message: string): Issue => ({ origin, resource, field, message, reason: 'InvalidSpec' });
   if (!options.allowRawConfig) {
-    return [issue(RAW_CONFIG_FIELD, 'raw configuration is disabled on this controller; remove the annotation, or ask the operator to enable raw configuration (--allow-raw-config)')];
+    return [
+      issue(
+        RAW_CONFIG_FIELD,
+        'raw configuration is disabled on this controller; remove the annotation, or ask the operator to enable raw configuration (--allow-raw-config)',
+      ),
+    ];
   }
-  return parseRawConfig(value, sectionOfKind(r.kind), options).problems.map((p) => issue(p.index === undefined ? RAW_CONFIG_FIELD : `${RAW_CONFIG_FIELD}[${p.index}]`, p.message));
+  return parseRawConfig(value, sectionOfKind(r.kind), options).problems.map((p) =>
+    issue(p.index === undefined ? RAW_CONFIG_FIELD : `${RAW_CONFIG_FIELD}[${p.index}]`, p.message),
+  );
 }
 
 function checkAddress(addr: string): string | undefined {
@@ -220,11 +230,15 @@ function checkResource(r: Resource, origin?: string): Issue[] {
       const bad = checkAddress(m.address);
       if (bad) add(`spec.members[${i}].address`, bad);
     });
-    if (s.balance === 'url_param' && !s.balanceUrlParam) add('spec.balanceUrlParam', 'is required with balance url_param: name the query parameter to hash, like "userid"');
-    if (s.balance !== 'url_param' && s.balanceUrlParam) add('spec.balanceUrlParam', `applies to balance url_param only (balance is ${show(s.balance)}); remove it or set balance: url_param`);
+    if (s.balance === 'url_param' && !s.balanceUrlParam)
+      add('spec.balanceUrlParam', 'is required with balance url_param: name the query parameter to hash, like "userid"');
+    if (s.balance !== 'url_param' && s.balanceUrlParam)
+      add('spec.balanceUrlParam', `applies to balance url_param only (balance is ${show(s.balance)}); remove it or set balance: url_param`);
     if (s.balance === 'hdr' && !s.balanceHeader) add('spec.balanceHeader', 'is required with balance hdr: name the request header to hash, like "X-User"');
-    if (s.balance !== 'hdr' && s.balanceHeader) add('spec.balanceHeader', `applies to balance hdr only (balance is ${show(s.balance)}); remove it or set balance: hdr`);
-    if (s.mode === 'tcp' && HASH_BALANCE.includes(s.balance)) add('spec.balance', `${show(s.balance)} hashes HTTP requests and needs mode "http"; in tcp mode use roundrobin, leastconn, source, first or random`);
+    if (s.balance !== 'hdr' && s.balanceHeader)
+      add('spec.balanceHeader', `applies to balance hdr only (balance is ${show(s.balance)}); remove it or set balance: hdr`);
+    if (s.mode === 'tcp' && HASH_BALANCE.includes(s.balance))
+      add('spec.balance', `${show(s.balance)} hashes HTTP requests and needs mode "http"; in tcp mode use roundrobin, leastconn, source, first or random`);
     const hc = s.healthCheck;
     if (hc && hc.type === 'tcp' && (hc.method || hc.path || hc.host)) {
       add('spec.healthCheck', 'method, path and host apply to http checks; set type: http or remove them');

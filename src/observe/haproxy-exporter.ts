@@ -164,9 +164,7 @@ export function familyFilter(o: HaproxyMetricsOptions): (name: string) => boolea
   const exclude = check(o.exclude, 'metrics exclude pattern');
   const servers = o.serverMetrics ?? true;
   return (name) =>
-    (servers || !name.startsWith('haproxy_server_')) &&
-    (include.length === 0 || include.some((re) => re.test(name))) &&
-    !exclude.some((re) => re.test(name));
+    (servers || !name.startsWith('haproxy_server_')) && (include.length === 0 || include.some((re) => re.test(name))) && !exclude.some((re) => re.test(name));
 }
 
 /** Per-snapshot facts every family needs (row lists, labels, states). */
@@ -201,8 +199,25 @@ const CHECK_INDEX = new Map<string, number>(CHECK_STATES.map((s, i) => [s, i]));
 
 /** HAProxy 2.6's HCHK_STATUS_* codes (srv_check_status in `show servers state`) → CHECK_STATES. */
 const CHECK_CODE_INDEX = new Map<number, number>(
-  ([[4, 'HANA'], [5, 'SOCKERR'], [6, 'L4OK'], [7, 'L4TOUT'], [8, 'L4CON'], [9, 'L6OK'], [10, 'L6TOUT'], [11, 'L6RSP'],
-    [12, 'L7TOUT'], [13, 'L7RSP'], [15, 'L7OK'], [16, 'L7OKC'], [17, 'L7STS'], [18, 'PROCERR'], [19, 'PROCTOUT'], [20, 'PROCOK']] as const
+  (
+    [
+      [4, 'HANA'],
+      [5, 'SOCKERR'],
+      [6, 'L4OK'],
+      [7, 'L4TOUT'],
+      [8, 'L4CON'],
+      [9, 'L6OK'],
+      [10, 'L6TOUT'],
+      [11, 'L6RSP'],
+      [12, 'L7TOUT'],
+      [13, 'L7RSP'],
+      [15, 'L7OK'],
+      [16, 'L7OKC'],
+      [17, 'L7STS'],
+      [18, 'PROCERR'],
+      [19, 'PROCTOUT'],
+      [20, 'PROCOK'],
+    ] as const
   ).map(([code, name]) => [code, CHECK_INDEX.get(name)!]),
 );
 
@@ -215,7 +230,10 @@ function lastCheckResults(serversState: string): Map<string, number> {
   const firstNl = serversState.indexOf('\n');
   const headerEnd = serversState.indexOf('\n', firstNl + 1);
   if (firstNl < 0 || headerEnd < 0 || !serversState.startsWith('# ', firstNl + 1)) return out;
-  const header = serversState.slice(firstNl + 3, headerEnd).trim().split(' ');
+  const header = serversState
+    .slice(firstNl + 3, headerEnd)
+    .trim()
+    .split(' ');
   const be = header.indexOf('be_name');
   const srv = header.indexOf('srv_name');
   const status = header.indexOf('srv_check_status');
@@ -469,10 +487,12 @@ export class HaproxyExporter {
     const tables = promexTables(version);
     this.follows = tables.follows;
     const header = (name: string, help: string, type: string): Uint8Array => enc(`# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`);
-    this.#info = tables.info.filter((m) => keep(`haproxy_process_${m.name}`)).map((metric) => {
-      const name = `haproxy_process_${metric.name}`;
-      return { metric, header: header(name, metric.help, metric.type), name: enc(name) };
-    });
+    this.#info = tables.info
+      .filter((m) => keep(`haproxy_process_${m.name}`))
+      .map((metric) => {
+        const name = `haproxy_process_${metric.name}`;
+        return { metric, header: header(name, metric.help, metric.type), name: enc(name) };
+      });
     this.#stat = [];
     for (const scope of ['frontend', 'backend', 'server'] as const) {
       for (const metric of tables.stat) {
@@ -483,7 +503,12 @@ export class HaproxyExporter {
     }
     this.#resolver = (tables.resolvers ? RESOLVER_METRICS : [])
       .filter(([n]) => keep(`haproxy_resolver_${n}`))
-      .map(([n, key, help]) => ({ family: `haproxy_resolver_${n}`, header: header(`haproxy_resolver_${n}`, help, 'gauge'), name: enc(`haproxy_resolver_${n}`), key }));
+      .map(([n, key, help]) => ({
+        family: `haproxy_resolver_${n}`,
+        header: header(`haproxy_resolver_${n}`, help, 'gauge'),
+        name: enc(`haproxy_resolver_${n}`),
+        key,
+      }));
   }
 
   /** Families this exporter writes (after the cardinality options), for docs and tests. */
@@ -533,8 +558,7 @@ export class HaproxyExporter {
         const cursor: Cursor = { header: false, row: 0, sub: 0 };
         for (;;) {
           if (w.aborted) return;
-          const finished =
-            fam.metric.value === 'hrsp' ? this.#writeCodes(fam, p, w, rows, noMaint, cursor) : this.#writeRows(fam, p, w, rows, noMaint, cursor);
+          const finished = fam.metric.value === 'hrsp' ? this.#writeCodes(fam, p, w, rows, noMaint, cursor) : this.#writeRows(fam, p, w, rows, noMaint, cursor);
           if (finished) break;
           await w.flush(fam.header.length + fam.name.length + 1024);
         }
@@ -704,7 +728,8 @@ export class HaproxyExporter {
       buf[o++] = 125; // }
       buf[o++] = 32;
       if (ms) o = putMs(buf, o, lines[r]!, s, e);
-      else if (checkCode && e <= s) buf[o++] = 48; // no L5-7 code: 0
+      else if (checkCode && e <= s)
+        buf[o++] = 48; // no L5-7 code: 0
       else o = putNumber(buf, o, lines[r]!, s, e);
       buf[o++] = NL;
     }
@@ -857,4 +882,3 @@ class ServerPrerender implements RowRenderer, Prerendered {
     this.#lists.clear();
   }
 }
-

@@ -52,8 +52,7 @@ export function evaluateReadiness(i: ReadinessInputs): Readiness {
         ? `HAProxy could not be started: ${i.apply.lastError ?? 'unknown error'}`
         : 'HAProxy has not been started yet (no configuration applied)',
     );
-  }
-  else if (!checks.haproxyRunning) reasons.push('HAProxy is not running (the supervisor restarts it)');
+  } else if (!checks.haproxyRunning) reasons.push('HAProxy is not running (the supervisor restarts it)');
   if (checks.haproxyStarted && !checks.configurationApplied) {
     reasons.push(
       i.apply.lastOk === false

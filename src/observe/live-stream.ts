@@ -293,7 +293,13 @@ export class LiveStream {
     this.#send(client, JSON.stringify({ type: 'hello', intervalMs: this.intervalMs, path: this.path }));
     const q = url.searchParams;
     if (['all', 'frontend', 'backend', 'fields'].some((k) => q.has(k))) {
-      const list = (k: string): string[] | undefined => (q.has(k) ? q.getAll(k).flatMap((v) => v.split(',')).filter((v) => v !== '') : undefined);
+      const list = (k: string): string[] | undefined =>
+        q.has(k)
+          ? q
+              .getAll(k)
+              .flatMap((v) => v.split(','))
+              .filter((v) => v !== '')
+          : undefined;
       this.#subscribe(client, { frontends: list('frontend'), backends: list('backend'), fields: list('fields') });
     }
   }
@@ -332,8 +338,7 @@ export class LiveStream {
     else if (msg.type === 'unsubscribe') {
       client.sub = undefined;
       client.pending = undefined;
-    }
-    else this.#send(client, JSON.stringify({ type: 'error', message: `unknown message type ${JSON.stringify(msg.type)}; use subscribe or unsubscribe` }));
+    } else this.#send(client, JSON.stringify({ type: 'error', message: `unknown message type ${JSON.stringify(msg.type)}; use subscribe or unsubscribe` }));
   }
 
   #subscribe(client: Client, msg: { frontends?: unknown; backends?: unknown; fields?: unknown }): void {
@@ -490,7 +495,9 @@ export class LiveStream {
 
   #drop(c: Client, reason: StreamDropReason, fields: Record<string, unknown> = {}): void {
     if (!this.#clients.has(c)) return; // once: a client is dropped and counted one time
-    const what = { slow: 'client that does not keep up', unresponsive: 'client that stopped answering pings', flood: 'client that sends messages too fast' }[reason];
+    const what = { slow: 'client that does not keep up', unresponsive: 'client that stopped answering pings', flood: 'client that sends messages too fast' }[
+      reason
+    ];
     this.#o.logger.warn(`live stream: dropping a ${what}`, {
       client: c.id,
       ...fields,

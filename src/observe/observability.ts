@@ -129,7 +129,12 @@ export class Observability {
    */
   mount(http: HttpServer, o: { stream?: HttpServer; authorizeStream?: (req: IncomingMessage) => Promise<void> } = {}): void {
     const m = this.metrics;
-    http.use(healthHandler(() => this.#inputs(), (r) => m.ready.set(r.ready ? 1 : 0)));
+    http.use(
+      healthHandler(
+        () => this.#inputs(),
+        (r) => m.ready.set(r.ready ? 1 : 0),
+      ),
+    );
     const stream = new LiveStream({
       ...this.o.stream,
       stats: this.stats,

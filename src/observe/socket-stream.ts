@@ -33,7 +33,10 @@ export function streamCommand(socketPath: string, command: string, onText: (text
       }
     };
     const timer = setTimeout(
-      () => finish(new HaproxySocketError(`HAProxy socket ${socketPath}: no complete reply to "${command}" within ${timeoutMs} ms`, socketPath, command, 'TIMEOUT')),
+      () =>
+        finish(
+          new HaproxySocketError(`HAProxy socket ${socketPath}: no complete reply to "${command}" within ${timeoutMs} ms`, socketPath, command, 'TIMEOUT'),
+        ),
       timeoutMs,
     );
     socket.on('connect', () => socket.end(command + '\n'));
@@ -47,7 +50,15 @@ export function streamCommand(socketPath: string, command: string, onText: (text
     socket.on('end', () => finish());
     socket.on('close', () => finish());
     socket.on('error', (cause: NodeJS.ErrnoException) =>
-      finish(new HaproxySocketError(`HAProxy socket ${socketPath}: "${command}" failed: ${cause.code ?? cause.message}`, socketPath, command, cause.code ?? 'EUNKNOWN', { cause })),
+      finish(
+        new HaproxySocketError(
+          `HAProxy socket ${socketPath}: "${command}" failed: ${cause.code ?? cause.message}`,
+          socketPath,
+          command,
+          cause.code ?? 'EUNKNOWN',
+          { cause },
+        ),
+      ),
     );
   });
 }

@@ -92,7 +92,12 @@ function differingFields<T extends object>(a: T, b: T, names: Record<string, str
   return [...fields];
 }
 
-function changesOf<T extends { key: string; name: string }>(kind: 'Frontend' | 'Backend', desired: readonly T[], running: readonly T[], names: Record<string, string>): ResourceChange[] {
+function changesOf<T extends { key: string; name: string }>(
+  kind: 'Frontend' | 'Backend',
+  desired: readonly T[],
+  running: readonly T[],
+  names: Record<string, string>,
+): ResourceChange[] {
   const out: ResourceChange[] = [];
   const run = new Map(running.map((x) => [x.name, x]));
   const want = new Set(desired.map((x) => x.name));
@@ -128,7 +133,8 @@ export function explainPlan(input: { plan: Plan; desired: ConfigModel; running: 
   const { plan, desired, running } = input;
   const changes: ResourceChange[] = [];
   if (plan.kind !== 'noop') {
-    if (JSON.stringify(desired.global) !== JSON.stringify(running.global)) changes.push({ kind: 'Global', resource: 'global', change: 'changed', fields: ['controller settings (run options)'] });
+    if (JSON.stringify(desired.global) !== JSON.stringify(running.global))
+      changes.push({ kind: 'Global', resource: 'global', change: 'changed', fields: ['controller settings (run options)'] });
     changes.push(...changesOf('Frontend', desired.frontends, running.frontends, FRONTEND_FIELDS));
     changes.push(...changesOf('Backend', desired.backends, running.backends, BACKEND_FIELDS));
   }
@@ -146,7 +152,15 @@ export function explainPlan(input: { plan: Plan; desired: ConfigModel; running: 
     problems,
     operations:
       plan.kind === 'runtime'
-        ? plan.ops.map((o) => ({ op: o.op, backend: o.backend, server: o.server.name, address: o.server.endpoint, weight: o.server.weight, state: o.server.state, description: describeOp(o) }))
+        ? plan.ops.map((o) => ({
+            op: o.op,
+            backend: o.backend,
+            server: o.server.name,
+            address: o.server.endpoint,
+            weight: o.server.weight,
+            state: o.server.state,
+            description: describeOp(o),
+          }))
         : [],
     reasons: plan.kind === 'reload' ? plan.reasons : [],
     changes,

@@ -39,7 +39,14 @@ export function formatPlanMarkdown(r: PlanReport): string {
   const icon = { noop: '✅', runtime: '🔁', reload: '♻️', invalid: '❌' }[r.result];
   const out: string[] = [`### ${icon} node-haproxy plan: **${r.result}**`, '', `HAProxy: ${HEADLINE[r.plan]}.`, ''];
   if (r.problems.length > 0) {
-    out.push(`#### Problems (${r.problems.length})`, '', 'Invalid resources are left out; each keeps the version that runs now.', '', '| where | field | problem |', '|---|---|---|');
+    out.push(
+      `#### Problems (${r.problems.length})`,
+      '',
+      'Invalid resources are left out; each keeps the version that runs now.',
+      '',
+      '| where | field | problem |',
+      '|---|---|---|',
+    );
     for (const p of r.problems) out.push(`| ${cell([p.origin, p.resource].filter(Boolean).join(': '))} | \`${cell(p.field)}\` | ${cell(p.message)} |`);
     out.push('');
   }

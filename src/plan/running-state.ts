@@ -54,6 +54,9 @@ export async function readRunningState(o: { stateDir?: string; from?: string; to
     .catch((err: unknown) => {
       throw new RunningStateError(`cannot read the running state in ${dir}: ${(err as Error).message}`, { cause: err });
     });
-  if (!saved) throw new RunningStateError(`${dir} holds no controller-state.json: no controller has applied a configuration there; pass the state directory of a running controller (--state-dir) or its address (--from http://HOST:PORT)`);
+  if (!saved)
+    throw new RunningStateError(
+      `${dir} holds no controller-state.json: no controller has applied a configuration there; pass the state directory of a running controller (--state-dir) or its address (--from http://HOST:PORT)`,
+    );
   return checkShape(saved, `${dir}/controller-state.json`);
 }

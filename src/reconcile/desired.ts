@@ -22,7 +22,11 @@ export function computeDesired(
   now: () => number = () => performance.now(),
 ): Desired {
   const t0 = now();
-  const resolution = resolve({ declared: snapshot.declared, lastAccepted, discovered: snapshot.discovered ?? (snapshot.discoveredMembers && new Map([['members', snapshot.discoveredMembers]])) });
+  const resolution = resolve({
+    declared: snapshot.declared,
+    lastAccepted,
+    discovered: snapshot.discovered ?? (snapshot.discoveredMembers && new Map([['members', snapshot.discoveredMembers]])),
+  });
   const model = buildConfigModel({ frontends: resolution.frontends, backends: resolution.backends, global });
   const text = render(model);
   return { resolution, model, text, renderMs: now() - t0 };

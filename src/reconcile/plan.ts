@@ -22,10 +22,7 @@ export type ServerOp =
   | { op: 'weight'; backend: string; server: ServerModel }
   | { op: 'state'; backend: string; server: ServerModel };
 
-export type Plan =
-  | { kind: 'noop' }
-  | { kind: 'runtime'; ops: ServerOp[]; summary: string }
-  | { kind: 'reload'; reasons: string[] };
+export type Plan = { kind: 'noop' } | { kind: 'runtime'; ops: ServerOp[]; summary: string } | { kind: 'reload'; reasons: string[] };
 
 export interface Rendered {
   model: ConfigModel;

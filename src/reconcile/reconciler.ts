@@ -112,7 +112,8 @@ class ResourcesRefused extends Error {
 }
 
 export class Reconciler extends EventEmitter<ReconcilerEvents> {
-  private readonly o: Required<Omit<ReconcilerOptions, 'runtime' | 'persistence' | 'maxRuntimeOps'>> & Pick<ReconcilerOptions, 'runtime' | 'persistence' | 'maxRuntimeOps'>;
+  private readonly o: Required<Omit<ReconcilerOptions, 'runtime' | 'persistence' | 'maxRuntimeOps'>> &
+    Pick<ReconcilerOptions, 'runtime' | 'persistence' | 'maxRuntimeOps'>;
   private running: Running | undefined;
   private lastAccepted = new Map<ResourceKey, Resource>();
   private lastFailedText: string | undefined;
@@ -418,7 +419,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       this.o.logger.error(`${error}; the previous configuration keeps serving`, { output: r.output, reasons });
       // A runtime plan that failed half-way may have left live servers off the previous file: put them back.
       const previous = this.running?.model;
-      if (previous) await this.o.runtime?.converge?.(previous).catch((err: unknown) => this.o.logger.warn('could not verify live servers after a failed reload', { err }));
+      if (previous)
+        await this.o.runtime?.converge?.(previous).catch((err: unknown) => this.o.logger.warn('could not verify live servers after a failed reload', { err }));
       return { kind: 'failed', reasons, error, output: r.output };
     }
     this.lastFailedText = undefined;

@@ -30,7 +30,6 @@ interface Refusal {
 export class Refusals {
   private readonly byKey = new Map<ResourceKey, Refusal>();
 
-
   hasTransient(): boolean {
     for (const r of this.byKey.values()) if (r.transient) return true;
     return false;

@@ -64,7 +64,14 @@ export function parseLiveServers(text: string): { servers: LiveServer[]; lines: 
     if (i < 0) throw new Error(`show servers state has no ${name} column; HAProxy 2.6 or newer prints it`);
     return i;
   };
-  const [be, srv, addr, port, admin, weight] = ['be_name', 'srv_name', 'srv_addr', 'srv_port', 'srv_admin_state', 'srv_uweight'].map(at) as [number, number, number, number, number, number];
+  const [be, srv, addr, port, admin, weight] = ['be_name', 'srv_name', 'srv_addr', 'srv_port', 'srv_admin_state', 'srv_uweight'].map(at) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const last = Math.max(be, srv, addr, port, admin, weight);
   const servers: LiveServer[] = [];
   const lines: string[] = [];

@@ -66,7 +66,6 @@ export interface ConfigModel {
 
 export { endpoint, proxyName } from '../model/naming.js';
 
-
 /**
  * One configuration word that HAProxy reads back as exactly `s`: single quotes
  * keep spaces, `"`, `\`, `#` and `$` literal; a `'` closes the quote, is

@@ -15,7 +15,9 @@ export function loadRenderer(dir: string = templatesDir()): ConfigRenderer {
   const hb = Handlebars.create();
   hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
   const partials = join(dir, 'partials');
-  for (const file of readdirSync(partials).filter((f) => f.endsWith('.hbs')).sort()) {
+  for (const file of readdirSync(partials)
+    .filter((f) => f.endsWith('.hbs'))
+    .sort()) {
     hb.registerPartial(basename(file, '.hbs'), readFileSync(join(partials, file), 'utf8'));
   }
   const options = { noEscape: true, strict: true, preventIndent: true };

@@ -83,7 +83,10 @@ export async function startTestController(
   cleanups.unshift(() => controller.stop({ stopHaproxy: true }));
   await controller.reconciler.settled();
   // Watching sources (etcd, Kubernetes) may still be on their first load: wait for HAProxy (bounded).
-  for (const deadline = Date.now() + 10_000; !controller.reconciler.haproxyStarted && controller.reconciler.last?.kind === 'waiting' && Date.now() < deadline; ) {
+  for (
+    const deadline = Date.now() + 10_000;
+    !controller.reconciler.haproxyStarted && controller.reconciler.last?.kind === 'waiting' && Date.now() < deadline;
+  ) {
     await new Promise((r) => setTimeout(r, 50));
     await controller.reconciler.settled();
   }
@@ -104,7 +107,10 @@ export const API_VERSION = 'haproxy.node-haproxy.io/v1alpha1';
 /** YAML for a Backend with static members on 127.0.0.1. */
 export function backendYaml(name: string, members: { name: string; port: number; state?: string; weight?: number }[], extra = ''): string {
   const list = members
-    .map((m) => `    - { name: ${m.name}, address: 127.0.0.1, port: ${m.port}${m.state ? `, state: ${m.state}` : ''}${m.weight !== undefined ? `, weight: ${m.weight}` : ''} }`)
+    .map(
+      (m) =>
+        `    - { name: ${m.name}, address: 127.0.0.1, port: ${m.port}${m.state ? `, state: ${m.state}` : ''}${m.weight !== undefined ? `, weight: ${m.weight}` : ''} }`,
+    )
     .join('\n');
   return `apiVersion: ${API_VERSION}\nkind: Backend\nmetadata:\n  name: ${name}\nspec:\n  members:\n${list || '    []'}\n${extra}`;
 }

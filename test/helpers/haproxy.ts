@@ -144,11 +144,7 @@ export function haproxyPids(stateDir: string): number[] {
 }
 
 /** Resolves with the first emission of `event`, or rejects after timeoutMs. */
-export function nextEvent<T>(
-  emitter: { once(event: string, fn: (arg: T) => void): unknown },
-  event: string,
-  timeoutMs: number,
-): Promise<T> {
+export function nextEvent<T>(emitter: { once(event: string, fn: (arg: T) => void): unknown }, event: string, timeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no "${event}" event within ${timeoutMs} ms`)), timeoutMs);
     emitter.once(event, (arg) => {

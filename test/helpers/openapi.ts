@@ -78,7 +78,7 @@ export class OpenApiChecker {
       let literal = 0;
       const ok = parts.every((p, i) => {
         const m = /^\{(.+)\}$/.exec(p);
-        if (m) return (params[m[1]!] = segments[i]!), true;
+        if (m) return ((params[m[1]!] = segments[i]!), true);
         literal++;
         return p === segments[i];
       });
@@ -121,7 +121,10 @@ export class OpenApiChecker {
     this.seen.add(`${found.op.operationId} ${status}`);
     const type = (contentType ?? '').split(';')[0]!.trim();
     const media = r.content?.[type];
-    if (!media) return [`${method} ${found.template} ${status}: content type ${JSON.stringify(type)} is not described (${Object.keys(r.content ?? {}).join(', ') || 'none'})`];
+    if (!media)
+      return [
+        `${method} ${found.template} ${status}: content type ${JSON.stringify(type)} is not described (${Object.keys(r.content ?? {}).join(', ') || 'none'})`,
+      ];
     let value: unknown = text;
     if (type === 'application/json') {
       try {

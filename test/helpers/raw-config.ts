@@ -29,7 +29,10 @@ export function sectionOf(cfg: string, header: string): string[] {
   const start = lines.indexOf(header);
   if (start < 0) throw new Error(`no section "${header}" in:\n${cfg}`);
   const end = lines.findIndex((l, i) => i > start && /^\S/.test(l));
-  return lines.slice(start + 1, end < 0 ? undefined : end).map((l) => l.trim()).filter((l) => l !== '');
+  return lines
+    .slice(start + 1, end < 0 ? undefined : end)
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
 }
 
 /** YAML for a Backend with the raw-config annotation and one static member on 127.0.0.1. */

@@ -28,7 +28,8 @@ export interface CallOptions {
 
 /** One request on a fresh connection; never throws for an HTTP status. */
 export function call(port: number, method: string, path: string, o: CallOptions = {}): Promise<ApiResponse> {
-  const body = o.body === undefined ? undefined : typeof o.body === 'string' || Buffer.isBuffer(o.body) ? Buffer.from(o.body) : Buffer.from(JSON.stringify(o.body));
+  const body =
+    o.body === undefined ? undefined : typeof o.body === 'string' || Buffer.isBuffer(o.body) ? Buffer.from(o.body) : Buffer.from(JSON.stringify(o.body));
   const headers: Record<string, string> = { ...(body && !o.headers?.['content-type'] ? { 'content-type': 'application/json' } : {}), ...o.headers };
   if (o.token) headers.authorization = `Bearer ${o.token}`;
   if (body && !o.chunked) headers['content-length'] = String(body.length);
@@ -120,7 +121,8 @@ export async function eventually<T>(fn: () => Promise<T>, accept: (v: T) => bool
     } catch (err) {
       last = err as Error;
     }
-    if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms; last: ${last instanceof Error ? last.message : JSON.stringify(last).slice(0, 500)}`);
+    if (Date.now() > deadline)
+      throw new Error(`${what} not reached within ${timeoutMs} ms; last: ${last instanceof Error ? last.message : JSON.stringify(last).slice(0, 500)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -57,11 +57,7 @@ export function httpGet(port: number, path = '/', timeoutMs = 3000, headers: Rec
 }
 
 /** Retries GET until `accept` holds (HAProxy may still be switching workers or checking servers). */
-export async function waitForHttp(
-  port: number,
-  accept: (r: HttpResult) => boolean,
-  timeoutMs = 5000,
-): Promise<HttpResult> {
+export async function waitForHttp(port: number, accept: (r: HttpResult) => boolean, timeoutMs = 5000): Promise<HttpResult> {
   const deadline = Date.now() + timeoutMs;
   let last: HttpResult | Error = new Error('no request made');
   for (;;) {

@@ -103,8 +103,18 @@ test('one socket written two ways in two frontends: the second is refused by val
   const u = await upstreams(t, 'first', 'second');
   const [p4, p6, pw] = [await freePort(), await freePort(), await freePort()];
   const fx = await startTestController(t, {
-    'backends.yaml': [backendYaml('first', [{ name: 'f-1', port: u.first!.port }]), backendYaml('second', [{ name: 's-1', port: u.second!.port }])].join('---\n'),
-    'first.yaml': frontendYaml('first', [{ address: '127.0.0.1', port: p4 }, { address: '::1', port: p6 }, { address: '*', port: pw }], 'first'),
+    'backends.yaml': [backendYaml('first', [{ name: 'f-1', port: u.first!.port }]), backendYaml('second', [{ name: 's-1', port: u.second!.port }])].join(
+      '---\n',
+    ),
+    'first.yaml': frontendYaml(
+      'first',
+      [
+        { address: '127.0.0.1', port: p4 },
+        { address: '::1', port: p6 },
+        { address: '*', port: pw },
+      ],
+      'first',
+    ),
   });
   assert.equal((await get('127.0.0.1', p4)).body, 'first');
   assert.equal((await get('::1', p6)).body, 'first');
@@ -165,7 +175,10 @@ test('start: a port another HAProxy holds with SO_REUSEPORT is refused (not shar
   assert.ok(o && !o.accepted, 'the frontend on the held port was accepted');
   assert.equal(o.reason, 'RejectedByHAProxy');
   assert.equal(o.issues[0]!.field, 'spec.binds');
-  assert.match(o.issues[0]!.message, new RegExp(`bind 0\\.0\\.0\\.0:${held} \\(line \\d+\\): address already in use by another process \\(haproxy, pid ${other.pid}\\)`));
+  assert.match(
+    o.issues[0]!.message,
+    new RegExp(`bind 0\\.0\\.0\\.0:${held} \\(line \\d+\\): address already in use by another process \\(haproxy, pid ${other.pid}\\)`),
+  );
   assert.match(o.issues[0]!.message, /tried again by itself/);
   assert.doesNotMatch(fx.controller.reconciler.runningText ?? '', new RegExp(`:${held}\\b`), 'our HAProxy does not bind the held port');
   // The traffic is not split: every connection reaches the other HAProxy.
@@ -194,12 +207,32 @@ test('reload: an address added beside our own wildcard on one port is checked fo
 
   // Ours alone on the port: adding 127.0.0.1 beside our own "*" is fine (a Node bind would fail on our socket).
   let pass = fx.nextPass((p) => p.kind === 'reload' || p.kind === 'failed');
-  await fx.write('web.yaml', frontendYaml('web', [{ address: '*', port }, { address: '::1', port: await freePort() }], 'app'));
+  await fx.write(
+    'web.yaml',
+    frontendYaml(
+      'web',
+      [
+        { address: '*', port },
+        { address: '::1', port: await freePort() },
+      ],
+      'app',
+    ),
+  );
   assert.equal((await pass).kind, 'reload');
 
   // An address this machine does not have, beside our "*": refused before any reload.
   pass = fx.nextPass((p) => outcomeOf(p, 'Frontend/default/web')?.accepted === false);
-  await fx.write('web.yaml', frontendYaml('web', [{ address: '*', port }, { address: '192.0.2.1', port }], 'app'));
+  await fx.write(
+    'web.yaml',
+    frontendYaml(
+      'web',
+      [
+        { address: '*', port },
+        { address: '192.0.2.1', port },
+      ],
+      'app',
+    ),
+  );
   const noAddress = outcomeOf(await pass, 'Frontend/default/web');
   assert.ok(noAddress && !noAddress.accepted);
   assert.match(noAddress.issues[0]!.message, new RegExp(`bind 192\\.0\\.2\\.1:${port} \\(line \\d+\\): no interface of this machine has that address`));
@@ -209,10 +242,23 @@ test('reload: an address added beside our own wildcard on one port is checked fo
   // (The kernel prefers its 127.0.0.1 socket to our "*" one: connections to 127.0.0.1 now go to it.)
   const other = await foreignHaproxy(t, '127.0.0.1', port, 'other');
   pass = fx.nextPass((p) => outcomeOf(p, 'Frontend/default/web')?.accepted === false);
-  await fx.write('web.yaml', frontendYaml('web', [{ address: '*', port }, { address: '127.0.0.1', port }], 'app'));
+  await fx.write(
+    'web.yaml',
+    frontendYaml(
+      'web',
+      [
+        { address: '*', port },
+        { address: '127.0.0.1', port },
+      ],
+      'app',
+    ),
+  );
   const o = outcomeOf(await pass, 'Frontend/default/web');
   assert.ok(o && !o.accepted);
-  assert.match(o.issues[0]!.message, new RegExp(`bind 127\\.0\\.0\\.1:${port} \\(line \\d+\\): address already in use by another process \\(haproxy, pid ${other.pid}\\)`));
+  assert.match(
+    o.issues[0]!.message,
+    new RegExp(`bind 127\\.0\\.0\\.1:${port} \\(line \\d+\\): address already in use by another process \\(haproxy, pid ${other.pid}\\)`),
+  );
   assert.equal(await fx.controller.supervisor.reloadCount(), reloads + 1, 'no reload was attempted for the refused version');
 });
 

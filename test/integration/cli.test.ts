@@ -109,7 +109,10 @@ test('validate and render --allow-raw-config treat the raw-config annotation as 
   const d = await dir(t, { 'app.yaml': rawBackendYaml('app', [line], 9001) });
   const refused = run('validate', d);
   assert.equal(refused.status, 1, refused.stdout + refused.stderr);
-  assert.equal(refused.stdout.trim(), `app.yaml#1: Backend default/app: ${RAW_CONFIG_FIELD}: raw configuration is disabled on this controller; remove the annotation, or ask the operator to enable raw configuration (--allow-raw-config)`);
+  assert.equal(
+    refused.stdout.trim(),
+    `app.yaml#1: Backend default/app: ${RAW_CONFIG_FIELD}: raw configuration is disabled on this controller; remove the annotation, or ask the operator to enable raw configuration (--allow-raw-config)`,
+  );
 
   const ok = run('validate', '--allow-raw-config', d);
   assert.equal(ok.status, 0, ok.stdout + ok.stderr);
@@ -172,7 +175,10 @@ test('run logs the HAProxy version it drives, and refuses one older than 2.6 bef
   const { freePort } = await import('../helpers/haproxy.js');
   const r = run('run', '--source', d, '--state-dir', state, '--haproxy-bin', join(d, 'haproxy-2.4'), '--http-address', `127.0.0.1:${await freePort()}`);
   assert.equal(r.status, 1, r.stdout + r.stderr);
-  assert.match(r.stdout + r.stderr, /HAProxy 2\.4\.22-0\+deb11u1 \(.*haproxy-2\.4\) is older than 2\.6, the oldest version node-haproxy supports.*install HAProxy 2\.6 or newer/);
+  assert.match(
+    r.stdout + r.stderr,
+    /HAProxy 2\.4\.22-0\+deb11u1 \(.*haproxy-2\.4\) is older than 2\.6, the oldest version node-haproxy supports.*install HAProxy 2\.6 or newer/,
+  );
   // Nothing was started: no HAProxy state files.
   const { existsSync } = await import('node:fs');
   assert.equal(existsSync(join(state, 'haproxy.pid')), false);
@@ -183,9 +189,13 @@ test('run logs the version of the HAProxy it drives ("HAProxy version", with the
   const { HAPROXY_BIN, freePort } = await import('../helpers/haproxy.js');
   const d = await dir(t, {});
   const httpAddress = `127.0.0.1:${await freePort()}`;
-  const child = spawn(process.execPath, [cli, 'run', '--source', d, '--state-dir', join(d, 'state'), '--haproxy-bin', HAPROXY_BIN, '--http-address', httpAddress, '--stop-haproxy-on-exit'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [cli, 'run', '--source', d, '--state-dir', join(d, 'state'), '--haproxy-bin', HAPROXY_BIN, '--http-address', httpAddress, '--stop-haproxy-on-exit'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
   child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));

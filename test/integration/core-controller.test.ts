@@ -49,7 +49,11 @@ test('traffic reaches the upstream each host, path and header rule names', async
   const port = await freePort();
   await startTestController(t, {
     'frontend.yaml': frontendYaml(port, RULES),
-    'backends.yaml': [backendYaml('app', [{ name: 'app-1', port: u.app!.port }]), backendYaml('api', [{ name: 'api-1', port: u.api!.port }]), backendYaml('canary', [{ name: 'c-1', port: u.canary!.port }])].join('---\n'),
+    'backends.yaml': [
+      backendYaml('app', [{ name: 'app-1', port: u.app!.port }]),
+      backendYaml('api', [{ name: 'api-1', port: u.api!.port }]),
+      backendYaml('canary', [{ name: 'c-1', port: u.canary!.port }]),
+    ].join('---\n'),
   });
   await waitForHttp(port, (r) => r.status === 200);
   assert.equal((await get(port, '/')).body, 'app');
@@ -65,7 +69,11 @@ test('traffic reaches the upstream each host, path and header rule names', async
 test('a changed manifest reloads once; identical content and invalid manifests reload never', async (t) => {
   const u = await upstreams(t, 'app', 'api', 'canary');
   const port = await freePort();
-  const backends = [backendYaml('app', [{ name: 'app-1', port: u.app!.port }]), backendYaml('api', [{ name: 'api-1', port: u.api!.port }]), backendYaml('canary', [{ name: 'c-1', port: u.canary!.port }])].join('---\n');
+  const backends = [
+    backendYaml('app', [{ name: 'app-1', port: u.app!.port }]),
+    backendYaml('api', [{ name: 'api-1', port: u.api!.port }]),
+    backendYaml('canary', [{ name: 'c-1', port: u.canary!.port }]),
+  ].join('---\n');
   const fx = await startTestController(t, { 'frontend.yaml': frontendYaml(port, RULES), 'backends.yaml': backends });
   const sup = fx.controller.supervisor;
   await waitForHttp(port, (r) => r.status === 200);
@@ -84,7 +92,10 @@ test('a changed manifest reloads once; identical content and invalid manifests r
   await fx.write('frontend.yaml', changed);
   await new Promise((r) => setTimeout(r, 600));
   await fx.controller.reconciler.settled();
-  assert.ok(fx.passes.slice(passesBefore).every((p) => p.kind === 'noop'), 'no reload for identical content');
+  assert.ok(
+    fx.passes.slice(passesBefore).every((p) => p.kind === 'noop'),
+    'no reload for identical content',
+  );
   assert.equal(await sup.reloadCount(), r0 + 1);
 
   // An invalid manifest (injection attempt): rejected, nothing reloads, routing unchanged.
@@ -141,7 +152,10 @@ spec:
   await fx.write('second.yaml', frontend('second', taken.port));
   const refused = refusalOf(await pass, 'Frontend/default/second');
   assert.equal(refused.reason, 'RejectedByHAProxy');
-  assert.match(refused.message, new RegExp(`^spec\\.binds: HAProxy refuses it \\(bind 127\\.0\\.0\\.1:${taken.port} \\(line \\d+\\): address already in use by another process`));
+  assert.match(
+    refused.message,
+    new RegExp(`^spec\\.binds: HAProxy refuses it \\(bind 127\\.0\\.0\\.1:${taken.port} \\(line \\d+\\): address already in use by another process`),
+  );
   assert.match(refused.message, /tried again by itself/);
   assert.equal(refused.serving, undefined, 'a new resource: nothing of it serves');
   assert.equal(await fx.controller.supervisor.reloadCount(), reloads, 'no reload was attempted with the held port');
@@ -153,7 +167,10 @@ spec:
   const elsewhere = fx.nextPass((p) => outcomeOf(p, 'Frontend/default/elsewhere')?.accepted === false);
   await fx.write('third.yaml', frontend('third', third));
   await fx.write('elsewhere.yaml', frontend('elsewhere', third).replace('127.0.0.1', '192.0.2.1'));
-  assert.match(refusalOf(await elsewhere, 'Frontend/default/elsewhere').message, /bind 192\.0\.2\.1:\d+ \(line \d+\): no interface of this machine has that address/);
+  assert.match(
+    refusalOf(await elsewhere, 'Frontend/default/elsewhere').message,
+    /bind 192\.0\.2\.1:\d+ \(line \d+\): no interface of this machine has that address/,
+  );
   assert.equal((await waitForHttp(third, (r) => r.status === 200)).body, 'app');
   assert.equal(await fx.controller.supervisor.reloadCount(), reloads + 1, 'one reload, for the third frontend');
 
@@ -167,7 +184,10 @@ spec:
 test('a killed HAProxy master is brought back', async (t) => {
   const u = await upstreams(t, 'app');
   const port = await freePort();
-  const fx = await startTestController(t, { 'frontend.yaml': frontendYaml(port, '    []'), 'backends.yaml': backendYaml('app', [{ name: 'app-1', port: u.app!.port }]) });
+  const fx = await startTestController(t, {
+    'frontend.yaml': frontendYaml(port, '    []'),
+    'backends.yaml': backendYaml('app', [{ name: 'app-1', port: u.app!.port }]),
+  });
   await waitForHttp(port, (r) => r.body === 'app');
   const before = fx.controller.supervisor.masterPid;
   const pids = haproxyPids(fx.stateDir);
@@ -184,7 +204,10 @@ test('a killed HAProxy master is brought back', async (t) => {
 test('a restarted controller adopts the running HAProxy: same master, no failed request', async (t) => {
   const u = await upstreams(t, 'app');
   const port = await freePort();
-  const fx = await startTestController(t, { 'frontend.yaml': frontendYaml(port, '    []'), 'backends.yaml': backendYaml('app', [{ name: 'app-1', port: u.app!.port }]) });
+  const fx = await startTestController(t, {
+    'frontend.yaml': frontendYaml(port, '    []'),
+    'backends.yaml': backendYaml('app', [{ name: 'app-1', port: u.app!.port }]),
+  });
   await waitForHttp(port, (r) => r.body === 'app');
   const master = fx.controller.supervisor.masterPid;
   const reloads = await fx.controller.supervisor.reloadCount();

@@ -23,7 +23,12 @@ const NS = '/api/v1/namespaces/default';
 const FAST = { etcdRetryMaxMs: 500, etcdResyncIntervalMs: 0 } as const;
 
 const backendJson = (members: { name: string; port: number }[]) =>
-  JSON.stringify({ apiVersion: API_VERSION, kind: 'Backend', metadata: { name: 'app' }, spec: { members: members.map((m) => ({ ...m, address: '127.0.0.1' })) } });
+  JSON.stringify({
+    apiVersion: API_VERSION,
+    kind: 'Backend',
+    metadata: { name: 'app' },
+    spec: { members: members.map((m) => ({ ...m, address: '127.0.0.1' })) },
+  });
 
 /** YAML, with kind and name left to the key. */
 const frontendYaml = (port: number, backend = 'app') => `# routed by node-haproxy
@@ -35,7 +40,11 @@ spec:
 
 const closed = (port: number) =>
   eventually(
-    () => httpGet(port, '/', 500).then(() => 'open', () => 'closed'),
+    () =>
+      httpGet(port, '/', 500).then(
+        () => 'open',
+        () => 'closed',
+      ),
     (s) => s === 'closed',
     10_000,
     `127.0.0.1:${port} closed`,
@@ -132,7 +141,12 @@ test('etcd killed and restarted mid-watch: HAProxy keeps serving, and the watch 
   assert.deepEqual(await watchRestarts(fx.controller, source), { expired: 0, error: 0, stalled: 0, closed: 0, resync: 0 });
 
   await etcd.kill();
-  await eventually(async () => lines, (l) => l.some((x) => x.msg === 'etcd watch interrupted; recovering'), 10_000, 'the source notices');
+  await eventually(
+    async () => lines,
+    (l) => l.some((x) => x.msg === 'etcd watch interrupted; recovering'),
+    10_000,
+    'the source notices',
+  );
   for (let i = 0; i < 5; i++) assert.equal((await httpGet(port)).body, 'a', 'HAProxy serves on while etcd is down');
 
   await etcd.restart();
@@ -160,7 +174,12 @@ test('a network cut while keys change and the history is compacted: the source l
   await waitForHttp(port, (r) => r.body === 'a');
 
   proxy.cut();
-  await eventually(async () => lines, (l) => l.some((x) => x.msg === 'etcd watch interrupted; recovering'), 10_000, 'the source notices the cut');
+  await eventually(
+    async () => lines,
+    (l) => l.some((x) => x.msg === 'etcd watch interrupted; recovering'),
+    10_000,
+    'the source notices the cut',
+  );
   // Meanwhile, straight to etcd: a change, a delete, a new resource; then compact past all of it.
   await etcd.client.put(`${PREFIX}/backends/default/app`).value(backendJson([{ name: 'b', port: up.b!.port }]));
   await etcd.client.delete().key(`${PREFIX}/frontends/default/web`);
@@ -186,7 +205,14 @@ test('the REST API keeps what it is told in etcd when an etcd source is configur
   const port = await freePort();
   const fx = await startRestController(t, { extraSources: [`etcd://${etcd.endpoint}${PREFIX}`], ...FAST });
   const { api } = fx;
-  const b = await api.put(`${NS}/backends/app`, { spec: { members: [{ name: 'a', address: '127.0.0.1', port: up.a!.port }, { name: 'b', address: '127.0.0.1', port: up.b!.port }] } });
+  const b = await api.put(`${NS}/backends/app`, {
+    spec: {
+      members: [
+        { name: 'a', address: '127.0.0.1', port: up.a!.port },
+        { name: 'b', address: '127.0.0.1', port: up.b!.port },
+      ],
+    },
+  });
   assert.equal(b.status, 201, b.text);
   assert.equal(b.json.status.source, `etcd://${etcd.endpoint}${PREFIX}`);
   const f = await api.put('/frontends/web?wait=true', { bind: `127.0.0.1:${port}`, backend: 'app' });
@@ -194,7 +220,10 @@ test('the REST API keeps what it is told in etcd when an etcd source is configur
   await waitForHttp(port, (r) => r.status === 200);
 
   const stored = JSON.parse((await etcd.client.get(`${PREFIX}/backends/default/app`).string())!) as { spec: { members: { name: string; state: string }[] } };
-  assert.deepEqual(stored.spec.members.map((m) => m.name), ['a', 'b']);
+  assert.deepEqual(
+    stored.spec.members.map((m) => m.name),
+    ['a', 'b'],
+  );
   assert.ok(await etcd.client.get(`${PREFIX}/frontends/default/web`).string(), 'the aqueduct frontend is in etcd too');
 
   // Member admin: live at once, and written to etcd (compare-and-swap on the key's revision).
@@ -234,7 +263,8 @@ test('several sources at once: the same resource from files and etcd is a confli
   await etcd.client.put(`${PREFIX}/backends/default/app`).value(backendJson([{ name: 'b', port: up.b!.port }]));
   const both = await eventually(
     () => fx.api.get(`${NS}/backends`),
-    (r) => r.json.items.length === 2 && r.json.items.every((i: { status: { conditions: { reason: string }[] } }) => i.status.conditions[0]!.reason === 'Conflict'),
+    (r) =>
+      r.json.items.length === 2 && r.json.items.every((i: { status: { conditions: { reason: string }[] } }) => i.status.conditions[0]!.reason === 'Conflict'),
     5000,
     'the conflict on both entries',
   );
@@ -254,7 +284,6 @@ test('several sources at once: the same resource from files and etcd is a confli
   await unlink(join(fx.manifests, 'app.yaml'));
   await waitForHttp(port, (r) => r.body === 'b', 15_000);
 });
-
 
 test('etcd unreachable at start: HAProxy waits for the first load, then serves it', async (t) => {
   const up = await startUpstreams(t, 'a');
@@ -294,7 +323,13 @@ test('raw configuration HAProxy refuses, from etcd: that backend keeps its last 
       metadata: { name: 'app', annotations: { 'haproxy.node-haproxy.io/raw-config': JSON.stringify(lines) } },
       spec: { members: [{ name: 'a', address: '127.0.0.1', port: up.app!.port }] },
     });
-  const frontend = (rules: unknown[]) => JSON.stringify({ apiVersion: API_VERSION, kind: 'Frontend', metadata: { name: 'web' }, spec: { binds: [{ address: '127.0.0.1', port }], defaultBackend: 'app', rules } });
+  const frontend = (rules: unknown[]) =>
+    JSON.stringify({
+      apiVersion: API_VERSION,
+      kind: 'Frontend',
+      metadata: { name: 'web' },
+      spec: { binds: [{ address: '127.0.0.1', port }], defaultBackend: 'app', rules },
+    });
   await etcd.client.put(`${PREFIX}/backends/default/app`).value(app(['http-response set-header X-Version one']));
   await etcd.client.put(`${PREFIX}/frontends/default/web`).value(frontend([]));
   const fx = await startTestController(t, {}, { sources: [`etcd://${etcd.endpoint}${PREFIX}`], allowRawConfig: true, ...FAST });
@@ -311,7 +346,16 @@ test('raw configuration HAProxy refuses, from etcd: that backend keeps its last 
     .if(`${PREFIX}/backends/default/app`, 'Create', '>', 0)
     .then(
       etcd.client.put(`${PREFIX}/backends/default/app`).value(app(['http-response set-header X-Version two', 'http-check expect sstatus 200'])),
-      etcd.client.put(`${PREFIX}/backends/default/other`).value(JSON.stringify({ apiVersion: API_VERSION, kind: 'Backend', metadata: { name: 'other' }, spec: { members: [{ name: 'o', address: '127.0.0.1', port: up.other!.port }] } })),
+      etcd.client
+        .put(`${PREFIX}/backends/default/other`)
+        .value(
+          JSON.stringify({
+            apiVersion: API_VERSION,
+            kind: 'Backend',
+            metadata: { name: 'other' },
+            spec: { members: [{ name: 'o', address: '127.0.0.1', port: up.other!.port }] },
+          }),
+        ),
       etcd.client.put(`${PREFIX}/frontends/default/web`).value(frontend([{ pathPrefix: '/other', backend: 'other' }])),
     )
     .commit();
@@ -319,7 +363,10 @@ test('raw configuration HAProxy refuses, from etcd: that backend keeps its last 
   assert.ok(!refused.accepted, 'the backend with the bad line is refused');
   assert.equal(refused.reason, 'RejectedByHAProxy');
   assert.equal(refused.issues[0]!.field, 'metadata.annotations["haproxy.node-haproxy.io/raw-config"][1]');
-  assert.match(refused.message, /HAProxy refuses it \(line \d+: 'http-check expect' .*'sstatus'.*\); the rendered line: "http-check expect sstatus 200"\. Fix the resource/);
+  assert.match(
+    refused.message,
+    /HAProxy refuses it \(line \d+: 'http-check expect' .*'sstatus'.*\); the rendered line: "http-check expect sstatus 200"\. Fix the resource/,
+  );
   assert.ok(refused.serving, 'its last accepted version serves');
   assert.equal((await httpGet(port, '/other/x')).body, 'other', 'the other changes are applied');
   assert.equal(await version(), 'one', 'the refused backend serves its previous version');

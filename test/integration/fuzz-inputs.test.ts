@@ -115,7 +115,13 @@ function hostileRequest(f: Fuzz): string {
     '*',
   ]);
   const headers = [`Host: ${f.pick(['x', '', f.hostileString().replace(/[\r\n]/g, '')])}`];
-  if (f.chance(0.4)) headers.push('Connection: Upgrade', 'Upgrade: websocket', `Sec-WebSocket-Version: ${f.pick(['13', '8', 'x'])}`, `Sec-WebSocket-Key: ${f.pick(['dGhlIHNhbXBsZSBub25jZQ==', '', 'x'])}`);
+  if (f.chance(0.4))
+    headers.push(
+      'Connection: Upgrade',
+      'Upgrade: websocket',
+      `Sec-WebSocket-Version: ${f.pick(['13', '8', 'x'])}`,
+      `Sec-WebSocket-Key: ${f.pick(['dGhlIHNhbXBsZSBub25jZQ==', '', 'x'])}`,
+    );
   if (f.chance(0.3)) headers.push(`Content-Length: ${f.pick(['-1', '99999999999', 'x', '5'])}`);
   if (f.chance(0.2)) headers.push('Transfer-Encoding: chunked');
   if (f.chance(0.2)) headers.push(`Authorization: Bearer ${f.hostileString().replace(/[\r\n]/g, '')}`);
@@ -210,16 +216,24 @@ test('hostile input on every path: the controller answers, the last good configu
   const yamlDocs = hostileYamlDocuments();
   counts.files = await run('files', async (i) => {
     if (i % 5 === 4) {
-      const d = yamlDocs[(i / 5) % yamlDocs.length | 0]!;
+      const d = yamlDocs[((i / 5) % yamlDocs.length) | 0]!;
       await writeFile(join(manifests, 'hostile.yaml'), d.text);
       return d.name;
     }
     if (i % 7 === 6) {
-      const damage = f.pick(['', 'kind: Frontend\nmetadata: {name: web', 'plain text', `{"kind": "Frontend", "metadata": {"name": "web"}, "spec": ${JSON.stringify(f.hostileValue())}}`]);
+      const damage = f.pick([
+        '',
+        'kind: Frontend\nmetadata: {name: web',
+        'plain text',
+        `{"kind": "Frontend", "metadata": {"name": "web"}, "spec": ${JSON.stringify(f.hostileValue())}}`,
+      ]);
       await writeFile(join(manifests, 'web.yaml'), damage);
       await settled(fx, 'damaged web.yaml');
       await invariants(`web.yaml damaged: ${describe(damage, 100)}`);
-      await writeFile(join(manifests, 'web.yaml'), `apiVersion: ${API_VERSION}\nkind: Frontend\nmetadata:\n  name: web\nspec:\n  binds: [{ address: 127.0.0.1, port: ${webPort} }]\n  defaultBackend: app\n`);
+      await writeFile(
+        join(manifests, 'web.yaml'),
+        `apiVersion: ${API_VERSION}\nkind: Frontend\nmetadata:\n  name: web\nspec:\n  binds: [{ address: 127.0.0.1, port: ${webPort} }]\n  defaultBackend: app\n`,
+      );
       return 'web.yaml restored';
     }
     const m = mutant(f, 'fz-file', await freePort(), up.port);
@@ -234,8 +248,13 @@ test('hostile input on every path: the controller answers, the last good configu
     const m = mutant(f, 'fz-rest', await freePort(), up.port);
     const plural = m.kind === 'Frontend' ? 'frontends' : 'backends';
     const name = encodeURIComponent(m.name);
-    const body = f.chance(0.15) ? f.pick([JSON.stringify(f.hostileValue()), `{"spec":${'['.repeat(100_000)}`, f.hostileString()]) : { metadata: m.annotations ? { annotations: m.annotations } : {}, spec: m.spec };
-    const r = await call(http, f.pick(['PUT', 'PUT', 'PATCH', 'POST']), `/api/v1/namespaces/default/${plural}/${name}${f.chance(0.3) ? '?wait=true' : ''}`, { body, token: TOKEN });
+    const body = f.chance(0.15)
+      ? f.pick([JSON.stringify(f.hostileValue()), `{"spec":${'['.repeat(100_000)}`, f.hostileString()])
+      : { metadata: m.annotations ? { annotations: m.annotations } : {}, spec: m.spec };
+    const r = await call(http, f.pick(['PUT', 'PUT', 'PATCH', 'POST']), `/api/v1/namespaces/default/${plural}/${name}${f.chance(0.3) ? '?wait=true' : ''}`, {
+      body,
+      token: TOKEN,
+    });
     assert.ok(r.status < 500, where(`REST ${m.what} answered ${r.status}: ${r.text.slice(0, 300)}`));
     return `${m.what} → ${r.status}`;
   });
@@ -243,7 +262,14 @@ test('hostile input on every path: the controller answers, the last good configu
   // REST, aqueduct's routes.
   counts.aqueduct = await run('aqueduct', async () => {
     const port = await freePort();
-    const frontend = { bind: `127.0.0.1:${port}`, backend: 'app', mode: 'http', keepalive: true, rules: [{ type: 'header', header: 'X-A', value: 'b', backend: 'app' }], natives: ['http-request set-header X-N n'] };
+    const frontend = {
+      bind: `127.0.0.1:${port}`,
+      backend: 'app',
+      mode: 'http',
+      keepalive: true,
+      rules: [{ type: 'header', header: 'X-A', value: 'b', backend: 'app' }],
+      natives: ['http-request set-header X-N n'],
+    };
     const backend = { type: 'static', members: [{ host: '127.0.0.1', port: up.port }], health: { httpPath: '/', interval: 2000 }, natives: [] as string[] };
     const isFrontend = f.chance(0.5);
     const base: Record<string, unknown> = isFrontend ? frontend : backend;
@@ -257,10 +283,11 @@ test('hostile input on every path: the controller answers, the last good configu
 
   // etcd: mutated resources as JSON or YAML values, hostile documents, hostile keys.
   // etcd itself refuses values over 1.5 MiB (and the client then opens its circuit breaker): larger ones are not sent.
-  const put = async (key: string, value: string): Promise<unknown> => (Buffer.byteLength(key) + Buffer.byteLength(value) > 1_000_000 ? undefined : etcd.client.put(key).value(value));
+  const put = async (key: string, value: string): Promise<unknown> =>
+    Buffer.byteLength(key) + Buffer.byteLength(value) > 1_000_000 ? undefined : etcd.client.put(key).value(value);
   counts.etcd = await run('etcd', async (i) => {
     if (i % 6 === 5) {
-      const d = yamlDocs[(i / 6) % yamlDocs.length | 0]!;
+      const d = yamlDocs[((i / 6) % yamlDocs.length) | 0]!;
       await put('fuzz/backends/default/fz-etcd-doc', d.text);
       return d.name;
     }

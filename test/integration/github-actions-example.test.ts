@@ -47,7 +47,10 @@ function bash(script: string, cwd: string, env: Record<string, string>): Promise
 }
 
 /** Runs the job's `run` steps in order, as a runner would; stops at the first failure. */
-async function runJob(repo: string, secrets: Record<string, string>): Promise<{ failedAt?: string; outputs: Record<string, string>; summary: string; log: string }> {
+async function runJob(
+  repo: string,
+  secrets: Record<string, string>,
+): Promise<{ failedAt?: string; outputs: Record<string, string>; summary: string; log: string }> {
   const temp = await mkdtemp(join(tmpdir(), 'nh-gha-'));
   const bin = join(temp, 'bin');
   await mkdir(bin);

@@ -8,8 +8,7 @@ import { HaproxySocketError, sendCommand } from '../../src/haproxy/socket.js';
 import { freePort, haproxyFixture, tempStateDir, testConfig } from '../helpers/haproxy.js';
 import { sampleBodies, startUpstream } from '../helpers/upstream.js';
 
-const bodies = async (port: number, n = 8): Promise<string[]> =>
-  [...(await sampleBodies(port, n)).keys()].map((k) => k.replace(/^200 /, '')).sort();
+const bodies = async (port: number, n = 8): Promise<string[]> => [...(await sampleBodies(port, n)).keys()].map((k) => k.replace(/^200 /, '')).sort();
 
 async function eventually(what: string, fn: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -88,7 +87,10 @@ test('runtime API against a running HAProxy', async (t) => {
     });
     await api.setServerState('be_app', 'c', 'maint');
     await api.delServer('be_app', 'c');
-    assert.deepEqual((await api.showServersState('be_app')).map((s) => s.server), ['a', 'b']);
+    assert.deepEqual(
+      (await api.showServersState('be_app')).map((s) => s.server),
+      ['a', 'b'],
+    );
   });
 
   await t.test("HAProxy's error replies become RuntimeApiError; bad arguments never reach HAProxy", async () => {
@@ -104,7 +106,14 @@ test('runtime API against a running HAProxy', async (t) => {
   });
 
   await t.test('writeRunningConfig records live changes in haproxy.cfg without a reload', async () => {
-    const live = testConfig({ stateDir: dir, port, servers: [{ name: 'a', port: a.port, options: 'weight 0' }, { name: 'b', port: d.port }] });
+    const live = testConfig({
+      stateDir: dir,
+      port,
+      servers: [
+        { name: 'a', port: a.port, options: 'weight 0' },
+        { name: 'b', port: d.port },
+      ],
+    });
     await sup.writeRunningConfig(live);
     assert.equal(await sup.runningConfig(), live);
     assert.equal(await sup.reloadCount(), 0);

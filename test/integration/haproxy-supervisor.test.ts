@@ -78,7 +78,7 @@ test('supervisor: start, apply, rejected apply, failed reload, recovery, stop', 
     const r = await sup.apply(clash);
     assert.equal(r.ok, false);
     assert.ok(!r.ok && r.reason === 'reload');
-    assert.match(!r.ok ? r.output : '', /cannot bind socket.*Address already in use/, 'the output is HAProxy\'s alert');
+    assert.match(!r.ok ? r.output : '', /cannot bind socket.*Address already in use/, "the output is HAProxy's alert");
     assert.equal(await readFile(sup.paths.config, 'utf8'), cfgB, 'haproxy.cfg restored');
     const proc = await sup.showProc();
     assert.equal(proc.master.pid, pid);
@@ -89,7 +89,14 @@ test('supervisor: start, apply, rejected apply, failed reload, recovery, stop', 
   });
 
   await t.test('a good apply after a failed reload works', async () => {
-    const both = testConfig({ stateDir: dir, port, servers: [{ name: 'a', port: a.port }, { name: 'b', port: b.port }] });
+    const both = testConfig({
+      stateDir: dir,
+      port,
+      servers: [
+        { name: 'a', port: a.port },
+        { name: 'b', port: b.port },
+      ],
+    });
     const r = await sup.apply(both);
     assert.deepEqual(r, { ok: true, reloads: 3 });
     assert.equal((await sup.showProc()).master.failedReloads, 0);

@@ -199,7 +199,14 @@ test('live stream: 30 clients flooding subscribes without reading are cut off, m
   const metrics = (await call(port, 'GET', '/metrics')).text;
   const dropped = (reason: string): number => Number(new RegExp(`node_haproxy_stream_clients_dropped_total\\{reason="${reason}"\\} (\\d+)`).exec(metrics)?.[1]);
   // Each is dropped once: for the data it does not read (slow) or for the messages it sends too fast (flood).
-  assert.equal(dropped('slow') + dropped('flood'), 30, metrics.split('\n').filter((l) => l.includes('dropped_total{')).join(', '));
+  assert.equal(
+    dropped('slow') + dropped('flood'),
+    30,
+    metrics
+      .split('\n')
+      .filter((l) => l.includes('dropped_total{'))
+      .join(', '),
+  );
   assert.equal(fx.controller.observe.stream!.clientCount, 0);
   const grew = (process.memoryUsage().rss - rssBefore) / 1e6;
   // Not a memory target (benchmarks hold those): the defect grew RSS by 850 MB; 30 bounded clients stay far below 400 MB.

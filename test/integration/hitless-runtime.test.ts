@@ -33,8 +33,7 @@ async function harness(t: TestContext, log?: string[]): Promise<Harness> {
   return h;
 }
 
-const bodies = async (port: number, n = 8): Promise<string[]> =>
-  [...(await sampleBodies(port, n)).keys()].map((k) => k.replace(/^200 /, '')).sort();
+const bodies = async (port: number, n = 8): Promise<string[]> => [...(await sampleBodies(port, n)).keys()].map((k) => k.replace(/^200 /, '')).sort();
 
 test('member-only changes apply through the runtime API: no reload, and the file on disk matches the live servers', async (t) => {
   const u = await upstreams(t, 'a', 'b', 'c', 'd');
@@ -62,17 +61,41 @@ test('member-only changes apply through the runtime API: no reload, and the file
 
   await step('add c', [...members, { name: 'c', port: u.c!.port }], /^1 add$/);
   assert.deepEqual(await bodies(port, 9), ['a', 'b', 'c']);
-  await step('weight of a', members.map((m) => (m.name === 'a' ? { ...m, weight: 50 } : m)), /^1 weight$/);
-  await step('drain b', members.map((m) => (m.name === 'b' ? { ...m, state: 'drain' } : m)), /weight/);
+  await step(
+    'weight of a',
+    members.map((m) => (m.name === 'a' ? { ...m, weight: 50 } : m)),
+    /^1 weight$/,
+  );
+  await step(
+    'drain b',
+    members.map((m) => (m.name === 'b' ? { ...m, state: 'drain' } : m)),
+    /weight/,
+  );
   assert.deepEqual(await bodies(port, 9), ['a', 'c'], 'a drained member takes no new request');
-  await step('maint c', members.map((m) => (m.name === 'c' ? { ...m, state: 'maint' } : m)), /^1 state$/);
+  await step(
+    'maint c',
+    members.map((m) => (m.name === 'c' ? { ...m, state: 'maint' } : m)),
+    /^1 state$/,
+  );
   assert.deepEqual(await bodies(port, 6), ['a']);
-  await step('move a to d', members.map((m) => (m.name === 'a' ? { ...m, port: u.d!.port } : m)), /^1 addr$/);
+  await step(
+    'move a to d',
+    members.map((m) => (m.name === 'a' ? { ...m, port: u.d!.port } : m)),
+    /^1 addr$/,
+  );
   assert.deepEqual(await bodies(port, 6), ['d']);
-  await step('remove b', members.filter((m) => m.name !== 'b'), /^1 del$/);
+  await step(
+    'remove b',
+    members.filter((m) => m.name !== 'b'),
+    /^1 del$/,
+  );
   await step(
     'c ready, b back, a weight 100',
-    [{ name: 'a', port: u.d!.port }, { name: 'b', port: u.b!.port }, { name: 'c', port: u.c!.port }],
+    [
+      { name: 'a', port: u.d!.port },
+      { name: 'b', port: u.b!.port },
+      { name: 'c', port: u.c!.port },
+    ],
     /add.*weight.*state|add/,
   );
   assert.deepEqual(await bodies(port, 9), ['b', 'c', 'd']);
@@ -114,7 +137,14 @@ test('a structural change reloads exactly once; weights and states survive it, s
   // The new worker started right: the saved state file kept only b's line (a and c differed
   // from the declared state), and converge after the reload had nothing to correct.
   const saved = await readFile(`${h.stateDir}/server-state`, 'utf8');
-  assert.deepEqual(saved.split('\n').slice(2).filter(Boolean).map((l) => l.split(' ')[3]), ['b']);
+  assert.deepEqual(
+    saved
+      .split('\n')
+      .slice(2)
+      .filter(Boolean)
+      .map((l) => l.split(' ')[3]),
+    ['b'],
+  );
   assert.ok(!log.some((l) => l.includes('corrected live servers')), 'converge corrected nothing');
 });
 
@@ -162,18 +192,36 @@ test('changes the runtime API cannot make fall back to one reload: static algori
   await h.apply([fe, app([{ name: 'a', port: u.a!.port }])]);
   let reloads = await h.reloads();
 
-  let p = await h.apply([fe, app([{ name: 'a', port: u.a!.port }, { name: 'b', port: u.b!.port }])]);
+  let p = await h.apply([
+    fe,
+    app([
+      { name: 'a', port: u.a!.port },
+      { name: 'b', port: u.b!.port },
+    ]),
+  ]);
   assert.equal(p.kind, 'reload');
   assert.match(p.reasons.join(), /server b added, and balance source takes no server at run time/);
   assert.equal(await h.reloads(), ++reloads);
   assert.deepEqual(await h.fileVsLive(), []);
 
   // State changes still go through the runtime API with a static algorithm.
-  p = await h.apply([fe, app([{ name: 'a', port: u.a!.port }, { name: 'b', port: u.b!.port, state: 'maint' }])]);
+  p = await h.apply([
+    fe,
+    app([
+      { name: 'a', port: u.a!.port },
+      { name: 'b', port: u.b!.port, state: 'maint' },
+    ]),
+  ]);
   assert.equal(p.kind, 'runtime');
   assert.equal(await h.reloads(), reloads);
 
-  p = await h.apply([fe, app([{ name: 'a', port: u.a!.port }, { name: 'b', address: 'localhost', port: u.b!.port, state: 'maint' }])]);
+  p = await h.apply([
+    fe,
+    app([
+      { name: 'a', port: u.a!.port },
+      { name: 'b', address: 'localhost', port: u.b!.port, state: 'maint' },
+    ]),
+  ]);
   assert.equal(p.kind, 'reload');
   assert.match(p.reasons.join(), /DNS name localhost/);
   assert.equal(await h.reloads(), ++reloads);
@@ -184,7 +232,13 @@ test('a runtime command HAProxy refuses falls back to one reload that restores t
   const port = await freePort();
   const h = await harness(t);
   const fe = frontendResource('web', port, 'app');
-  const app = (bWeight: number) => backendResource('app', { members: [{ name: 'a', port: u.a!.port }, { name: 'b', port: u.b!.port, weight: bWeight }] });
+  const app = (bWeight: number) =>
+    backendResource('app', {
+      members: [
+        { name: 'a', port: u.a!.port },
+        { name: 'b', port: u.b!.port, weight: bWeight },
+      ],
+    });
   await h.apply([fe, app(100)]);
   const reloads = await h.reloads();
   // Someone deletes b behind the controller's back: the next weight change is refused.
@@ -246,6 +300,9 @@ test('more member changes than the runtime budget fall back to one reload', asyn
   assert.match(p.reasons.join(), /5 server changes exceed the runtime budget of 3 per pass/);
   assert.equal(await supervisor.reloadCount(), reloads + 1, 'one reload');
   const live = await api.showServersState('default_app');
-  assert.deepEqual(live.map((s) => s.weight), [9, 9, 9, 9, 9]);
+  assert.deepEqual(
+    live.map((s) => s.weight),
+    [9, 9, 9, 9, 9],
+  );
   assert.deepEqual(await bodies(port, 10), ['a', 'b', 'c', 'd', 'e']);
 });

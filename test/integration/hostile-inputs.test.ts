@@ -37,7 +37,11 @@ const frontendDoc = (port: number, backend = 'app') =>
 
 const closed = (port: number) =>
   eventually(
-    () => httpGet(port, '/', 500).then(() => 'open', () => 'closed'),
+    () =>
+      httpGet(port, '/', 500).then(
+        () => 'open',
+        () => 'closed',
+      ),
     (s) => s === 'closed',
     10_000,
     `127.0.0.1:${port} closed`,
@@ -63,10 +67,18 @@ test('a manifest cut short, emptied or replaced by text keeps serving its last g
   assert.equal((await waitForHttp(port, (r) => r.status === 200)).body, 'a');
 
   const variants: [string, string, RegExp][] = [
-    ['truncated by an in-place write', good.slice(0, good.indexOf('{ name: a,') + 8), /^YAML does not parse at line \d+, column \d+: .*; its last good resources keep serving until it is fixed or deleted$/],
+    [
+      'truncated by an in-place write',
+      good.slice(0, good.indexOf('{ name: a,') + 8),
+      /^YAML does not parse at line \d+, column \d+: .*; its last good resources keep serving until it is fixed or deleted$/,
+    ],
     ['emptied (: > app.yaml)', '', /^the file is empty; its last good resources keep serving; delete the file to remove them$/],
     ['only a comment left', '# nothing here\n', /^the file is empty; its last good resources keep serving; delete the file to remove them$/],
-    ['replaced by plain text', 'this is not a manifest\n', /^is the text "this is not a manifest", not a Frontend or Backend object; .*; its last good resources keep serving until it is fixed or deleted$/],
+    [
+      'replaced by plain text',
+      'this is not a manifest\n',
+      /^is the text "this is not a manifest", not a Frontend or Backend object; .*; its last good resources keep serving until it is fixed or deleted$/,
+    ],
     ['an alias bomb', aliasBomb(), /^the file expands to more than 16 MiB once its YAML aliases .*; its last good resources keep serving/],
   ];
   let serving = 'a';
@@ -74,7 +86,12 @@ test('a manifest cut short, emptied or replaced by text keeps serving its last g
     const before = lines.length;
     const started = Date.now();
     await replaceFile(join(fx.manifests, 'app.yaml'), text);
-    const logged = await eventually(async () => rejections(lines.slice(before), /^app\.yaml/), (l) => l.length > 0, STALL_MS, `${what}: a warning`);
+    const logged = await eventually(
+      async () => rejections(lines.slice(before), /^app\.yaml/),
+      (l) => l.length > 0,
+      STALL_MS,
+      `${what}: a warning`,
+    );
     assert.ok(Date.now() - started < STALL_MS, `stalled: ${Date.now() - started} ms (the defect was a stall of 35 s or more)`);
     assert.match(String(logged[0]!.message), message, what);
     for (let i = 0; i < 5; i++) assert.equal((await httpGet(port)).body, serving, `${what}: the same frontend still serves`);
@@ -123,7 +140,12 @@ test('files: an alias bomb is reported in well under a second while other files 
   await writeFile(join(fx.manifests, 'more', 'app.yaml'), backendYaml('app', [{ name: 'b', port: up.b!.port }]));
   await unlink(join(fx.manifests, 'app.yaml'));
   await waitForHttp(port, (r) => r.body === 'b');
-  const bomb = await eventually(async () => rejections(lines.slice(before), /^bomb\.yaml$/), (l) => l.length > 0, STALL_MS, 'the bomb reported');
+  const bomb = await eventually(
+    async () => rejections(lines.slice(before), /^bomb\.yaml$/),
+    (l) => l.length > 0,
+    STALL_MS,
+    'the bomb reported',
+  );
   assert.match(String(bomb[0]!.message), /^the file expands to more than 16 MiB once its YAML aliases/);
   assert.ok(Date.now() - started < STALL_MS, `stalled: ${Date.now() - started} ms (the defect was a stall of 35 s or more)`);
   const reported = (origin: RegExp) => rejections(lines.slice(before), origin).map((l) => l.message);
@@ -140,7 +162,10 @@ test('files: an alias bomb is reported in well under a second while other files 
   // `validate` reports the same, instead of aborting.
   const v = (() => {
     try {
-      return { status: 0, out: execFileSync(process.execPath, [join(process.cwd(), 'dist/src/cli.js'), 'validate', fx.manifests], { encoding: 'utf8', stdio: 'pipe' }) };
+      return {
+        status: 0,
+        out: execFileSync(process.execPath, [join(process.cwd(), 'dist/src/cli.js'), 'validate', fx.manifests], { encoding: 'utf8', stdio: 'pipe' }),
+      };
     } catch (err) {
       const e = err as { status: number; stdout: string };
       return { status: e.status, out: e.stdout };
@@ -164,7 +189,12 @@ test('a source directory deleted and created again is watched again; meanwhile i
   await waitForHttp(port, (r) => r.body === 'a');
 
   await rm(fx.manifests, { recursive: true });
-  await eventually(async () => rejections(lines, /./).map((l) => String(l.message)), (m) => m.some((x) => /^the source directory cannot be read \(ENOENT\)/.test(x)), STALL_MS, 'the missing directory reported');
+  await eventually(
+    async () => rejections(lines, /./).map((l) => String(l.message)),
+    (m) => m.some((x) => /^the source directory cannot be read \(ENOENT\)/.test(x)),
+    STALL_MS,
+    'the missing directory reported',
+  );
   for (let i = 0; i < 3; i++) assert.equal((await httpGet(port)).body, 'a', 'serving while the directory is gone');
 
   // Created again (prepared next to it and renamed into place), then changed: the change is seen by the new watch.
@@ -172,7 +202,12 @@ test('a source directory deleted and created again is watched again; meanwhile i
   t.after(() => rm(next, { recursive: true, force: true }));
   for (const [name, text] of Object.entries(files)) await writeFile(join(next, name), text);
   await rename(next, fx.manifests);
-  await eventually(async () => lines, (l) => l.some((x) => x.msg === 'the source directory is readable again'), STALL_MS, 'the directory found again');
+  await eventually(
+    async () => lines,
+    (l) => l.some((x) => x.msg === 'the source directory is readable again'),
+    STALL_MS,
+    'the directory found again',
+  );
   await fx.write('app.yaml', backendYaml('app', [{ name: 'b', port: up.b!.port }]));
   await waitForHttp(port, (r) => r.body === 'b', 3000);
 });
@@ -249,7 +284,10 @@ test('REST: an alias bomb or deeply nested JSON is a 400 at once; stored resourc
     const r = await fx.api.put(`${NS}/backends/b${n}`, backend(`b${n}`, note));
     if (r.status === 507) {
       assert.equal(r.json.error, 'InsufficientStorage');
-      assert.match(r.json.message, /^Backend default\/b\d takes \d+ bytes; with it the REST API would store \d+ bytes, more than --api-max-stored-bytes \(40000\); .*; nothing was changed$/);
+      assert.match(
+        r.json.message,
+        /^Backend default\/b\d takes \d+ bytes; with it the REST API would store \d+ bytes, more than --api-max-stored-bytes \(40000\); .*; nothing was changed$/,
+      );
       break;
     }
     assert.equal(r.status, 201, r.text);

@@ -85,7 +85,10 @@ test('custom resources, a Service and EndpointSlices: traffic, scaling without r
     await controller.reconciler.settled();
     const before = server.requestCount({ verb: 'patch', resource: 'backends/status' });
     // A change that does not touch the Backend: a label on the Service.
-    server.apply({ ...serviceObject('web', [{ name: 'http', port: 80, targetPort: 'http' }]), metadata: { name: 'web', namespace: 'default', labels: { x: 'y' } } });
+    server.apply({
+      ...serviceObject('web', [{ name: 'http', port: 80, targetPort: 'http' }]),
+      metadata: { name: 'web', namespace: 'default', labels: { x: 'y' } },
+    });
     await new Promise((r) => setTimeout(r, 400));
     assert.equal(server.requestCount({ verb: 'patch', resource: 'backends/status' }), before);
   });
@@ -140,7 +143,10 @@ test('custom resources, a Service and EndpointSlices: traffic, scaling without r
     await controller.reconciler.settled();
     assert.equal(controller.reconciler.runningText, text, 'the running configuration is unchanged');
     assert.equal(await reloads(), before);
-    await eventually('a Warning event says why', () => eventsFor(server, 'extra').some((e) => e.type === 'Warning' && e.reason === 'BackendNotFound') || undefined);
+    await eventually(
+      'a Warning event says why',
+      () => eventsFor(server, 'extra').some((e) => e.type === 'Warning' && e.reason === 'BackendNotFound') || undefined,
+    );
 
     applySpec(server, frontendObject('extra', { binds: [{ address: '127.0.0.1', port: port2 }], defaultBackend: 'app' }));
     await eventually('Accepted again', () => condition(server.getObject('Frontend', 'default', 'extra'), 'Programmed')?.status === 'True' || undefined);

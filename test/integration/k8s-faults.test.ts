@@ -45,11 +45,18 @@ test('faults: dropped watches, 410, 500s and stalls; every change made meanwhile
       },
       15_000,
     );
-    await eventually(`${what}: status shows ${names.length} ready member(s) for the current generation`, () => {
-      const be = server.getObject('Backend', 'default', 'app');
-      const s = statusOf(be);
-      return (s?.members?.ready === names.length && s.observedGeneration === be?.metadata.generation && condition(be, 'Programmed')?.status === 'True') || undefined;
-    }, 15_000);
+    await eventually(
+      `${what}: status shows ${names.length} ready member(s) for the current generation`,
+      () => {
+        const be = server.getObject('Backend', 'default', 'app');
+        const s = statusOf(be);
+        return (
+          (s?.members?.ready === names.length && s.observedGeneration === be?.metadata.generation && condition(be, 'Programmed')?.status === 'True') ||
+          undefined
+        );
+      },
+      15_000,
+    );
   };
 
   await converged(['u0'], 'start');
@@ -62,7 +69,10 @@ test('faults: dropped watches, 410, 500s and stalls; every change made meanwhile
     server.dropAllWatches();
     server.remove('EndpointSlice', 'default', 'web-0');
     await converged(['u1', 'u2'], 'after cut watches');
-    assert.ok(restarts.slice(before).some((r) => r.reason === 'error'), 'the cuts were seen and the watches restarted');
+    assert.ok(
+      restarts.slice(before).some((r) => r.reason === 'error'),
+      'the cuts were seen and the watches restarted',
+    );
   });
 
   await t.test('410 Gone in the stream: relist, nothing lost', async () => {
@@ -73,7 +83,10 @@ test('faults: dropped watches, 410, 500s and stalls; every change made meanwhile
     server.apply(slice(1, false));
     server.compactHistory();
     await converged(['u2', 'u3'], 'after 410 (event)');
-    assert.ok(restarts.slice(before).some((r) => r.reason === 'expired'), `a 410 was seen: ${JSON.stringify(restarts.slice(before))}`);
+    assert.ok(
+      restarts.slice(before).some((r) => r.reason === 'expired'),
+      `a 410 was seen: ${JSON.stringify(restarts.slice(before))}`,
+    );
   });
 
   await t.test('410 Gone as an HTTP answer: relist, nothing lost', async () => {
@@ -103,7 +116,10 @@ test('faults: dropped watches, 410, 500s and stalls; every change made meanwhile
     await converged(['u1', 'u3', 'u4', 'u5'], 'after 500s');
     const failed = restarts.slice(before).filter((r) => r.reason === 'error');
     assert.ok(failed.length >= 2, `watch restarts during the 500s: ${failed.length}`);
-    assert.ok(failed.some((r) => r.delayMs > 0), 'restarts back off');
+    assert.ok(
+      failed.some((r) => r.delayMs > 0),
+      'restarts back off',
+    );
   });
 
   await t.test('a stalled watch is restarted and the change it hid arrives', async () => {
@@ -112,7 +128,10 @@ test('faults: dropped watches, 410, 500s and stalls; every change made meanwhile
     server.stallWatches();
     server.remove('EndpointSlice', 'default', 'web-5');
     await converged(['u1', 'u3', 'u4'], 'after stall');
-    assert.ok(restarts.slice(before).some((r) => r.reason === 'stalled'), 'stall detected');
+    assert.ok(
+      restarts.slice(before).some((r) => r.reason === 'stalled'),
+      'stall detected',
+    );
     server.setBookmarkInterval(200);
   });
 

@@ -35,7 +35,10 @@ test('a replica whose caches never synced never takes the Lease and writes no st
   assert.equal(controller.kubernetes!.isLeader(), false);
   assert.equal(server.getObject('Lease', 'default', 'node-haproxy'), undefined, 'no Lease taken (none even created)');
   assert.equal(server.requestCount({ method: 'PATCH' }), 0, 'no status written');
-  assert.ok(lines.some((l) => /not campaigning yet \(the Kubernetes caches have not synced yet\)/.test(l.msg)), 'it says why');
+  assert.ok(
+    lines.some((l) => /not campaigning yet \(the Kubernetes caches have not synced yet\)/.test(l.msg)),
+    'it says why',
+  );
 
   // Once the caches sync it campaigns and writes.
   server.clearFailures();
@@ -64,7 +67,10 @@ test('a leader whose caches stop being current steps down at once and releases t
   await eventually('the Lease was released', () => (holder(server) === '' ? true : undefined), 3000);
   // Meanwhile it writes nothing, and HAProxy keeps serving.
   const patches = server.requestCount({ method: 'PATCH' });
-  server.apply({ ...backendObject('app', { members: [{ name: 'a', address: '127.0.0.1', port: upstream.port }], balance: 'leastconn' }), status: server.getObject('Backend', 'default', 'app')!.status });
+  server.apply({
+    ...backendObject('app', { members: [{ name: 'a', address: '127.0.0.1', port: upstream.port }], balance: 'leastconn' }),
+    status: server.getObject('Backend', 'default', 'app')!.status,
+  });
   await new Promise((r) => setTimeout(r, 600));
   assert.equal(server.requestCount({ method: 'PATCH' }), patches, 'no status written from stale caches');
   assert.equal(holder(server), '', 'it does not take the Lease back while its caches are stale');
@@ -72,7 +78,11 @@ test('a leader whose caches stop being current steps down at once and releases t
 
   cancel();
   await eventually('it leads again', () => (holder(server) === 'leader' ? true : undefined), 10_000);
-  await eventually('the new generation is written', () => statusOf(server.getObject('Backend', 'default', 'app'))?.observedGeneration === 2 || undefined, 10_000);
+  await eventually(
+    'the new generation is written',
+    () => statusOf(server.getObject('Backend', 'default', 'app'))?.observedGeneration === 2 || undefined,
+    10_000,
+  );
 });
 
 test('on a 1.20 API server members come from Endpoints by themselves, and the log says why', async (t) => {
@@ -109,7 +119,11 @@ test('on a 1.20 API server a forced --members-from endpointslices fails readines
     return r.status === 503 && r.body.includes('EndpointSlice') ? (JSON.parse(r.body) as { reasons: string[] }) : undefined;
   });
   assert.ok(
-    ready.reasons.some((r) => /kubernetes: --members-from endpointslices: EndpointSlice v1 \(discovery\.k8s\.io\/v1\) needs Kubernetes 1\.21.*v1\.20\.2.*use --members-from endpoints/.test(r)),
+    ready.reasons.some((r) =>
+      /kubernetes: --members-from endpointslices: EndpointSlice v1 \(discovery\.k8s\.io\/v1\) needs Kubernetes 1\.21.*v1\.20\.2.*use --members-from endpoints/.test(
+        r,
+      ),
+    ),
     JSON.stringify(ready.reasons),
   );
   assert.equal(controller.kubernetes!.isLeader(), false);
@@ -118,6 +132,10 @@ test('on a 1.20 API server a forced --members-from endpointslices fails readines
   const current = await startApiServer(t);
   current.apply(serviceObject('web', [{ name: 'http', port: 80 }]));
   current.apply(sliceObject('web-1', 'web', { name: 'http', port: 8080 }, [{ address: '127.0.0.1' }]));
-  const { controller: c2 } = await startK8sController(t, { kubeConfig: current.kubeConfig(), identity: 'current', kubernetes: { membersFrom: 'endpointslices' } });
+  const { controller: c2 } = await startK8sController(t, {
+    kubeConfig: current.kubeConfig(),
+    identity: 'current',
+    kubernetes: { membersFrom: 'endpointslices' },
+  });
   assert.equal(c2.kubernetes!.source.membersSource, 'endpointslices');
 });

@@ -92,7 +92,7 @@ test('Kubernetes with --allow-raw-config: the annotation is applied to its secti
   assert.equal(await rawHeader(port), 'two', 'the last accepted version keeps serving');
 });
 
-test('Kubernetes: a raw line HAProxy refuses puts RejectedByHAProxy on that Backend only (HAProxy\'s words, the line, the field); a new Frontend applies meanwhile', async (t) => {
+test("Kubernetes: a raw line HAProxy refuses puts RejectedByHAProxy on that Backend only (HAProxy's words, the line, the field); a new Frontend applies meanwhile", async (t) => {
   const { server, port, backend } = await setup(t, rawAnnotation([LINE]));
   const { controller } = await startK8sController(t, { kubeConfig: server.kubeConfig(), controller: { allowRawConfig: true } });
   await waitForHttp(port, (r) => r.body === 'app');
@@ -109,7 +109,9 @@ test('Kubernetes: a raw line HAProxy refuses puts RejectedByHAProxy on that Back
   assert.equal(condition(refused, 'Programmed')?.status, 'False');
   assert.equal((await waitForHttp(second, (r) => r.status === 200)).body, 'app', 'the new Frontend serves');
   assert.equal(await rawHeader(port), 'one', 'the refused Backend serves its last accepted version');
-  await eventually('Frontend default/second Accepted=True', () => (condition(server.getObject('Frontend', 'default', 'second'), 'Accepted')?.status === 'True' ? true : undefined));
+  await eventually('Frontend default/second Accepted=True', () =>
+    condition(server.getObject('Frontend', 'default', 'second'), 'Accepted')?.status === 'True' ? true : undefined,
+  );
   assert.equal(controller.reconciler.isConverged(), true);
 
   // Fixed: applied, and the condition clears.

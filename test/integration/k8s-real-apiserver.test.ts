@@ -51,7 +51,9 @@ function backend(name: string, spec: Record<string, unknown>): KubernetesObject 
 
 test('CRDs are accepted and established; a Backend is stored with the schema defaults', { skip }, async () => {
   const a = api!;
-  const crds = (await (await fetchJson(a, '/apis/apiextensions.k8s.io/v1/customresourcedefinitions')).items) as Array<{
+  const crds = (await (
+    await fetchJson(a, '/apis/apiextensions.k8s.io/v1/customresourcedefinitions')
+  ).items) as Array<{
     metadata: { name: string };
     status: { conditions: Array<{ type: string; status: string }> };
   }>;
@@ -65,7 +67,10 @@ test('CRDs are accepted and established; a Backend is stored with the schema def
   await a.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
   const custom = a.admin.makeApiClient(CustomObjectsApi);
   const made = (await custom.createNamespacedCustomObject({
-    group: GROUP, version: VERSION, namespace: NS, plural: 'backends',
+    group: GROUP,
+    version: VERSION,
+    namespace: NS,
+    plural: 'backends',
     body: backend('schema-check', { members: [{ name: 'm1', address: '192.0.2.1', port: 80 }] }),
   })) as { spec: Record<string, unknown>; metadata: { generation: number } };
   assert.equal(made.metadata.generation, 1);
@@ -77,7 +82,7 @@ test('CRDs are accepted and established; a Backend is stored with the schema def
   );
 });
 
-test('Event names: the real API server refuses what the test server now refuses too, and records the controller\'s Events', { skip }, async () => {
+test("Event names: the real API server refuses what the test server now refuses too, and records the controller's Events", { skip }, async () => {
   // The same scenario runs against the test server in test/unit/k8s-names-versions-lease.test.ts.
   await eventNameScenario(api!.admin, NS);
 });
@@ -90,14 +95,26 @@ test('the controller as its ServiceAccount: members from Endpoints on 1.20, stat
   // A Service without selector and its Endpoints (no controller-manager here). Endpoint addresses may not be
   // loopback, so these are TEST-NET-1 addresses HAProxy only lists (no health checks, no traffic to them).
   await a.create(
-    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: NS }, spec: { ports: [{ name: 'http', port: 80, targetPort: 8080 }] } } as KubernetesObject,
     {
-      apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'web', namespace: NS },
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'web', namespace: NS },
+      spec: { ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+    } as KubernetesObject,
+    {
+      apiVersion: 'v1',
+      kind: 'Endpoints',
+      metadata: { name: 'web', namespace: NS },
       subsets: [{ addresses: [{ ip: '192.0.2.10' }], notReadyAddresses: [{ ip: '192.0.2.11' }], ports: [{ name: 'http', port: 8080 }] }],
     } as KubernetesObject,
     backend('echo', { service: { name: 'web', port: 'http' } }),
     backend('static', { members: [{ name: 'local', address: '127.0.0.1', port: upstream.port }] }),
-    { apiVersion: `${GROUP}/${VERSION}`, kind: 'Frontend', metadata: { name: 'web', namespace: NS }, spec: { binds: [{ address: '127.0.0.1', port }], defaultBackend: 'static' } } as KubernetesObject,
+    {
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: 'Frontend',
+      metadata: { name: 'web', namespace: NS },
+      spec: { binds: [{ address: '127.0.0.1', port }], defaultBackend: 'static' },
+    } as KubernetesObject,
   );
 
   const { logger, lines } = recordingLogger();
@@ -110,8 +127,14 @@ test('the controller as its ServiceAccount: members from Endpoints on 1.20, stat
   // 1.20 serves no discovery.k8s.io/v1: the controller chose Endpoints by itself and said why.
   assert.equal(controller.kubernetes!.source.membersSource, 'endpoints');
   assert.equal(controller.kubernetes!.source.server?.gitVersion.startsWith('v1.20.'), true);
-  assert.ok(lines.some((l) => l.level === 'warn' && /EndpointSlice v1 .*needs Kubernetes 1\.21/.test(l.msg)), 'the fallback is logged');
-  assert.ok(!lines.some((l) => /list failed/.test(l.msg)), `no list failed under the project's RBAC: ${JSON.stringify(lines.filter((l) => l.level !== 'info'))}`);
+  assert.ok(
+    lines.some((l) => l.level === 'warn' && /EndpointSlice v1 .*needs Kubernetes 1\.21/.test(l.msg)),
+    'the fallback is logged',
+  );
+  assert.ok(
+    !lines.some((l) => /list failed/.test(l.msg)),
+    `no list failed under the project's RBAC: ${JSON.stringify(lines.filter((l) => l.level !== 'info'))}`,
+  );
 
   // Traffic through the Frontend.
   const r = await waitForHttp(port, (res) => res.status === 200, 15_000);
@@ -126,28 +149,45 @@ test('the controller as its ServiceAccount: members from Endpoints on 1.20, stat
     (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NS, plural: 'backends', name })) as {
       status?: { observedGeneration?: number; members?: { total: number; ready: number }; conditions?: Array<{ type: string; status: string }> };
     };
-  const echo = await eventually('Backend echo status written', async () => {
-    const b = await read('echo');
-    return b.status?.members?.total === 2 && b.status.conditions?.some((c) => c.type === 'Programmed' && c.status === 'True') ? b : undefined;
-  }, 15_000);
+  const echo = await eventually(
+    'Backend echo status written',
+    async () => {
+      const b = await read('echo');
+      return b.status?.members?.total === 2 && b.status.conditions?.some((c) => c.type === 'Programmed' && c.status === 'True') ? b : undefined;
+    },
+    15_000,
+  );
   assert.deepEqual(echo.status!.members, { total: 2, ready: 1 });
   assert.equal(echo.status!.observedGeneration, 1);
 
   // Events: a member change (runtime, no reload) and a Frontend whose Backend does not exist.
   const core = a.admin.makeApiClient(CoreV1Api);
   await core.replaceNamespacedEndpoints({
-    namespace: NS, name: 'web',
-    body: { metadata: { name: 'web', namespace: NS }, subsets: [{ addresses: [{ ip: '192.0.2.10' }, { ip: '192.0.2.12' }], notReadyAddresses: [{ ip: '192.0.2.11' }], ports: [{ name: 'http', port: 8080 }] }] },
+    namespace: NS,
+    name: 'web',
+    body: {
+      metadata: { name: 'web', namespace: NS },
+      subsets: [{ addresses: [{ ip: '192.0.2.10' }, { ip: '192.0.2.12' }], notReadyAddresses: [{ ip: '192.0.2.11' }], ports: [{ name: 'http', port: 8080 }] }],
+    },
   });
-  await a.create({ apiVersion: `${GROUP}/${VERSION}`, kind: 'Frontend', metadata: { name: 'dangling', namespace: NS }, spec: { binds: [{ address: '127.0.0.1', port: await freePort() }], defaultBackend: 'nope' } } as KubernetesObject);
+  await a.create({
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: 'Frontend',
+    metadata: { name: 'dangling', namespace: NS },
+    spec: { binds: [{ address: '127.0.0.1', port: await freePort() }], defaultBackend: 'nope' },
+  } as KubernetesObject);
   const events = a.admin.makeApiClient(EventsV1Api);
   // What `kubectl get events -n demo` shows, through the API.
-  const listed = await eventually('MembersUpdated and BackendNotFound events listed', async () => {
-    const l = await events.listNamespacedEvent({ namespace: NS });
-    const mine = l.items.filter((e) => e.reportingController === 'haproxy.node-haproxy.io/controller' && e.reportingInstance === 'replica-1');
-    const reasons = new Set(mine.map((e) => e.reason));
-    return reasons.has('MembersUpdated') && reasons.has('BackendNotFound') ? mine : undefined;
-  }, 15_000);
+  const listed = await eventually(
+    'MembersUpdated and BackendNotFound events listed',
+    async () => {
+      const l = await events.listNamespacedEvent({ namespace: NS });
+      const mine = l.items.filter((e) => e.reportingController === 'haproxy.node-haproxy.io/controller' && e.reportingInstance === 'replica-1');
+      const reasons = new Set(mine.map((e) => e.reason));
+      return reasons.has('MembersUpdated') && reasons.has('BackendNotFound') ? mine : undefined;
+    },
+    15_000,
+  );
   const members = listed.find((e) => e.reason === 'MembersUpdated')!;
   assert.equal(members.regarding?.kind, 'Backend');
   assert.equal(members.regarding?.name, 'echo');
@@ -178,13 +218,27 @@ test('Lease on a real API server: a replica that never synced never takes it; a 
   await new Promise((r) => setTimeout(r, 2000));
   assert.equal(lonely.kubernetes!.isLeader(), false);
   assert.ok(!(await lease())?.holderIdentity, `the unsynced replica did not take the free Lease: ${JSON.stringify(await lease())}`);
-  assert.ok(unsynced.lines.some((l) => /not campaigning yet/.test(l.msg)), 'it says why it does not campaign');
-  assert.ok(unsynced.lines.some((l) => /list failed/.test(l.msg) && /403|forbidden/i.test(JSON.stringify(l))), 'its lists are forbidden');
+  assert.ok(
+    unsynced.lines.some((l) => /not campaigning yet/.test(l.msg)),
+    'it says why it does not campaign',
+  );
+  assert.ok(
+    unsynced.lines.some((l) => /list failed/.test(l.msg) && /403|forbidden/i.test(JSON.stringify(l))),
+    'its lists are forbidden',
+  );
 
-  const one = await startK8sController(t, { kubeConfig: a.kubeConfig(a.tokens.controller, CONTROLLER_NAMESPACE), identity: 'replica-1', kubernetes: { leaderElection } });
+  const one = await startK8sController(t, {
+    kubeConfig: a.kubeConfig(a.tokens.controller, CONTROLLER_NAMESPACE),
+    identity: 'replica-1',
+    kubernetes: { leaderElection },
+  });
   await eventually('replica-1 holds the Lease', async () => ((await lease())?.holderIdentity === 'replica-1' ? true : undefined), 10_000);
   const transitions = (await lease())?.leaseTransitions ?? 0;
-  const two = await startK8sController(t, { kubeConfig: a.kubeConfig(a.tokens.controller, CONTROLLER_NAMESPACE), identity: 'replica-2', kubernetes: { leaderElection } });
+  const two = await startK8sController(t, {
+    kubeConfig: a.kubeConfig(a.tokens.controller, CONTROLLER_NAMESPACE),
+    identity: 'replica-2',
+    kubernetes: { leaderElection },
+  });
   await new Promise((r) => setTimeout(r, 1000));
   assert.equal((await lease())?.holderIdentity, 'replica-1');
   assert.equal(two.controller.kubernetes!.isLeader(), false);
@@ -203,7 +257,12 @@ async function startUnsynced(t: TestContext, a: RealApiServer, logger: Logger, l
     stateDir: dir.dir,
     haproxyBin: HAPROXY_BIN,
     logger,
-    kubernetes: { kubeConfig: a.kubeConfig(a.tokens.leaseOnly, CONTROLLER_NAMESPACE), identity: 'replica-unsynced', leaderElection, backoff: { initialMs: 200, maxMs: 1000 } },
+    kubernetes: {
+      kubeConfig: a.kubeConfig(a.tokens.leaseOnly, CONTROLLER_NAMESPACE),
+      identity: 'replica-unsynced',
+      leaderElection,
+      backoff: { initialMs: 200, maxMs: 1000 },
+    },
   });
   t.after(async () => {
     await controller.stop({ stopHaproxy: true });
@@ -219,7 +278,9 @@ async function fetchJson(a: RealApiServer, path: string): Promise<Record<string,
     const req = request(url, { ca: a.caPem, headers: { authorization: `Bearer ${a.tokens.admin}` } }, (res) => {
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body) as Record<string, unknown>) : reject(new Error(`GET ${path}: HTTP ${res.statusCode}: ${body}`))));
+      res.on('end', () =>
+        res.statusCode === 200 ? resolve(JSON.parse(body) as Record<string, unknown>) : reject(new Error(`GET ${path}: HTTP ${res.statusCode}: ${body}`)),
+      );
     });
     req.on('error', reject);
     req.end();

@@ -55,11 +55,35 @@ test('two replicas: both serve, only the lease holder writes status, the other t
   const replicaA: ChildProcess = spawn(
     process.execPath,
     [
-      CLI, 'run', '--source', 'kubernetes', '--kubeconfig', kubeconfig, '--identity', 'replica-a',
-      '--state-dir', dirA.dir, '--haproxy-bin', HAPROXY_BIN,
-      '--lease-duration-ms', String(TEST_LEASE.leaseDurationMs), '--renew-deadline-ms', String(TEST_LEASE.renewDeadlineMs),
-      '--retry-period-ms', String(TEST_LEASE.retryPeriodMs), '--debounce-ms', '30', '--min-reload-interval-ms', '0',
-      '--hard-stop-after', '5s', '--share-ports', '--log-level', 'warn', '--http-address', `127.0.0.1:${httpA}`,
+      CLI,
+      'run',
+      '--source',
+      'kubernetes',
+      '--kubeconfig',
+      kubeconfig,
+      '--identity',
+      'replica-a',
+      '--state-dir',
+      dirA.dir,
+      '--haproxy-bin',
+      HAPROXY_BIN,
+      '--lease-duration-ms',
+      String(TEST_LEASE.leaseDurationMs),
+      '--renew-deadline-ms',
+      String(TEST_LEASE.renewDeadlineMs),
+      '--retry-period-ms',
+      String(TEST_LEASE.retryPeriodMs),
+      '--debounce-ms',
+      '30',
+      '--min-reload-interval-ms',
+      '0',
+      '--hard-stop-after',
+      '5s',
+      '--share-ports',
+      '--log-level',
+      'warn',
+      '--http-address',
+      `127.0.0.1:${httpA}`,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -126,7 +150,7 @@ test('two replicas: both serve, only the lease holder writes status, the other t
     t.diagnostic(`takeover after ${tookMs} ms; ${report.ok} requests, none failed`);
   });
 
-  await t.test('leadership changes never restarted or reloaded replica B\'s HAProxy', async () => {
+  await t.test("leadership changes never restarted or reloaded replica B's HAProxy", async () => {
     assert.equal(B.controller.supervisor.masterPid, bMaster);
     assert.equal(await B.controller.supervisor.reloadCount(), bReloads);
   });

@@ -170,10 +170,7 @@ test('HAProxy metrics: same families, series and values as the built-in exporter
   assert.equal(v('haproxy_frontend_sessions_total{proxy="default_web"}'), 28);
   assert.equal(v('haproxy_backend_http_responses_total{proxy="default_dead",code="5xx"}'), 5);
   assert.equal(v('haproxy_backend_status{proxy="default_dead",state="DOWN"}'), 1, 'its only member is in maintenance');
-  assert.equal(
-    v('haproxy_server_sessions_total{proxy="default_app",server="a1"}')! + v('haproxy_server_sessions_total{proxy="default_app",server="a2"}')!,
-    23,
-  );
+  assert.equal(v('haproxy_server_sessions_total{proxy="default_app",server="a1"}')! + v('haproxy_server_sessions_total{proxy="default_app",server="a2"}')!, 23);
   assert.equal(v('haproxy_server_status{proxy="default_app",server="a1",state="UP"}'), 1);
   assert.equal(v('haproxy_server_status{proxy="default_app",server="a3",state="MAINT"}'), 1);
   assert.equal(v('node_haproxy_stats_up'), 1);
@@ -198,7 +195,11 @@ test('/metrics passes promtool; the only lint findings are names kept for compat
     'nodejs_active_requests_total non-counter metrics should not have "_total" suffix',
     'nodejs_active_resources_total non-counter metrics should not have "_total" suffix',
   ];
-  assert.deepEqual(ours.findings.filter((f) => !allowed.includes(f)), [], 'no other finding');
+  assert.deepEqual(
+    ours.findings.filter((f) => !allowed.includes(f)),
+    [],
+    'no other finding',
+  );
   assert.ok(!ours.findings.some((f) => f.startsWith('node_haproxy_')), 'node_haproxy_* metrics lint clean');
   const builtin = promtool((await get(s.statsPort, '/metrics')).body);
   assert.ok(builtin.findings.includes(allowed[0]!), 'the built-in exporter has the same finding');
@@ -235,7 +236,10 @@ test('concurrent scrapes cost one stats read', async (t) => {
   const before = reader.reads;
   const bodies = await Promise.all(Array.from({ length: 8 }, () => get(s.httpPort, '/metrics?scope=server')));
   assert.equal(reader.reads - before, 1, 'eight concurrent scrapes, one read');
-  assert.ok(bodies.every((b) => b.body === bodies[0]!.body), 'all saw the same numbers');
+  assert.ok(
+    bodies.every((b) => b.body === bodies[0]!.body),
+    'all saw the same numbers',
+  );
 });
 
 test('controller metrics follow reloads, runtime updates, resources and apply state', async (t) => {
@@ -259,7 +263,10 @@ test('controller metrics follow reloads, runtime updates, resources and apply st
   await reload;
   // An invalid resource: rejected, nothing served for it.
   const rejected = s.fx.nextPass((p) => p.resolution?.outcomes.get('Backend/default/broken')?.accepted === false);
-  await s.fx.write('broken.yaml', `apiVersion: ${API_VERSION}\nkind: Backend\nmetadata:\n  name: broken\nspec:\n  members: [{ name: x, address: 127.0.0.1, port: 99999 }]\n`);
+  await s.fx.write(
+    'broken.yaml',
+    `apiVersion: ${API_VERSION}\nkind: Backend\nmetadata:\n  name: broken\nspec:\n  members: [{ name: x, address: 127.0.0.1, port: 99999 }]\n`,
+  );
   await rejected;
 
   const m = await scrape(s.httpPort);

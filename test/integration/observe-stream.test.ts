@@ -35,10 +35,11 @@ test('live stream: snapshot, then updates after traffic; a client that never rea
   assert.deepEqual(await app.next(), { type: 'hello', intervalMs: 200, path: '/stream' });
   app.ws.send(JSON.stringify({ type: 'subscribe', backends: ['default/app'] }));
   const snap = await app.next((m) => m.type === 'snapshot');
-  assert.deepEqual(
-    snap.rows.map((r: any) => `${r.type} ${r.proxy} ${r.server ?? ''}`).sort(),
-    ['backend default_app ', 'server default_app m1', 'server default_app m2'],
-  );
+  assert.deepEqual(snap.rows.map((r: any) => `${r.type} ${r.proxy} ${r.server ?? ''}`).sort(), [
+    'backend default_app ',
+    'server default_app m1',
+    'server default_app m2',
+  ]);
   const m1 = snap.rows.find((r: any) => r.server === 'm1');
   assert.equal(m1.stats.status, 'no check');
   assert.equal(typeof m1.stats.weight, 'number');
@@ -63,7 +64,10 @@ test('live stream: snapshot, then updates after traffic; a client that never rea
   let frontendReq = 0;
   while (frontendReq < 10) {
     const upd = await web.next((m) => m.type === 'update');
-    assert.deepEqual(Object.keys(upd.changed[0].stats).filter((k) => !['stot', 'req_tot', 'hrsp_2xx'].includes(k)), []);
+    assert.deepEqual(
+      Object.keys(upd.changed[0].stats).filter((k) => !['stot', 'req_tot', 'hrsp_2xx'].includes(k)),
+      [],
+    );
     frontendReq = upd.changed[0].stats.req_tot ?? frontendReq;
   }
 

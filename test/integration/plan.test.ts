@@ -55,13 +55,22 @@ test('plan: noop, runtime and reload against a controller state directory, with 
   await cp(fx.manifests, repo, { recursive: true });
 
   // The same resources, documents in another order and another file split: nothing to do.
-  await writeFile(join(repo, 'app.yaml'), `${backendYaml('other', [{ name: 'b', port: up.b!.port }])}---\n${backendYaml('app', [{ name: 'a', port: up.a!.port }])}`);
+  await writeFile(
+    join(repo, 'app.yaml'),
+    `${backendYaml('other', [{ name: 'b', port: up.b!.port }])}---\n${backendYaml('app', [{ name: 'a', port: up.a!.port }])}`,
+  );
   let r = await run('plan', repo, '--state-dir', fx.stateDir);
   assert.equal(r.status, PLAN_EXIT_CODES.noop, r.stdout + r.stderr);
   assert.match(r.stdout, /^Plan: noop/);
 
   // A member added and one re-weighted: runtime, each operation listed.
-  await writeFile(join(repo, 'app.yaml'), `${backendYaml('other', [{ name: 'b', port: up.b!.port }])}---\n${backendYaml('app', [{ name: 'a', port: up.a!.port, weight: 7 }, { name: 'a2', port: up.b!.port }])}`);
+  await writeFile(
+    join(repo, 'app.yaml'),
+    `${backendYaml('other', [{ name: 'b', port: up.b!.port }])}---\n${backendYaml('app', [
+      { name: 'a', port: up.a!.port, weight: 7 },
+      { name: 'a2', port: up.b!.port },
+    ])}`,
+  );
   r = await run('plan', repo, '--state-dir', fx.stateDir);
   assert.equal(r.status, PLAN_EXIT_CODES.runtime, r.stdout + r.stderr);
   assert.match(r.stdout, /^Plan: runtime/);
@@ -80,7 +89,9 @@ test('plan: noop, runtime and reload against a controller state directory, with 
   assert.ok(report.reasons.includes('backend default_new added'), report.reasons);
   assert.ok(report.reasons.includes('frontend default_web changed'), report.reasons);
   assert.deepEqual(
-    report.changes.map((c: { kind: string; resource: string; change: string; fields: string[] }) => `${c.kind} ${c.resource} ${c.change} ${c.fields.join(',')}`).sort(),
+    report.changes
+      .map((c: { kind: string; resource: string; change: string; fields: string[] }) => `${c.kind} ${c.resource} ${c.change} ${c.fields.join(',')}`)
+      .sort(),
     ['Backend default/app changed spec.members', 'Backend default/new added ', 'Frontend default/web changed spec.rules'],
   );
 
@@ -114,11 +125,15 @@ test('plan: noop, runtime and reload against a controller state directory, with 
 test('plan --from a running controller; with --api-auth-reads it needs --token-file', async (t) => {
   const up = await startUpstreams(t, 'a');
   const port = await freePort();
-  const fx = await startTestController(t, { 'web.yaml': frontend(port), 'app.yaml': backendYaml('app', [{ name: 'a', port: up.a!.port }]) }, {
-    httpAddress: { address: '127.0.0.1', port: 0 },
-    apiTokenFile: await tokenFile(t),
-    apiAuthReads: true,
-  });
+  const fx = await startTestController(
+    t,
+    { 'web.yaml': frontend(port), 'app.yaml': backendYaml('app', [{ name: 'a', port: up.a!.port }]) },
+    {
+      httpAddress: { address: '127.0.0.1', port: 0 },
+      apiTokenFile: await tokenFile(t),
+      apiAuthReads: true,
+    },
+  );
   const from = `http://127.0.0.1:${fx.controller.httpAddress!.port}`;
   let r = await run('plan', fx.manifests, '--from', from);
   assert.equal(r.status, PLAN_EXIT_NO_STATE, r.stdout + r.stderr);

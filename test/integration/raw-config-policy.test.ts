@@ -117,7 +117,7 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
-test('with --allow-raw-config the issue\'s attack lines from a file source are refused: no admin socket, no Lua, the rest keeps serving', async (t) => {
+test("with --allow-raw-config the issue's attack lines from a file source are refused: no admin socket, no Lua, the rest keeps serving", async (t) => {
   const up = await startUpstream('app');
   t.after(() => up.close());
   const dir = await tempDir(t);
@@ -135,8 +135,19 @@ test('with --allow-raw-config the issue\'s attack lines from a file source are r
     'no option http-buffer-request',
     'capture request header Host len 64',
   ];
-  const backendLines = ['http-response set-header X-Raw yes', 'timeout server 5s', 'retries 2', 'option redispatch', 'http-reuse safe', "http-request set-header X-Id '%[uuid]'"];
-  const fx = await startTestController(t, { 'web.yaml': frontendYaml(port, frontendLines), 'app.yaml': rawBackendYaml('app', backendLines, up.port) }, { allowRawConfig: true });
+  const backendLines = [
+    'http-response set-header X-Raw yes',
+    'timeout server 5s',
+    'retries 2',
+    'option redispatch',
+    'http-reuse safe',
+    "http-request set-header X-Id '%[uuid]'",
+  ];
+  const fx = await startTestController(
+    t,
+    { 'web.yaml': frontendYaml(port, frontendLines), 'app.yaml': rawBackendYaml('app', backendLines, up.port) },
+    { allowRawConfig: true },
+  );
   await waitForHttp(port, (r) => r.body === 'app');
   assert.equal((await httpGet(port, '/ping')).body, 'pong');
   assert.equal((await httpGet(port, '/admin')).status, 403);

@@ -146,8 +146,13 @@ test('--api-auth-reads: every API route needs the token, reads too (401, 403, 20
   // Not the REST API: probes and Prometheus need no token.
   assert.equal((await api.get('/metrics')).status, 200);
   assert.equal((await api.get('/healthz')).status, 200);
-  await eventually(() => api.get('/readyz'), (r) => r.status === 200, 10_000, '/readyz 200 without a token');
-  assert.equal((await api.get('/stream')).status, 426, 'a plain GET of /stream gets the stream\'s own answer');
+  await eventually(
+    () => api.get('/readyz'),
+    (r) => r.status === 200,
+    10_000,
+    '/readyz 200 without a token',
+  );
+  assert.equal((await api.get('/stream')).status, 426, "a plain GET of /stream gets the stream's own answer");
   // The live stream shows what reads show: its upgrade needs the token.
   await assert.rejects(streamClient(t, api.port), /401/);
   const stream = await streamClient(t, api.port, '/stream', { authorization: `Bearer ${TOKEN}` });
@@ -249,7 +254,14 @@ test('injection attempts are refused before they reach haproxy.cfg', async (t) =
     [`${NS}/frontends/web`, rule({ header: { name: 'X-A', value: 'yes" evil' } }), 'spec.rules[0].header.value'],
     [`${NS}/frontends/web`, rule({ header: { name: 'X-A) or evil(', value: 'x' } }), 'spec.rules[0].header.name'],
     [`${NS}/frontends/web`, { spec: { binds: [{ address: '127.0.0.1 ssl crt /etc/shadow', port }], defaultBackend: 'app' } }, 'spec.binds[0].address'],
-    [`${NS}/backends/app`, backend([{ name: 'a', port: up.a!.port }, { name: 'evil\nserver x 10.0.0.1:80', port: 80 }]), 'spec.members[1].name'],
+    [
+      `${NS}/backends/app`,
+      backend([
+        { name: 'a', port: up.a!.port },
+        { name: 'evil\nserver x 10.0.0.1:80', port: 80 },
+      ]),
+      'spec.members[1].name',
+    ],
     [`${NS}/backends/app`, { spec: { members: [{ name: 'a', address: '127.0.0.1:80 backup', port: 80 }] } }, 'spec.members[0].address'],
     [`${NS}/backends/app`, { spec: { healthCheck: { type: 'http', path: '/ HTTP/1.1\\r\\nHost: evil' } } }, 'spec.healthCheck.path'],
     [
@@ -258,7 +270,11 @@ test('injection attempts are refused before they reach haproxy.cfg', async (t) =
       'metadata.annotations["haproxy.node-haproxy.io/raw-config"]',
     ],
     ['/frontends/web', { bind: `127.0.0.1:${port} ssl crt /etc/shadow`, backend: 'app' }, 'bind'],
-    ['/frontends/web', { bind: `127.0.0.1:${port}`, backend: 'app', rules: [{ type: 'path', operation: 'path_beg', value: '/a\nuse_backend evil', backend: 'app' }] }, 'rules[0].value'],
+    [
+      '/frontends/web',
+      { bind: `127.0.0.1:${port}`, backend: 'app', rules: [{ type: 'path', operation: 'path_beg', value: '/a\nuse_backend evil', backend: 'app' }] },
+      'rules[0].value',
+    ],
     ['/frontends/web', { bind: `127.0.0.1:${port}`, backend: 'app', natives: ['http-request deny'] }, 'natives'],
     ['/backends/app', { type: 'static', members: [{ host: '127.0.0.1 check', port: 80 }] }, 'members[0].host'],
     ['/backends/app', { type: 'static', host: 'x.com\nbackend evil', members: [] }, 'host'],
@@ -346,7 +362,12 @@ test('a member set to maint stops receiving traffic at once, without a reload, a
   const fx = await startRestController(t);
   const { api } = fx;
   const port = await seed(api, up);
-  await eventually(() => sampleBodies(port, 10), (m) => (m.get('200 a') ?? 0) > 0 && (m.get('200 b') ?? 0) > 0, 10_000, 'both members serving');
+  await eventually(
+    () => sampleBodies(port, 10),
+    (m) => (m.get('200 a') ?? 0) > 0 && (m.get('200 b') ?? 0) > 0,
+    10_000,
+    'both members serving',
+  );
   const reloads = await fx.controller.supervisor.reloadCount();
   const passes = fx.passes.length;
 
@@ -361,10 +382,18 @@ test('a member set to maint stops receiving traffic at once, without a reload, a
   assert.equal(member.json.live.admin, 'maint');
 
   // The desired state has it too: the reconciler's pass is a runtime plan (or nothing), never a reload.
-  await eventually(async () => fx.controller.reconciler.runningText ?? '', (text) => /server b 127\.0\.0\.1:\d+ weight 100\b.* disabled\n/.test(text), 5000, 'b disabled in the running config');
+  await eventually(
+    async () => fx.controller.reconciler.runningText ?? '',
+    (text) => /server b 127\.0\.0\.1:\d+ weight 100\b.* disabled\n/.test(text),
+    5000,
+    'b disabled in the running config',
+  );
   await fx.controller.reconciler.settled();
   const kinds = fx.passes.slice(passes).map((p) => p.kind);
-  assert.ok(kinds.every((k) => k === 'runtime' || k === 'noop'), `passes after the change: ${kinds.join(', ')}`);
+  assert.ok(
+    kinds.every((k) => k === 'runtime' || k === 'noop'),
+    `passes after the change: ${kinds.join(', ')}`,
+  );
   assert.equal(await fx.controller.supervisor.reloadCount(), reloads, 'no reload');
 
   // Weight and drain.
@@ -433,7 +462,9 @@ test('the API does not touch what another source declares: 409 naming it', async
   const up = await startUpstreams(t, 'a');
   const fx = await startRestController(t, {
     withManifests: true,
-    files: { 'app.yaml': `apiVersion: ${API_VERSION}\nkind: Backend\nmetadata:\n  name: app\nspec:\n  members:\n    - { name: a, address: 127.0.0.1, port: ${up.a!.port} }\n` },
+    files: {
+      'app.yaml': `apiVersion: ${API_VERSION}\nkind: Backend\nmetadata:\n  name: app\nspec:\n  members:\n    - { name: a, address: 127.0.0.1, port: ${up.a!.port} }\n`,
+    },
   });
   const { api } = fx;
   const put = await api.put(`${NS}/backends/app`, backend([]));

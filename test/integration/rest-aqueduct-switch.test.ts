@@ -21,7 +21,11 @@ async function answers(port: number, users: string[], how: 'param' | 'header' | 
   const out = new Map<string, string>();
   for (const u of users) {
     const r =
-      how === 'param' ? await httpGet(port, `/?userid=${u}`) : how === 'header' ? await httpGet(port, '/', 3000, { 'x-user': u }) : await httpGet(port, `/files/${u}`);
+      how === 'param'
+        ? await httpGet(port, `/?userid=${u}`)
+        : how === 'header'
+          ? await httpGet(port, '/', 3000, { 'x-user': u })
+          : await httpGet(port, `/files/${u}`);
     assert.equal(r.status, 200, `${how} ${u}: ${r.body}`);
     out.set(u, r.body);
   }
@@ -53,7 +57,10 @@ test('aqueduct balance uri / url_param / hdr: sticky per key, members added at r
     await waitForHttp(port, (x) => x.status === 200);
     await fx.controller.reconciler.settled();
     const config = (await get(api, '/haproxy/config')).text;
-    assert.match(config, new RegExp(`backend default_hash-${how}\\n {4}mode http\\n {4}balance ${balance.replace(/[()]/g, '\\$&')}\\n {4}hash-type consistent\\n`));
+    assert.match(
+      config,
+      new RegExp(`backend default_hash-${how}\\n {4}mode http\\n {4}balance ${balance.replace(/[()]/g, '\\$&')}\\n {4}hash-type consistent\\n`),
+    );
 
     // The same key always reaches the same member; different keys spread over both.
     const first = await answers(port, USERS, how);
@@ -64,7 +71,12 @@ test('aqueduct balance uri / url_param / hdr: sticky per key, members added at r
     const reloads = await fx.controller.supervisor.reloadCount();
     r = await put(api, `/backends/${key}?wait=true`, { type: 'static', balance, members: members('a', 'b', 'c') });
     assert.equal(r.status, 200, r.text);
-    const after = await eventually(() => answers(port, USERS, how), (m) => [...m.values()].includes('c'), 10_000, `${balance}: keys reach the new member`);
+    const after = await eventually(
+      () => answers(port, USERS, how),
+      (m) => [...m.values()].includes('c'),
+      10_000,
+      `${balance}: keys reach the new member`,
+    );
     assert.equal(await fx.controller.supervisor.reloadCount(), reloads, `${balance}: the member was added without a reload`);
     // Consistent hashing: keys that did not move to the new member stay where they were.
     for (const [u, m] of after) if (m !== 'c') assert.equal(m, first.get(u), `${balance}: ${u} kept its member`);
@@ -72,7 +84,12 @@ test('aqueduct balance uri / url_param / hdr: sticky per key, members added at r
     // Weight 0 takes the new member out of the hash at run time too (set server weight with hash-type consistent).
     r = await put(api, `/backends/${key}?wait=true`, { type: 'static', balance, members: [...members('a', 'b'), { ...members('c')[0]!, weight: 0 }] });
     assert.equal(r.status, 200, r.text);
-    await eventually(() => answers(port, USERS, how), (m) => ![...m.values()].includes('c'), 10_000, `${balance}: keys leave the weight-0 member`);
+    await eventually(
+      () => answers(port, USERS, how),
+      (m) => ![...m.values()].includes('c'),
+      10_000,
+      `${balance}: keys leave the weight-0 member`,
+    );
     assert.equal(await fx.controller.supervisor.reloadCount(), reloads, `${balance}: the weight changed without a reload`);
   }
 });
@@ -94,7 +111,12 @@ test('aqueduct health.method POST: HAProxy checks members with POST', async (t) 
   });
   assert.equal(r.status, 200, r.text);
   assert.equal(r.json.health.method, 'POST');
-  await eventually(async () => methods.length, (n) => n >= 2, 10_000, 'health checks reach the member');
+  await eventually(
+    async () => methods.length,
+    (n) => n >= 2,
+    10_000,
+    'health checks reach the member',
+  );
   assert.deepEqual(new Set(methods), new Set(['POST']));
 });
 
@@ -114,8 +136,14 @@ test('aqueduct keys with capitals or "_": served, shown as written, collisions r
   r = await get(api, '/frontends/My_Site');
   assert.equal(r.status, 200, r.text);
   assert.deepEqual([r.json.key, r.json.name, r.json.id, r.json.backend], ['My_Site', 'My_Site', 'frontend/My_Site', 'My_App']);
-  assert.deepEqual((await get(api, '/backends')).json.map((b: { key: string }) => b.key), ['My_App']);
-  assert.deepEqual((await get(api, '/frontends')).json.map((f: { key: string }) => f.key), ['My_Site']);
+  assert.deepEqual(
+    (await get(api, '/backends')).json.map((b: { key: string }) => b.key),
+    ['My_App'],
+  );
+  assert.deepEqual(
+    (await get(api, '/frontends')).json.map((f: { key: string }) => f.key),
+    ['My_Site'],
+  );
   assert.equal((await get(api, '/backends/My_App/members')).json.length, 1);
   // Our routes show the resource name the key maps to.
   assert.equal((await get(api, '/api/v1/namespaces/default/backends/my-app')).status, 200);

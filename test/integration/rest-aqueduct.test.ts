@@ -104,9 +104,21 @@ test('an aqueduct client drives routing end to end', async (t) => {
   const members = await aq.getBackendMembers('live');
   assert.deepEqual(
     members.json.map((m: Record<string, unknown>) => ({ id: m.id, name: m.name, version: m.version, host: m.host, port: m.port, meta: m.meta })),
-    [{ id: `/myapp/1.0.0/127.0.0.1/${up['live-1']!.port}`, name: 'myapp', version: '1.0.0', host: '127.0.0.1', port: up['live-1']!.port, meta: { hostname: 'live-1', pid: 17941 } }],
+    [
+      {
+        id: `/myapp/1.0.0/127.0.0.1/${up['live-1']!.port}`,
+        name: 'myapp',
+        version: '1.0.0',
+        host: '127.0.0.1',
+        port: up['live-1']!.port,
+        meta: { hostname: 'live-1', pid: 17941 },
+      },
+    ],
   );
-  assert.deepEqual((await aq.getBackends()).json.map((b: { key: string }) => b.key), ['live', 'staged']);
+  assert.deepEqual(
+    (await aq.getBackends()).json.map((b: { key: string }) => b.key),
+    ['live', 'staged'],
+  );
   await fx.controller.reconciler.settled(); // the reload pass ends a little after the new worker serves
   const config = await aq.getConfig();
   assert.match(config.headers['content-type'] ?? '', /^text\/plain/);
@@ -124,7 +136,12 @@ test('an aqueduct client drives routing end to end', async (t) => {
   const reloads = await fx.controller.supervisor.reloadCount();
   r = await aq.putBackend('live', { ...live, version: '1.1.0', members: [{ name: 'myapp', version: '1.1.0', host: '127.0.0.1', port: up['live-2']!.port }] });
   assert.equal(r.status, 200, r.text);
-  await eventually(() => getHost(p1, 'myapp.com'), (b) => b === '200 live-2', 10_000, 'traffic on the new member');
+  await eventually(
+    () => getHost(p1, 'myapp.com'),
+    (b) => b === '200 live-2',
+    10_000,
+    'traffic on the new member',
+  );
   assert.equal(await fx.controller.supervisor.reloadCount(), reloads, 'members changed through the runtime API');
 
   // What aqueduct could express and node-haproxy cannot is refused, naming the field.
@@ -139,7 +156,13 @@ test('an aqueduct client drives routing end to end', async (t) => {
   assert.equal(r.json.field, 'health.method');
   r = await aq.putBackend('staged', { type: 'static', health: { httpVersion: 'HTTP/1.1' }, members: [] });
   assert.equal(r.json.field, 'host');
-  r = await aq.putBackend('staged', { type: 'static', members: [{ host: '127.0.0.1', port: 1 }, { host: '127.0.0.1', port: 1 }] });
+  r = await aq.putBackend('staged', {
+    type: 'static',
+    members: [
+      { host: '127.0.0.1', port: 1 },
+      { host: '127.0.0.1', port: 1 },
+    ],
+  });
   assert.equal(r.json.field, 'members[1]');
   assert.match(r.json.message, /unique/);
   r = await aq.putFrontend('Bad~Key', { bind: '*:1' });
@@ -157,7 +180,11 @@ test('an aqueduct client drives routing end to end', async (t) => {
   r = await aq.deleteFrontend('myapp');
   assert.equal(r.status, 200, r.text);
   await eventually(
-    () => httpGet(p1, '/', 500).then(() => 'open', () => 'closed'),
+    () =>
+      httpGet(p1, '/', 500).then(
+        () => 'open',
+        () => 'closed',
+      ),
     (s) => s === 'closed',
     10_000,
     'the frontend stops listening',
@@ -165,7 +192,10 @@ test('an aqueduct client drives routing end to end', async (t) => {
   assert.equal((await aq.getFrontend('myapp')).status, 404);
   assert.equal((await aq.deleteFrontend('myapp')).status, 404);
   assert.equal((await aq.deleteBackend('staged')).status, 200);
-  assert.deepEqual((await aq.getBackends()).json.map((b: { key: string }) => b.key), ['live']);
+  assert.deepEqual(
+    (await aq.getBackends()).json.map((b: { key: string }) => b.key),
+    ['live'],
+  );
 });
 
 test('aqueduct routes with ?wait=true report the outcome: a frontend naming a missing backend is not Accepted', async (t) => {

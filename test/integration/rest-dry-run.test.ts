@@ -30,7 +30,10 @@ test('REST ?dryRun=true: validation and plan for PUT, PATCH, DELETE and aqueduct
   const http = api.port;
 
   // A new backend: valid, and it would reload.
-  let r = await call(http, 'PUT', `${NS}/backends/extra?dryRun=true`, { body: { spec: { members: [{ name: 'b', address: '127.0.0.1', port: up.b!.port }] } }, token: TOKEN });
+  let r = await call(http, 'PUT', `${NS}/backends/extra?dryRun=true`, {
+    body: { spec: { members: [{ name: 'b', address: '127.0.0.1', port: up.b!.port }] } },
+    token: TOKEN,
+  });
   assert.equal(r.status, 200, r.text);
   assert.equal(r.json.dryRun, true);
   assert.equal(r.json.valid, true);
@@ -42,7 +45,10 @@ test('REST ?dryRun=true: validation and plan for PUT, PATCH, DELETE and aqueduct
   r = await call(http, 'PUT', `${NS}/backends/bad?dryRun=true`, { body: { spec: { balance: 'fastest' } }, token: TOKEN });
   assert.equal(r.status, 422, r.text);
   // A frontend naming a missing backend: planned, with the problem.
-  r = await call(http, 'PUT', `${NS}/frontends/web?dryRun=true`, { body: { spec: { binds: [{ address: '127.0.0.1', port }], defaultBackend: 'missing' } }, token: TOKEN });
+  r = await call(http, 'PUT', `${NS}/frontends/web?dryRun=true`, {
+    body: { spec: { binds: [{ address: '127.0.0.1', port }], defaultBackend: 'missing' } },
+    token: TOKEN,
+  });
   assert.equal(r.status, 200, r.text);
   assert.equal(r.json.valid, false);
   assert.equal(r.json.plan.result, 'invalid');
@@ -52,7 +58,10 @@ test('REST ?dryRun=true: validation and plan for PUT, PATCH, DELETE and aqueduct
   r = await call(http, 'PATCH', `${NS}/backends/app/members/a?dryRun=true`, { body: { weight: 5 }, token: TOKEN });
   assert.equal(r.status, 200, r.text);
   assert.equal(r.json.plan.result, 'runtime');
-  assert.deepEqual(r.json.plan.operations.map((o: { description: string }) => o.description), ['set server default_app/a weight 5']);
+  assert.deepEqual(
+    r.json.plan.operations.map((o: { description: string }) => o.description),
+    ['set server default_app/a weight 5'],
+  );
 
   // Deleting the frontend: a reload; it stays.
   r = await call(http, 'DELETE', `${NS}/frontends/web?dryRun=true`, { token: TOKEN });

@@ -59,27 +59,52 @@ test('real requests and answers match the OpenAPI document: every route, dry run
   /** Sends a request the document must accept (or refuse, `valid: false`), and checks the answer against the document. */
   async function send(method: string, path: string, o: CallOptions & { valid?: boolean; status: number }): Promise<ApiResponse> {
     const contentType = o.headers?.['content-type'] ?? 'application/json';
-    const bodyForCheck = o.body === undefined ? undefined : typeof o.body === 'string' ? (contentType === 'application/json' ? safeJson(o.body) : o.body) : o.body;
+    const bodyForCheck =
+      o.body === undefined ? undefined : typeof o.body === 'string' ? (contentType === 'application/json' ? safeJson(o.body) : o.body) : o.body;
     const problems = checker.checkRequest(method, path, bodyForCheck, contentType);
     if (o.valid === false) assert.notDeepEqual(problems, [], `the document should refuse ${method} ${path} ${JSON.stringify(o.body)}`);
     else assert.deepEqual(problems, [], `the document should accept ${method} ${path}`);
     const r = await call(port, method, path, { token: TOKEN, ...o });
     assert.equal(r.status, o.status, `${method} ${path}: ${r.text.slice(0, 500)}`);
-    assert.deepEqual(checker.checkResponse(method, path, r.status, r.headers['content-type'], r.text), [], `${method} ${path} → ${r.status}: ${r.text.slice(0, 300)}`);
+    assert.deepEqual(
+      checker.checkResponse(method, path, r.status, r.headers['content-type'], r.text),
+      [],
+      `${method} ${path} → ${r.status}: ${r.text.slice(0, 300)}`,
+    );
     return r;
   }
 
   // Our shape: create, replace, read.
   const fePort = await freePort();
-  const backend = { spec: { members: [{ name: 'a', address: '127.0.0.1', port: up.a!.port }, { name: 'b', address: '127.0.0.1', port: up.b!.port }] } };
+  const backend = {
+    spec: {
+      members: [
+        { name: 'a', address: '127.0.0.1', port: up.a!.port },
+        { name: 'b', address: '127.0.0.1', port: up.b!.port },
+      ],
+    },
+  };
   await send('PUT', `${NS}/backends/app?wait=true`, { body: backend, status: 201 });
   const yaml = `spec:\n  binds: [{ address: 127.0.0.1, port: ${fePort} }]\n  defaultBackend: app\n  rules:\n    - { pathPrefix: /api, backend: app }\n`;
   await send('PUT', `${NS}/frontends/web?wait=true`, { body: yaml, headers: { 'content-type': 'application/yaml' }, status: 201 });
   await waitForHttp(fePort, (r) => r.status === 200);
   const got = await send('GET', `${NS}/frontends/web`, { status: 200 });
   await send('PUT', `${NS}/frontends/web?wait=true`, { body: got.json, status: 200 }); // GET, then PUT back
-  await send('PUT', `${NS}/backends/spare`, { body: { apiVersion: 'haproxy.node-haproxy.io/v1alpha1', kind: 'Backend', metadata: { name: 'spare' }, spec: {} }, status: 201 });
-  for (const path of ['/api/v1/frontends', '/api/v1/backends?namespace=default', `${NS}/frontends`, `${NS}/backends`, `${NS}/backends/app`, `${NS}/backends/app/members`, `${NS}/backends/app/members/a`, '/api/v1/status', '/api/v1/config']) {
+  await send('PUT', `${NS}/backends/spare`, {
+    body: { apiVersion: 'haproxy.node-haproxy.io/v1alpha1', kind: 'Backend', metadata: { name: 'spare' }, spec: {} },
+    status: 201,
+  });
+  for (const path of [
+    '/api/v1/frontends',
+    '/api/v1/backends?namespace=default',
+    `${NS}/frontends`,
+    `${NS}/backends`,
+    `${NS}/backends/app`,
+    `${NS}/backends/app/members`,
+    `${NS}/backends/app/members/a`,
+    '/api/v1/status',
+    '/api/v1/config',
+  ]) {
     await send('GET', path, { status: 200 });
   }
 
@@ -97,10 +122,29 @@ test('real requests and answers match the OpenAPI document: every route, dry run
 
   // thalassa-aqueduct.
   const aqPort = await freePort();
-  await send('PUT', '/backends/aq?wait=true', { body: { type: 'static', balance: 'leastconn', host: null, health: { method: 'GET', uri: '/', httpVersion: 'HTTP/1.0', interval: 2000 }, members: [{ host: '127.0.0.1', port: up.a!.port, name: 'svc', version: '1.0.0', meta: { hostname: 'a' } }] }, status: 200 });
-  await send('PUT', '/frontends/aq', { body: { bind: `127.0.0.1:${aqPort}`, backend: 'aq', mode: 'http', keepalive: 'default', rules: [{ type: 'header', header: 'host', operation: 'hdr_dom', value: 'example.com', backend: 'aq' }] }, status: 200 });
+  await send('PUT', '/backends/aq?wait=true', {
+    body: {
+      type: 'static',
+      balance: 'leastconn',
+      host: null,
+      health: { method: 'GET', uri: '/', httpVersion: 'HTTP/1.0', interval: 2000 },
+      members: [{ host: '127.0.0.1', port: up.a!.port, name: 'svc', version: '1.0.0', meta: { hostname: 'a' } }],
+    },
+    status: 200,
+  });
+  await send('PUT', '/frontends/aq', {
+    body: {
+      bind: `127.0.0.1:${aqPort}`,
+      backend: 'aq',
+      mode: 'http',
+      keepalive: 'default',
+      rules: [{ type: 'header', header: 'host', operation: 'hdr_dom', value: 'example.com', backend: 'aq' }],
+    },
+    status: 200,
+  });
   await send('PUT', '/frontends/aq?wait=true', { body: { bind: `127.0.0.1:${aqPort}`, backend: 'aq' }, status: 200 });
-  for (const path of ['/frontends', '/frontends/aq', '/frontends/web', '/backends', '/backends/aq', '/backends/aq/members', '/haproxy/config']) await send('GET', path, { status: 200 });
+  for (const path of ['/frontends', '/frontends/aq', '/frontends/web', '/backends', '/backends/aq', '/backends/aq/members', '/haproxy/config'])
+    await send('GET', path, { status: 200 });
   await send('DELETE', '/backends/aq?dryRun=true&force=true', { status: 200 });
   await send('DELETE', '/frontends/aq?wait=true', { status: 200 });
   await send('DELETE', '/backends/aq', { status: 200 });
@@ -125,14 +169,20 @@ test('real requests and answers match the OpenAPI document: every route, dry run
   await send('PUT', '/backends/bad', { body: { type: 'static', members: [{ host: '127.0.0.1', port: 99999 }] }, status: 422, valid: false });
   const r405 = await call(port, 'POST', `${NS}/frontends/web`, { body: {}, token: TOKEN });
   assert.equal(r405.status, 405);
-  assert.deepEqual(checker.checkResponse('GET', `${NS}/frontends/web`, r405.status, r405.headers['content-type'], r405.text), [], '405 has the error shape ("default")');
+  assert.deepEqual(
+    checker.checkResponse('GET', `${NS}/frontends/web`, r405.status, r405.headers['content-type'], r405.text),
+    [],
+    '405 has the error shape ("default")',
+  );
 
   // ?force deletes a backend still in use; then the rest goes.
   await send('DELETE', `${NS}/backends/app?force=true&wait=true`, { status: 200 });
   await send('DELETE', `${NS}/frontends/web?wait=true`, { status: 200 });
 
   // Every operation was exercised with a success.
-  const ops = Object.values(served.json.paths as Record<string, Record<string, { operationId: string }>>).flatMap((item) => Object.values(item).map((op) => op.operationId));
+  const ops = Object.values(served.json.paths as Record<string, Record<string, { operationId: string }>>).flatMap((item) =>
+    Object.values(item).map((op) => op.operationId),
+  );
   const untested = ops.filter((id) => ![...checker.seen].some((s) => s.startsWith(`${id} 2`)));
   assert.deepEqual(untested, [], 'operations never answered with a success');
 

@@ -254,8 +254,7 @@ export class KubeApiTestServer {
   watchCount(filter: WatchFilter = {}): number {
     return this.hub.count(
       (spec) =>
-        (filter.resource === undefined || spec.resource.plural === filter.resource) &&
-        (filter.namespace === undefined || spec.namespace === filter.namespace),
+        (filter.resource === undefined || spec.resource.plural === filter.resource) && (filter.namespace === undefined || spec.namespace === filter.namespace),
     );
   }
 
@@ -318,7 +317,9 @@ export class KubeApiTestServer {
   private resourceOf(obj: KubeObject): ResourceType {
     const rt = obj.apiVersion && obj.kind ? this.registry.byApiVersionKind(obj.apiVersion, obj.kind) : undefined;
     if (!rt) {
-      throw new Error(`KubeApiTestServer does not serve ${obj.apiVersion ?? '?'} ${obj.kind ?? '?'}: set apiVersion and kind, or add the kind with the 'resources' option`);
+      throw new Error(
+        `KubeApiTestServer does not serve ${obj.apiVersion ?? '?'} ${obj.kind ?? '?'}: set apiVersion and kind, or add the kind with the 'resources' option`,
+      );
     }
     return rt;
   }

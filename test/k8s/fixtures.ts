@@ -82,7 +82,10 @@ export function statusOf(obj: KubeObject | undefined): StatusLike | undefined {
 }
 
 /** `Accepted=True/Accepted` style summary of a condition, or undefined. */
-export function condition(obj: KubeObject | undefined, type: string): { status: string; reason?: string; message?: string; lastTransitionTime?: string } | undefined {
+export function condition(
+  obj: KubeObject | undefined,
+  type: string,
+): { status: string; reason?: string; message?: string; lastTransitionTime?: string } | undefined {
   return statusOf(obj)?.conditions?.find((c) => c.type === type);
 }
 
@@ -91,7 +94,10 @@ export function condition(obj: KubeObject | undefined, type: string): { status: 
  * status subresource: the stored status stays (KubeApiTestServer.apply alone
  * replaces spec and status alike).
  */
-export function applySpec(server: { apply(o: KubeObject): KubeObject; getObject(kind: string, ns: string | undefined, name: string): KubeObject | undefined }, obj: KubeObject): KubeObject {
+export function applySpec(
+  server: { apply(o: KubeObject): KubeObject; getObject(kind: string, ns: string | undefined, name: string): KubeObject | undefined },
+  obj: KubeObject,
+): KubeObject {
   const current = server.getObject(obj.kind!, obj.metadata.namespace ?? 'default', obj.metadata.name!);
   return server.apply(current?.status === undefined ? obj : { ...obj, status: current.status });
 }

@@ -111,14 +111,11 @@ function httpsSend(port: number, method: string, path: string, token: string, ca
   return new Promise((resolve) => {
     const headers: Record<string, string> = { authorization: `Bearer ${token}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const req = request(
-      { host: '127.0.0.1', port, path, method, agent: false, timeout: 5000, ca, headers },
-      (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => (body += c.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
+    const req = request({ host: '127.0.0.1', port, path, method, agent: false, timeout: 5000, ca, headers }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
     req.on('timeout', () => req.destroy());
     req.on('error', (err) => resolve({ status: 0, body: err.message }));
     req.end(body);
@@ -164,16 +161,36 @@ export async function startRealApiServer(): Promise<RealApiServer> {
     etcd = spawn(
       ETCD_BIN,
       [
-        '--name', 'kube', '--data-dir', join(dir, 'etcd'),
-        '--listen-client-urls', `http://127.0.0.1:${clientPort}`, '--advertise-client-urls', `http://127.0.0.1:${clientPort}`,
-        '--listen-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
-        '--initial-cluster', `kube=http://127.0.0.1:${peerPort}`, '--initial-cluster-state', 'new',
-        '--logger', 'zap', '--log-level', 'error',
+        '--name',
+        'kube',
+        '--data-dir',
+        join(dir, 'etcd'),
+        '--listen-client-urls',
+        `http://127.0.0.1:${clientPort}`,
+        '--advertise-client-urls',
+        `http://127.0.0.1:${clientPort}`,
+        '--listen-peer-urls',
+        `http://127.0.0.1:${peerPort}`,
+        '--initial-advertise-peer-urls',
+        `http://127.0.0.1:${peerPort}`,
+        '--initial-cluster',
+        `kube=http://127.0.0.1:${peerPort}`,
+        '--initial-cluster-state',
+        'new',
+        '--logger',
+        'zap',
+        '--log-level',
+        'error',
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     etcd.stderr!.on('data', (c: Buffer) => (etcdLog = (etcdLog + c.toString()).slice(-3000)));
-    await until('etcd did not answer /health', 15_000, async () => (await httpStatus(clientPort, '/health')) === 200, () => `etcd log: ${etcdLog}`);
+    await until(
+      'etcd did not answer /health',
+      15_000,
+      async () => (await httpStatus(clientPort, '/health')) === 200,
+      () => `etcd log: ${etcdLog}`,
+    );
 
     // Keys and tokens
     const { publicKey, privateKey } = generateKeyPairSync('rsa', {
@@ -263,7 +280,9 @@ export async function startRealApiServer(): Promise<RealApiServer> {
       for (const obj of list) {
         const r = await httpsSend(port, 'POST', collectionUrl(obj), tokens.admin, caPem, JSON.stringify(obj));
         if (r.status !== 201) {
-          throw new Error(`creating ${obj.kind} ${obj.metadata?.namespace ?? ''}/${obj.metadata?.name} on the real API server failed: HTTP ${r.status}: ${r.body}`);
+          throw new Error(
+            `creating ${obj.kind} ${obj.metadata?.namespace ?? ''}/${obj.metadata?.name} on the real API server failed: HTTP ${r.status}: ${r.body}`,
+          );
         }
       }
     };
@@ -271,7 +290,11 @@ export async function startRealApiServer(): Promise<RealApiServer> {
     // What `kubectl apply -k manifests/` installs before the Deployment.
     const crds = [...(await manifest('crds/haproxy.node-haproxy.io_frontends.yaml')), ...(await manifest('crds/haproxy.node-haproxy.io_backends.yaml'))];
     await create(...crds);
-    await create(...(await manifest('manifests/namespace.yaml')), ...(await manifest('manifests/serviceaccount.yaml')), ...(await manifest('manifests/rbac.yaml')));
+    await create(
+      ...(await manifest('manifests/namespace.yaml')),
+      ...(await manifest('manifests/serviceaccount.yaml')),
+      ...(await manifest('manifests/rbac.yaml')),
+    );
     await create({
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'RoleBinding',

@@ -26,14 +26,11 @@ export class RecordingProxy {
     const server = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://proxy');
       this.requests.push({ method: req.method ?? 'GET', path: url.pathname });
-      const up = request(
-        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
-        (upRes) => {
-          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-          upRes.pipe(res);
-          upRes.on('error', () => res.destroy());
-        },
-      );
+      const up = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        upRes.pipe(res);
+        upRes.on('error', () => res.destroy());
+      });
       this.upstreams.add(up);
       up.on('close', () => this.upstreams.delete(up));
       up.on('error', () => res.destroy());

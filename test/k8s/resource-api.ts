@@ -177,9 +177,7 @@ export class ResourceApi {
     const rt = target.resource;
     const preconditions = deletePreconditions(body);
     const matching = this.store.list(rt, target.namespace, selectorFrom(query, rt, undefined));
-    const removed = matching.map(
-      (obj) => this.store.delete(rt, obj.metadata.namespace, obj.metadata.name ?? '', preconditions).object,
-    );
+    const removed = matching.map((obj) => this.store.delete(rt, obj.metadata.namespace, obj.metadata.name ?? '', preconditions).object);
     return { code: 200, body: this.listOf(rt, removed) };
   }
 }

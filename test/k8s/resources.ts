@@ -40,9 +40,7 @@ type ResourceTraits = Partial<Omit<ResourceType, 'group' | 'version' | 'kind'>>;
 
 function splitApiVersion(apiVersion: string): { group: string; version: string } {
   const slash = apiVersion.indexOf('/');
-  return slash < 0
-    ? { group: '', version: apiVersion }
-    : { group: apiVersion.slice(0, slash), version: apiVersion.slice(slash + 1) };
+  return slash < 0 ? { group: '', version: apiVersion } : { group: apiVersion.slice(0, slash), version: apiVersion.slice(slash + 1) };
 }
 
 /** A built-in kind, with the generic registry's defaults. */
@@ -82,10 +80,7 @@ export const HAPROXY_API_VERSION = 'haproxy.node-haproxy.io/v1alpha1';
 
 const CORE_EVENT_FIELDS: Record<string, string> = {
   ...Object.fromEntries(
-    ['kind', 'namespace', 'name', 'uid', 'apiVersion', 'resourceVersion', 'fieldPath'].map((f) => [
-      `involvedObject.${f}`,
-      `involvedObject.${f}`,
-    ]),
+    ['kind', 'namespace', 'name', 'uid', 'apiVersion', 'resourceVersion', 'fieldPath'].map((f) => [`involvedObject.${f}`, `involvedObject.${f}`]),
   ),
   reason: 'reason',
   reportingComponent: 'reportingComponent',

@@ -8,15 +8,7 @@ import { objectKey, timestamp, type KubeObject } from './objects.js';
 import type { ResourceType } from './resources.js';
 import type { Selector } from './selectors.js';
 import { alreadyExists, badRequest, conflict, notFound } from './status.js';
-import {
-  assertNamespace,
-  checkUpdatePreconditions,
-  hasFinalizers,
-  isTerminating,
-  prepareCreate,
-  prepareUpdate,
-  type WriteScope,
-} from './strategy.js';
+import { assertNamespace, checkUpdatePreconditions, hasFinalizers, isTerminating, prepareCreate, prepareUpdate, type WriteScope } from './strategy.js';
 
 export type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -144,13 +136,7 @@ export class ObjectStore {
    * Deletes an object, or with finalizers present only stamps deletionTimestamp
    * (the object goes once an update empties its finalizers).
    */
-  delete(
-    rt: ResourceType,
-    namespace: string | undefined,
-    name: string,
-    preconditions: DeletePreconditions = {},
-    ignoreFinalizers = false,
-  ): DeleteResult {
+  delete(rt: ResourceType, namespace: string | undefined, name: string, preconditions: DeletePreconditions = {}, ignoreFinalizers = false): DeleteResult {
     const existing = this.bucket(rt).get(objectKey(namespace, name));
     if (!existing) throw notFound(rt, name);
     checkDeletePreconditions(rt, existing, preconditions);
@@ -209,4 +195,3 @@ function checkDeletePreconditions(rt: ResourceType, existing: KubeObject, precon
     );
   }
 }
-

@@ -48,7 +48,9 @@ function nameProblem(rt: ResourceType, value: string, prefix: boolean): string |
   const checked = prefix && value.endsWith('-') ? `${value.slice(0, -1)}a` : value;
   if (checked.length > max) return `Invalid value: "${value}": must be no more than ${max} characters`;
   if (!pattern.test(checked)) {
-    const consist = rt.dns1035Name ? "lower case alphanumeric characters or '-', start with an alphabetic character," : "lower case alphanumeric characters, '-' or '.', and must start";
+    const consist = rt.dns1035Name
+      ? "lower case alphanumeric characters or '-', start with an alphabetic character,"
+      : "lower case alphanumeric characters, '-' or '.', and must start";
     return `Invalid value: "${value}": ${label} must consist of ${consist} and end with an alphanumeric character (e.g. ${example}, regex used for validation is '${pattern.source}')`;
   }
   return undefined;

@@ -10,7 +10,12 @@ import { buildConfigModel, type GlobalSettings } from '../../src/render/model.js
 import { loadRenderer } from '../../src/render/render.js';
 import { backendFromAqueduct, backendToAqueduct, frontendFromAqueduct, frontendToAqueduct, resourceNameOfKey } from '../../src/sources/rest/aqueduct.js';
 
-const global: GlobalSettings = { adminSocket: '/run/node-haproxy/admin.sock', serverStateFile: '/run/node-haproxy/server-state', hardStopAfter: '30s', closeSpreadTime: '5s' };
+const global: GlobalSettings = {
+  adminSocket: '/run/node-haproxy/admin.sock',
+  serverStateFile: '/run/node-haproxy/server-state',
+  hardStopAfter: '30s',
+  closeSpreadTime: '5s',
+};
 const render = loadRenderer();
 
 const backend = (spec: Record<string, unknown>) => ({
@@ -51,7 +56,13 @@ test('hashing algorithms render with hash-type consistent, and members still cha
     const before = rendered(spec);
     assert.match(before.text, new RegExp(`\\n {4}${line.replace(/[()]/g, '\\$&')}\\n {4}hash-type consistent\\n`));
     assert.deepEqual(checkRenderedConfig(before.text), [], 'the rendered lines pass the property check');
-    const after = rendered({ ...spec, members: [{ name: 'a', address: '10.0.0.1', port: 80 }, { name: 'b', address: '10.0.0.2', port: 80, weight: 50 }] });
+    const after = rendered({
+      ...spec,
+      members: [
+        { name: 'a', address: '10.0.0.1', port: 80 },
+        { name: 'b', address: '10.0.0.2', port: 80, weight: 50 },
+      ],
+    });
     const p = plan(after, before, { runtimeUpdates: true });
     assert.equal(p.kind, 'runtime', `${line}: ${JSON.stringify(p)}`);
     const reweighted = rendered({ ...spec, members: [{ name: 'a', address: '10.0.0.1', port: 80, weight: 7 }] });
@@ -60,8 +71,17 @@ test('hashing algorithms render with hash-type consistent, and members still cha
   assert.ok(!dynamicBalance({ balance: 'uri', lines: ['hash-type consistent', 'hash-type map-based'] }), 'the last hash-type line wins');
   // source stays a static algorithm (rendered as before): adding a member reloads, with the reason.
   const src = rendered({ balance: 'source' });
-  const src2 = rendered({ balance: 'source', members: [{ name: 'a', address: '10.0.0.1', port: 80 }, { name: 'b', address: '10.0.0.2', port: 80 }] });
-  assert.deepEqual(plan(src2, src, { runtimeUpdates: true }), { kind: 'reload', reasons: ['backend default_app server b added, and balance source takes no server at run time'] });
+  const src2 = rendered({
+    balance: 'source',
+    members: [
+      { name: 'a', address: '10.0.0.1', port: 80 },
+      { name: 'b', address: '10.0.0.2', port: 80 },
+    ],
+  });
+  assert.deepEqual(plan(src2, src, { runtimeUpdates: true }), {
+    kind: 'reload',
+    reasons: ['backend default_app server b added, and balance source takes no server at run time'],
+  });
 });
 
 const opts = { namespace: 'default', allowRawConfig: false };
@@ -78,17 +98,27 @@ test('aqueduct balance strings translate to our algorithms and back; others are 
     const v = validateResource(t.resource);
     assert.deepEqual(v.issues, []);
     const b = v.resource as Backend;
-    assert.deepEqual({ balance: b.spec.balance, balanceUrlParam: b.spec.balanceUrlParam, balanceHeader: b.spec.balanceHeader }, { balanceUrlParam: undefined, balanceHeader: undefined, ...spec });
+    assert.deepEqual(
+      { balance: b.spec.balance, balanceUrlParam: b.spec.balanceUrlParam, balanceHeader: b.spec.balanceHeader },
+      { balanceUrlParam: undefined, balanceHeader: undefined, ...spec },
+    );
     assert.equal(backendToAqueduct(b).balance, given, 'GET gives back what was PUT');
   }
   for (const bad of ['uri whole', 'url_param', 'url_param u check_post', 'static-rr', 'rdp-cookie', 'hdr(a b)', 7]) {
     const t = backendFromAqueduct('app', { balance: bad, members: [] }, opts);
-    assert.deepEqual(t.issues.map((i) => i.field), ['balance'], String(bad));
+    assert.deepEqual(
+      t.issues.map((i) => i.field),
+      ['balance'],
+      String(bad),
+    );
     assert.match(t.issues[0]!.message, typeof bad === 'string' ? /url_param NAME/ : /must be a string/);
   }
   // In tcp mode a hashing algorithm is refused by validation, reported on aqueduct's field.
   const t = backendFromAqueduct('app', { balance: 'uri', mode: 'tcp', members: [] }, opts);
-  assert.deepEqual(validateResource(t.resource).issues.map((i) => t.mapField(i.field)), ['balance']);
+  assert.deepEqual(
+    validateResource(t.resource).issues.map((i) => t.mapField(i.field)),
+    ['balance'],
+  );
 });
 
 test('aqueduct keys with capitals or "_" map to resource names; the key the client wrote is kept', () => {
@@ -112,5 +142,8 @@ test('aqueduct keys with capitals or "_" map to resource names; the key the clie
   assert.deepEqual([out.key, out.name, out.backend, (out.rules[0] as { backend: string }).backend], ['Web_Front', 'Web_Front', 'My_App', 'Other_One']);
   // Keys still invalid once mapped are refused on "key".
   const bad = frontendFromAqueduct('Bad~Key', { bind: '*:80' }, opts);
-  assert.deepEqual(validateResource(bad.resource).issues.map((i) => bad.mapField(i.field)), ['key']);
+  assert.deepEqual(
+    validateResource(bad.resource).issues.map((i) => bad.mapField(i.field)),
+    ['key'],
+  );
 });

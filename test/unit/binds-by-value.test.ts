@@ -67,7 +67,13 @@ test('inet_aton reads number forms the way libc (and so HAProxy) does', () => {
 
 test('bind values: spellings of one socket are equal; a wildcard covers the addresses it listens on', () => {
   const rel = (a: string, b: string) => bindOverlap(bindValue(a)!, bindValue(b)!);
-  for (const [a, b] of [['*', '0.0.0.0'], ['::1', '0:0::1'], ['::', '0:0:0:0:0:0:0:0'], ['FE80::1', 'fe80::1'], ['10.0.0.1', '10.0.0.1']]) {
+  for (const [a, b] of [
+    ['*', '0.0.0.0'],
+    ['::1', '0:0::1'],
+    ['::', '0:0:0:0:0:0:0:0'],
+    ['FE80::1', 'fe80::1'],
+    ['10.0.0.1', '10.0.0.1'],
+  ]) {
     assert.equal(rel(a!, b!), 'same', `${a} / ${b}`);
   }
   assert.equal(rel('*', '127.0.0.1'), 'covers');
@@ -77,7 +83,12 @@ test('bind values: spellings of one socket are equal; a wildcard covers the addr
   assert.equal(rel('::', '*'), 'covers');
   assert.equal(rel('::', '::1'), 'covers');
   assert.equal(rel('::1', '::'), 'within');
-  for (const [a, b] of [['127.0.0.1', '127.0.0.2'], ['*', '::1'], ['127.0.0.1', '::1'], ['0.0.0.0', 'fe80::1']]) {
+  for (const [a, b] of [
+    ['127.0.0.1', '127.0.0.2'],
+    ['*', '::1'],
+    ['127.0.0.1', '::1'],
+    ['0.0.0.0', 'fe80::1'],
+  ]) {
     assert.equal(rel(a!, b!), undefined, `${a} / ${b}`);
   }
 });
@@ -86,10 +97,16 @@ test('bind addresses: only forms HAProxy reads as written are accepted; the erro
   const one = (address: string) => issuesOf(frontend('web', [{ address, port: 80 }]));
   for (const ok of ['*', '0.0.0.0', '127.0.0.1', '::', '::1', '0:0::1', 'FE80::1', '2001:db8::1']) assert.deepEqual(one(ok), [], ok);
 
-  assert.match(one('127.000.000.010').join('\n'), /^spec\.binds\[0\]\.address: "127\.000\.000\.010" has zero-padded numbers, which libc reads as octal: HAProxy would use 127\.0\.0\.8/);
+  assert.match(
+    one('127.000.000.010').join('\n'),
+    /^spec\.binds\[0\]\.address: "127\.000\.000\.010" has zero-padded numbers, which libc reads as octal: HAProxy would use 127\.0\.0\.8/,
+  );
   assert.match(one('127.000.000.001').join('\n'), /^spec\.binds\[0\]\.address: .*zero-padded.*"127\.0\.0\.1"/);
   assert.match(one('010.0.0.1').join('\n'), /HAProxy would use 8\.0\.0\.1/);
-  assert.match(one('::ffff:127.0.0.1').join('\n'), /^spec\.binds\[0\]\.address: "::ffff:127\.0\.0\.1" is an IPv4-mapped IPv6 address; write the IPv4 address "127\.0\.0\.1" instead/);
+  assert.match(
+    one('::ffff:127.0.0.1').join('\n'),
+    /^spec\.binds\[0\]\.address: "::ffff:127\.0\.0\.1" is an IPv4-mapped IPv6 address; write the IPv4 address "127\.0\.0\.1" instead/,
+  );
   assert.match(one('::FFFF:7f00:1').join('\n'), /IPv4-mapped.*"127\.0\.0\.1"/);
   assert.match(one('1::2::3').join('\n'), /^spec\.binds\[0\]\.address: "1::2::3" is not a valid IPv6 address/);
   assert.match(one('300.1.1.1').join('\n'), /"300\.1\.1\.1" is not a valid IPv4 address/);
@@ -103,21 +120,44 @@ test('member addresses: number forms libc reads loosely are refused, DNS names p
   const one = (address: string) => issuesOf(backend(address));
   for (const ok of ['10.0.0.1', 'web.example.com', 'web-1', '::1', 'a1.b2.example']) assert.deepEqual(one(ok), [], ok);
   assert.match(one('127.000.000.010').join('\n'), /^spec\.members\[0\]\.address: .*HAProxy would use 127\.0\.0\.8/);
-  assert.match(one('0x7f.0.0.1').join('\n'), /^spec\.members\[0\]\.address: "0x7f\.0\.0\.1" is not dotted decimal: HAProxy would read it as 127\.0\.0\.1; write "127\.0\.0\.1"/);
+  assert.match(
+    one('0x7f.0.0.1').join('\n'),
+    /^spec\.members\[0\]\.address: "0x7f\.0\.0\.1" is not dotted decimal: HAProxy would read it as 127\.0\.0\.1; write "127\.0\.0\.1"/,
+  );
   assert.match(one('127.1').join('\n'), /HAProxy would read it as 127\.0\.0\.1/);
   assert.match(one('2130706433').join('\n'), /HAProxy would read it as 127\.0\.0\.1/);
   assert.match(one('::ffff:10.0.0.1').join('\n'), /IPv4-mapped.*"10\.0\.0\.1"/);
 });
 
 test('one frontend listing one socket twice, in two spellings, is refused', () => {
-  for (const [a, b] of [['*', '0.0.0.0'], ['::1', '0:0::1'], ['::', '0::0'], ['127.0.0.1', '127.0.0.1']] as const) {
-    const issues = issuesOf(frontend('web', [{ address: a, port: 80 }, { address: '10.0.0.1', port: 81 }, { address: b, port: 80 }]));
+  for (const [a, b] of [
+    ['*', '0.0.0.0'],
+    ['::1', '0:0::1'],
+    ['::', '0::0'],
+    ['127.0.0.1', '127.0.0.1'],
+  ] as const) {
+    const issues = issuesOf(
+      frontend('web', [
+        { address: a, port: 80 },
+        { address: '10.0.0.1', port: 81 },
+        { address: b, port: 80 },
+      ]),
+    );
     assert.equal(issues.length, 1, `${a} / ${b}: ${issues.join('; ')}`);
     assert.match(issues[0]!, /^spec\.binds\[2\]: .* port 80 is listed twice: spec\.binds\[0\] is the same socket/);
     if (a !== b) assert.match(issues[0]!, new RegExp(`written another way`));
   }
   // The same address on two ports, and a wildcard beside an address in one frontend, are fine.
-  assert.deepEqual(issuesOf(frontend('web', [{ address: '*', port: 80 }, { address: '127.0.0.1', port: 80 }, { address: '*', port: 81 }])), []);
+  assert.deepEqual(
+    issuesOf(
+      frontend('web', [
+        { address: '*', port: 80 },
+        { address: '127.0.0.1', port: 80 },
+        { address: '*', port: 81 },
+      ]),
+    ),
+    [],
+  );
 });
 
 test('two frontends on one socket, compared by value: the second is refused on the clashing bind, naming both', () => {
@@ -138,12 +178,21 @@ test('two frontends on one socket, compared by value: the second is refused on t
     const declared = [
       declare(frontend('a', [{ address: a, port: 8080 }])),
       // The clash is on the second bind: the field names it.
-      declare(frontend('b', [{ address: '127.0.0.1', port: 9090 }, { address: b, port: 8080 }])),
+      declare(
+        frontend('b', [
+          { address: '127.0.0.1', port: 9090 },
+          { address: b, port: 8080 },
+        ]),
+      ),
       declare(backend()),
     ];
     for (const order of [declared, [...declared].reverse()]) {
       const res = resolve({ declared: order, lastAccepted: new Map() });
-      assert.deepEqual(res.frontends.map((f) => f.metadata.name), ['a'], `${a} / ${b}`);
+      assert.deepEqual(
+        res.frontends.map((f) => f.metadata.name),
+        ['a'],
+        `${a} / ${b}`,
+      );
       const o = res.outcomes.get('Frontend/default/b');
       assert.ok(o && !o.accepted, `${a} / ${b} accepted`);
       assert.equal(o.reason, 'Conflict');
@@ -157,12 +206,26 @@ test('two frontends on one socket, compared by value: the second is refused on t
   }
   // The frontend that served first keeps the socket, even when the newcomer sorts first.
   const first = resolve({ declared: [declare(frontend('z', [{ address: '::1', port: 80 }])), declare(backend())], lastAccepted: new Map() });
-  const both = resolve({ declared: [declare(frontend('a', [{ address: '0:0::1', port: 80 }])), declare(frontend('z', [{ address: '::1', port: 80 }])), declare(backend())], lastAccepted: first.accepted });
-  assert.deepEqual(both.frontends.map((f) => f.metadata.name), ['z']);
+  const both = resolve({
+    declared: [declare(frontend('a', [{ address: '0:0::1', port: 80 }])), declare(frontend('z', [{ address: '::1', port: 80 }])), declare(backend())],
+    lastAccepted: first.accepted,
+  });
+  assert.deepEqual(
+    both.frontends.map((f) => f.metadata.name),
+    ['z'],
+  );
   assert.equal((both.outcomes.get('Frontend/default/a') as { issues: { field: string }[] }).issues[0]!.field, 'spec.binds[0].address');
 
-  for (const [a, b] of [['127.0.0.1', '127.0.0.2'], ['*', '::1'], ['127.0.0.1', '::1'], ['0.0.0.0', 'fe80::1']]) {
-    const res = resolve({ declared: [declare(frontend('a', [{ address: a!, port: 80 }])), declare(frontend('b', [{ address: b!, port: 80 }])), declare(backend())], lastAccepted: new Map() });
+  for (const [a, b] of [
+    ['127.0.0.1', '127.0.0.2'],
+    ['*', '::1'],
+    ['127.0.0.1', '::1'],
+    ['0.0.0.0', 'fe80::1'],
+  ]) {
+    const res = resolve({
+      declared: [declare(frontend('a', [{ address: a!, port: 80 }])), declare(frontend('b', [{ address: b!, port: 80 }])), declare(backend())],
+      lastAccepted: new Map(),
+    });
     assert.equal(res.frontends.length, 2, `${a} / ${b} should both be accepted`);
   }
 });
@@ -172,8 +235,17 @@ test('header rules render the whole value of a header sent once, never as a flag
   assert.equal(haproxyQuote("it's"), "'it'\\''s'");
   assert.equal(haproxyQuote('-i'), "'-i'");
   const rules = values.map((value) => ({ header: { name: 'X-B', value }, backend: 'app' }));
-  const f = { apiVersion: API, kind: 'Frontend', metadata: { name: 'web', namespace: 'default' }, spec: { binds: [{ address: '127.0.0.1', port: 80 }], defaultBackend: 'app', rules, mode: 'http', timeouts: {}, forwardFor: true, keepAlive: 'keep-alive' } };
-  const model = buildConfigModel({ frontends: [f as unknown as Frontend], backends: [], global: { adminSocket: '/a', serverStateFile: '/s', hardStopAfter: '1s' } });
+  const f = {
+    apiVersion: API,
+    kind: 'Frontend',
+    metadata: { name: 'web', namespace: 'default' },
+    spec: { binds: [{ address: '127.0.0.1', port: 80 }], defaultBackend: 'app', rules, mode: 'http', timeouts: {}, forwardFor: true, keepAlive: 'keep-alive' },
+  };
+  const model = buildConfigModel({
+    frontends: [f as unknown as Frontend],
+    backends: [],
+    global: { adminSocket: '/a', serverStateFile: '/s', hardStopAfter: '1s' },
+  });
   const text = loadRenderer()(model);
   assert.match(text, /\n\s+acl r0_hdr_once req\.fhdr_cnt\(X-B\) eq 1\n\s+acl r0_hdr req\.fhdr\(X-B\) -m str -- 'yes'\n/);
   assert.match(text, /\n\s+acl r1_hdr req\.fhdr\(X-B\) -m str -- '-i'\n/);
@@ -184,7 +256,8 @@ test('header rules render the whole value of a header sent once, never as a flag
   // The schema keeps its allow-list: values starting with "-" and with commas pass; spaces, quotes, "\\", "#", "$" do not.
   const check = (value: string) => issuesOf(frontend('web', [{ address: '*', port: 80 }], [{ header: { name: 'X-B', value }, backend: 'app' }]));
   for (const ok of ['-i', '-f', '--', '-m', 'a,b', 'no,yes']) assert.deepEqual(check(ok), [], ok);
-  for (const bad of ['a b', "it's", '"q"', 'x#y', '$HOME', 'back\\slash']) assert.match(check(bad).join('\n'), /^spec\.rules\[0\]\.header\.value: .* is not allowed/, bad);
+  for (const bad of ['a b', "it's", '"q"', 'x#y', '$HOME', 'back\\slash'])
+    assert.match(check(bad).join('\n'), /^spec\.rules\[0\]\.header\.value: .* is not allowed/, bad);
 });
 
 test('the pre-flight reads listening sockets from /proc/net/tcp{,6} by value', async (t) => {
@@ -201,11 +274,18 @@ test('the pre-flight reads listening sockets from /proc/net/tcp{,6} by value', a
   t.after(() => Promise.all(servers.map((s) => new Promise((r) => s.close(r)))));
   const all = await listeningSockets();
   if (!all) return assert.fail('/proc/net/tcp is not readable');
-  const wanted: [Server, BindValue][] = [[servers[0]!, { kind: 'ip4', addr: '127.0.0.1' }], [servers[1]!, { kind: 'ip6', addr: '::1' }]];
+  const wanted: [Server, BindValue][] = [
+    [servers[0]!, { kind: 'ip4', addr: '127.0.0.1' }],
+    [servers[1]!, { kind: 'ip6', addr: '::1' }],
+  ];
   for (const [s, want] of wanted) {
     const port = (s.address() as AddressInfo).port;
     const found: Listener[] = all.filter((l) => l.port === port);
-    assert.deepEqual(found.map((l) => l.value), [want], `port ${port}`);
+    assert.deepEqual(
+      found.map((l) => l.value),
+      [want],
+      `port ${port}`,
+    );
     assert.match(found[0]!.inode, /^[1-9]\d*$/);
   }
 });

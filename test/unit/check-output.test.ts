@@ -27,8 +27,20 @@ test('a parsing alert blames the section its line is in, with the line and witho
 [ALERT]    (9888) : config : Error(s) found in configuration file : /tmp/nh/candidate-1-2.cfg
 [ALERT]    (9888) : config : Fatal errors found in configuration.`;
   assert.deepEqual(blameSections(out, CFG), [
-    { proxy: 'default_web', line: 8, lineText: 'http-request frobnicate', transient: false, message: "line 8: 'http-request' expects 'wait-for-handshake', 'deny', but got 'frobnicate'." },
-    { proxy: 'default_app', line: 12, lineText: 'http-check expect sstatus 200', transient: false, message: "line 12: 'http-check expect' : 'only supports min-recv' but got 'sstatus' as argument.." },
+    {
+      proxy: 'default_web',
+      line: 8,
+      lineText: 'http-request frobnicate',
+      transient: false,
+      message: "line 8: 'http-request' expects 'wait-for-handshake', 'deny', but got 'frobnicate'.",
+    },
+    {
+      proxy: 'default_app',
+      line: 12,
+      lineText: 'http-check expect sstatus 200',
+      transient: false,
+      message: "line 12: 'http-check expect' : 'only supports min-recv' but got 'sstatus' as argument..",
+    },
   ]);
 });
 
@@ -37,7 +49,9 @@ test('an alert that names its proxy blames it; one per proxy; global lines blame
 [ALERT]    (9964) : config : Proxy 'default_web': another problem.
 [ALERT]    (9964) : config : parsing [/x/haproxy.cfg:4] : unknown keyword in defaults.
 [ALERT]    (9964) : config : Fatal errors found in configuration.`;
-  assert.deepEqual(blameSections(out, CFG), [{ proxy: 'default_web', message: "Proxy 'default_web': unable to find required use_backend: 'nope'.", transient: false }]);
+  assert.deepEqual(blameSections(out, CFG), [
+    { proxy: 'default_web', message: "Proxy 'default_web': unable to find required use_backend: 'nope'.", transient: false },
+  ]);
 });
 
 test('a reload that cannot bind blames the frontend; an address in brackets is not a line number', () => {
@@ -57,7 +71,13 @@ test('a reload that cannot bind blames the frontend; an address in brackets is n
 test('the bind pre-flight blames by line, as a passing cause', () => {
   const out = '[PREFLIGHT] bind 127.0.0.1:8080 (line 7): address already in use by another process. A reload would pause every listener.';
   assert.deepEqual(blameSections(out, CFG), [
-    { proxy: 'default_web', line: 7, lineText: 'bind 127.0.0.1:8080', transient: true, message: 'bind 127.0.0.1:8080 (line 7): address already in use by another process. A reload would pause every listener.' },
+    {
+      proxy: 'default_web',
+      line: 7,
+      lineText: 'bind 127.0.0.1:8080',
+      transient: true,
+      message: 'bind 127.0.0.1:8080 (line 7): address already in use by another process. A reload would pause every listener.',
+    },
   ]);
 });
 

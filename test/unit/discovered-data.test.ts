@@ -18,7 +18,12 @@ function declare(raw: { kind: string; metadata: { name: string } }, source = 'ku
   return { key: `${raw.kind}/default/${raw.metadata.name}`, origin: source, source, resource: v.resource, issues: v.issues };
 }
 const serviceBackend = (name: string) => declare({ apiVersion: API, kind: 'Backend', metadata: { name }, spec: { service: { name, port: 80 } } } as never);
-const frontend = declare({ apiVersion: API, kind: 'Frontend', metadata: { name: 'web' }, spec: { binds: [{ address: '127.0.0.1', port: 8080 }], defaultBackend: 'a' } } as never);
+const frontend = declare({
+  apiVersion: API,
+  kind: 'Frontend',
+  metadata: { name: 'web' },
+  spec: { binds: [{ address: '127.0.0.1', port: 8080 }], defaultBackend: 'a' },
+} as never);
 const members = (n: number, weight = 100): Member[] =>
   Array.from({ length: n }, (_, i) => ({ name: `m${i}`, address: `10.0.0.${i + 1}`, port: 80, weight, state: 'ready' }) as Member);
 
@@ -51,7 +56,10 @@ test('an unchanged Service-backed Backend resolves to the same object, so its mo
     ['weight default_b/m0', 'weight default_b/m1'].map((s) => s.replace('default_b', modelOf(second, 'b').name)),
   );
   // Discovered members are merged in; the accepted (declared) resource keeps none.
-  assert.deepEqual(backendOf(second, 'a').spec.members.map((m) => m.name), ['m0', 'm1', 'm2']);
+  assert.deepEqual(
+    backendOf(second, 'a').spec.members.map((m) => m.name),
+    ['m0', 'm1', 'm2'],
+  );
   assert.deepEqual((second.resolution.accepted.get(a.key) as typeof a.resource & { spec: { members: unknown[] } }).spec.members, []);
 });
 
@@ -81,13 +89,24 @@ test('a new kind of discovered data plugs in through one DiscoveredKind: store, 
 });
 
 test('resolve still takes discoveredMembers (the members kind) and ignores members for a Backend without a service', () => {
-  const plain = declare({ apiVersion: API, kind: 'Backend', metadata: { name: 'a' }, spec: { members: [{ name: 'x', address: '127.0.0.1', port: 1 }] } } as never);
+  const plain = declare({
+    apiVersion: API,
+    kind: 'Backend',
+    metadata: { name: 'a' },
+    spec: { members: [{ name: 'x', address: '127.0.0.1', port: 1 }] },
+  } as never);
   const found = new Map([[plain.key, members(2)]]);
   const r = resolve({ declared: [frontend, plain], lastAccepted: new Map(), discoveredMembers: found });
-  assert.deepEqual(r.backends[0]!.spec.members.map((m) => m.name), ['x']);
+  assert.deepEqual(
+    r.backends[0]!.spec.members.map((m) => m.name),
+    ['x'],
+  );
   const svc = serviceBackend('a');
   const r2 = resolve({ declared: [frontend, svc], lastAccepted: new Map(), discoveredMembers: found });
-  assert.deepEqual(r2.backends[0]!.spec.members.map((m) => m.name), ['m0', 'm1']);
+  assert.deepEqual(
+    r2.backends[0]!.spec.members.map((m) => m.name),
+    ['m0', 'm1'],
+  );
   const model = buildConfigModel({ frontends: r2.frontends, backends: r2.backends, global });
   assert.equal(model.backends[0]!.servers.length, 2);
 });

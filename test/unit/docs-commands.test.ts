@@ -12,7 +12,12 @@ import { loadAll } from 'js-yaml';
 import { packageRoot } from '../../src/paths.js';
 
 const root = packageRoot();
-const docs = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
+const docs = [
+  'README.md',
+  ...readdirSync(join(root, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => join('docs', f)),
+];
 
 function kubectlLines(): { doc: string; line: string }[] {
   const out: { doc: string; line: string }[] = [];
@@ -33,11 +38,18 @@ test('every kubectl apply -f in the docs names Kubernetes objects only', () => {
     for (const m of line.matchAll(/-f\s+(\S+)/g)) {
       const target = join(root, m[1]!);
       assert.ok(existsSync(target), `${doc}: "${line}": ${m[1]} does not exist`);
-      const files = statSync(target).isDirectory() ? readdirSync(target).filter((f) => /\.ya?ml$/.test(f)).map((f) => join(target, f)) : [target];
+      const files = statSync(target).isDirectory()
+        ? readdirSync(target)
+            .filter((f) => /\.ya?ml$/.test(f))
+            .map((f) => join(target, f))
+        : [target];
       for (const f of files) {
         for (const o of objectsIn(f)) {
           const obj = o as { apiVersion?: string; kind?: string };
-          assert.ok(obj.apiVersion && obj.kind && obj.kind !== 'Kustomization', `${doc}: "${line}": ${f} holds a ${obj.kind ?? 'document'} that kubectl apply -f refuses`);
+          assert.ok(
+            obj.apiVersion && obj.kind && obj.kind !== 'Kustomization',
+            `${doc}: "${line}": ${f} holds a ${obj.kind ?? 'document'} that kubectl apply -f refuses`,
+          );
         }
       }
     }

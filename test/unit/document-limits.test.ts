@@ -57,17 +57,26 @@ test('more than 100 aliases, a huge string, deep nesting and a large text are re
   // Syntax errors keep their words.
   const bad = refusal(() => parseDocuments('kind: [unclosed', { format: 'yaml' }));
   assert.equal(bad.kind, 'syntax');
-  assert.match(explainDocumentError(bad, 'the file', 'YAML does not parse'), /^YAML does not parse at line 2, column 1: unexpected end of the stream within a flow collection/);
+  assert.match(
+    explainDocumentError(bad, 'the file', 'YAML does not parse'),
+    /^YAML does not parse at line 2, column 1: unexpected end of the stream within a flow collection/,
+  );
 });
 
 test('REST bodies: deep JSON and alias bombs are a 400 with a clear message, not a crash', () => {
   const deep = Buffer.from('{"a":'.repeat(50_000) + '1' + '}'.repeat(50_000));
-  assert.throws(() => parseBody(deep, 'json'), (e: { status: number; message: string }) => e.status === 400 && /the request body nests deeper than 64 levels/.test(e.message));
+  assert.throws(
+    () => parseBody(deep, 'json'),
+    (e: { status: number; message: string }) => e.status === 400 && /the request body nests deeper than 64 levels/.test(e.message),
+  );
   assert.throws(
     () => parseBody(Buffer.from(aliasBomb()), 'yaml'),
     (e: { status: number; message: string }) => e.status === 400 && /the request body expands to more than 16 MiB/.test(e.message),
   );
-  assert.throws(() => parseBody(Buffer.from('{"spec": {'), 'json'), (e: { status: number; message: string }) => e.status === 400 && /not valid JSON/.test(e.message));
+  assert.throws(
+    () => parseBody(Buffer.from('{"spec": {'), 'json'),
+    (e: { status: number; message: string }) => e.status === 400 && /not valid JSON/.test(e.message),
+  );
 });
 
 test('files: plain text, a scalar or a list make the file broken; an empty file is empty', () => {
@@ -94,7 +103,10 @@ test('the walk follows each real directory once: link loops end, a linked siblin
   t.after(() => rm(dir, { recursive: true, force: true }));
   await mkdir(join(dir, 'apps'));
   await writeFile(join(dir, 'apps', 'app.yaml'), backendYaml('app', [{ name: 'a', port: 9001 }]));
-  await writeFile(join(dir, 'web.yaml'), `apiVersion: ${API_VERSION}\nkind: Frontend\nmetadata: { name: web }\nspec:\n  binds: [{ port: 8080 }]\n  defaultBackend: app\n`);
+  await writeFile(
+    join(dir, 'web.yaml'),
+    `apiVersion: ${API_VERSION}\nkind: Frontend\nmetadata: { name: web }\nspec:\n  binds: [{ port: 8080 }]\n  defaultBackend: app\n`,
+  );
   await symlink('.', join(dir, 'loop1'));
   await symlink('.', join(dir, 'loop2'));
   await symlink('..', join(dir, 'apps', 'up'));

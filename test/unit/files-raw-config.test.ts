@@ -38,21 +38,28 @@ test('files: the raw-config annotation is refused without --allow-raw-config, na
   assert.deepEqual(parseManifests(rawBackendYaml('app', [LINE], 9001), 'app.yaml', 'files', { allowRawConfig: false }).issues, r.issues);
 });
 
-test('files: with --allow-raw-config the annotation is accepted and its lines render into the resource\'s own section', async (t) => {
+test("files: with --allow-raw-config the annotation is accepted and its lines render into the resource's own section", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'nh-raw-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   await writeFile(join(dir, 'app.yaml'), rawBackendYaml('app', [LINE], 9001));
   await writeFile(join(dir, 'web.yaml'), FRONTEND);
 
   const refused = await loadDirectory(dir);
-  assert.deepEqual(refused.issues.map((i) => `${i.resource}: ${i.field}`).sort(), [`Backend default/app: ${RAW_CONFIG_FIELD}`, `Frontend default/web: ${RAW_CONFIG_FIELD}`]);
+  assert.deepEqual(refused.issues.map((i) => `${i.resource}: ${i.field}`).sort(), [
+    `Backend default/app: ${RAW_CONFIG_FIELD}`,
+    `Frontend default/web: ${RAW_CONFIG_FIELD}`,
+  ]);
 
   const loaded = await loadDirectory(dir, { allowRawConfig: true });
   assert.deepEqual(loaded.issues, []);
   const r = resolve({ declared: loaded.declared, lastAccepted: new Map() });
   assert.ok([...r.outcomes.values()].every((o) => o.accepted));
   const cfg = loadRenderer()(
-    buildConfigModel({ frontends: r.frontends, backends: r.backends, global: { adminSocket: '/run/nh/admin.sock', serverStateFile: '/run/nh/server-state', hardStopAfter: '30s' } }),
+    buildConfigModel({
+      frontends: r.frontends,
+      backends: r.backends,
+      global: { adminSocket: '/run/nh/admin.sock', serverStateFile: '/run/nh/server-state', hardStopAfter: '30s' },
+    }),
   );
   assert.ok(sectionOf(cfg, 'backend default_app').includes(LINE), cfg);
   assert.ok(!sectionOf(cfg, 'frontend default_web').includes(LINE));

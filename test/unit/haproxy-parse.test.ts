@@ -1,13 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  adminMode,
-  parseServersState,
-  parseShowInfo,
-  parseShowProc,
-  parseShowStat,
-  splitCsvLine,
-} from '../../src/haproxy/parse.js';
+import { adminMode, parseServersState, parseShowInfo, parseShowProc, parseShowStat, splitCsvLine } from '../../src/haproxy/parse.js';
 import { assertSingleCommand } from '../../src/haproxy/socket.js';
 import { parseBindAddresses } from '../../src/haproxy/preflight.js';
 
@@ -141,9 +134,7 @@ test('show proc: master reloads and failures, current workers', () => {
     uptime: '0d00h00m04s',
     version: '2.6.12-1+deb12u4',
   });
-  assert.deepEqual(p.workers, [
-    { pid: 3224, type: 'worker', reloads: 0, uptime: '0d00h00m01s', version: '2.6.12-1+deb12u4' },
-  ]);
+  assert.deepEqual(p.workers, [{ pid: 3224, type: 'worker', reloads: 0, uptime: '0d00h00m01s', version: '2.6.12-1+deb12u4' }]);
   assert.deepEqual(p.oldWorkers, []);
   assert.deepEqual(p.programs, []);
 });
@@ -151,15 +142,24 @@ test('show proc: master reloads and failures, current workers', () => {
 test('show proc: old workers finishing connections are listed apart', () => {
   const p = parseShowProc(SHOW_PROC_OLD_WORKERS);
   assert.equal(p.master.reloads, 2);
-  assert.deepEqual(p.workers.map((w) => w.pid), [4362]);
-  assert.deepEqual(p.oldWorkers.map((w) => [w.pid, w.reloads]), [[4326, 1]]);
+  assert.deepEqual(
+    p.workers.map((w) => w.pid),
+    [4362],
+  );
+  assert.deepEqual(
+    p.oldWorkers.map((w) => [w.pid, w.reloads]),
+    [[4326, 1]],
+  );
 });
 
 test('show proc after a failed reload: failed count, the old worker is still current', () => {
   const p = parseShowProc(SHOW_PROC_FAILED_RELOAD);
   assert.equal(p.master.reloads, 2);
   assert.equal(p.master.failedReloads, 1);
-  assert.deepEqual(p.workers.map((w) => [w.pid, w.reloads]), [[3224, 1]]);
+  assert.deepEqual(
+    p.workers.map((w) => [w.pid, w.reloads]),
+    [[3224, 1]],
+  );
 });
 
 test('show proc: anything else is an error quoting the text', () => {
@@ -170,7 +170,10 @@ test('show proc: anything else is an error quoting the text', () => {
 test('show stat: rows keyed by column, numbers as numbers, empty as undefined', () => {
   const rows = parseShowStat(SHOW_STAT);
   assert.equal(rows.length, 4);
-  assert.deepEqual(rows.map((r) => `${r.pxname}/${r.svname}`), ['fe/FRONTEND', 'be/s1', 'be/s2', 'be/BACKEND']);
+  assert.deepEqual(
+    rows.map((r) => `${r.pxname}/${r.svname}`),
+    ['fe/FRONTEND', 'be/s1', 'be/s2', 'be/BACKEND'],
+  );
   const s1 = rows[1]!;
   assert.equal(s1.status, 'UP');
   assert.equal(s1.weight, 10);

@@ -25,7 +25,12 @@ test('haproxy -v of 2.6, 3.0 and older versions is parsed', () => {
     patch: 12,
     text: '2.6.12-1+deb12u4',
   });
-  assert.deepEqual(parseHaproxyVersion('HAProxy version 3.0.11-9e587df 2025/06/02 - https://haproxy.org/'), { major: 3, minor: 0, patch: 11, text: '3.0.11-9e587df' });
+  assert.deepEqual(parseHaproxyVersion('HAProxy version 3.0.11-9e587df 2025/06/02 - https://haproxy.org/'), {
+    major: 3,
+    minor: 0,
+    patch: 11,
+    text: '3.0.11-9e587df',
+  });
   assert.deepEqual(parseHaproxyVersion('HA-Proxy version 1.8.19-1+deb10u3 2020/08/01'), { major: 1, minor: 8, patch: 19, text: '1.8.19-1+deb10u3' });
   assert.equal(parseHaproxyVersion('nginx version: nginx/1.22.1'), undefined);
   assert.equal(versionAtLeast({ major: 3, minor: 0 }, 2, 6), true);
@@ -53,7 +58,10 @@ test('detectHaproxyVersion runs the binary: refuses an old one, a missing one an
   await assert.rejects(detectHaproxyVersion(old), /HAProxy 2\.4\.22-0\+deb11u1 \(.*haproxy-2\.4\) is older than 2\.6/);
   const ok = await fake('haproxy-3.0', "echo 'HAProxy version 3.0.11-9e587df 2025/06/02 - https://haproxy.org/'");
   assert.deepEqual(await detectHaproxyVersion(ok), { major: 3, minor: 0, patch: 11, text: '3.0.11-9e587df' });
-  await assert.rejects(detectHaproxyVersion(join(dir, 'missing')), /Cannot run HAProxy binary ".*missing" \(ENOENT\): install HAProxy 2\.6 or newer, or pass its path with --haproxy-bin/);
+  await assert.rejects(
+    detectHaproxyVersion(join(dir, 'missing')),
+    /Cannot run HAProxy binary ".*missing" \(ENOENT\): install HAProxy 2\.6 or newer, or pass its path with --haproxy-bin/,
+  );
   const other = await fake('not-haproxy', "echo 'hello'");
   await assert.rejects(detectHaproxyVersion(other), /printed no HAProxy version \(first line: hello\)/);
 });
@@ -76,14 +84,28 @@ test('set server addr: every success answer of 2.6 and 3.0 is a success, errors 
 });
 
 test('haproxy -c on 3.0 blames the same sections as on 2.6 (captured 3.0.11 output)', () => {
-  const cfg = ['global', 'defaults', '    mode http', 'frontend default_web', '    bind 192.0.2.1:18080', '    http-request frobnicate', '    default_backend default_app', 'backend default_app', '    balance bogus', '    server a 127.0.0.1:1'].join('\n');
+  const cfg = [
+    'global',
+    'defaults',
+    '    mode http',
+    'frontend default_web',
+    '    bind 192.0.2.1:18080',
+    '    http-request frobnicate',
+    '    default_backend default_app',
+    'backend default_app',
+    '    balance bogus',
+    '    server a 127.0.0.1:1',
+  ].join('\n');
   const parse = `[NOTICE]   (1754) : haproxy version is 3.0.11-9e587df
 [ALERT]    (1754) : config : parsing [/tmp/nh/candidate-1-2.cfg:6]: 'http-request' expects 'wait-for-handshake', 'set-log-level', but got 'frobnicate'.
 [ALERT]    (1754) : config : parsing [/tmp/nh/candidate-1-2.cfg:9] : balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', 'hash', 'hdr(name)', 'rdp-cookie(name)', 'log-hash' and 'sticky' options.
 [ALERT]    (1754) : config : Error(s) found in configuration file : /tmp/nh/candidate-1-2.cfg`;
   assert.deepEqual(
     blameSections(parse, cfg).map((b) => [b.proxy, b.line]),
-    [['default_web', 6], ['default_app', 9]],
+    [
+      ['default_web', 6],
+      ['default_app', 9],
+    ],
   );
   // A reload that cannot bind: 3.0 adds "protocol tcpv4:" and a final period.
   const bind = `[ALERT]    (1767) : Binding [/tmp/nh/haproxy.cfg:5] for frontend default_web: protocol tcpv4: cannot bind socket (Cannot assign requested address) for [192.0.2.1:18080].
@@ -94,7 +116,10 @@ test('haproxy -c on 3.0 blames the same sections as on 2.6 (captured 3.0.11 outp
   assert.equal(b!.line, 5);
   assert.match(b!.message, /^line 5: Binding for frontend default_web: protocol tcpv4: cannot bind socket/);
   // A missing backend, worded alike on both.
-  assert.deepEqual(blameSections("[ALERT]    (1763) : config : Proxy 'default_web': unable to find required use_backend: 'nope'.", cfg).map((x) => x.proxy), ['default_web']);
+  assert.deepEqual(
+    blameSections("[ALERT]    (1763) : config : Proxy 'default_web': unable to find required use_backend: 'nope'.", cfg).map((x) => x.proxy),
+    ['default_web'],
+  );
 });
 
 // `show stat` of 3.0.11 for one server (only the columns the families read matter here).
@@ -152,7 +177,10 @@ test('exporter on 3.0: server active/backup after weight, the deprecated HELP, r
   assert.equal(v30.exporter.wantsResolvers, true);
   // scope=resolver alone
   const only = await scrape({ major: 3, minor: 0 }, { scopes: new Set(['resolver']) });
-  assert.deepEqual([...only.e.type.keys()].every((f) => f.startsWith('haproxy_resolver_')), true);
+  assert.deepEqual(
+    [...only.e.type.keys()].every((f) => f.startsWith('haproxy_resolver_')),
+    true,
+  );
 
   for (const v of [undefined, { major: 2, minor: 6 }]) {
     const v26 = await scrape(v);
@@ -160,7 +188,10 @@ test('exporter on 3.0: server active/backup after weight, the deprecated HELP, r
     assert.equal(v26.exporter.wantsResolvers, false);
     const f26 = [...v26.e.type.keys()];
     assert.equal(f26.includes('haproxy_server_active'), false);
-    assert.equal(f26.some((f) => f.startsWith('haproxy_resolver_')), false);
+    assert.equal(
+      f26.some((f) => f.startsWith('haproxy_resolver_')),
+      false,
+    );
     assert.equal(v26.e.help.get('haproxy_backend_agg_server_check_status'), "Backend's aggregated gauge of servers' state check status");
   }
   // Newer 3.x follows 3.0; 2.7 to 2.9 follow 2.6.
@@ -172,7 +203,10 @@ test('cardinality options accept the names of either version (a setting survives
   assert.doesNotThrow(() => new HaproxyExporter({ exclude: ['haproxy_resolver_*', 'haproxy_server_active'] }, { major: 2, minor: 6 }));
   const e = new HaproxyExporter({ exclude: ['haproxy_resolver_*'] }, { major: 3, minor: 0 });
   assert.equal(e.wantsResolvers, false);
-  assert.equal(e.families().some((f) => f.startsWith('haproxy_resolver_')), false);
+  assert.equal(
+    e.families().some((f) => f.startsWith('haproxy_resolver_')),
+    false,
+  );
 });
 
 test('show resolvers: several sections and nameservers', () => {

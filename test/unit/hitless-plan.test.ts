@@ -41,7 +41,9 @@ test('interactive replies split one per command; a cut session does not split', 
 });
 
 test('live servers: CMAINT alone (config "disabled", then set ready) is ready; forced maint and drain are not', () => {
-  const { servers } = parseLiveServers(HEADER + [line('be', 'a', '10.0.0.1', 80, 4, 7), line('be', 'b', '10.0.0.2', 81, 5, 1), line('be', 'c', '10.0.0.3', 82, 8, 0)].join('\n') + '\n\n');
+  const { servers } = parseLiveServers(
+    HEADER + [line('be', 'a', '10.0.0.1', 80, 4, 7), line('be', 'b', '10.0.0.2', 81, 5, 1), line('be', 'c', '10.0.0.3', 82, 8, 0)].join('\n') + '\n\n',
+  );
   assert.deepEqual(
     servers.map((s) => [s.server, s.addr, s.port, s.weight, liveAdmin(s)]),
     [
@@ -54,7 +56,13 @@ test('live servers: CMAINT alone (config "disabled", then set ready) is ready; f
 });
 
 test('the state file keeps only servers already as declared, so a reload cannot resurrect stale state', () => {
-  const b = backend([server('same'), server('forced', { state: 'ready' }), server('moved', { port: 90 }), server('reweighted', { weight: 5 }), server('off', { state: 'maint' })]);
+  const b = backend([
+    server('same'),
+    server('forced', { state: 'ready' }),
+    server('moved', { port: 90 }),
+    server('reweighted', { weight: 5 }),
+    server('off', { state: 'maint' }),
+  ]);
   const text =
     HEADER +
     [
@@ -84,7 +92,10 @@ test('converge: only what differs, drain as weight 0 and ready admin state', () 
   ).servers;
   const ops = convergeOps(model(b), live).map((o) => `${o.op} ${o.server.name}`);
   assert.deepEqual(ops, ['del x', 'weight b', 'state b', 'add c', 'state d']);
-  assert.deepEqual(convergeOps(model(b), []).map((o) => o.op), ['add', 'add', 'add', 'add']);
+  assert.deepEqual(
+    convergeOps(model(b), []).map((o) => o.op),
+    ['add', 'add', 'add', 'add'],
+  );
 });
 
 test('plan: member changes a static algorithm, a DNS name or the budget cannot take reload, with the reason', () => {

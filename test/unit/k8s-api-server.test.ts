@@ -57,8 +57,7 @@ function frontendsApi(env: Env) {
     replace: (name: string, body: object): Promise<KubeObject> => api.replaceNamespacedCustomObject({ ...at, name, body }),
     replaceStatus: (name: string, body: object): Promise<KubeObject> => api.replaceNamespacedCustomObjectStatus({ ...at, name, body }),
     mergePatch: (name: string, body: object): Promise<KubeObject> => api.patchNamespacedCustomObject({ ...at, name, body }, MERGE_PATCH),
-    mergePatchStatus: (name: string, body: object): Promise<KubeObject> =>
-      api.patchNamespacedCustomObjectStatus({ ...at, name, body }, MERGE_PATCH),
+    mergePatchStatus: (name: string, body: object): Promise<KubeObject> => api.patchNamespacedCustomObjectStatus({ ...at, name, body }, MERGE_PATCH),
     jsonPatch: (name: string, body: object[]): Promise<KubeObject> => api.patchNamespacedCustomObject({ ...at, name, body }),
     delete: (name: string): Promise<KubeObject> => api.deleteNamespacedCustomObject({ ...at, name }),
   };
@@ -166,7 +165,11 @@ test('list then watch from the list resourceVersion receives every later change,
 
   assert.deepEqual(watch.describe(), ['ADDED c', 'MODIFIED a', 'DELETED b']);
   const versions = watch.events.map((e) => Number(e.object.metadata.resourceVersion));
-  assert.deepEqual(versions, [...versions].sort((x, y) => x - y), 'resourceVersions increase');
+  assert.deepEqual(
+    versions,
+    [...versions].sort((x, y) => x - y),
+    'resourceVersions increase',
+  );
   assert.equal(watch.events[1].object.metadata.labels?.tier, 'web');
   assert.equal(watch.events[2].object.kind, 'Service', 'watch objects carry their kind');
   assert.equal(deleted.metadata?.resourceVersion, watch.events[2].object.metadata.resourceVersion, 'DELETED carries the final object');
@@ -280,9 +283,7 @@ for (const graceful of [false, true]) {
     const core = env.kc.makeApiClient(CoreV1Api);
     env.server.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'a', namespace: NS }, spec: { ports: [{ port: 1 }] } });
     env.server.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'b', namespace: NS }, spec: {} });
-    const { informer, events, errors } = await startInformer(env, `/api/v1/namespaces/${NS}/services`, () =>
-      core.listNamespacedService({ namespace: NS }),
-    );
+    const { informer, events, errors } = await startInformer(env, `/api/v1/namespaces/${NS}/services`, () => core.listNamespacedService({ namespace: NS }));
     await waitFor(() => env.server.watchCount() === 1, { what: 'the informer watch' });
 
     assert.equal(env.server.dropAllWatches({ graceful }), 1);
@@ -392,10 +393,12 @@ test('custom resources refuse unconditional updates and strategic merge patches,
   await api.create(frontend('f'));
   const status = await rejectsWithStatus(api.replace('f', frontend('f', { port: 1 })), 422, 'Invalid');
   assert.match(String(status.message), /^Frontend\.haproxy\.node-haproxy\.io "f" is invalid: metadata\.resourceVersion/);
-  const strategic = env.kc.makeApiClient(CustomObjectsApi).patchNamespacedCustomObject(
-    { group: GROUP, version: VERSION, namespace: NS, plural: 'frontends', name: 'f', body: { spec: { port: 2 } } },
-    setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
-  );
+  const strategic = env.kc
+    .makeApiClient(CustomObjectsApi)
+    .patchNamespacedCustomObject(
+      { group: GROUP, version: VERSION, namespace: NS, plural: 'frontends', name: 'f', body: { spec: { port: 2 } } },
+      setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+    );
   await rejectsWithStatus(strategic, 415, 'UnsupportedMediaType');
   await rejectsWithStatus(api.create(frontend('Bad_Name')), 422, 'Invalid');
 });
@@ -471,7 +474,12 @@ test('label and field selectors filter lists and watches', async (t) => {
     addressType: 'IPv4',
     endpoints: [{ addresses: ['10.0.0.1'] }],
   });
-  for (const [name, service] of [['a-1', 'a'], ['a-2', 'a'], ['b-1', 'b'], ['plain', undefined]] as const) {
+  for (const [name, service] of [
+    ['a-1', 'a'],
+    ['a-2', 'a'],
+    ['b-1', 'b'],
+    ['plain', undefined],
+  ] as const) {
     await slices.createNamespacedEndpointSlice({ namespace: NS, body: slice(name, service) });
   }
   const select = async (labelSelector?: string, fieldSelector?: string) =>
@@ -492,10 +500,7 @@ test('label and field selectors filter lists and watches', async (t) => {
     labelSelector: 'kubernetes.io/service-name=a',
   });
   const relabel = (name: string, service: string) =>
-    slices.patchNamespacedEndpointSlice(
-      { namespace: NS, name, body: { metadata: { labels: { 'kubernetes.io/service-name': service } } } },
-      MERGE_PATCH,
-    );
+    slices.patchNamespacedEndpointSlice({ namespace: NS, name, body: { metadata: { labels: { 'kubernetes.io/service-name': service } } } }, MERGE_PATCH);
   await relabel('a-1', 'b');
   await relabel('b-1', 'a');
   await relabel('plain', 'c');

@@ -27,7 +27,18 @@ const docs = kustomize('manifests');
 const find = (kind: string, name?: string) => docs.filter((d) => d.kind === kind && (name === undefined || d.metadata.name === name));
 
 test('manifests/ is one kustomization with the CRDs, namespace, RBAC, Deployment, Services and a PDB', () => {
-  for (const kind of ['CustomResourceDefinition', 'Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'Deployment', 'Service', 'PodDisruptionBudget']) {
+  for (const kind of [
+    'CustomResourceDefinition',
+    'Namespace',
+    'ServiceAccount',
+    'ClusterRole',
+    'ClusterRoleBinding',
+    'Role',
+    'RoleBinding',
+    'Deployment',
+    'Service',
+    'PodDisruptionBudget',
+  ]) {
     assert.ok(find(kind).length > 0, `a ${kind}`);
   }
   assert.equal(find('CustomResourceDefinition').length, 2);

@@ -81,7 +81,13 @@ test('Service problems: not found, no such port, ExternalName', () => {
 test('members from core/v1 Endpoints: addresses ready, notReadyAddresses out of rotation', () => {
   const ep = endpointsObject('web', [{ port: { name: 'http', port: 8080 }, ready: ['10.0.0.1'], notReady: ['10.0.0.2'] }]) as KubeObject;
   const r = membersFromEndpoints({ name: 'web', port: 'http' }, svc, ep, 'default');
-  assert.deepEqual(r.members.map((m) => [m.name, m.state]), [['10.0.0.1_8080', 'ready'], ['10.0.0.2_8080', 'maint']]);
+  assert.deepEqual(
+    r.members.map((m) => [m.name, m.state]),
+    [
+      ['10.0.0.1_8080', 'ready'],
+      ['10.0.0.2_8080', 'maint'],
+    ],
+  );
   assert.deepEqual(membersFromEndpoints({ name: 'web', port: 'http' }, svc, undefined, 'default').members, []);
 });
 
@@ -113,7 +119,11 @@ test('status from a pass: accepted and programmed, with member counts', () => {
 });
 
 test('status when HAProxy rejected the configuration: ConfigRejected unless this generation already serves', () => {
-  const pass = { ok: false as const, error: 'HAProxy rejected the configuration (haproxy -c)', output: "[ALERT] (1) : config : parsing [x.cfg:3] : unknown keyword 'bogus'\n" };
+  const pass = {
+    ok: false as const,
+    error: 'HAProxy rejected the configuration (haproxy -c)',
+    output: "[ALERT] (1) : config : parsing [x.cfg:3] : unknown keyword 'bogus'\n",
+  };
   const s = desiredStatus({ generation: 3, outcome: accepted, pass, servingGeneration: 2 });
   assert.deepEqual(conds(s), ['Accepted=True/Accepted', 'Programmed=False/ConfigRejected']);
   assert.match(s.conditions[1]!.message, /unknown keyword 'bogus'.*previous configuration keeps serving/);
@@ -122,7 +132,12 @@ test('status when HAProxy rejected the configuration: ConfigRejected unless this
 });
 
 test('status of a rejected resource says why and what keeps serving; ResolvedRefs for service backends', () => {
-  const s = desiredStatus({ generation: 3, outcome: rejected, pass: { ok: true }, service: { members: [], problem: { reason: 'PortNotFound', message: 'no port' } } });
+  const s = desiredStatus({
+    generation: 3,
+    outcome: rejected,
+    pass: { ok: true },
+    service: { members: [], problem: { reason: 'PortNotFound', message: 'no port' } },
+  });
   assert.deepEqual(conds(s), ['Accepted=False/InvalidSpec', 'Programmed=False/InvalidSpec', 'ResolvedRefs=False/PortNotFound']);
   assert.match(s.conditions[0]!.message, /spec\.balance/);
   assert.match(s.conditions[1]!.message, /generation 2\) keeps serving/);
@@ -135,11 +150,23 @@ test('lastTransitionTime moves only when a condition flips; matches ignore it; e
   const scaled = desiredStatus({ generation: 1, outcome: accepted, pass: { ok: true }, members: { total: 2, ready: 2 } });
   assert.ok(!statusMatches(first, scaled));
   const second = mergeStatus(first, scaled, '2026-01-01T00:01:00Z');
-  assert.ok(second.conditions!.every((c) => c.lastTransitionTime === '2026-01-01T00:00:00Z'), 'no flip, no move');
+  assert.ok(
+    second.conditions!.every((c) => c.lastTransitionTime === '2026-01-01T00:00:00Z'),
+    'no flip, no move',
+  );
   assert.deepEqual(conditionChanges(first, second), []);
   const bad = mergeStatus(second, desiredStatus({ generation: 2, outcome: rejected, pass: { ok: true } }), '2026-01-01T00:02:00Z');
-  assert.ok(bad.conditions!.every((c) => c.lastTransitionTime === '2026-01-01T00:02:00Z'), 'flipped, moved');
-  assert.deepEqual(conditionChanges(second, bad).map((c) => `${c.type}/${c.reason}`), ['Warning/InvalidSpec']);
+  assert.ok(
+    bad.conditions!.every((c) => c.lastTransitionTime === '2026-01-01T00:02:00Z'),
+    'flipped, moved',
+  );
+  assert.deepEqual(
+    conditionChanges(second, bad).map((c) => `${c.type}/${c.reason}`),
+    ['Warning/InvalidSpec'],
+  );
   const fixed = mergeStatus(bad, desiredStatus({ generation: 3, outcome: accepted, pass: { ok: true } }), '2026-01-01T00:03:00Z');
-  assert.deepEqual(conditionChanges(bad, fixed).map((c) => `${c.type}/${c.reason}`), ['Normal/Accepted']);
+  assert.deepEqual(
+    conditionChanges(bad, fixed).map((c) => `${c.type}/${c.reason}`),
+    ['Normal/Accepted'],
+  );
 });

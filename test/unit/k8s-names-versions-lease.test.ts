@@ -68,7 +68,16 @@ test('leader election: every takeover counts one leaseTransition, as client-go c
   const { server, client } = await setup(t);
   const lease = () => server.getObject('Lease', 'default', 'lock')!.spec as { holderIdentity: string | null; leaseTransitions: number };
   const make = (identity: string) => {
-    const e = new LeaderElector({ client, namespace: 'default', name: 'lock', identity, logger: silentLogger(), leaseDurationMs: 1000, renewDeadlineMs: 700, retryPeriodMs: 100 });
+    const e = new LeaderElector({
+      client,
+      namespace: 'default',
+      name: 'lock',
+      identity,
+      logger: silentLogger(),
+      leaseDurationMs: 1000,
+      renewDeadlineMs: 700,
+      retryPeriodMs: 100,
+    });
     e.start();
     t.after(() => e.stop());
     return e;
@@ -93,7 +102,17 @@ test('leader election: a replica that cannot lead never takes a free lease; a le
   const { server, client } = await setup(t);
   const holder = () => (server.getObject('Lease', 'default', 'lock')?.spec as { holderIdentity?: string | null } | undefined)?.holderIdentity ?? '';
   const make = (identity: string, canLead: () => boolean) => {
-    const e = new LeaderElector({ client, namespace: 'default', name: 'lock', identity, logger: silentLogger(), leaseDurationMs: 1000, renewDeadlineMs: 700, retryPeriodMs: 100, canLead });
+    const e = new LeaderElector({
+      client,
+      namespace: 'default',
+      name: 'lock',
+      identity,
+      logger: silentLogger(),
+      leaseDurationMs: 1000,
+      renewDeadlineMs: 700,
+      retryPeriodMs: 100,
+      canLead,
+    });
     e.start();
     t.after(() => e.stop());
     return e;

@@ -44,8 +44,9 @@ test('k8s: with --allow-raw-config the annotation is accepted; its lines are sti
   }
 });
 
-test('k8s: an annotation-only change changes the store entry (the source\'s change signature); other annotations do not', () => {
-  const signature = (annotations: Record<string, string>) => JSON.stringify(declaredFromObject('Backend', annotated(annotations), 'kubernetes', { allowRawConfig: true }));
+test("k8s: an annotation-only change changes the store entry (the source's change signature); other annotations do not", () => {
+  const signature = (annotations: Record<string, string>) =>
+    JSON.stringify(declaredFromObject('Backend', annotated(annotations), 'kubernetes', { allowRawConfig: true }));
   const base = signature(rawAnnotation([LINE]));
   assert.notEqual(signature(rawAnnotation(['http-response set-header X-Raw two'])), base);
   assert.notEqual(signature({}), base);

@@ -36,7 +36,10 @@ function startReflector(t: TestContext, client: KubeClient, extra: { stallTimeou
 
 /** The cache equals the server: same names and the same resourceVersions. */
 function inSync(r: Reflector, server: KubeApiTestServer): boolean {
-  const want = server.listObjects('Frontend').map((o) => `${o.metadata.namespace}/${o.metadata.name}@${o.metadata.resourceVersion}`).sort();
+  const want = server
+    .listObjects('Frontend')
+    .map((o) => `${o.metadata.namespace}/${o.metadata.name}@${o.metadata.resourceVersion}`)
+    .sort();
   const have = [...r.list()].map((o) => `${o.metadata.namespace}/${o.metadata.name}@${o.metadata.resourceVersion}`).sort();
   return JSON.stringify(want) === JSON.stringify(have);
 }
@@ -102,7 +105,16 @@ test('reflector: a stalled watch is restarted; periodic relist', async (t) => {
 test('leader election: one leader; a clean stop hands over at once; a dead leader after the lease duration', async (t) => {
   const { server, client } = await setup(t);
   const make = (identity: string) => {
-    const e = new LeaderElector({ client, namespace: 'default', name: 'lock', identity, logger: silentLogger(), leaseDurationMs: 1000, renewDeadlineMs: 700, retryPeriodMs: 100 });
+    const e = new LeaderElector({
+      client,
+      namespace: 'default',
+      name: 'lock',
+      identity,
+      logger: silentLogger(),
+      leaseDurationMs: 1000,
+      renewDeadlineMs: 700,
+      retryPeriodMs: 100,
+    });
     e.start();
     t.after(() => e.stop());
     return e;

@@ -26,9 +26,25 @@ test('JSON lines: level word, ISO time, fields, msg; errors with their causes; c
 
   assert.equal(lines.length, 4, lines.join('\n'));
   for (const l of lines) assert.ok(!l.includes('\n'), 'one line each, without its newline');
-  assert.match(lines[0]!, /^\{"level":"info","time":"2026-11-25T10:11:12\.345Z","msg":"HAProxy reloaded","component":"reconcile","reasons":/, 'msg, then bound fields, then fields');
-  assert.deepEqual(JSON.parse(lines[0]!), { level: 'info', time: '2026-11-25T10:11:12.345Z', component: 'reconcile', reasons: ['backend default_app added'], ms: 12, msg: 'HAProxy reloaded' });
-  assert.deepEqual(JSON.parse(lines[1]!), { level: 'warn', time: '2026-11-25T10:11:12.345Z', err: { message: 'disk full', cause: { message: 'ENOSPC' } }, msg: 'could not save' });
+  assert.match(
+    lines[0]!,
+    /^\{"level":"info","time":"2026-11-25T10:11:12\.345Z","msg":"HAProxy reloaded","component":"reconcile","reasons":/,
+    'msg, then bound fields, then fields',
+  );
+  assert.deepEqual(JSON.parse(lines[0]!), {
+    level: 'info',
+    time: '2026-11-25T10:11:12.345Z',
+    component: 'reconcile',
+    reasons: ['backend default_app added'],
+    ms: 12,
+    msg: 'HAProxy reloaded',
+  });
+  assert.deepEqual(JSON.parse(lines[1]!), {
+    level: 'warn',
+    time: '2026-11-25T10:11:12.345Z',
+    err: { message: 'disk full', cause: { message: 'ENOSPC' } },
+    msg: 'could not save',
+  });
   assert.deepEqual(JSON.parse(lines[2]!), { level: 'error', time: '2026-11-25T10:11:12.345Z', msg: 'no fields' });
   assert.equal(JSON.parse(lines[3]!).circular.self, '[Circular]', 'a circular field does not throw');
 

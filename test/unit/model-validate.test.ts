@@ -120,7 +120,10 @@ test('service.port accepts a number or a port name, and nothing else', () => {
   assert.deepEqual(ok('http').issues, []);
   for (const bad of ['http\nx', 'a b', 'HTTP', 0, 70000]) {
     const r = ok(bad);
-    assert.ok(r.issues.some((i) => i.field === 'spec.service.port'), `${JSON.stringify(bad)} accepted: ${JSON.stringify(r.issues)}`);
+    assert.ok(
+      r.issues.some((i) => i.field === 'spec.service.port'),
+      `${JSON.stringify(bad)} accepted: ${JSON.stringify(r.issues)}`,
+    );
   }
 });
 
@@ -156,7 +159,12 @@ test('unknown fields, wrong types and out-of-range numbers name the field and th
 test('semantic checks: addresses, tcp rules, empty rules, duplicate members, service with members', () => {
   const f = frontend();
   set(f, 'spec.binds[0].address', '300.1.1.1');
-  assert.match(validateResource(f).issues.map((i) => `${i.field}: ${i.message}`).join('\n'), /spec\.binds\[0\]\.address: "300\.1\.1\.1" is not a valid IPv4 address/);
+  assert.match(
+    validateResource(f)
+      .issues.map((i) => `${i.field}: ${i.message}`)
+      .join('\n'),
+    /spec\.binds\[0\]\.address: "300\.1\.1\.1" is not a valid IPv4 address/,
+  );
 
   const tcp = frontend() as ReturnType<typeof frontend> & { spec: Record<string, unknown> };
   tcp.spec.mode = 'tcp';

@@ -33,10 +33,58 @@ function csv(rows: Row[]): string {
   return `# ${HEADER}\n${rows.map(line).join('\n')}\n\n`;
 }
 
-const FE: Row = { pxname: 'fe_web', svname: 'FRONTEND', type: 0, status: 'OPEN', mode: 'http', scur: 1, smax: 4, slim: 100, stot: 42, req_tot: 40, hrsp_1xx: 0, hrsp_2xx: 30, hrsp_3xx: 1, hrsp_4xx: 7, hrsp_5xx: 2, hrsp_other: 0, conn_tot: 41 };
+const FE: Row = {
+  pxname: 'fe_web',
+  svname: 'FRONTEND',
+  type: 0,
+  status: 'OPEN',
+  mode: 'http',
+  scur: 1,
+  smax: 4,
+  slim: 100,
+  stot: 42,
+  req_tot: 40,
+  hrsp_1xx: 0,
+  hrsp_2xx: 30,
+  hrsp_3xx: 1,
+  hrsp_4xx: 7,
+  hrsp_5xx: 2,
+  hrsp_other: 0,
+  conn_tot: 41,
+};
 const FE_TCP: Row = { pxname: 'fe_tcp', svname: 'FRONTEND', type: 0, status: 'STOP', mode: 'tcp', stot: 3, req_tot: '', hrsp_2xx: '' };
-const BE: Row = { pxname: 'be_app', svname: 'BACKEND', type: 1, status: 'UP', mode: 'http', stot: 40, req_tot: 40, hrsp_2xx: 30, hrsp_5xx: 2, weight: 3, act: 3, qtime: 0, ctime: 1, rtime: 12, ttime: 1003, rtime_max: 3003, lastsess: 2 };
-const srv = (name: string, extra: Row): Row => ({ pxname: 'be_app', svname: name, type: 2, mode: 'http', stot: 10, hrsp_2xx: 10, weight: 1, uweight: 1, qtime: 0, ttime: 5, ...extra });
+const BE: Row = {
+  pxname: 'be_app',
+  svname: 'BACKEND',
+  type: 1,
+  status: 'UP',
+  mode: 'http',
+  stot: 40,
+  req_tot: 40,
+  hrsp_2xx: 30,
+  hrsp_5xx: 2,
+  weight: 3,
+  act: 3,
+  qtime: 0,
+  ctime: 1,
+  rtime: 12,
+  ttime: 1003,
+  rtime_max: 3003,
+  lastsess: 2,
+};
+const srv = (name: string, extra: Row): Row => ({
+  pxname: 'be_app',
+  svname: name,
+  type: 2,
+  mode: 'http',
+  stot: 10,
+  hrsp_2xx: 10,
+  weight: 1,
+  uweight: 1,
+  qtime: 0,
+  ttime: 5,
+  ...extra,
+});
 const SERVERS: Row[] = [
   srv('up', { status: 'UP', check_status: 'L7OK', check_code: 200, check_duration: 3, chkfail: 0 }),
   srv('going_down', { status: 'UP 1/3', check_status: '* L7STS', check_code: 503, check_duration: 12 }),
@@ -52,7 +100,13 @@ const BE_EMPTY: Row = { pxname: 'be_empty', svname: 'BACKEND', type: 1, status: 
 
 const INFO = { Name: 'HAProxy', Version: '2.6.12-1+deb12u4', Nbthread: 2, Uptime_sec: 57, CumConns: 35, Tainted: 0 };
 
-async function render(rows: Row[], options: HaproxyMetricsOptions = {}, request: ScrapeRequest = {}, serversState?: string, chunkSize?: number): Promise<string> {
+async function render(
+  rows: Row[],
+  options: HaproxyMetricsOptions = {},
+  request: ScrapeRequest = {},
+  serversState?: string,
+  chunkSize?: number,
+): Promise<string> {
   const { writer, result } = collectingWriter({ chunkSize });
   await new HaproxyExporter(options).write({ info: INFO, table: new StatTable(csv(rows)), serversState }, writer, request);
   return result().toString('latin1');
@@ -267,7 +321,10 @@ test('scrape request: scope as the built-in exporter reads it, no-maint leaves m
 test('label values are escaped; a non-numeric value becomes NaN rather than breaking the format', async () => {
   const odd = srv('odd', { status: 'UP', stot: '12abc' });
   odd.pxname = 'be_app';
-  const text = await render([{ ...BE, pxname: 'be"x' }, { ...odd, pxname: 'be"x' }]);
+  const text = await render([
+    { ...BE, pxname: 'be"x' },
+    { ...odd, pxname: 'be"x' },
+  ]);
   assert.match(text, /^haproxy_server_sessions_total\{proxy="be\\"x",server="odd"\} NaN$/m);
 });
 
@@ -289,7 +346,17 @@ async function writeText(exporter: HaproxyExporter, stats: Parameters<HaproxyExp
 test('server families rendered while the rows stream in are byte for byte the table render', async () => {
   const rows: Row[] = [FE, FE_TCP, BE_EMPTY];
   for (let b = 0; b < 3; b++) {
-    for (let i = 0; i < 40; i++) rows.push(srv(`s${i}`, { pxname: `be${b}`, status: i % 5 === 0 ? 'MAINT' : 'UP', check_status: i % 3 ? 'L4OK' : '', check_duration: i, stot: i * 7, mode: b === 1 ? 'tcp' : 'http' }));
+    for (let i = 0; i < 40; i++)
+      rows.push(
+        srv(`s${i}`, {
+          pxname: `be${b}`,
+          status: i % 5 === 0 ? 'MAINT' : 'UP',
+          check_status: i % 3 ? 'L4OK' : '',
+          check_duration: i,
+          stot: i * 7,
+          mode: b === 1 ? 'tcp' : 'http',
+        }),
+      );
     rows.push({ ...BE, pxname: `be${b}` });
   }
   const text = csv(rows);
@@ -298,8 +365,15 @@ test('server families rendered while the rows stream in are byte for byte the ta
     const expected = await writeText(exporter, { info: INFO, table: new StatTable(text) });
     const stats = prerendered(exporter, text, batch);
     assert.equal(await writeText(exporter, stats), expected, `batches of ${batch} rows`);
-    assert.equal(await writeText(exporter, stats, { noMaint: true }), await writeText(exporter, { info: INFO, table: new StatTable(text) }, { noMaint: true }), 'no-maint renders from the table');
-    assert.equal(await writeText(exporter, stats, { scopes: new Set(['server']) }), await writeText(exporter, { info: INFO, table: new StatTable(text) }, { scopes: new Set(['server']) }));
+    assert.equal(
+      await writeText(exporter, stats, { noMaint: true }),
+      await writeText(exporter, { info: INFO, table: new StatTable(text) }, { noMaint: true }),
+      'no-maint renders from the table',
+    );
+    assert.equal(
+      await writeText(exporter, stats, { scopes: new Set(['server']) }),
+      await writeText(exporter, { info: INFO, table: new StatTable(text) }, { scopes: new Set(['server']) }),
+    );
   }
   const noServers = new HaproxyExporter({ serverMetrics: false });
   assert.equal(noServers.prerenderer(), undefined, 'nothing to render ahead without server families');

@@ -196,8 +196,23 @@ test('useful raw lines are accepted where HAProxy takes them, and refused in the
     'log global',
     'redirect scheme https code 301 if !{ ssl_fc }',
   ];
-  const frontendOnly = ['timeout client 30s', 'capture request header Host len 64', 'monitor-uri /health', 'tcp-request connection reject if { src 10.0.0.0/8 }', 'option http-ignore-probes'];
-  const backendOnly = ['timeout server 30s', 'retries 3', 'option redispatch', 'http-check expect status 200', 'cookie SRV insert indirect nocache', 'hash-type consistent', 'http-reuse safe', 'option httpchk GET /healthz'];
+  const frontendOnly = [
+    'timeout client 30s',
+    'capture request header Host len 64',
+    'monitor-uri /health',
+    'tcp-request connection reject if { src 10.0.0.0/8 }',
+    'option http-ignore-probes',
+  ];
+  const backendOnly = [
+    'timeout server 30s',
+    'retries 3',
+    'option redispatch',
+    'http-check expect status 200',
+    'cookie SRV insert indirect nocache',
+    'hash-type consistent',
+    'http-reuse safe',
+    'option httpchk GET /healthz',
+  ];
   for (const line of both) {
     assert.equal(checkRawLine(line, 'frontend'), undefined, `frontend: ${line}`);
     assert.equal(checkRawLine(line, 'backend'), undefined, `backend: ${line}`);
@@ -228,7 +243,10 @@ test('--raw-config-keywords narrows the list; unknown entries are refused by nam
   assert.match(checkRawLine('option httplog', 'backend', policy)!, /--raw-config-keywords/);
   // Narrowing never widens: a hostile line is refused for what it is.
   assert.match(checkRawLine('stats socket /tmp/s', 'backend', policy)!, /not a directive/);
-  assert.throws(() => parseRawConfigKeywords('http-request set-header,lua-load,stats socket'), /"lua-load", "stats socket" are not in the default allow-list; the flag can only narrow it/);
+  assert.throws(
+    () => parseRawConfigKeywords('http-request set-header,lua-load,stats socket'),
+    /"lua-load", "stats socket" are not in the default allow-list; the flag can only narrow it/,
+  );
   assert.throws(() => parseRawConfigKeywords('http-request use-service'), /not in the default allow-list/);
   assert.deepEqual(parseRawConfigKeywords(' acl ,, option  httplog '), ['acl', 'option httplog']);
 });
@@ -243,9 +261,16 @@ test('every source honours --raw-config-keywords the same way, naming resource a
     assert.match(issues[0]!.message, /--raw-config-keywords/);
   };
   expect(parseManifests(rawBackendYaml('app', lines, 9001), 'app.yaml', 'files', options).issues);
-  const obj = { apiVersion: 'haproxy.node-haproxy.io/v1alpha1', kind: 'Backend', metadata: { name: 'app', namespace: 'default', annotations: rawAnnotation(lines) }, spec: { members: [] } };
+  const obj = {
+    apiVersion: 'haproxy.node-haproxy.io/v1alpha1',
+    kind: 'Backend',
+    metadata: { name: 'app', namespace: 'default', annotations: rawAnnotation(lines) },
+    spec: { members: [] },
+  };
   expect(declaredFromObject('Backend', obj, 'kubernetes', options).issues);
-  expect(declareKv('/p', '/p/backends/default/app', JSON.stringify({ metadata: { annotations: rawAnnotation(lines) }, spec: {} }), 'etcd', options).declared!.issues);
+  expect(
+    declareKv('/p', '/p/backends/default/app', JSON.stringify({ metadata: { annotations: rawAnnotation(lines) }, spec: {} }), 'etcd', options).declared!.issues,
+  );
   expect(validateResource(obj, 'rest', options).issues);
   assert.deepEqual(validateResource(obj, 'rest', { allowRawConfig: true }).issues, [], 'the default list takes both');
 });
@@ -271,7 +296,9 @@ spec:
   const loaded = parseManifests(yaml, 'x.yaml', 'files', { allowRawConfig: true });
   assert.deepEqual(loaded.issues, []);
   const r = resolve({ declared: loaded.declared!, lastAccepted: new Map() });
-  const cfg = loadRenderer()(buildConfigModel({ frontends: r.frontends, backends: r.backends, global: { ...GLOBAL, statsListener: { address: '127.0.0.1', port: 8404 } } }));
+  const cfg = loadRenderer()(
+    buildConfigModel({ frontends: r.frontends, backends: r.backends, global: { ...GLOBAL, statsListener: { address: '127.0.0.1', port: 8404 } } }),
+  );
   assert.match(cfg, /X-Raw "a b"/);
   assert.deepEqual(checkRenderedConfig(cfg), []);
 });
@@ -310,9 +337,23 @@ test('docs/decisions/0005 lists the default allow-list as the code has it', () =
   }
 });
 
-test('checkRenderedConfig: a header rule whose value looks like a flag or a keyword is the controller\'s own line, after --', () => {
+test("checkRenderedConfig: a header rule whose value looks like a flag or a keyword is the controller's own line, after --", () => {
   const cfg = (value: string): string =>
-    ['global', '    master-worker', '', 'defaults', '    mode http', '', 'frontend default_web', '    mode http', '    bind 127.0.0.1:80', `    acl r0_hdr_once req.fhdr_cnt(X-A) eq 1`, `    acl r0_hdr req.fhdr(X-A) -m str -- ${value}`, '    use_backend default_app if r0_hdr_once r0_hdr', ''].join('\n');
+    [
+      'global',
+      '    master-worker',
+      '',
+      'defaults',
+      '    mode http',
+      '',
+      'frontend default_web',
+      '    mode http',
+      '    bind 127.0.0.1:80',
+      `    acl r0_hdr_once req.fhdr_cnt(X-A) eq 1`,
+      `    acl r0_hdr req.fhdr(X-A) -m str -- ${value}`,
+      '    use_backend default_app if r0_hdr_once r0_hdr',
+      '',
+    ].join('\n');
   for (const v of ["'-f'", "'file'", "'-i'", "'a,b'", "'--'"]) assert.deepEqual(checkRenderedConfig(cfg(v)), [], v);
   // The same value without the `--` the controller writes is a flag: refused.
   const bad = cfg("'x'").replace("-m str -- 'x'", '-m str -f /etc/passwd');

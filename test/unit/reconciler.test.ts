@@ -49,7 +49,18 @@ class FakeHaproxy implements HaproxyControl {
 function setup(t: import('node:test').TestContext, haproxy: FakeHaproxy, extra: Partial<ConstructorParameters<typeof Reconciler>[0]> = {}) {
   const store = new Store();
   store.register('test');
-  const r = new Reconciler({ store, haproxy, render: loadRenderer(), global, logger: silentLogger(), debounceMs: 20, minReloadIntervalMs: 0, retryInitialMs: 20, retryMaxMs: 80, ...extra });
+  const r = new Reconciler({
+    store,
+    haproxy,
+    render: loadRenderer(),
+    global,
+    logger: silentLogger(),
+    debounceMs: 20,
+    minReloadIntervalMs: 0,
+    retryInitialMs: 20,
+    retryMaxMs: 80,
+    ...extra,
+  });
   const passes: PassResult[] = [];
   r.on('pass', (p) => passes.push(p));
   t.after(() => r.stop());
@@ -199,7 +210,10 @@ test('HAProxy refuses one resource: the rest applies without it, it stays refuse
   const bad = last.resolution!.outcomes.get('Frontend/default/bad');
   assert.ok(bad && !bad.accepted);
   assert.equal(bad.reason, 'RejectedByHAProxy');
-  assert.match(bad.message, /^spec\.binds: HAProxy refuses it \(line \d+: cannot use port 8001\); the rendered line: "bind 127\.0\.0\.1:8001"\. Fix the resource; the other resources are applied without it$/);
+  assert.match(
+    bad.message,
+    /^spec\.binds: HAProxy refuses it \(line \d+: cannot use port 8001\); the rendered line: "bind 127\.0\.0\.1:8001"\. Fix the resource; the other resources are applied without it$/,
+  );
   assert.equal(bad.issues[0]!.origin, 'bad.yaml');
   assert.equal(r.isConverged(), true);
   assert.ok(!passes.some((p) => p.kind === 'deferred'), `no pass waited for the reload interval: ${passes.map((p) => p.kind).join(', ')}`);

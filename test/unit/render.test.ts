@@ -37,13 +37,15 @@ test('the same resources in any order give byte-identical text', async () => {
   const base = renderDeclared(declared);
   // Shuffle resources and each backend's members deterministically, many times.
   let seed = 7;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
   for (let i = 0; i < 20; i++) {
-    const shuffled = [...declared].sort(() => rand() - 0.5).map((d) => {
-      if (d.resource?.kind !== 'Backend') return d;
-      const members = [...d.resource.spec.members].sort(() => rand() - 0.5);
-      return { ...d, resource: { ...d.resource, spec: { ...d.resource.spec, members } } };
-    });
+    const shuffled = [...declared]
+      .sort(() => rand() - 0.5)
+      .map((d) => {
+        if (d.resource?.kind !== 'Backend') return d;
+        const members = [...d.resource.spec.members].sort(() => rand() - 0.5);
+        return { ...d, resource: { ...d.resource, spec: { ...d.resource.spec, members } } };
+      });
     assert.equal(renderDeclared(shuffled), base);
   }
 });
@@ -57,7 +59,10 @@ test('routing rules render to the documented HAProxy conditions', async () => {
   assert.match(text, /acl r1_path path -m str \/api\n\s+acl r1_path path_beg \/api\/\n/);
   // header rule: the whole value of a header sent once (no comma splitting), never read as a flag
   assert.match(text, /acl r2_hdr_once req\.fhdr_cnt\(X-Canary\) eq 1\n\s+acl r2_hdr req\.fhdr\(X-Canary\) -m str -- 'yes'\n/);
-  assert.match(text, /use_backend default_api if r0_host\n\s+use_backend default_api if r1_path\n\s+use_backend default_canary if r2_hdr_once r2_hdr\n\s+default_backend default_app\n/);
+  assert.match(
+    text,
+    /use_backend default_api if r0_host\n\s+use_backend default_api if r1_path\n\s+use_backend default_canary if r2_hdr_once r2_hdr\n\s+default_backend default_app\n/,
+  );
 });
 
 test('the global section keeps reloads hitless and the sockets in the state directory', async () => {

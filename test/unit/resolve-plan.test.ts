@@ -69,7 +69,10 @@ test('the same resource from two sources is a conflict on both, never a silent o
 test('two frontends on one address and port: the one already serving keeps it', () => {
   const first = rendered([declare(fe('a', 80, 'app')), declare(be('app', [{ name: 'x' }]))]);
   const both = rendered([declare(fe('b', 80, 'app')), declare(fe('a', 80, 'app')), declare(be('app', [{ name: 'x' }]))], first.res.accepted);
-  assert.deepEqual(both.res.frontends.map((f) => f.metadata.name), ['a']);
+  assert.deepEqual(
+    both.res.frontends.map((f) => f.metadata.name),
+    ['a'],
+  );
   const o = both.res.outcomes.get('Frontend/default/b');
   assert.ok(o && !o.accepted && o.reason === 'Conflict');
   assert.match(o.message, /127\.0\.0\.1:80 is already used by Frontend default\/a/);
@@ -87,14 +90,21 @@ test('plans: identical text is noop; member changes are runtime ops; structure r
   const a = d([{ name: 'a' }, { name: 'b', port: 9001 }]);
   assert.deepEqual(plan(a, a, { runtimeUpdates: true }), { kind: 'noop' });
 
-  const b = d([{ name: 'a', weight: 10 }, { name: 'c', port: 9002 }, { name: 'b', port: 9005, state: 'maint' }]);
+  const b = d([
+    { name: 'a', weight: 10 },
+    { name: 'c', port: 9002 },
+    { name: 'b', port: 9005, state: 'maint' },
+  ]);
   const p = plan(b, a, { runtimeUpdates: true });
   assert.equal(p.kind, 'runtime');
   if (p.kind !== 'runtime') return;
   const ops = p.ops.map((o) => `${o.op} ${o.backend}/${o.server.name}`).sort();
   assert.deepEqual(ops, ['add default_app/c', 'addr default_app/b', 'state default_app/b', 'weight default_app/a']);
 
-  const drain = d([{ name: 'a', state: 'drain' }, { name: 'b', port: 9001 }]);
+  const drain = d([
+    { name: 'a', state: 'drain' },
+    { name: 'b', port: 9001 },
+  ]);
   const pd = plan(drain, a, { runtimeUpdates: true });
   assert.ok(pd.kind === 'runtime' && pd.ops.length === 1 && pd.ops[0]!.op === 'weight' && pd.ops[0]!.server.weight === 0, 'drain is weight 0');
 

@@ -23,7 +23,10 @@ const opts = { namespace: 'default', allowRawConfig: false };
 function accept<T>(t: { resource?: Record<string, unknown>; issues: unknown[]; mapField(f: string): string }): T {
   assert.deepEqual(t.issues, []);
   const v = validateResource(t.resource);
-  assert.deepEqual(v.issues.map((i) => `${t.mapField(i.field)}: ${i.message}`), []);
+  assert.deepEqual(
+    v.issues.map((i) => `${t.mapField(i.field)}: ${i.message}`),
+    [],
+  );
   return v.resource as T;
 }
 
@@ -78,7 +81,12 @@ test('a frontend written in our shape reads back in aqueduct shape', () => {
     metadata: { name: 'web' },
     spec: {
       binds: [{ port: 80 }],
-      rules: [{ host: 'a.com', backend: 'a' }, { pathPrefix: '/x', backend: 'x' }, { host: '*.b.com', backend: 'b' }, { host: 'c.com', pathPrefix: '/c', backend: 'c' }],
+      rules: [
+        { host: 'a.com', backend: 'a' },
+        { pathPrefix: '/x', backend: 'x' },
+        { host: '*.b.com', backend: 'b' },
+        { host: 'c.com', pathPrefix: '/c', backend: 'c' },
+      ],
     },
   }).resource as Frontend;
   const out = frontendToAqueduct(f);
@@ -105,10 +113,21 @@ test('aqueduct payloads that cannot be translated name the aqueduct field', () =
   assert.deepEqual(issues({ bind: '*:80', keepalive: 'x' }), ['keepalive']);
   assert.deepEqual(issues({ bind: '*:80', rules: [{ type: 'path', operation: 'path_reg', value: '^/a', backend: 'a' }] }), ['rules[0].operation']);
   assert.deepEqual(issues({ bind: '*:80', rules: [{ type: 'cookie', value: 'a', backend: 'a' }] }), ['rules[0].type']);
-  assert.deepEqual(issues({ bind: '*:80', rules: [{ type: 'header', header: 'X-A', operation: 'hdr_dom', value: 'a', backend: 'a' }] }), ['rules[0].operation']);
+  assert.deepEqual(issues({ bind: '*:80', rules: [{ type: 'header', header: 'X-A', operation: 'hdr_dom', value: 'a', backend: 'a' }] }), [
+    'rules[0].operation',
+  ]);
   assert.deepEqual(issues({ bind: '*:80', rules: [{ type: 'path', value: 'favicon.ico', backend: 'a' }] }), ['rules[0].value']);
   assert.deepEqual(issues({ bind: '*:80', rules: [{}, { type: 'path', value: '/ok', backend: 'Bad_Name' }] }), ['rules[0].value']);
-  assert.deepEqual(issues({ bind: '*:80', rules: [{ type: 'path', value: '/a', backend: 'a' }, { type: 'header', value: 'x.com', backend: 'Bad~' }] }), ['rules[1].backend', 'rules[1].backend']);
+  assert.deepEqual(
+    issues({
+      bind: '*:80',
+      rules: [
+        { type: 'path', value: '/a', backend: 'a' },
+        { type: 'header', value: 'x.com', backend: 'Bad~' },
+      ],
+    }),
+    ['rules[1].backend', 'rules[1].backend'],
+  );
   assert.deepEqual(issues({ bind: '*:80', natives: ['option httplog'] }), ['natives']);
   assert.deepEqual(issues({ bind: '*:80', natives: ['option httplog', 'x\ny'] }, { ...opts, allowRawConfig: true }), ['natives[1]']);
   assert.deepEqual(issues({ bind: '*:80', colour: 'red' }), ['colour']);
@@ -125,17 +144,23 @@ test('aqueduct backend → resource and back, members, health and host', () => {
       balance: 'source',
       host: 'myapp.com',
       health: { method: 'GET', uri: '/checkity-check', httpVersion: 'HTTP/1.1', interval: 5000 },
-      members: [{ name: 'myapp', version: '1.0.0', host: '10.10.240.121', port: 8080, meta: { pid: 1 } }, { host: '::1', port: '8081' }],
+      members: [
+        { name: 'myapp', version: '1.0.0', host: '10.10.240.121', port: 8080, meta: { pid: 1 } },
+        { host: '::1', port: '8081' },
+      ],
     },
     { ...opts, allowRawConfig: true },
   );
   const b = validateResource(t.resource, undefined, { allowRawConfig: true }).resource as Backend;
   assert.equal(b.spec.balance, 'source');
   assert.deepEqual(b.spec.healthCheck, { type: 'http', method: 'GET', path: '/checkity-check', host: 'myapp.com', interval: '5s', rise: 2, fall: 3 });
-  assert.deepEqual(b.spec.members.map((m) => [m.name, m.address, m.port]), [
-    ['10.10.240.121_8080', '10.10.240.121', 8080],
-    ['m--1_8081', '::1', 8081],
-  ]);
+  assert.deepEqual(
+    b.spec.members.map((m) => [m.name, m.address, m.port]),
+    [
+      ['10.10.240.121_8080', '10.10.240.121', 8080],
+      ['m--1_8081', '::1', 8081],
+    ],
+  );
   assert.equal(b.metadata.annotations?.[RAW_CONFIG_ANNOTATION], '["http-request set-header Host myapp.com"]');
   const out = backendToAqueduct(b);
   assert.equal(out.type, 'dynamic');
@@ -143,14 +168,30 @@ test('aqueduct backend → resource and back, members, health and host', () => {
   assert.equal(out.host, 'myapp.com');
   assert.deepEqual(out.natives, []);
   assert.deepEqual(out.health, { method: 'GET', uri: '/checkity-check', httpVersion: 'HTTP/1.1', interval: 5000 });
-  assert.deepEqual(out.members[0], { id: '/myapp/1.0.0/10.10.240.121/8080', name: 'myapp', version: '1.0.0', host: '10.10.240.121', port: 8080, meta: { pid: 1 }, server: '10.10.240.121_8080', state: 'ready', weight: 100 });
+  assert.deepEqual(out.members[0], {
+    id: '/myapp/1.0.0/10.10.240.121/8080',
+    name: 'myapp',
+    version: '1.0.0',
+    host: '10.10.240.121',
+    port: 8080,
+    meta: { pid: 1 },
+    server: '10.10.240.121_8080',
+    state: 'ready',
+    weight: 100,
+  });
 
   // Without raw configuration, a Host rewrite is refused; without health, aqueduct's tcp checks every 2 s.
-  assert.deepEqual(backendFromAqueduct('live', { type: 'static', host: 'myapp.com' }, opts).issues.map((i) => i.field), ['host']);
+  assert.deepEqual(
+    backendFromAqueduct('live', { type: 'static', host: 'myapp.com' }, opts).issues.map((i) => i.field),
+    ['host'],
+  );
   const plain = validateResource(backendFromAqueduct('s', { type: 'static', host: null, members: [] }, opts).resource).resource as Backend;
   assert.deepEqual(plain.spec.healthCheck, { type: 'tcp', interval: '2s', rise: 2, fall: 3 });
   assert.equal(backendToAqueduct(plain).health, undefined);
-  assert.deepEqual(backendFromAqueduct('s', { type: 'spindrift' }, opts).issues.map((i) => i.field), ['type']);
+  assert.deepEqual(
+    backendFromAqueduct('s', { type: 'spindrift' }, opts).issues.map((i) => i.field),
+    ['type'],
+  );
 });
 
 test('helpers: binds, durations, server names', () => {
@@ -214,7 +255,12 @@ test('etcd: spec, keys and values', () => {
 
 test('REST bodies: the URL fills in identity and must agree with the body; status is dropped', () => {
   const r = resourceFromBody({ spec: {}, status: { conditions: [] }, metadata: { uid: 'x', labels: { a: 'b' } } }, 'Backend', 'ns', 'app');
-  assert.deepEqual(r, { spec: {}, apiVersion: 'haproxy.node-haproxy.io/v1alpha1', kind: 'Backend', metadata: { labels: { a: 'b' }, name: 'app', namespace: 'ns' } });
+  assert.deepEqual(r, {
+    spec: {},
+    apiVersion: 'haproxy.node-haproxy.io/v1alpha1',
+    kind: 'Backend',
+    metadata: { labels: { a: 'b' }, name: 'app', namespace: 'ns' },
+  });
   assert.throws(() => resourceFromBody({ metadata: { namespace: 'other' } }, 'Backend', 'ns', 'app'), /metadata\.namespace/);
 });
 

@@ -72,7 +72,9 @@ export interface EtcdSourceStats {
 
 type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
 /** No retries or circuit breaking inside the client: this source does its own backoff. */
-const passThrough = { execute: (fn: (ctx: { signal: AbortSignal }) => unknown) => Promise.resolve().then(() => fn({ signal: new AbortController().signal })) } as unknown as Policy;
+const passThrough = {
+  execute: (fn: (ctx: { signal: AbortSignal }) => unknown) => Promise.resolve().then(() => fn({ signal: new AbortController().signal })),
+} as unknown as Policy;
 
 interface Entry {
   declared?: Declared;
@@ -152,7 +154,10 @@ export class EtcdSource implements ResourceWriter {
       this.o.logger.info('etcd source loaded', { source: this.name, resources: this.entries.size, revision: this.stats.revision });
     } catch (err) {
       this.stats.lastError = (err as Error).message;
-      this.o.logger.warn('etcd is not reachable; retrying in the background. HAProxy is not started or changed until the first load', { source: this.name, err });
+      this.o.logger.warn('etcd is not reachable; retrying in the background. HAProxy is not started or changed until the first load', {
+        source: this.name,
+        err,
+      });
       this.recover('first load failed', 'relist');
     }
     this.scheduleResync();
@@ -256,7 +261,6 @@ export class EtcdSource implements ResourceWriter {
     this.stats.watching = true;
   }
 
-
   /**
    * Brings the source back in sync, retrying with backoff until it works or
    * the source stops: `resume` watches again from the last applied revision
@@ -283,7 +287,8 @@ export class EtcdSource implements ResourceWriter {
             await this.watchFrom(this.stats.revision + 1);
             this.stats.resumes++;
           }
-          if (!this.stopped) this.o.logger.info('etcd source in sync again', { source: this.name, revision: this.stats.revision, attempts: attempt, relisted: relist });
+          if (!this.stopped)
+            this.o.logger.info('etcd source in sync again', { source: this.name, revision: this.stats.revision, attempts: attempt, relisted: relist });
           return;
         } catch (err) {
           this.stats.lastError = (err as Error).message;
@@ -311,23 +316,35 @@ export class EtcdSource implements ResourceWriter {
     } catch (err) {
       // One bad value never stops the others: report it against its key.
       this.o.logger.warn('etcd value could not be read', { source: this.name, key, err });
-      return { keyIssue: { origin: `etcd:${key}`, field: '', reason: 'ParseError', message: `the value could not be read: ${(err as Error).message}` }, modRevision };
+      return {
+        keyIssue: { origin: `etcd:${key}`, field: '', reason: 'ParseError', message: `the value could not be read: ${(err as Error).message}` },
+        modRevision,
+      };
     }
   }
 
   private publishIssues(): void {
-    this.o.store.setSourceIssues(this.name, [...this.entries.values()].flatMap((e) => (e.keyIssue ? [e.keyIssue] : [])));
+    this.o.store.setSourceIssues(
+      this.name,
+      [...this.entries.values()].flatMap((e) => (e.keyIssue ? [e.keyIssue] : [])),
+    );
   }
 
   private applyList(kvs: IKeyValue[], revision: number): void {
     this.stats.lists++;
     this.entries.clear();
     for (const kv of kvs) this.entries.set(kv.key.toString('utf8'), this.declare(kv.key.toString('utf8'), kv.value, kv.mod_revision));
-    const signature = [...this.entries].map(([k, e]) => `${k}@${e.modRevision}`).sort().join('\n');
+    const signature = [...this.entries]
+      .map(([k, e]) => `${k}@${e.modRevision}`)
+      .sort()
+      .join('\n');
     if (signature !== this.signature || !this.synced) {
       this.signature = signature;
       this.publishIssues();
-      this.o.store.replaceAll(this.name, [...this.entries.values()].flatMap((e) => (e.declared ? [e.declared] : [])));
+      this.o.store.replaceAll(
+        this.name,
+        [...this.entries.values()].flatMap((e) => (e.declared ? [e.declared] : [])),
+      );
     }
     if (!this.synced) {
       this.synced = true;
@@ -356,7 +373,10 @@ export class EtcdSource implements ResourceWriter {
       this.stats.events++;
     }
     if (issuesChanged) this.publishIssues();
-    this.signature = [...this.entries].map(([k, e]) => `${k}@${e.modRevision}`).sort().join('\n');
+    this.signature = [...this.entries]
+      .map(([k, e]) => `${k}@${e.modRevision}`)
+      .sort()
+      .join('\n');
     this.setRevision(Number(res.header.revision));
   }
 
@@ -398,7 +418,11 @@ export class EtcdSource implements ResourceWriter {
   async put(resource: Resource): Promise<{ created: boolean }> {
     const key = etcdKeyOfResource(this.spec.prefix, resource);
     const tx = await this.call('save', (c) =>
-      c.if(key, 'Create', '==', 0).then(c.put(key).value(valueOf(resource))).else(c.put(key).value(valueOf(resource))).commit(),
+      c
+        .if(key, 'Create', '==', 0)
+        .then(c.put(key).value(valueOf(resource)))
+        .else(c.put(key).value(valueOf(resource)))
+        .commit(),
     );
     await this.waitForRevision(Number(tx.header.revision));
     return { created: tx.succeeded };
@@ -423,9 +447,15 @@ export class EtcdSource implements ResourceWriter {
       if (!current) return undefined;
       const next = mutate(structuredClone(current));
       const checked = validateResource(next, `etcd:${key}`, rawConfigOptions(this.o));
-      if (!checked.resource || checked.issues.length > 0) throw new Error(`the change would make ${rkey} invalid: ${checked.issues[0] ? formatProblem(checked.issues[0]) : 'unknown'}`);
+      if (!checked.resource || checked.issues.length > 0)
+        throw new Error(`the change would make ${rkey} invalid: ${checked.issues[0] ? formatProblem(checked.issues[0]) : 'unknown'}`);
       // Only if nobody changed the key since we read it.
-      const tx = await this.call('save', (c) => c.if(key, 'Mod', '==', kv.mod_revision).then(c.put(key).value(valueOf(next))).commit());
+      const tx = await this.call('save', (c) =>
+        c
+          .if(key, 'Mod', '==', kv.mod_revision)
+          .then(c.put(key).value(valueOf(next)))
+          .commit(),
+      );
       if (tx.succeeded) {
         await this.waitForRevision(Number(tx.header.revision));
         return next;

@@ -98,7 +98,8 @@ export function declareKv(prefix: string, key: string, text: string, source: str
   if (v.kind !== undefined && v.kind !== id.kind) return problem('kind', `${JSON.stringify(v.kind)} does not match its key, which holds a ${id.kind}`);
   if (v.metadata !== undefined && !isObj(v.metadata)) return problem('metadata', 'must be an object');
   const meta = (v.metadata ?? {}) as Obj;
-  if (meta.name !== undefined && meta.name !== id.name) return problem('metadata.name', `${JSON.stringify(meta.name)} does not match its key, which names ${JSON.stringify(id.name)}`);
+  if (meta.name !== undefined && meta.name !== id.name)
+    return problem('metadata.name', `${JSON.stringify(meta.name)} does not match its key, which names ${JSON.stringify(id.name)}`);
   if (meta.namespace !== undefined && meta.namespace !== id.namespace) {
     return problem('metadata.namespace', `${JSON.stringify(meta.namespace)} does not match its key, which names ${JSON.stringify(id.namespace)}`);
   }

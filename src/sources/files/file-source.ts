@@ -195,7 +195,11 @@ export class FileSource {
       const kept = prev?.declared ?? [];
       const keeps = kept.length > 0 ? '; its last good resources keep serving until it is fixed or deleted' : '';
       if (content.text === undefined) {
-        this.files.set(p, { hash: content.hash, declared: kept, issues: [{ origin: label(p), field: '', reason: 'ParseError', message: `${content.problem}${keeps}` }] });
+        this.files.set(p, {
+          hash: content.hash,
+          declared: kept,
+          issues: [{ origin: label(p), field: '', reason: 'ParseError', message: `${content.problem}${keeps}` }],
+        });
         continue;
       }
       const r = parseManifests(content.text, label(p), this.name, rawConfigOptions(this.o));
@@ -215,7 +219,10 @@ export class FileSource {
     this.signature = signature;
     this.problems = listing.problems.map((p) => ({ origin: label(p.path), field: '', reason: 'ParseError', message: p.message }));
     this.publish();
-    this.o.store.replaceAll(this.name, [...this.files.values()].flatMap((f) => f.declared));
+    this.o.store.replaceAll(
+      this.name,
+      [...this.files.values()].flatMap((f) => f.declared),
+    );
     this.o.logger.debug('manifests loaded', { dir: this.o.dir, files: this.files.size });
   }
 

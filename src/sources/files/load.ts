@@ -151,7 +151,11 @@ function isOurs(raw: unknown): boolean {
 }
 
 const describeValue = (v: unknown) =>
-  Array.isArray(v) ? 'a list' : typeof v === 'string' ? `the text ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}` : `the ${typeof v} ${JSON.stringify(v)}`;
+  Array.isArray(v)
+    ? 'a list'
+    : typeof v === 'string'
+      ? `the text ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`
+      : `the ${typeof v} ${JSON.stringify(v)}`;
 
 /**
  * Parses and validates one file's text. `label` names the file in messages;
@@ -186,7 +190,12 @@ export function parseManifests(
     if (typeof doc !== 'object' || Array.isArray(doc)) {
       // Plain text, a truncated line, a list: not a manifest. The whole file counts as broken.
       broken = true;
-      issues.push({ origin, field: '', reason: 'ParseError', message: `is ${describeValue(doc)}, not a Frontend or Backend object; is this file a manifest, or was it cut short?` });
+      issues.push({
+        origin,
+        field: '',
+        reason: 'ParseError',
+        message: `is ${describeValue(doc)}, not a Frontend or Backend object; is this file a manifest, or was it cut short?`,
+      });
       return;
     }
     if (!isOurs(doc)) {
@@ -217,7 +226,10 @@ export async function readManifest(path: string, limits: Partial<DocumentLimits>
     if (!st.isFile()) return { hash: `not-a-file:${st.mode}`, problem: `is ${kindOf(st)}, not a file; remove it or give it another name` };
     const max = limitsOf(limits).maxBytes;
     if (st.size > max) {
-      return { hash: `too-large:${st.size}:${st.mtimeMs}`, problem: `the file is ${st.size} bytes, more than the limit of ${max}; split it into smaller files` };
+      return {
+        hash: `too-large:${st.size}:${st.mtimeMs}`,
+        problem: `the file is ${st.size} bytes, more than the limit of ${max}; split it into smaller files`,
+      };
     }
     const text = await fh.readFile('utf8');
     return { text, hash: createHash('sha256').update(text).digest('hex') };

@@ -148,7 +148,11 @@ export class EventRecorder {
       if (made.metadata.name) this.recent.set(id, { namespace: target.namespace, name: made.metadata.name, count: 1, first: now.getTime() });
     } catch (err) {
       if (seen) this.recent.delete(id);
-      this.o.logger.warn('could not record a Kubernetes event', { reason: e.reason, object: `${target.kind} ${target.namespace}/${target.name}`, err: describeApiError(err) });
+      this.o.logger.warn('could not record a Kubernetes event', {
+        reason: e.reason,
+        object: `${target.kind} ${target.namespace}/${target.name}`,
+        err: describeApiError(err),
+      });
     }
   }
 

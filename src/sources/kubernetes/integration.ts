@@ -54,7 +54,9 @@ export class KubernetesIntegration {
   readonly status: StatusWriter;
 
   /** `allowRawConfig` and `rawConfigKeywords` are the controller's `--allow-raw-config` and `--raw-config-keywords`, the same for every source. */
-  constructor(o: KubernetesOptions & { store: Store; reconciler: PassSource; logger: Logger; allowRawConfig?: boolean; rawConfigKeywords?: readonly string[] }) {
+  constructor(
+    o: KubernetesOptions & { store: Store; reconciler: PassSource; logger: Logger; allowRawConfig?: boolean; rawConfigKeywords?: readonly string[] },
+  ) {
     const kc = loadKubeConfig(o);
     this.client = new KubeClient(kc);
     const logger = o.logger.child({ source: 'kubernetes' });

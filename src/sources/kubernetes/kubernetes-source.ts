@@ -235,7 +235,8 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
     if (choice.note) this.o.logger.warn(choice.note, { server: server.gitVersion, membersFrom: choice.membersFrom });
     else this.o.logger.info('Kubernetes API server checked', { server: server.gitVersion, membersFrom: choice.membersFrom });
     if (this.abort.signal.aborted) return;
-    const endpoints = choice.membersFrom === 'endpoints' ? this.makeReflector(RESOURCES.endpoints) : this.makeReflector(RESOURCES.endpointslices, SERVICE_NAME_LABEL);
+    const endpoints =
+      choice.membersFrom === 'endpoints' ? this.makeReflector(RESOURCES.endpoints) : this.makeReflector(RESOURCES.endpointslices, SERVICE_NAME_LABEL);
     endpoints.on('change', (keys) => this.endpointsChanged(keys));
     this.reflectors.endpoints = endpoints;
     endpoints.start();
@@ -261,8 +262,12 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
     if (this.startProblem) return this.startProblem;
     const staleAfterMs = this.o.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
     if (!this.initialSyncDone) return 'the Kubernetes caches have not synced yet';
-    const stale = Object.values(this.reflectors).filter((r) => r.lostContactMs(now) >= staleAfterMs).map((r) => r.resource);
-    return stale.length > 0 ? `the Kubernetes caches of ${stale.join(', ')} are not current (lists or watches failing for ${staleAfterMs} ms or more)` : 'the Kubernetes caches are in sync';
+    const stale = Object.values(this.reflectors)
+      .filter((r) => r.lostContactMs(now) >= staleAfterMs)
+      .map((r) => r.resource);
+    return stale.length > 0
+      ? `the Kubernetes caches of ${stale.join(', ')} are not current (lists or watches failing for ${staleAfterMs} ms or more)`
+      : 'the Kubernetes caches are in sync';
   }
 
   /** Resolves once every cache has listed and the store holds their content (or the source stopped). */
@@ -412,7 +417,11 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
   }
 
   private remember(d: Declared, obj: KubeObject): Declared {
-    this.declared.set(d.key, { signature: JSON.stringify(d), declared: d, info: { uid: obj.metadata.uid, generation: obj.metadata.generation, storeVersion: -1 } });
+    this.declared.set(d.key, {
+      signature: JSON.stringify(d),
+      declared: d,
+      info: { uid: obj.metadata.uid, generation: obj.metadata.generation, storeVersion: -1 },
+    });
     return d;
   }
 

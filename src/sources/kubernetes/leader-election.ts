@@ -79,11 +79,20 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
   constructor(options: LeaderElectionOptions) {
     super();
     this.o = withDefaults(
-      { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, now: () => performance.now(), canLead: () => true, cannotLeadReason: () => 'the caches are not synced' },
+      {
+        leaseDurationMs: 15_000,
+        renewDeadlineMs: 10_000,
+        retryPeriodMs: 2_000,
+        now: () => performance.now(),
+        canLead: () => true,
+        cannotLeadReason: () => 'the caches are not synced',
+      },
       options,
     );
     if (this.o.renewDeadlineMs >= this.o.leaseDurationMs) {
-      throw new Error(`leader election: the renew deadline (${this.o.renewDeadlineMs} ms) must be shorter than the lease duration (${this.o.leaseDurationMs} ms)`);
+      throw new Error(
+        `leader election: the renew deadline (${this.o.renewDeadlineMs} ms) must be shorter than the lease duration (${this.o.leaseDurationMs} ms)`,
+      );
     }
     if (this.o.retryPeriodMs >= this.o.renewDeadlineMs) {
       throw new Error(`leader election: the retry period (${this.o.retryPeriodMs} ms) must be shorter than the renew deadline (${this.o.renewDeadlineMs} ms)`);

@@ -24,9 +24,7 @@ export interface ServerInfo {
 /** `--members-from`: `auto` takes EndpointSlices where served, else Endpoints. */
 export type MembersFromSetting = 'auto' | 'endpointslices' | 'endpoints';
 
-export type MembersChoice =
-  | { membersFrom: 'endpointslices' | 'endpoints'; note?: string }
-  | { problem: string };
+export type MembersChoice = { membersFrom: 'endpointslices' | 'endpoints'; note?: string } | { problem: string };
 
 /** Parses a minor version such as "20", "21+" (some distributions add a '+'). */
 export function parseMinor(minor: unknown): number | undefined {

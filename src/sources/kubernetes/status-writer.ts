@@ -223,7 +223,12 @@ export class StatusWriter {
         });
       } else if (specChanged) {
         const reasons = p.reasons.length > 0 ? ` (${p.reasons.slice(0, 5).join('; ')})` : '';
-        this.event(key, { type: 'Normal', reason: 'Reloaded', action: 'Reload', note: `HAProxy reloaded to apply generation ${now.generation ?? '?'}${reasons}.` });
+        this.event(key, {
+          type: 'Normal',
+          reason: 'Reloaded',
+          action: 'Reload',
+          note: `HAProxy reloaded to apply generation ${now.generation ?? '?'}${reasons}.`,
+        });
       } else if (membersChanged && nowMs - (this.membersEventAt.get(key) ?? -Infinity) >= MEMBERS_EVENT_INTERVAL_MS) {
         // Members (a Service's endpoints) the runtime API could not apply.
         this.membersEventAt.set(key, nowMs);
@@ -373,7 +378,15 @@ export class StatusWriter {
     this.written.set(key, { uid: obj.metadata.uid, status: next });
     this.o.logger.debug('status written', { resource: key, conditions: next.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`) });
     for (const change of conditionChanges(current, next)) {
-      this.event(key, { ...change, action: change.reason === 'ConfigRejected' ? 'Reload' : change.reason.startsWith('Resolved') || change.reason.endsWith('NotFound') ? 'ResolveRefs' : 'Validate' });
+      this.event(key, {
+        ...change,
+        action:
+          change.reason === 'ConfigRejected'
+            ? 'Reload'
+            : change.reason.startsWith('Resolved') || change.reason.endsWith('NotFound')
+              ? 'ResolveRefs'
+              : 'Validate',
+      });
     }
   }
 }

@@ -100,7 +100,9 @@ export function desiredStatus(input: StatusInput): DesiredStatus {
     conditions.push(cond('Accepted', 'True', 'Accepted', 'The spec is valid and every reference resolves.'));
     if (input.pass.ok || (input.servingGeneration !== undefined && input.servingGeneration === g)) {
       const members = input.members ? ` with ${input.members.ready} of ${input.members.total} member(s) in rotation` : '';
-      conditions.push(cond('Programmed', 'True', 'Programmed', `HAProxy serves this generation${members}.${input.applied ? appliedSentence(input.applied) : ''}`));
+      conditions.push(
+        cond('Programmed', 'True', 'Programmed', `HAProxy serves this generation${members}.${input.applied ? appliedSentence(input.applied) : ''}`),
+      );
     } else {
       const complaint = haproxyComplaint(input.pass.output);
       conditions.push(

@@ -21,13 +21,32 @@ import { sendJson } from '../../http/server.js';
 import type { Logger } from '../../log.js';
 import { RAW_CONFIG_ANNOTATION, RAW_CONFIG_FIELD } from '../../model/raw-config.js';
 import type { Declared } from '../../model/resolve.js';
-import { DEFAULT_NAMESPACE, resourceKey, type Backend, type Frontend, type Kind, type Member, type Resource, type ResourceKey, formatProblem } from '../../model/types.js';
+import {
+  DEFAULT_NAMESPACE,
+  resourceKey,
+  type Backend,
+  type Frontend,
+  type Kind,
+  type Member,
+  type Resource,
+  type ResourceKey,
+  formatProblem,
+} from '../../model/types.js';
 import { rawConfigOptions, validateResource } from '../../model/validate.js';
 import type { Reconciler } from '../../reconcile/reconciler.js';
 import type { Store } from '../../reconcile/store.js';
 import { proxyName } from '../../model/naming.js';
 import type { PlanReport } from '../../plan/explain.js';
-import { aqueductKeyOf, backendFromAqueduct, backendToAqueduct, frontendFromAqueduct, frontendToAqueduct, membersToAqueduct, resourceNameOfKey, type Translation } from './aqueduct.js';
+import {
+  aqueductKeyOf,
+  backendFromAqueduct,
+  backendToAqueduct,
+  frontendFromAqueduct,
+  frontendToAqueduct,
+  membersToAqueduct,
+  resourceNameOfKey,
+  type Translation,
+} from './aqueduct.js';
 import type { Authenticator } from './auth.js';
 import { ApiError, bodyFormat, issuesOf, parseBody, readBody, sendError, sendText } from './http-io.js';
 import { openApiDocument, OPENAPI_PATH } from './openapi.js';
@@ -106,7 +125,10 @@ function match(pattern: string[], segments: string[]): Params | undefined {
 
 function splitPath(pathname: string): string[] {
   try {
-    return pathname.split('/').filter((s) => s !== '').map((s) => decodeURIComponent(s));
+    return pathname
+      .split('/')
+      .filter((s) => s !== '')
+      .map((s) => decodeURIComponent(s));
   } catch {
     throw new ApiError(400, 'BadRequest', `the path ${JSON.stringify(pathname)} is not validly percent-encoded`, 'path');
   }
@@ -262,7 +284,15 @@ export class RestApi {
       unsyncedSources: this.o.store.unsyncedSources(),
       reloads,
       lastPass: last
-        ? { kind: last.kind, reasons: last.reasons, summary: last.summary, error: last.error, output: last.output, durationMs: Math.round(last.durationMs * 10) / 10, coalesced: last.coalesced }
+        ? {
+            kind: last.kind,
+            reasons: last.reasons,
+            summary: last.summary,
+            error: last.error,
+            output: last.output,
+            durationMs: Math.round(last.durationMs * 10) / 10,
+            coalesced: last.coalesced,
+          }
         : null,
       rejected,
     });
@@ -278,7 +308,9 @@ export class RestApi {
     const key = resourceKey('Backend', c.p.ns!, c.p.name!);
     const b = this.servedBackend(c.p.ns!, c.p.name!);
     if (!b) throw notFound(key);
-    const live = this.o.reconciler.haproxyStarted ? await this.o.liveMembers(proxyName(c.p.ns!, c.p.name!)).catch(() => new Map<string, LiveMember>()) : new Map<string, LiveMember>();
+    const live = this.o.reconciler.haproxyStarted
+      ? await this.o.liveMembers(proxyName(c.p.ns!, c.p.name!)).catch(() => new Map<string, LiveMember>())
+      : new Map<string, LiveMember>();
     const view = (m: Member) => ({ ...m, live: live.get(m.name) ?? null });
     if (only === undefined) {
       sendJson(c.res, 200, { backend: key, items: b.spec.members.map(view) });
@@ -320,7 +352,12 @@ export class RestApi {
     const key = resourceKey(resource.kind, resource.metadata.namespace, resource.metadata.name);
     const r = await this.o.checkCandidate({ key, origin: 'rest', source: this.o.writer.source, resource, issues: [] });
     if (r.ok) return;
-    const alerts = r.output.split('\n').filter((l) => /ALERT|error/i.test(l)).slice(0, 5).join(' | ') || r.output.slice(0, 500);
+    const alerts =
+      r.output
+        .split('\n')
+        .filter((l) => /ALERT|error/i.test(l))
+        .slice(0, 5)
+        .join(' | ') || r.output.slice(0, 500);
     throw new ApiError(422, 'InvalidSpec', `HAProxy rejects the raw configuration lines: ${alerts}`, mapField(RAW_CONFIG_FIELD));
   }
 
@@ -386,7 +423,13 @@ export class RestApi {
     }
     const { created, key } = await this.save(resource, (f) => f);
     if (this.wantsWait(c.url)) await this.settle();
-    const d = this.o.store.get(key).find((x) => x.source === this.o.writer.source) ?? { key, origin: 'rest', source: this.o.writer.source, resource, issues: [] };
+    const d = this.o.store.get(key).find((x) => x.source === this.o.writer.source) ?? {
+      key,
+      origin: 'rest',
+      source: this.o.writer.source,
+      resource,
+      issues: [],
+    };
     sendJson(c.res, created ? 201 : 200, this.view(d));
   }
 
@@ -417,7 +460,12 @@ export class RestApi {
       const field = f.spec.defaultBackend === name ? 'spec.defaultBackend' : rule >= 0 ? `spec.rules[${rule}].backend` : undefined;
       if (!field) continue;
       const who = aqueduct ? `frontend ${aqueductKeyOf(f)}` : `Frontend ${ns}/${f.metadata.name} (${field}, declared by ${d.origin})`;
-      throw new ApiError(409, 'Conflict', `backend ${aqueduct ? aqueductKey : name} is still used by ${who}; change or delete that frontend first, or add ?force=true`, aqueduct ? 'key' : 'metadata.name');
+      throw new ApiError(
+        409,
+        'Conflict',
+        `backend ${aqueduct ? aqueductKey : name} is still used by ${who}; change or delete that frontend first, or add ?force=true`,
+        aqueduct ? 'key' : 'metadata.name',
+      );
     }
   }
 
@@ -425,8 +473,10 @@ export class RestApi {
     const { ns, name, member } = c.p as Required<Params>;
     const body = await this.readObject(c, false);
     const issues: { field: string; message: string }[] = [];
-    for (const k of Object.keys(body)) if (k !== 'state' && k !== 'weight') issues.push({ field: k, message: 'is not a known field; send "state" and/or "weight"' });
-    if (body.state === undefined && body.weight === undefined) issues.push({ field: 'state', message: 'give "state" (ready, drain or maint) and/or "weight" (0 to 256)' });
+    for (const k of Object.keys(body))
+      if (k !== 'state' && k !== 'weight') issues.push({ field: k, message: 'is not a known field; send "state" and/or "weight"' });
+    if (body.state === undefined && body.weight === undefined)
+      issues.push({ field: 'state', message: 'give "state" (ready, drain or maint) and/or "weight" (0 to 256)' });
     if (body.state !== undefined && body.state !== 'ready' && body.state !== 'drain' && body.state !== 'maint') {
       issues.push({ field: 'state', message: `${JSON.stringify(body.state)} is not one of "ready", "drain", "maint"` });
     }
@@ -502,7 +552,13 @@ export class RestApi {
     const d = this.pick(key);
     // Another key mapping to the same name (`MY_APP` for `My_App`) is not this one.
     if (!d || (d.resource && aqueductKeyOf(d.resource) !== keyName)) throw aqNotFound(kind, keyName);
-    if (!d.resource) throw new ApiError(404, 'NotFound', `${kind.toLowerCase()} ${keyName} is declared by ${d.origin} but is invalid: ${d.issues[0] ? formatProblem(d.issues[0]) : 'unknown'}`, 'key');
+    if (!d.resource)
+      throw new ApiError(
+        404,
+        'NotFound',
+        `${kind.toLowerCase()} ${keyName} is declared by ${d.origin} but is invalid: ${d.issues[0] ? formatProblem(d.issues[0]) : 'unknown'}`,
+        'key',
+      );
     return d.resource;
   }
 

@@ -133,13 +133,15 @@ const show = (v: unknown) => JSON.stringify(v) ?? String(v);
 /** Aqueduct accepted, and its GET answers carry, these bookkeeping fields: accepted and checked, never stored. */
 function checkIdentity(body: Obj, type: 'frontend' | 'backend', key: string, issues: ApiIssue[]): void {
   if (body._type !== undefined && body._type !== type) issues.push({ field: '_type', message: `${show(body._type)} must be "${type}"` });
-  if (body.id !== undefined && body.id !== `${type}/${key}`) issues.push({ field: 'id', message: `${show(body.id)} does not match the URL; it must be "${type}/${key}"` });
+  if (body.id !== undefined && body.id !== `${type}/${key}`)
+    issues.push({ field: 'id', message: `${show(body.id)} does not match the URL; it must be "${type}/${key}"` });
   if (body.key !== undefined && body.key !== key) issues.push({ field: 'key', message: `${show(body.key)} does not match the URL key ${show(key)}` });
 }
 
 function checkKnown(body: Obj, allowed: readonly string[], prefix: string, issues: ApiIssue[]): void {
   for (const k of Object.keys(body)) {
-    if (!allowed.includes(k)) issues.push({ field: `${prefix}${k}`, message: `is not a known field; allowed: ${allowed.filter((a) => a !== 'status').join(', ')}` });
+    if (!allowed.includes(k))
+      issues.push({ field: `${prefix}${k}`, message: `is not a known field; allowed: ${allowed.filter((a) => a !== 'status').join(', ')}` });
   }
 }
 
@@ -157,7 +159,6 @@ export function parseBind(bind: string, issues: ApiIssue[]): { address: string; 
   }
   return out;
 }
-
 
 const KEEPALIVE_IN: Record<string, string> = { default: 'keep-alive', close: 'close', 'server-close': 'server-close' };
 const KEEPALIVE_OUT: Record<string, string> = { 'keep-alive': 'default', close: 'close', 'server-close': 'server-close' };
@@ -202,10 +203,19 @@ function translateRule(r: unknown, i: number, issues: ApiIssue[]): RouteRule[] {
       }
       const operation = op ?? 'hdr_dom';
       if (header.toLowerCase() === 'host') {
-        if (operation === 'hdr_dom') return value.startsWith('*.') ? [{ host: value, backend }] : [{ host: value, backend }, { host: `*.${value}`, backend }];
+        if (operation === 'hdr_dom')
+          return value.startsWith('*.')
+            ? [{ host: value, backend }]
+            : [
+                { host: value, backend },
+                { host: `*.${value}`, backend },
+              ];
         if (operation === 'hdr' || operation === 'hdr_str') return [{ host: value, backend }];
         if (operation === 'hdr_end' && value.startsWith('.')) return [{ host: `*${value}`, backend }];
-        issues.push({ field: `${f}.operation`, message: `${show(operation)} is not supported on the host header; use "hdr_dom" (domain and subdomains), "hdr" (exact) or "hdr_end" with a value like ".example.com"` });
+        issues.push({
+          field: `${f}.operation`,
+          message: `${show(operation)} is not supported on the host header; use "hdr_dom" (domain and subdomains), "hdr" (exact) or "hdr_end" with a value like ".example.com"`,
+        });
         return [];
       }
       if (operation === 'hdr' || operation === 'hdr_str') return [{ header: { name: header, value }, backend }];
@@ -213,7 +223,10 @@ function translateRule(r: unknown, i: number, issues: ApiIssue[]): RouteRule[] {
       return [];
     }
     default:
-      issues.push({ field: `${f}.type`, message: r.type === undefined ? 'is required: "path", "url" or "header"' : `${show(r.type)} is not one of "path", "url", "header"` });
+      issues.push({
+        field: `${f}.type`,
+        message: r.type === undefined ? 'is required: "path", "url" or "header"' : `${show(r.type)} is not one of "path", "url", "header"`,
+      });
       return [];
   }
 }
@@ -272,11 +285,17 @@ export function frontendFromAqueduct(key: string, body: Obj, o: TranslateOptions
   checkIdentity(body, 'frontend', key, issues);
   if (body.name !== undefined && body.name !== key) issues.push({ field: 'name', message: `${show(body.name)} does not match the URL key ${show(key)}` });
   let binds: { address: string; port: number }[] = [];
-  if (typeof body.bind !== 'string') issues.push({ field: 'bind', message: body.bind === undefined ? 'is required, like "*:80" or "10.0.0.1:80,*:8080"' : `${show(body.bind)} must be a string like "*:80"` });
+  if (typeof body.bind !== 'string')
+    issues.push({
+      field: 'bind',
+      message: body.bind === undefined ? 'is required, like "*:80" or "10.0.0.1:80,*:8080"' : `${show(body.bind)} must be a string like "*:80"`,
+    });
   else binds = parseBind(body.bind, issues);
-  if (body.backend !== undefined && body.backend !== null && typeof body.backend !== 'string') issues.push({ field: 'backend', message: `${show(body.backend)} must be a backend key` });
+  if (body.backend !== undefined && body.backend !== null && typeof body.backend !== 'string')
+    issues.push({ field: 'backend', message: `${show(body.backend)} must be a backend key` });
   const keepalive = body.keepalive ?? 'default';
-  if (typeof keepalive !== 'string' || !(keepalive in KEEPALIVE_IN)) issues.push({ field: 'keepalive', message: `${show(keepalive)} is not one of "default", "close", "server-close"` });
+  if (typeof keepalive !== 'string' || !(keepalive in KEEPALIVE_IN))
+    issues.push({ field: 'keepalive', message: `${show(keepalive)} is not one of "default", "close", "server-close"` });
   const { rules, origin } = translateRules(body.rules, issues);
   const natives = rawLines(body.natives, [], o, issues);
   const nativesCount = natives?.length ?? 0;
@@ -298,7 +317,15 @@ export function frontendFromAqueduct(key: string, body: Obj, o: TranslateOptions
   };
   if (issues.length > 0) return { issues, mapField };
 
-  const stored = { key, bind: body.bind, backend: body.backend ?? null, mode: body.mode ?? 'http', keepalive, rules: body.rules ?? [], natives: body.natives ?? [] };
+  const stored = {
+    key,
+    bind: body.bind,
+    backend: body.backend ?? null,
+    mode: body.mode ?? 'http',
+    keepalive,
+    rules: body.rules ?? [],
+    natives: body.natives ?? [],
+  };
   const annotations: Record<string, string> = { [AQUEDUCT_ANNOTATION]: JSON.stringify(stored) };
   if (natives) annotations[RAW_CONFIG_ANNOTATION] = JSON.stringify(natives);
   const spec: Obj = { mode: body.mode ?? 'http', binds, rules, keepAlive: KEEPALIVE_IN[keepalive as string] };
@@ -393,20 +420,30 @@ export function backendFromAqueduct(key: string, body: Obj, o: TranslateOptions)
     else {
       checkKnown(health, ['method', 'uri', 'httpVersion', 'interval'], 'health.', issues);
       const interval = health.interval ?? 2000;
-      if (typeof interval !== 'number' || !Number.isInteger(interval) || interval < 1) issues.push({ field: 'health.interval', message: `${show(interval)} must be a whole number of milliseconds, at least 1` });
+      if (typeof interval !== 'number' || !Number.isInteger(interval) || interval < 1)
+        issues.push({ field: 'health.interval', message: `${show(interval)} must be a whole number of milliseconds, at least 1` });
       const httpVersion = health.httpVersion ?? 'HTTP/1.0';
-      if (httpVersion !== 'HTTP/1.0' && httpVersion !== 'HTTP/1.1') issues.push({ field: 'health.httpVersion', message: `${show(httpVersion)} is not one of "HTTP/1.0", "HTTP/1.1"` });
-      if (httpVersion === 'HTTP/1.1' && host === undefined) issues.push({ field: 'host', message: 'is required with health.httpVersion "HTTP/1.1" (it is the Host header of the check)' });
+      if (httpVersion !== 'HTTP/1.0' && httpVersion !== 'HTTP/1.1')
+        issues.push({ field: 'health.httpVersion', message: `${show(httpVersion)} is not one of "HTTP/1.0", "HTTP/1.1"` });
+      if (httpVersion === 'HTTP/1.1' && host === undefined)
+        issues.push({ field: 'host', message: 'is required with health.httpVersion "HTTP/1.1" (it is the Host header of the check)' });
       healthCheck =
         mode === 'http'
-          ? { type: 'http', method: health.method ?? 'GET', path: health.uri ?? '/', interval: typeof interval === 'number' ? msToDuration(interval) : interval, ...(httpVersion === 'HTTP/1.1' && typeof host === 'string' ? { host } : {}) }
+          ? {
+              type: 'http',
+              method: health.method ?? 'GET',
+              path: health.uri ?? '/',
+              interval: typeof interval === 'number' ? msToDuration(interval) : interval,
+              ...(httpVersion === 'HTTP/1.1' && typeof host === 'string' ? { host } : {}),
+            }
           : { type: 'tcp', interval: typeof interval === 'number' ? msToDuration(interval) : interval };
     }
   }
 
   const members: Obj[] = [];
   const memberExtras: StoredBackend['members'] = {};
-  if (body.members !== undefined && body.members !== null && !Array.isArray(body.members)) issues.push({ field: 'members', message: 'must be an array of {"host": "10.0.0.1", "port": 8080}' });
+  if (body.members !== undefined && body.members !== null && !Array.isArray(body.members))
+    issues.push({ field: 'members', message: 'must be an array of {"host": "10.0.0.1", "port": 8080}' });
   ((Array.isArray(body.members) ? body.members : []) as unknown[]).forEach((m, i) => {
     const f = `members[${i}]`;
     if (!isObj(m)) {

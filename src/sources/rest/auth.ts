@@ -33,9 +33,12 @@ export async function readTokenFile(path: string): Promise<string> {
   }
   const token = text.split(/\r?\n/)[0]!.trim();
   if (token.length < 16) {
-    throw new Error(`the API token in ${path} is ${token.length === 0 ? 'empty' : 'shorter than 16 characters'}; write a long random token (e.g. openssl rand -hex 32) on its first line`);
+    throw new Error(
+      `the API token in ${path} is ${token.length === 0 ? 'empty' : 'shorter than 16 characters'}; write a long random token (e.g. openssl rand -hex 32) on its first line`,
+    );
   }
-  if (!/^[\x21-\x7e]+$/.test(token)) throw new Error(`the API token in ${path} contains spaces or non-ASCII characters; use a token like "openssl rand -hex 32" prints`);
+  if (!/^[\x21-\x7e]+$/.test(token))
+    throw new Error(`the API token in ${path} contains spaces or non-ASCII characters; use a token like "openssl rand -hex 32" prints`);
   return token;
 }
 
@@ -98,7 +101,8 @@ export class TokenFileAuthenticator implements Authenticator {
 
   private revoke(why: string): undefined {
     this.token = undefined;
-    if (this.revoked !== why) this.logger?.warn(`API token revoked: ${why}; every request that needs the token is refused until a usable token is written`, { file: this.path });
+    if (this.revoked !== why)
+      this.logger?.warn(`API token revoked: ${why}; every request that needs the token is refused until a usable token is written`, { file: this.path });
     this.revoked = why;
     return undefined;
   }
@@ -106,10 +110,20 @@ export class TokenFileAuthenticator implements Authenticator {
   async check(req: IncomingMessage): Promise<void> {
     const expected = await this.current();
     if (expected === undefined && this.revoked !== undefined) {
-      throw new ApiError(403, 'Forbidden', `the API token is revoked (${this.revoked}); the operator must write a usable token to the file given to --api-token-file`, 'authorization');
+      throw new ApiError(
+        403,
+        'Forbidden',
+        `the API token is revoked (${this.revoked}); the operator must write a usable token to the file given to --api-token-file`,
+        'authorization',
+      );
     }
     if (expected === undefined) {
-      throw new ApiError(403, 'Forbidden', 'this API is read-only: no token is configured; the operator can enable changes with --api-token-file FILE', 'authorization');
+      throw new ApiError(
+        403,
+        'Forbidden',
+        'this API is read-only: no token is configured; the operator can enable changes with --api-token-file FILE',
+        'authorization',
+      );
     }
     const header = req.headers.authorization;
     if (header === undefined || header.trim() === '') {

@@ -68,7 +68,9 @@ export function bodyFormat(req: IncomingMessage, allowYaml: boolean): BodyFormat
  */
 export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const tooLarge = () =>
-    new ApiError(413, 'PayloadTooLarge', `the request body is larger than ${maxBytes} bytes; send a smaller resource`, 'body', undefined, { connection: 'close' });
+    new ApiError(413, 'PayloadTooLarge', `the request body is larger than ${maxBytes} bytes; send a smaller resource`, 'body', undefined, {
+      connection: 'close',
+    });
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge();
   const chunks: Buffer[] = [];
@@ -103,10 +105,20 @@ export function parseBody(buf: Buffer, format: BodyFormat): Record<string, unkno
     value = parseDocument(text, format === 'json' ? { format: 'json' } : { format: 'yaml', schema: 'json' });
   } catch (err) {
     if (!(err instanceof DocumentError)) throw err;
-    throw new ApiError(400, 'MalformedBody', explainDocumentError(err, 'the request body', `the request body is not valid ${format === 'json' ? 'JSON' : 'YAML'}`), 'body');
+    throw new ApiError(
+      400,
+      'MalformedBody',
+      explainDocumentError(err, 'the request body', `the request body is not valid ${format === 'json' ? 'JSON' : 'YAML'}`),
+      'body',
+    );
   }
   if (!value || typeof value !== 'object' || Array.isArray(value)) {
-    throw new ApiError(400, 'MalformedBody', `the request body must be a JSON object, not ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}`, 'body');
+    throw new ApiError(
+      400,
+      'MalformedBody',
+      `the request body must be a JSON object, not ${Array.isArray(value) ? 'an array' : JSON.stringify(value)}`,
+      'body',
+    );
   }
   return value as Record<string, unknown>;
 }

@@ -88,7 +88,11 @@ function schemas(): Record<string, Schema> {
         source: { ...str, description: 'The source that declares it (rest, a directory, etcd://..., kubernetes).' },
         origin: { ...str, description: 'Where exactly (file and document, etcd key, object).' },
         conditions: arr(ref('StatusCondition')),
-        serving: { type: 'string', enum: ['this version', 'previous version', 'nothing', 'unknown'], description: 'Which version HAProxy runs for this resource.' },
+        serving: {
+          type: 'string',
+          enum: ['this version', 'previous version', 'nothing', 'unknown'],
+          description: 'Which version HAProxy runs for this resource.',
+        },
         issues: arr(issueView),
       },
       ['source', 'origin', 'conditions', 'serving'],
@@ -104,22 +108,34 @@ function schemas(): Record<string, Schema> {
     ),
     MemberView: obj({ ...memberProps, live: nullable(ref('LiveMember')) }, ['name', 'address', 'port', 'weight', 'state', 'live']),
     MemberList: obj({ backend: { ...str, description: '`Backend/NS/NAME`' }, items: arr(ref('MemberView')) }, ['backend', 'items']),
-    MemberPatch: obj(
-      { state: memberProps.state!, weight: memberProps.weight! },
-      [],
-      { minProperties: 1, description: 'Give state and/or weight; other fields are refused.' },
-    ),
+    MemberPatch: obj({ state: memberProps.state!, weight: memberProps.weight! }, [], {
+      minProperties: 1,
+      description: 'Give state and/or weight; other fields are refused.',
+    }),
     MemberPatchResult: obj(
       {
         backend: str,
         member: ref('Member'),
-        live: obj({ applied: { ...bool, description: 'true (200) once HAProxy runs it; false (202) when the controller applies it later.' }, message: str }, ['applied', 'message']),
+        live: obj({ applied: { ...bool, description: 'true (200) once HAProxy runs it; false (202) when the controller applies it later.' }, message: str }, [
+          'applied',
+          'message',
+        ]),
       },
       ['backend', 'member', 'live'],
     ),
-    Deleted: obj({ deleted: obj({ kind: { type: 'string', enum: ['Frontend', 'Backend'] }, namespace: str, name: str }, ['kind', 'namespace', 'name']) }, ['deleted']),
+    Deleted: obj({ deleted: obj({ kind: { type: 'string', enum: ['Frontend', 'Backend'] }, namespace: str, name: str }, ['kind', 'namespace', 'name']) }, [
+      'deleted',
+    ]),
     RuntimeOperation: obj(
-      { op: { type: 'string', enum: ['add', 'del', 'addr', 'weight', 'state'] }, backend: str, server: str, address: str, weight: int, state: str, description: str },
+      {
+        op: { type: 'string', enum: ['add', 'del', 'addr', 'weight', 'state'] },
+        backend: str,
+        server: str,
+        address: str,
+        weight: int,
+        state: str,
+        description: str,
+      },
       ['op', 'backend', 'server', 'address', 'weight', 'state', 'description'],
     ),
     PlanReport: obj(
@@ -130,7 +146,17 @@ function schemas(): Record<string, Schema> {
         problems: arr(obj({ origin: str, resource: str, field: str, message: str, reason: str }, ['field', 'message', 'reason'])),
         operations: arr(ref('RuntimeOperation')),
         reasons: arr(str),
-        changes: arr(obj({ kind: { type: 'string', enum: ['Frontend', 'Backend', 'Global'] }, resource: str, change: { type: 'string', enum: ['added', 'removed', 'changed'] }, fields: arr(str) }, ['kind', 'resource', 'change', 'fields'])),
+        changes: arr(
+          obj(
+            {
+              kind: { type: 'string', enum: ['Frontend', 'Backend', 'Global'] },
+              resource: str,
+              change: { type: 'string', enum: ['added', 'removed', 'changed'] },
+              fields: arr(str),
+            },
+            ['kind', 'resource', 'change', 'fields'],
+          ),
+        ),
       },
       ['apiVersion', 'result', 'plan', 'problems', 'operations', 'reasons', 'changes'],
       { description: 'The shape `node-haproxy plan --output json` prints.' },
@@ -170,7 +196,13 @@ function schemas(): Record<string, Schema> {
         ),
         rejected: arr(
           obj(
-            { resource: str, reason: str, message: str, serving: { type: 'string', enum: ['previous version', 'nothing'] }, issues: arr(obj({ origin: str, resource: str, field: str, message: str, reason: str }, ['field', 'message', 'reason'])) },
+            {
+              resource: str,
+              reason: str,
+              message: str,
+              serving: { type: 'string', enum: ['previous version', 'nothing'] },
+              issues: arr(obj({ origin: str, resource: str, field: str, message: str, reason: str }, ['field', 'message', 'reason'])),
+            },
             ['resource', 'reason', 'message', 'serving', 'issues'],
           ),
         ),
@@ -182,10 +214,14 @@ function schemas(): Record<string, Schema> {
         statusCode: { type: 'integer', minimum: 400, maximum: 599 },
         error: {
           type: 'string',
-          description: 'MalformedBody, BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict, PayloadTooLarge, UnsupportedMediaType, InvalidSpec, StorageUnavailable, NotReady, NotImplemented',
+          description:
+            'MalformedBody, BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict, PayloadTooLarge, UnsupportedMediaType, InvalidSpec, StorageUnavailable, NotReady, NotImplemented',
         },
         message: { ...str, description: 'Names the resource and field, and says what to do.' },
-        field: { ...str, description: 'The (first) field at fault, as a path into the body (`spec.binds[0].port`), or `path`, `body`, `authorization`, `content-type`, ...' },
+        field: {
+          ...str,
+          description: 'The (first) field at fault, as a path into the body (`spec.binds[0].port`), or `path`, `body`, `authorization`, `content-type`, ...',
+        },
         issues: arr(obj({ field: str, message: str, reason: str }, ['field', 'message'])),
       },
       ['statusCode', 'error', 'message'],
@@ -196,8 +232,16 @@ function schemas(): Record<string, Schema> {
 
 /** thalassa-aqueduct's payloads, as translated in aqueduct.ts. */
 function aqueductSchemas(): Record<string, Schema> {
-  const rule = obj({ type: { type: 'string', enum: ['path', 'url', 'header'] }, operation: str, header: str, value: str, backend: str, id: str }, ['type', 'value', 'backend']);
-  const health = obj({ method: str, uri: str, httpVersion: { type: 'string', enum: ['HTTP/1.0', 'HTTP/1.1'] }, interval: { type: 'integer', minimum: 1 } }, [], { description: 'HTTP health check; interval in milliseconds.' });
+  const rule = obj({ type: { type: 'string', enum: ['path', 'url', 'header'] }, operation: str, header: str, value: str, backend: str, id: str }, [
+    'type',
+    'value',
+    'backend',
+  ]);
+  const health = obj(
+    { method: str, uri: str, httpVersion: { type: 'string', enum: ['HTTP/1.0', 'HTTP/1.1'] }, interval: { type: 'integer', minimum: 1 } },
+    [],
+    { description: 'HTTP health check; interval in milliseconds.' },
+  );
   const bookkeeping = { id: str, _type: str, key: str, status: {} };
   return {
     AqueductRule: rule,
@@ -224,34 +268,58 @@ function aqueductSchemas(): Record<string, Schema> {
         backend: nullable(str),
         mode: str,
         keepalive: str,
-        rules: arr({ anyOf: [ref('AqueductRule'), obj({ type: { type: 'string', enum: ['node-haproxy'] }, rule: frontendRuleSchema(), backend: str }, ['type', 'rule', 'backend'])] }),
+        rules: arr({
+          anyOf: [
+            ref('AqueductRule'),
+            obj({ type: { type: 'string', enum: ['node-haproxy'] }, rule: frontendRuleSchema(), backend: str }, ['type', 'rule', 'backend']),
+          ],
+        }),
         natives: arr(str),
         status: ref('ResourceStatusView'),
       },
       ['id', '_type', 'key', 'name', 'bind', 'backend', 'mode', 'keepalive', 'rules', 'natives'],
     ),
     AqueductMemberBody: obj(
-      { host: str, port: { type: 'integer', minimum: 1, maximum: 65535 }, name: str, version: str, meta: {}, id: str, lastKnown: {}, server: str, state: memberProps.state!, weight: memberProps.weight! },
+      {
+        host: str,
+        port: { type: 'integer', minimum: 1, maximum: 65535 },
+        name: str,
+        version: str,
+        meta: {},
+        id: str,
+        lastKnown: {},
+        server: str,
+        state: memberProps.state!,
+        weight: memberProps.weight!,
+      },
       ['host', 'port'],
     ),
     AqueductMember: obj(
-      { id: str, name: str, version: str, host: str, port: int, meta: {}, server: { ...str, description: 'The HAProxy server name, `HOST_PORT`: the MEMBER of our member routes.' }, state: str, weight: int },
-      ['id', 'host', 'port', 'server', 'state', 'weight'],
-    ),
-    AqueductBackendBody: obj(
       {
-        ...bookkeeping,
-        type: { type: 'string', enum: ['static', 'dynamic'] },
+        id: str,
         name: str,
         version: str,
-        balance: { type: 'string', enum: ['roundrobin', 'leastconn', 'source', 'first', 'random'] },
-        host: nullable(str),
-        mode: { type: 'string', enum: ['http', 'tcp'] },
-        members: nullable(arr(ref('AqueductMemberBody'))),
-        natives: arr(str),
-        health,
+        host: str,
+        port: int,
+        meta: {},
+        server: { ...str, description: 'The HAProxy server name, `HOST_PORT`: the MEMBER of our member routes.' },
+        state: str,
+        weight: int,
       },
+      ['id', 'host', 'port', 'server', 'state', 'weight'],
     ),
+    AqueductBackendBody: obj({
+      ...bookkeeping,
+      type: { type: 'string', enum: ['static', 'dynamic'] },
+      name: str,
+      version: str,
+      balance: { type: 'string', enum: ['roundrobin', 'leastconn', 'source', 'first', 'random'] },
+      host: nullable(str),
+      mode: { type: 'string', enum: ['http', 'tcp'] },
+      members: nullable(arr(ref('AqueductMemberBody'))),
+      natives: arr(str),
+      health,
+    }),
     AqueductBackend: obj(
       {
         id: str,
@@ -295,7 +363,13 @@ const ERRORS = {
   other: error('Any other error (MethodNotAllowed with `Allow`, NotImplemented), in the same shape'),
 };
 
-const param = (name: string, where: 'path' | 'query', schema: Schema, description: string, required = where === 'path') => ({ name, in: where, required, description, schema });
+const param = (name: string, where: 'path' | 'query', schema: Schema, description: string, required = where === 'path') => ({
+  name,
+  in: where,
+  required,
+  description,
+  schema,
+});
 const flag = { type: 'string', enum: ['true', 'false', '1', '0', 'All'] };
 const P = {
   ns: param('ns', 'path', { type: 'string', pattern: PATTERNS.namespace, maxLength: 63 }, 'Namespace'),
@@ -330,7 +404,14 @@ export function openApiDocument(o: OpenApiOptions): Record<string, unknown> {
     security: readSecurity,
     responses: { '200': ok, '400': ERRORS.bad, ...readErrors, ...(notFound ? { '404': ERRORS.notFound } : {}), default: ERRORS.other },
   });
-  const write = (operationId: string, summary: string, tag: string, responses: Record<string, unknown>, parameters: unknown[], body?: { schema: Schema; yaml?: boolean }): Op => ({
+  const write = (
+    operationId: string,
+    summary: string,
+    tag: string,
+    responses: Record<string, unknown>,
+    parameters: unknown[],
+    body?: { schema: Schema; yaml?: boolean },
+  ): Op => ({
     operationId,
     summary,
     tags: [tag],
@@ -356,7 +437,9 @@ export function openApiDocument(o: OpenApiOptions): Record<string, unknown> {
 
   const paths: Record<string, Record<string, Op>> = {
     '/api/v1/openapi.json': { get: read('getOpenApi', 'This document', 'meta', ok('OpenAPI 3.1', { type: 'object' }), [], false) },
-    '/api/v1/status': { get: read('getStatus', 'The last reconcile pass, convergence, reload count, rejected resources', 'meta', ok('Status', ref('Status')), [], false) },
+    '/api/v1/status': {
+      get: read('getStatus', 'The last reconcile pass, convergence, reload count, rejected resources', 'meta', ok('Status', ref('Status')), [], false),
+    },
     '/api/v1/config': { get: read('getConfig', 'The configuration HAProxy runs', 'meta', { description: 'haproxy.cfg', content: text }, [], false) },
   };
   for (const kind of ['Frontend', 'Backend'] as const) {
@@ -385,14 +468,19 @@ export function openApiDocument(o: OpenApiOptions): Record<string, unknown> {
       ),
     };
   }
-  paths['/api/v1/namespaces/{ns}/backends/{name}/members'] = { get: read('listMembers', "A backend's members, with HAProxy's live view", 'members', ok('Members', ref('MemberList')), [P.ns, P.name]) };
+  paths['/api/v1/namespaces/{ns}/backends/{name}/members'] = {
+    get: read('listMembers', "A backend's members, with HAProxy's live view", 'members', ok('Members', ref('MemberList')), [P.ns, P.name]),
+  };
   paths['/api/v1/namespaces/{ns}/backends/{name}/members/{member}'] = {
     get: read('getMember', 'One member, with its live view', 'members', ok('Member', ref('MemberView')), [P.ns, P.name, P.member]),
     patch: write(
       'patchMember',
       "Set a member's state and/or weight (applied at runtime, no reload)",
       'members',
-      { '200': ok('HAProxy runs it (or a dry run)', oneOf(ref('MemberPatchResult'), ref('DryRun'))), '202': ok('Saved; HAProxy does not run it yet', ref('MemberPatchResult')) },
+      {
+        '200': ok('HAProxy runs it (or a dry run)', oneOf(ref('MemberPatchResult'), ref('DryRun'))),
+        '202': ok('Saved; HAProxy does not run it yet', ref('MemberPatchResult')),
+      },
       [P.ns, P.name, P.member, P.dryRun],
       { schema: ref('MemberPatch') },
     ),
@@ -421,8 +509,12 @@ export function openApiDocument(o: OpenApiOptions): Record<string, unknown> {
       ),
     };
   }
-  paths['/backends/{key}/members'] = { get: read('aqueductListMembers', "A backend's members (aqueduct)", 'thalassa-aqueduct', ok('Members', arr(ref('AqueductMember'))), [P.key]) };
-  paths['/haproxy/config'] = { get: read('aqueductGetConfig', 'The configuration HAProxy runs (aqueduct)', 'thalassa-aqueduct', { description: 'haproxy.cfg', content: text }, [], false) };
+  paths['/backends/{key}/members'] = {
+    get: read('aqueductListMembers', "A backend's members (aqueduct)", 'thalassa-aqueduct', ok('Members', arr(ref('AqueductMember'))), [P.key]),
+  };
+  paths['/haproxy/config'] = {
+    get: read('aqueductGetConfig', 'The configuration HAProxy runs (aqueduct)', 'thalassa-aqueduct', { description: 'haproxy.cfg', content: text }, [], false),
+  };
   (paths['/haproxy/config']!.get!.responses as Record<string, unknown>)['503'] = ERRORS.unavailable;
   (paths['/api/v1/config']!.get!.responses as Record<string, unknown>)['503'] = ERRORS.unavailable;
 

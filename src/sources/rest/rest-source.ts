@@ -68,14 +68,19 @@ export class RestSource implements ResourceWriter {
         if (parsed.version !== 1 || !Array.isArray(parsed.resources)) throw new Error('not a version 1 file');
       } catch (err) {
         // Starting without them would delete every route the API declared: refuse instead.
-        throw new Error(`${this.path} is damaged (${(err as Error).message}); restore it from a backup, or delete it to drop what the REST API declared`, { cause: err });
+        throw new Error(`${this.path} is damaged (${(err as Error).message}); restore it from a backup, or delete it to drop what the REST API declared`, {
+          cause: err,
+        });
       }
       for (const raw of parsed.resources) {
         const key = identityOf(raw);
         if (key) this.remember(key, raw);
       }
     }
-    this.o.store.replaceAll(this.name, [...this.stored].map(([key, raw]) => this.declare(key, raw)));
+    this.o.store.replaceAll(
+      this.name,
+      [...this.stored].map(([key, raw]) => this.declare(key, raw)),
+    );
     this.o.store.markSynced(this.name);
     this.o.logger.info('REST API resources loaded', { file: this.path, resources: this.stored.size });
   }

@@ -45,7 +45,11 @@ export function statusOf(d: Declared, outcome: Outcome | undefined, pending: boo
     };
   }
   if (pending || !outcome) {
-    return { ...base, conditions: [{ type: 'Accepted', status: 'Unknown', reason: 'Pending', message: 'the controller has not reconciled this version yet' }], serving: 'unknown' };
+    return {
+      ...base,
+      conditions: [{ type: 'Accepted', status: 'Unknown', reason: 'Pending', message: 'the controller has not reconciled this version yet' }],
+      serving: 'unknown',
+    };
   }
   if (outcome.accepted) {
     return { ...base, conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'HAProxy serves this version' }], serving: 'this version' };
