@@ -346,16 +346,14 @@ test('raw configuration HAProxy refuses, from etcd: that backend keeps its last 
     .if(`${PREFIX}/backends/default/app`, 'Create', '>', 0)
     .then(
       etcd.client.put(`${PREFIX}/backends/default/app`).value(app(['http-response set-header X-Version two', 'http-check expect sstatus 200'])),
-      etcd.client
-        .put(`${PREFIX}/backends/default/other`)
-        .value(
-          JSON.stringify({
-            apiVersion: API_VERSION,
-            kind: 'Backend',
-            metadata: { name: 'other' },
-            spec: { members: [{ name: 'o', address: '127.0.0.1', port: up.other!.port }] },
-          }),
-        ),
+      etcd.client.put(`${PREFIX}/backends/default/other`).value(
+        JSON.stringify({
+          apiVersion: API_VERSION,
+          kind: 'Backend',
+          metadata: { name: 'other' },
+          spec: { members: [{ name: 'o', address: '127.0.0.1', port: up.other!.port }] },
+        }),
+      ),
       etcd.client.put(`${PREFIX}/frontends/default/web`).value(frontend([{ pathPrefix: '/other', backend: 'other' }])),
     )
     .commit();
