@@ -5,7 +5,7 @@
  * would. Counts reloads (target 0) and times convergence after the last change.
  */
 import type { Declared } from '../src/model/resolve.js';
-import { liveAdmin, parseLiveServers } from '../src/reconcile/runtime-apply.js';
+import { liveAdmin, parseLiveServers } from '../src/reconcile/server-updater.js';
 import type { PassResult } from '../src/reconcile/reconciler.js';
 import { atMost, round, writeResult } from './lib/results.js';
 import { startHarness } from './lib/harness.js';

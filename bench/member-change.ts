@@ -12,7 +12,7 @@ import { startHarness } from './lib/harness.js';
 import { freeLoopbackPort } from './lib/ports.js';
 import { backendResource, frontendResource, type MemberSpec } from './lib/resources.js';
 import { sleep, untilLive } from './lib/wait.js';
-import { liveAdmin, type LiveServer } from '../src/reconcile/runtime-apply.js';
+import { liveAdmin, type LiveServer } from '../src/reconcile/server-updater.js';
 
 const RUNTIME_CHANGES = 210;
 const RELOAD_CHANGES = 200;

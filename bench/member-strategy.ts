@@ -14,7 +14,7 @@ import { HaproxySupervisor, statePaths } from '../src/haproxy/supervisor.js';
 import { RuntimeApi, serverCommands, type RuntimeCommand } from '../src/haproxy/runtime.js';
 import { findProcessesWithArg, signalProcess, waitForExit } from '../src/haproxy/process.js';
 import { silentLogger } from '../src/log.js';
-import { liveAdmin, parseLiveServers } from '../src/reconcile/runtime-apply.js';
+import { liveAdmin, parseLiveServers } from '../src/reconcile/server-updater.js';
 import { HAPROXY_BIN } from './lib/harness.js';
 import { freeLoopbackPort } from './lib/ports.js';
 import { percentile, round, writeResult } from './lib/results.js';
@@ -111,7 +111,7 @@ async function main(): Promise<void> {
   const memberPorts = await Promise.all(Array.from({ length: 4 }, () => freeLoopbackPort()));
   const member = (i: number): Member => ({ name: `m${i}`, port: memberPorts[i % 4]!, weight: 1 + (i % 200) });
 
-  // 1. Latency per operation, one connection (batch) each, as RuntimeApply sends them.
+  // 1. Latency per operation, one connection (batch) each, as ServerUpdater sends them.
   const lat = await withHaproxy(
     (dir) => config(dir, port),
     async (_sup, api) => {
@@ -120,7 +120,7 @@ async function main(): Promise<void> {
         for (let i = 0; i < SLOTS; i++) out.slotAdd.push(await timed(api, [fill('slots0', `s${i}`, member(i))]));
         for (let i = 0; i < SLOTS; i++) out.slotDel.push(await timed(api, [empty('slots0', `s${i}`)]));
         for (let i = 0; i < SLOTS; i++) out.dynAdd.push(await timed(api, [add('dyn0', member(i))]));
-        // RuntimeApply: maint first, then del server once the server has no connection.
+        // ServerUpdater: maint first, then del server once the server has no connection.
         for (let i = 0; i < SLOTS; i++)
           out.dynDel.push(await timed(api, [[serverCommands.state('dyn0', `m${i}`, 'maint')], [serverCommands.del('dyn0', `m${i}`)]]));
       }

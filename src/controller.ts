@@ -12,7 +12,7 @@ import type { GlobalSettings } from './render/model.js';
 import { loadRenderer } from './render/render.js';
 import { fileStatePersistence } from './reconcile/persist.js';
 import { Reconciler } from './reconcile/reconciler.js';
-import { RuntimeApply } from './reconcile/runtime-apply.js';
+import { ServerUpdater } from './reconcile/server-updater.js';
 import { Store } from './reconcile/store.js';
 import { computeDesired } from './reconcile/desired.js';
 import { FileSource } from './sources/files/file-source.js';
@@ -217,7 +217,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   const reconciler = new Reconciler({
     store,
     haproxy: supervisor,
-    runtime: observe.instrumentRuntime(new RuntimeApply({ api: runtime, serverStateFile: global.serverStateFile })),
+    runtime: observe.instrumentRuntime(new ServerUpdater({ api: runtime, serverStateFile: global.serverStateFile })),
     render,
     global,
     logger: o.logger.child({ component: 'reconcile' }),

@@ -4,7 +4,7 @@
  * maint or not), so that a reload changes nothing a runtime plan did.
  */
 import type { ServerState } from '../../src/haproxy/parse.js';
-import { liveAdmin } from '../../src/reconcile/runtime-apply.js';
+import { liveAdmin } from '../../src/reconcile/server-updater.js';
 
 export interface FileServer {
   backend: string;

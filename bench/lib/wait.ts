@@ -1,6 +1,6 @@
 /** Polling helpers for benchmarks: how long until HAProxy shows something. */
 import type { RuntimeApi } from '../../src/haproxy/runtime.js';
-import { parseLiveServers, type LiveServer } from '../../src/reconcile/runtime-apply.js';
+import { parseLiveServers, type LiveServer } from '../../src/reconcile/server-updater.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

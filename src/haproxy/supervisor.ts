@@ -89,7 +89,7 @@ export interface HaproxySupervisorOptions {
 
 export type StartResult = { adopted: true; masterPid: number; runningConfig: string } | { adopted: false; masterPid: number };
 
-export type ApplyResult = { ok: true; reloads: number } | { ok: false; reason: 'check' | 'reload'; output: string };
+export type ApplyOutcome = { ok: true; reloads: number } | { ok: false; reason: 'check' | 'reload'; output: string };
 
 export interface StopOptions {
   /** Stop HAProxy too (soft stop, then SIGTERM, then SIGKILL). Default false: it keeps serving and can be adopted. */
@@ -273,7 +273,7 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
    * the previous text and the previous configuration keeps serving. One apply
    * runs at a time; later calls wait their turn.
    */
-  apply(configText: string): Promise<ApplyResult> {
+  apply(configText: string): Promise<ApplyOutcome> {
     return this.#exclusive(async () => {
       this.#assertStarted('apply');
       const previous = await this.runningConfig();

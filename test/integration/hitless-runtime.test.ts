@@ -13,7 +13,7 @@ import { RuntimeApi } from '../../src/haproxy/runtime.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { loadRenderer } from '../../src/render/render.js';
 import { Reconciler, type PassResult } from '../../src/reconcile/reconciler.js';
-import { RuntimeApply } from '../../src/reconcile/runtime-apply.js';
+import { ServerUpdater } from '../../src/reconcile/server-updater.js';
 import { Store } from '../../src/reconcile/store.js';
 import { freePort, haproxyFixture } from '../helpers/haproxy.js';
 import { sampleBodies, startUpstream, waitForHttp, type Upstream } from '../helpers/upstream.js';
@@ -268,7 +268,7 @@ test('more member changes than the runtime budget fall back to one reload', asyn
   const reconciler = new Reconciler({
     store,
     haproxy: supervisor,
-    runtime: new RuntimeApply({ api, serverStateFile: global.serverStateFile }),
+    runtime: new ServerUpdater({ api, serverStateFile: global.serverStateFile }),
     render: loadRenderer(),
     global,
     logger: silentLogger(),

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { splitPromptReplies } from '../../src/haproxy/runtime.js';
-import { convergeOps, filterServerState, liveAdmin, parseLiveServers } from '../../src/reconcile/runtime-apply.js';
+import { convergeOps, filterServerState, liveAdmin, parseLiveServers } from '../../src/reconcile/server-updater.js';
 import { dynamicBalance, isIpLiteral, plan, type Rendered } from '../../src/reconcile/plan.js';
 import type { BackendModel, ConfigModel, ServerModel } from '../../src/render/model.js';
 

@@ -16,7 +16,7 @@ import type { ConfigModel, ServerModel } from '../render/model.js';
 import type { RuntimeExecutor } from './reconciler.js';
 import type { ServerOp } from './plan.js';
 
-export interface RuntimeApplyOptions {
+export interface ServerUpdaterOptions {
   api: RuntimeApi;
   serverStateFile: string;
   /**
@@ -101,8 +101,8 @@ export function liveAdmin(s: Pick<ServerState, 'adminFlags'>): 'ready' | 'drain'
   return adminMode(s.adminFlags);
 }
 
-export class RuntimeApply implements RuntimeExecutor {
-  constructor(private readonly o: RuntimeApplyOptions) {}
+export class ServerUpdater implements RuntimeExecutor {
+  constructor(private readonly o: ServerUpdaterOptions) {}
 
   async execute(ops: readonly ServerOp[]): Promise<void> {
     const sorted = [...ops].sort((a, b) => ORDER[a.op] - ORDER[b.op]);
