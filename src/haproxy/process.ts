@@ -1,4 +1,5 @@
 /** Process probes for a detached HAProxy (Linux: reads /proc where it helps). */
+import { sleep } from '../util/backoff.js';
 import { readFileSync, readdirSync } from 'node:fs';
 
 /** True while `pid` exists and is not a zombie (an exited, unreaped process). */
@@ -61,7 +62,8 @@ export function signalProcess(pid: number, signal: NodeJS.Signals): boolean {
   }
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** The one sleep (src/util/backoff.ts), re-exported for the supervisor's callers. */
+export { sleep };
 
 /** Waits until every pid is gone; resolves false on timeout. */
 export async function waitForExit(pids: number[], timeoutMs: number, intervalMs = 50): Promise<boolean> {

@@ -10,6 +10,7 @@
  */
 import { isIP } from 'node:net';
 import { writeFileAtomic } from '../util/atomic-file.js';
+import { sleep } from '../util/backoff.js';
 import { adminMode, type ServerState } from '../haproxy/parse.js';
 import { describeRefusal, serverCommands, type BatchReply, type RuntimeApi, type RuntimeCommand } from '../haproxy/runtime.js';
 import type { ConfigModel, ServerModel } from '../render/model.js';
@@ -40,7 +41,6 @@ export class RuntimeUpdateError extends Error {
 }
 
 const ORDER: Record<ServerOp['op'], number> = { del: 0, add: 1, addr: 2, weight: 3, state: 4 };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const STILL_CONNECTED = /connections/i;
 
 /** What the controller compares of a live server: the fields of ServerState it needs. */

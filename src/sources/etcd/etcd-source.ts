@@ -18,6 +18,7 @@
  * the resource's last accepted version keeps serving. The source is also a
  * ResourceWriter, so the REST API can keep what it is told in etcd.
  */
+import { sleep } from '../../util/backoff.js';
 import { Etcd3, type IOptions, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3';
 import type { Logger } from '../../log.js';
 import type { Declared } from '../../model/resolve.js';
@@ -81,8 +82,6 @@ interface Entry {
   keyIssue?: Issue;
   modRevision: string;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
 
 /** The client drops etcd's compact_revision and often gets an empty cancel reason: say what it most likely was. */
 function cancelReason(err: Error): string {
@@ -300,7 +299,7 @@ export class EtcdSource implements ResourceWriter {
             continue;
           }
           if (attempt === 1 || attempt % 10 === 0) this.o.logger.warn('etcd not reachable; retrying', { source: this.name, attempt, retryInMs: delay, err });
-          await sleep(delay * (0.8 + Math.random() * 0.4));
+          await sleep(delay * (0.8 + Math.random() * 0.4), undefined, { unref: true });
           delay = Math.min(max, delay * 2);
         }
       }

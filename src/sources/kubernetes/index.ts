@@ -7,4 +7,4 @@ export { EventRecorder, REPORTING_CONTROLLER } from './events.js';
 export { KubeClient, loadKubeConfig, contextNamespace, collectionPath, RESOURCES, type ClusterAccess } from './client.js';
 export { membersFromSlices, membersFromEndpoints, memberName, sliceEndpointState, SERVICE_NAME_LABEL } from './members.js';
 export { desiredStatus, mergeStatus, statusMatches, conditionChanges } from './status.js';
-export { Backoff, jittered } from './backoff.js';
+export { Backoff, jittered } from '../../util/backoff.js';

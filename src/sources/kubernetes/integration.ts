@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../../log.js';
 import type { Store } from '../../reconcile/store.js';
-import type { BackoffOptions } from './backoff.js';
+import type { BackoffOptions } from '../../util/backoff.js';
 import { contextNamespace, KubeClient, loadKubeConfig, type ClusterAccess } from './client.js';
 import { EventRecorder } from './events.js';
 import { KubernetesSource } from './kubernetes-source.js';

@@ -16,13 +16,13 @@ import { RAW_CONFIG_ANNOTATION } from '../../model/raw-config.js';
 import { rawConfigOptions, validateResource, type ValidateOptions } from '../../model/validate.js';
 import type { Logger } from '../../log.js';
 import type { Store } from '../../reconcile/store.js';
-import type { BackoffOptions } from './backoff.js';
+import type { BackoffOptions } from '../../util/backoff.js';
 import { collectionPath, KubeClient, RESOURCES, type ApiResource } from './client.js';
 import { membersFromEndpoints, membersFromSlices, SERVICE_NAME_LABEL, type MemberResolution } from './members.js';
 import { describeApiError, type KubeObject } from './objects.js';
 import { ManyToOne } from './many-to-one.js';
 import { Reflector, type WatchRestart } from './reflector.js';
-import { Backoff, sleep } from './backoff.js';
+import { Backoff, sleep } from '../../util/backoff.js';
 import { chooseMembersFrom, discoverServer, versionWarning, type MembersFromSetting, type ServerInfo } from './server-version.js';
 
 export type MembersFrom = 'endpointslices' | 'endpoints';

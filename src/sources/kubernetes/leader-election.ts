@@ -24,7 +24,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../log.js';
-import { jittered, sleep } from './backoff.js';
+import { jittered, sleep } from '../../util/backoff.js';
 import { RESOURCES, type KubeClient } from './client.js';
 import { describeApiError, errorStatus, microTime, withDefaults, type KubeObject } from './objects.js';
 

@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../../log.js';
-import { Backoff, jittered, sleep, type BackoffOptions } from './backoff.js';
+import { Backoff, jittered, sleep, type BackoffOptions } from '../../util/backoff.js';
 import { errorStatus, objectKey, withDefaults, type KubeObject } from './objects.js';
 
 export interface ListPage {

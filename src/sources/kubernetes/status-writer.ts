@@ -20,7 +20,7 @@ import { API_VERSION, keyOf, parseKey, type Backend, type ResourceKey, type Reso
 import type { Logger } from '../../log.js';
 import type { PassResult } from '../../reconcile/reconciler.js';
 import type { Store } from '../../reconcile/store.js';
-import { Backoff, type BackoffOptions } from './backoff.js';
+import { Backoff, type BackoffOptions } from '../../util/backoff.js';
 import { RESOURCES, type KubeClient } from './client.js';
 import type { EventRecorder, RecordedEvent } from './events.js';
 import type { KubernetesSource } from './kubernetes-source.js';

@@ -1,6 +1,7 @@
 /**
  * Exponential backoff with jitter, for restarting watches and retrying
- * writes. Pure apart from the injected random source.
+ * writes, and the one `sleep`. Pure apart from the injected random source and
+ * the timer.
  */
 export interface BackoffOptions {
   /** First delay. Default 500 ms. */
@@ -44,11 +45,12 @@ export function jittered(ms: number, fraction = 0.1, random: () => number = Math
   return Math.round(ms * (1 - fraction + 2 * fraction * random()));
 }
 
-/** Resolves after `ms`, or at once when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Resolves after `ms`, or at once when `signal` aborts; `unref`: the wait does not keep the process alive. */
+export function sleep(ms: number, signal?: AbortSignal, o: { unref?: boolean } = {}): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
     const timer = setTimeout(done, ms);
+    if (o.unref) timer.unref();
     function done() {
       clearTimeout(timer);
       signal?.removeEventListener('abort', done);
