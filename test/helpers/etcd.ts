@@ -16,6 +16,19 @@ import { freePort } from './haproxy.js';
 
 export const ETCD_BIN = '/usr/bin/etcd';
 
+/** The command line of a one-member etcd on loopback, quiet but for errors (tests and the kube-apiserver tier). */
+export function etcdArgs(name: string, dataDir: string, clientPort: number, peerPort: number): string[] {
+  const client = `http://127.0.0.1:${clientPort}`;
+  const peer = `http://127.0.0.1:${peerPort}`;
+  return [
+    ...['--name', name, '--data-dir', dataDir],
+    ...['--listen-client-urls', client, '--advertise-client-urls', client],
+    ...['--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer],
+    ...['--initial-cluster', `${name}=${peer}`, '--initial-cluster-state', 'new'],
+    ...['--logger', 'zap', '--log-level', 'error'],
+  ];
+}
+
 export interface EtcdServer {
   /** `127.0.0.1:PORT` of the client URL. */
   endpoint: string;
@@ -60,32 +73,7 @@ export async function startEtcd(t: TestContext): Promise<EtcdServer> {
 
   const launch = async () => {
     stderr = '';
-    child = spawn(
-      ETCD_BIN,
-      [
-        '--name',
-        'test',
-        '--data-dir',
-        dataDir,
-        '--listen-client-urls',
-        `http://127.0.0.1:${clientPort}`,
-        '--advertise-client-urls',
-        `http://127.0.0.1:${clientPort}`,
-        '--listen-peer-urls',
-        `http://127.0.0.1:${peerPort}`,
-        '--initial-advertise-peer-urls',
-        `http://127.0.0.1:${peerPort}`,
-        '--initial-cluster',
-        `test=http://127.0.0.1:${peerPort}`,
-        '--initial-cluster-state',
-        'new',
-        '--logger',
-        'zap',
-        '--log-level',
-        'error',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+    child = spawn(ETCD_BIN, etcdArgs('test', dataDir, clientPort, peerPort), { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
     const deadline = Date.now() + 15_000;
     while (!(await healthy(clientPort))) {

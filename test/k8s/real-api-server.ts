@@ -29,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import yaml from 'js-yaml';
 import { freePort } from '../helpers/haproxy.js';
-import { ETCD_BIN } from '../helpers/etcd.js';
+import { ETCD_BIN, etcdArgs } from '../helpers/etcd.js';
 
 export const KUBE_APISERVER_VERSION = '1.20.2';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -158,32 +158,7 @@ export async function startRealApiServer(): Promise<RealApiServer> {
     const clientPort = await freePort();
     let peerPort = await freePort();
     while (peerPort === clientPort) peerPort = await freePort();
-    etcd = spawn(
-      ETCD_BIN,
-      [
-        '--name',
-        'kube',
-        '--data-dir',
-        join(dir, 'etcd'),
-        '--listen-client-urls',
-        `http://127.0.0.1:${clientPort}`,
-        '--advertise-client-urls',
-        `http://127.0.0.1:${clientPort}`,
-        '--listen-peer-urls',
-        `http://127.0.0.1:${peerPort}`,
-        '--initial-advertise-peer-urls',
-        `http://127.0.0.1:${peerPort}`,
-        '--initial-cluster',
-        `kube=http://127.0.0.1:${peerPort}`,
-        '--initial-cluster-state',
-        'new',
-        '--logger',
-        'zap',
-        '--log-level',
-        'error',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+    etcd = spawn(ETCD_BIN, etcdArgs('kube', join(dir, 'etcd'), clientPort, peerPort), { stdio: ['ignore', 'ignore', 'pipe'] });
     etcd.stderr!.on('data', (c: Buffer) => (etcdLog = (etcdLog + c.toString()).slice(-3000)));
     await until(
       'etcd did not answer /health',
