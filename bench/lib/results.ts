@@ -34,6 +34,8 @@ export interface BenchResult {
   /** Tables of detail rows (e.g. per connection mode). */
   tables?: { title: string; columns: string[]; rows: (string | number)[][] }[];
   notes: string[];
+  /** The result does not depend on the HAProxy on this machine (the image carries its own): one file, whatever HAPROXY_BIN is. */
+  haproxyIndependent?: boolean;
 }
 
 export interface Machine {
@@ -139,7 +141,7 @@ export function writeResult(r: BenchResult): string {
   const date = new Date().toISOString();
   const dir = resultsDir();
   mkdirSync(dir, { recursive: true });
-  const base = resultFileName(r.name, m.haproxy);
+  const base = r.haproxyIndependent ? r.name : resultFileName(r.name, m.haproxy);
   const withVersion = { ...r, title: base === r.name ? r.title : `${r.title} (HAProxy ${m.haproxy.replace(/^HAProxy version (\S+).*$/, '$1')})` };
   const md = markdown(withVersion, m, date);
   writeFileSync(join(dir, `${base}.json`), JSON.stringify({ ...withVersion, date, machine: m }, null, 2) + '\n');

@@ -250,6 +250,7 @@ test(
     const mb = (n: number) => round(n / 1e6, 1);
     writeResult({
       name: 'image',
+      haproxyIndependent: true,
       title: 'Container image size',
       method: `The repository's Dockerfile built unchanged by \`docker build\` (test/integration/dockerfile.test.ts) on the base image ${bases[0]} that scripts/build-base-image.sh assembles (Debian minbase by debootstrap, Node.js from the npm registry); size as \`docker image inspect\` reports it (uncompressed, all layers).`,
       settings: { base: bases[0]!, tag: TAG },
