@@ -4,6 +4,7 @@ import { request, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { httpGet } from './upstream.js';
 import type { ControllerOptions } from '../../src/controller.js';
 import { startTestController, type ControllerFixture } from './controller.js';
 
@@ -126,3 +127,16 @@ export async function eventually<T>(fn: () => Promise<T>, accept: (v: T) => bool
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Resolves once nothing answers HTTP on 127.0.0.1:`port` (bounded: 10 s). */
+export const portClosed = (port: number) =>
+  eventually(
+    () =>
+      httpGet(port, '/', 500).then(
+        () => 'open',
+        () => 'closed',
+      ),
+    (s) => s === 'closed',
+    10_000,
+    `127.0.0.1:${port} closed`,
+  );

@@ -15,7 +15,7 @@ import { createLogger, silentLogger } from '../../src/log.js';
 import { API_VERSION, startTestController } from '../helpers/controller.js';
 import { startEtcd, startTcpProxy, type EtcdServer } from '../helpers/etcd.js';
 import { freePort, HAPROXY_BIN, tempStateDir } from '../helpers/haproxy.js';
-import { eventually, startRestController } from '../helpers/rest.js';
+import { eventually, portClosed as closed, startRestController } from '../helpers/rest.js';
 import { httpGet, startUpstreams, waitForHttp } from '../helpers/upstream.js';
 
 const PREFIX = '/nh';
@@ -37,18 +37,6 @@ spec:
     - { address: 127.0.0.1, port: ${port} }
   defaultBackend: ${backend}
 `;
-
-const closed = (port: number) =>
-  eventually(
-    () =>
-      httpGet(port, '/', 500).then(
-        () => 'open',
-        () => 'closed',
-      ),
-    (s) => s === 'closed',
-    10_000,
-    `127.0.0.1:${port} closed`,
-  );
 
 /** A logger that keeps its lines, to assert what an operator would read. */
 function capturingLogger(): { logger: ReturnType<typeof createLogger>; lines: Record<string, unknown>[] } {

@@ -18,7 +18,7 @@ import { REST_STATE_FILE } from '../../src/sources/rest/rest-source.js';
 import { API_VERSION, backendYaml, startTestController } from '../helpers/controller.js';
 import { startEtcd } from '../helpers/etcd.js';
 import { freePort, HAPROXY_BIN } from '../helpers/haproxy.js';
-import { call, eventually, startRestController, TOKEN } from '../helpers/rest.js';
+import { call, eventually, portClosed as closed, startRestController, TOKEN } from '../helpers/rest.js';
 import { httpGet, startUpstreams, waitForHttp } from '../helpers/upstream.js';
 import { aliasBomb } from '../helpers/hostile.js';
 
@@ -34,18 +34,6 @@ function capturingLogger(): { logger: ReturnType<typeof createLogger>; lines: Li
 
 const frontendDoc = (port: number, backend = 'app') =>
   `apiVersion: ${API_VERSION}\nkind: Frontend\nmetadata:\n  name: web\nspec:\n  binds:\n    - { address: 127.0.0.1, port: ${port} }\n  defaultBackend: ${backend}\n`;
-
-const closed = (port: number) =>
-  eventually(
-    () =>
-      httpGet(port, '/', 500).then(
-        () => 'open',
-        () => 'closed',
-      ),
-    (s) => s === 'closed',
-    10_000,
-    `127.0.0.1:${port} closed`,
-  );
 
 const rejections = (lines: Line[], origin: RegExp) => lines.filter((l) => l.msg === 'input rejected' && typeof l.origin === 'string' && origin.test(l.origin));
 /** Replaces a file in one step (a hidden temporary file renamed over it), so no scan can see it half written. */
