@@ -163,9 +163,13 @@ export class RuntimeApi {
     this.#timeoutMs = options.timeoutMs ?? 5000;
   }
 
-  /** Sends one command and returns the raw reply (no error check). */
-  execute(command: string): Promise<string> {
-    return sendCommand(this.socketPath, command, { timeoutMs: this.#timeoutMs });
+  /**
+   * Sends one command and returns the raw reply (no error check). With a
+   * payload, sends `<command> <<`, the payload and an empty line (see
+   * assertPayload in socket.ts for what a payload may hold).
+   */
+  execute(command: string, payload?: string): Promise<string> {
+    return sendCommand(this.socketPath, command, { timeoutMs: this.#timeoutMs, ...(payload !== undefined ? { payload } : {}) });
   }
 
   async #expect(command: string, accept: (reply: string) => boolean): Promise<string> {

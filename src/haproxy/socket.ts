@@ -9,6 +9,13 @@ import { createConnection } from 'node:net';
 export interface SendCommandOptions {
   /** Give up (and close the connection) after this long. Default 5000 ms. */
   timeoutMs?: number;
+  /**
+   * A payload for the command, sent with HAProxy's payload syntax
+   * (`<command> <<`, the payload lines, an empty line). It must pass
+   * assertPayload: no empty line inside (HAProxy ends the payload at the first
+   * one) and no NUL or lone carriage return. Never part of an error message.
+   */
+  payload?: string;
 }
 
 /** Why a socket command failed: the socket code (ENOENT, ECONNREFUSED...) or TIMEOUT. */
@@ -41,6 +48,32 @@ export function assertSingleCommand(command: string): void {
   }
 }
 
+/**
+ * Throws when `payload` cannot be sent as one HAProxy CLI payload: empty, or
+ * holding an empty (or whitespace-only) line, which HAProxy reads as the end
+ * of the payload so that the rest would run as commands, or a NUL or a
+ * carriage return that does not end a line. The message names the line, never
+ * its content (payloads hold private keys). Line ends may be LF or CRLF.
+ */
+export function assertPayload(payload: string): void {
+  const lines = normalizePayload(payload).split('\n');
+  if (lines.length === 1 && lines[0] === '') throw new Error('HAProxy payload is empty');
+  lines.forEach((line, i) => {
+    if (line.trim() === '') throw new Error(`Refusing to send HAProxy payload: line ${i + 1} is empty (HAProxy ends a payload at an empty line)`);
+    if (/[\0\r]/.test(line)) throw new Error(`Refusing to send HAProxy payload: line ${i + 1} holds a NUL or a carriage return`);
+  });
+}
+
+/** CRLF → LF, without the trailing line breaks (the payload's end is marked by the empty line sendCommand adds). */
+export function normalizePayload(payload: string): string {
+  return payload.replace(/\r\n/g, '\n').replace(/\n+$/, '');
+}
+
+/** The bytes sent for `command` (and its payload): what HAProxy must fit in one buffer (tune.bufsize). */
+export function commandText(command: string, payload?: string): string {
+  return payload === undefined ? command + '\n' : `${command} <<\n${normalizePayload(payload)}\n\n`;
+}
+
 function hint(code: string): string {
   switch (code) {
     case 'ENOENT':
@@ -55,12 +88,18 @@ function hint(code: string): string {
 }
 
 /**
- * Sends `command` and resolves with HAProxy's whole reply text. Rejects
- * (without connecting) when the command holds `;` or a line break.
+ * Sends `command` (and its payload) and resolves with HAProxy's whole reply
+ * text. Rejects (without connecting) when the command holds `;` or a line
+ * break, or the payload fails assertPayload.
  */
 export function sendCommand(socketPath: string, command: string, options: SendCommandOptions = {}): Promise<string> {
   try {
     assertSingleCommand(command);
+    // HAProxy reads a line ending with "<<" (3.0: "<<" and up to 7 more characters) as the start of a payload.
+    if (/(^|\s)<<\S{0,7}$/.test(command.trim())) {
+      throw new Error(`Refusing to send HAProxy command ${JSON.stringify(command)}: it ends with "<<"; pass the payload as options.payload`);
+    }
+    if (options.payload !== undefined) assertPayload(options.payload);
   } catch (err) {
     return Promise.reject(err);
   }
@@ -81,7 +120,7 @@ export function sendCommand(socketPath: string, command: string, options: SendCo
       finish(new HaproxySocketError(`HAProxy socket ${socketPath}: no complete reply to "${command}" within ${timeoutMs} ms`, socketPath, command, 'TIMEOUT'));
     }, timeoutMs);
     // Half-close after the command: the master CLI answers only once the client has finished sending.
-    socket.on('connect', () => socket.end(command + '\n'));
+    socket.on('connect', () => socket.end(commandText(command, options.payload)));
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.on('end', () => finish());
     socket.on('close', () => finish());
