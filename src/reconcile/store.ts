@@ -103,6 +103,16 @@ export class Store {
     this.changed();
   }
 
+  /** The values of one kind one source discovered (do not modify). */
+  discoveredOf(source: string, kind: string): ReadonlyMap<ResourceKey, unknown> {
+    return this.discovered.get(source)?.get(kind) ?? new Map();
+  }
+
+  /** The sources that discovered a value of `kind` for `key`. */
+  discoveredSources(kind: string, key: ResourceKey): string[] {
+    return [...this.discovered].filter(([, byKind]) => byKind.get(kind)?.has(key)).map(([source]) => source);
+  }
+
   /** Members a source discovered for a backend (Kubernetes endpoints); undefined clears them. */
   setDiscoveredMembers(source: string, backendKey: ResourceKey, list: Member[] | undefined): void {
     this.setDiscovered(source, MEMBERS.name, backendKey, list);

@@ -16,6 +16,8 @@ import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, EventsV1Api, CoordinationV1Api, type KubernetesObject } from '@kubernetes/client-node';
 import { startController } from '../../src/controller.js';
 import { createLogger, type Logger } from '../../src/log.js';
+import { SECRETS, type SecretData } from '../../src/model/secrets.js';
+import { b64, selfSignedCert, tlsSecret } from '../helpers/secret-fixtures.js';
 import type { LeaderElectionSettings } from '../../src/sources/kubernetes/integration.js';
 import { HAPROXY_BIN, freePort } from '../helpers/haproxy.js';
 import { startUpstream, waitForHttp } from '../helpers/upstream.js';
@@ -199,6 +201,47 @@ test('the controller as its ServiceAccount: members from Endpoints on 1.20, stat
   assert.ok(!lines.some((l) => l.msg === 'could not record a Kubernetes event'), 'no Event was refused');
   await eventually('echo shows 3 members', async () => ((await read('echo')).status?.members?.total === 3 ? true : undefined), 10_000);
 });
+
+test(
+  'Secrets on a real API server, as the ServiceAccount: a TLS Secret created, rotated and deleted; an Opaque one never listed; no key in the log',
+  { skip },
+  async (t) => {
+    const a = api!;
+    const first = selfSignedCert('real.example.com');
+    await a.create(
+      tlsSecret(NS, 'real-cert', first) as KubernetesObject,
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'real-opaque', namespace: NS },
+        type: 'Opaque',
+        data: { password: b64('hunter2') },
+      } as KubernetesObject,
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'real-ca', namespace: NS }, data: { 'ca.crt': first.cert } } as KubernetesObject,
+    );
+    const { logger, lines } = recordingLogger();
+    const { controller } = await startK8sController(t, {
+      kubeConfig: a.kubeConfig(a.tokens.controller, CONTROLLER_NAMESPACE),
+      identity: 'replica-secrets',
+      logger,
+      kubernetes: { backoff: { initialMs: 200, maxMs: 2000 } },
+    });
+    const secret = (key: string) => controller.store.snapshot().discovered.get(SECRETS)?.get(key) as SecretData | undefined;
+    assert.equal(secret(`Secret/${NS}/real-cert`)?.data['tls.key'], first.key, 'listed at sync, under the RBAC of manifests/rbac.yaml');
+    assert.deepEqual(secret(`ConfigMap/${NS}/real-ca`)?.data, { 'ca.crt': first.cert });
+    assert.equal(secret(`Secret/${NS}/real-opaque`), undefined, 'the real server honours the type field selector');
+    assert.ok(!lines.some((l) => /list failed/.test(l.msg)), `no list failed: ${JSON.stringify(lines.filter((l) => l.level !== 'info'))}`);
+
+    const core = a.admin.makeApiClient(CoreV1Api);
+    const second = selfSignedCert('real.example.com');
+    await core.replaceNamespacedSecret({ namespace: NS, name: 'real-cert', body: tlsSecret(NS, 'real-cert', second) });
+    await eventually('the rotated Secret reaches the store', () => secret(`Secret/${NS}/real-cert`)?.data['tls.crt'] === second.cert, 15_000);
+    await core.deleteNamespacedSecret({ namespace: NS, name: 'real-cert' });
+    await eventually('the deleted Secret leaves the store', () => secret(`Secret/${NS}/real-cert`) === undefined, 15_000);
+    const text = JSON.stringify(lines);
+    assert.ok(!text.includes(first.keyMarker) && !text.includes(second.keyMarker) && !text.includes('hunter2'), 'no Secret value in any log line');
+  },
+);
 
 test('Lease on a real API server: a replica that never synced never takes it; a takeover counts a leaseTransition', { skip }, async (t) => {
   const a = api!;

@@ -7,6 +7,7 @@
  * bodies are invalid. A tampered answer fails the check, so the check can fail.
  */
 import { test } from 'node:test';
+import { selfSignedCert, tlsSecret } from '../helpers/secret-fixtures.js';
 import assert from 'node:assert/strict';
 import { backendSpecSchema, frontendSpecSchema } from '../../src/model/schema.js';
 import { RestApi, type RestApiOptions } from '../../src/sources/rest/api.js';
@@ -24,7 +25,11 @@ function routesOfTheApi(): string[] {
   const out: string[] = [];
   for (const r of api.routeTable()) {
     const path = r.path.replace(/:([a-z]+)/g, '{$1}');
-    const expanded = path.includes('{plural}') ? ['frontends', 'backends'].map((p) => path.replace('{plural}', p)) : [path];
+    const expanded = path.includes('{plural}')
+      ? ['frontends', 'backends'].map((p) => path.replace('{plural}', p))
+      : path.includes('{splural}')
+        ? ['secrets', 'configmaps'].map((p) => path.replace('{splural}', p))
+        : [path];
     for (const p of expanded) out.push(`${r.method} ${p}`);
   }
   return out.sort();
@@ -174,6 +179,31 @@ test('real requests and answers match the OpenAPI document: every route, dry run
     [],
     '405 has the error shape ("default")',
   );
+
+  // Secrets and ConfigMaps: written, read back redacted, dry runs, deleted; a bad one is refused with the field.
+  const cert = selfSignedCert('openapi.example.com');
+  const secret = tlsSecret('default', 'site-cert', cert);
+  await send('PUT', `${NS}/secrets/site-cert?dryRun=true`, { body: secret, status: 200 });
+  const created = await send('PUT', `${NS}/secrets/site-cert`, { body: secret, status: 201 });
+  assert.ok(!created.text.includes(cert.keyMarker), 'the answer holds no key');
+  await send('PUT', `${NS}/secrets/site-cert?wait=true`, {
+    body: { ...secret, data: undefined, stringData: { 'tls.crt': cert.cert, 'tls.key': cert.key } },
+    status: 200,
+  });
+  await send('GET', `${NS}/secrets/site-cert`, { status: 200 });
+  await send('GET', `${NS}/secrets`, { status: 200 });
+  await send('PUT', `${NS}/secrets/site-cert`, { body: { ...secret, data: { 'tls.crt': '%%%' } }, status: 422, valid: true });
+  await send('DELETE', `${NS}/secrets/site-cert?dryRun=true`, { status: 200 });
+  await send('DELETE', `${NS}/secrets/site-cert`, { status: 200 });
+  await send('GET', `${NS}/secrets/site-cert`, { status: 404 });
+  const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'client-ca' }, data: { 'ca.crt': cert.cert } };
+  await send('PUT', `${NS}/configmaps/client-ca?dryRun=true`, { body: cm, status: 200 });
+  await send('PUT', `${NS}/configmaps/client-ca`, { body: cm, status: 201 });
+  await send('PUT', `${NS}/configmaps/client-ca`, { body: cm, status: 200 });
+  await send('GET', `${NS}/configmaps/client-ca`, { status: 200 });
+  await send('GET', `${NS}/configmaps`, { status: 200 });
+  await send('DELETE', `${NS}/configmaps/client-ca?dryRun=true`, { status: 200 });
+  await send('DELETE', `${NS}/configmaps/client-ca`, { status: 200 });
 
   // ?force deletes a backend still in use; then the rest goes.
   await send('DELETE', `${NS}/backends/app?force=true&wait=true`, { status: 200 });

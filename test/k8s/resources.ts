@@ -92,6 +92,9 @@ export const DEFAULT_RESOURCES: readonly ResourceType[] = [
   builtinResource('v1', 'Service', { statusSubresource: true, deleteReturnsObject: true, dns1035Name: true, shortNames: ['svc'] }),
   builtinResource('v1', 'Endpoints', { plural: 'endpoints', singular: 'endpoints', createOnUpdate: true, shortNames: ['ep'] }),
   builtinResource('v1', 'Event', { createOnUpdate: true, fieldLabels: CORE_EVENT_FIELDS, shortNames: ['ev'] }),
+  // Secrets select on `type` (pkg/registry/core/secret/strategy.go SelectableFields); ConfigMaps on name and namespace only.
+  builtinResource('v1', 'Secret', { fieldLabels: { type: 'type' } }),
+  builtinResource('v1', 'ConfigMap', { shortNames: ['cm'] }),
   builtinResource('events.k8s.io/v1', 'Event', { createOnUpdate: true, shortNames: ['ev'] }),
   builtinResource('discovery.k8s.io/v1', 'EndpointSlice', { tracksGeneration: true }),
   builtinResource('coordination.k8s.io/v1', 'Lease', { createOnUpdate: true, unconditionalUpdate: false }),

@@ -81,6 +81,17 @@ test('RBAC: reads what the controller watches, writes only status, events and it
   assert.ok(!allows(lease, 'coordination.k8s.io', 'leases', 'update', 'someone-else'), 'only its own lease');
 });
 
+test('RBAC: Secrets and ConfigMaps are exactly get, list and watch, in one rule of their own', () => {
+  const cluster = find('ClusterRole', 'node-haproxy')[0]!.rules as Doc[];
+  for (const r of [RESOURCES.secrets, RESOURCES.configmaps]) {
+    const rules = cluster.filter((x) => x.apiGroups.includes(r.group) && x.resources.includes(r.plural));
+    assert.equal(rules.length, 1, `one rule names ${r.plural}`);
+    assert.deepEqual([...rules[0]!.verbs].sort(), ['get', 'list', 'watch'], `${r.plural}: read only`);
+    assert.deepEqual([...rules[0]!.resources].sort(), ['configmaps', 'secrets'], 'the rule names nothing else');
+    assert.equal(rules[0]!.resourceNames, undefined);
+  }
+});
+
 test('Deployment: two replicas, probes on the controller HTTP server, requests, non-root with NET_BIND_SERVICE', () => {
   const d = find('Deployment', 'node-haproxy')[0]!;
   assert.equal(d.spec.replicas, 2);

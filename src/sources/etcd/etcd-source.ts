@@ -15,7 +15,10 @@
  * not yet delivered. Each watcher here is dropped at its first disconnection.
  *
  * A bad value is reported against its key (the key names the resource) and
- * the resource's last accepted version keeps serving. The source is also a
+ * the resource's last accepted version keeps serving. Secrets and ConfigMaps
+ * (`PREFIX/secrets/NS/NAME`, `PREFIX/configmaps/NS/NAME`) go to the store as
+ * discovered data (model/secrets.ts); a bad value keeps the last good data,
+ * with a warning naming the key (never the value). The source is also a
  * ResourceWriter, so the REST API can keep what it is told in etcd.
  */
 import { sleep } from '../../util/backoff.js';
@@ -27,7 +30,21 @@ import { parseKey, formatProblem } from '../../model/types.js';
 import { rawConfigOptions, validateResource } from '../../model/validate.js';
 import type { Store } from '../../reconcile/store.js';
 import { StorageUnavailableError, type ResourceWriter } from '../rest/writer.js';
-import { declareKv, etcdKeyOf, etcdKeyOfResource, parseEtcdSpec, valueOf, type EtcdSpec } from './keys.js';
+import { SECRETS, type SecretData } from '../../model/secrets.js';
+import type { SecretIdentity } from '../secret-manifest.js';
+import {
+  declareKv,
+  etcdKeyOf,
+  etcdKeyOfResource,
+  etcdKeyOfSecret,
+  parseEtcdSecretKey,
+  parseEtcdSpec,
+  secretKv,
+  secretValueOf,
+  valueOf,
+  type EtcdSpec,
+  type SecretKvResult,
+} from './keys.js';
 
 export interface EtcdSourceOptions {
   /** `etcd://HOST:PORT[,HOST:PORT...]/PREFIX` */
@@ -79,6 +96,8 @@ const passThrough = {
 
 interface Entry {
   declared?: Declared;
+  /** A Secret or ConfigMap key: its data, or why it was refused. */
+  secret?: SecretKvResult;
   keyIssue?: Issue;
   modRevision: string;
 }
@@ -102,6 +121,8 @@ export class EtcdSource implements ResourceWriter {
   readonly stats: EtcdSourceStats = { lists: 0, resumes: 0, recoveries: 0, events: 0, revision: 0, watching: false };
   private client: Etcd3 | undefined;
   private readonly entries = new Map<string, Entry>();
+  /** The Secret/ConfigMap data this source has in the store, by store key (the last good value of each). */
+  private readonly published = new Map<string, SecretData>();
   private signature = '';
   private watcher: Watcher | undefined;
   /** Bumped whenever a watcher is dropped, so its late events are ignored. */
@@ -309,6 +330,19 @@ export class EtcdSource implements ResourceWriter {
   }
 
   private declare(key: string, value: Buffer, modRevision: string): Entry {
+    const sid = parseEtcdSecretKey(this.spec.prefix, key);
+    if (sid) {
+      const secret = secretKv(sid, key, value.toString('utf8'));
+      if (secret.issue) {
+        this.o.logger.warn('etcd Secret value refused; the last good data (if any) stays in use', {
+          source: this.name,
+          key,
+          field: secret.issue.field,
+          problem: secret.issue.message,
+        });
+      }
+      return { secret, ...(secret.issue ? { keyIssue: secret.issue } : {}), modRevision };
+    }
     try {
       const r = declareKv(this.spec.prefix, key, value.toString('utf8'), this.source, rawConfigOptions(this.o));
       return { declared: r.declared, keyIssue: r.keyIssue, modRevision };
@@ -329,10 +363,36 @@ export class EtcdSource implements ResourceWriter {
     );
   }
 
+  /** Writes one Secret's data to the store unless it holds the same already. */
+  private publishSecret(key: string, value: SecretData | undefined): void {
+    const before = this.published.get(key);
+    if (value === undefined) {
+      if (!before) return;
+      this.published.delete(key);
+      this.o.store.setDiscovered(this.name, SECRETS, key, undefined);
+      return;
+    }
+    if (before && before.type === value.type && before.origin === value.origin && JSON.stringify(before.data) === JSON.stringify(value.data)) return;
+    this.published.set(key, value);
+    this.o.store.setDiscovered(this.name, SECRETS, key, value);
+  }
+
+  /** After a list: every good Secret published, a bad one keeps its last good data, one gone is removed. */
+  private publishSecrets(): void {
+    const present = new Set<string>();
+    for (const e of this.entries.values()) {
+      if (!e.secret) continue;
+      present.add(e.secret.key);
+      if (e.secret.value) this.publishSecret(e.secret.key, e.secret.value);
+    }
+    for (const key of [...this.published.keys()]) if (!present.has(key)) this.publishSecret(key, undefined);
+  }
+
   private applyList(kvs: IKeyValue[], revision: number): void {
     this.stats.lists++;
     this.entries.clear();
     for (const kv of kvs) this.entries.set(kv.key.toString('utf8'), this.declare(kv.key.toString('utf8'), kv.value, kv.mod_revision));
+    this.publishSecrets();
     const signature = [...this.entries]
       .map(([k, e]) => `${k}@${e.modRevision}`)
       .sort()
@@ -363,10 +423,12 @@ export class EtcdSource implements ResourceWriter {
         const entry = this.declare(key, ev.kv.value, ev.kv.mod_revision);
         this.entries.set(key, entry);
         if (entry.declared) this.o.store.upsert(entry.declared);
+        if (entry.secret?.value) this.publishSecret(entry.secret.key, entry.secret.value);
         if (before?.keyIssue || entry.keyIssue) issuesChanged = true;
       } else {
         this.entries.delete(key);
         if (before?.declared) this.o.store.remove(this.name, before.declared.key, before.declared.origin);
+        if (before?.secret) this.publishSecret(before.secret.key, undefined);
         if (before?.keyIssue) issuesChanged = true;
       }
       this.stats.events++;
@@ -425,6 +487,21 @@ export class EtcdSource implements ResourceWriter {
     );
     await this.waitForRevision(Number(tx.header.revision));
     return { created: tx.succeeded };
+  }
+
+  async putSecret(secret: SecretData): Promise<{ created: boolean }> {
+    const key = etcdKeyOfSecret(this.spec.prefix, secret);
+    const value = secretValueOf(secret);
+    const tx = await this.call('save', (c) => c.if(key, 'Create', '==', 0).then(c.put(key).value(value)).else(c.put(key).value(value)).commit());
+    await this.waitForRevision(Number(tx.header.revision));
+    return { created: tx.succeeded };
+  }
+
+  async deleteSecret(id: SecretIdentity): Promise<boolean> {
+    const key = etcdKeyOfSecret(this.spec.prefix, id);
+    const res = await this.call('delete', (c) => c.delete().key(key).exec());
+    await this.waitForRevision(Number(res.header.revision));
+    return Number(res.deleted) > 0;
   }
 
   async delete(rkey: ResourceKey): Promise<boolean> {

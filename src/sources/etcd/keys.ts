@@ -1,12 +1,16 @@
 /**
  * The etcd layout: `etcd://HOST:PORT[,HOST:PORT...]/PREFIX`, resources at
  * `/PREFIX/frontends/NAMESPACE/NAME` and `/PREFIX/backends/NAMESPACE/NAME`,
- * each value one resource as JSON or YAML. Pure.
+ * each value one resource as JSON or YAML; Secrets and ConfigMaps (the
+ * v1 manifest, model/secrets.ts) at `/PREFIX/secrets/NAMESPACE/NAME` and
+ * `/PREFIX/configmaps/NAMESPACE/NAME`. Pure.
  */
 import { DocumentError, explainDocumentError, parseDocument } from '../../model/document.js';
 import type { Declared } from '../../model/resolve.js';
 import { API_VERSION, resourceKey, type Issue, type Kind, type Resource } from '../../model/types.js';
 import { validateResource, type ValidateOptions } from '../../model/validate.js';
+import type { SecretData } from '../../model/secrets.js';
+import { keyOfSecret, SECRET_PLURALS, secretFromManifest, secretPlural, storedManifest, type SecretIdentity } from '../secret-manifest.js';
 
 export interface EtcdSpec {
   /** `host:port` of each endpoint. */
@@ -51,7 +55,8 @@ export function parseEtcdKey(prefix: string, key: string): { kind: Kind; namespa
   if (!key.startsWith(`${prefix}/`)) return { problem: `is outside ${prefix}/; expected ${layout}` };
   const parts = key.slice(prefix.length + 1).split('/');
   const kind = PLURALS[parts[0] ?? ''];
-  if (parts.length !== 3 || !kind || !parts[1] || !parts[2]) return { problem: `is not a resource key; expected ${layout}; ignored` };
+  if (parts.length !== 3 || !kind || !parts[1] || !parts[2])
+    return { problem: `is not a resource key; expected ${layout} (or ${prefix}/secrets/NAMESPACE/NAME, ${prefix}/configmaps/NAMESPACE/NAME); ignored` };
   return { kind, namespace: parts[1], name: parts[2] };
 }
 
@@ -107,6 +112,55 @@ export function declareKv(prefix: string, key: string, text: string, source: str
   const filled = { ...rest, apiVersion: v.apiVersion ?? API_VERSION, kind: id.kind, metadata: { ...meta, name: id.name, namespace: id.namespace } };
   const result = validateResource(filled, origin, typeof rawConfig === 'boolean' ? { allowRawConfig: rawConfig } : rawConfig);
   return { declared: { key: rkey, origin, source, resource: result.resource, issues: result.issues } };
+}
+
+export function etcdKeyOfSecret(prefix: string, id: SecretIdentity): string {
+  return `${prefix}/${secretPlural(id.kind)}/${id.namespace}/${id.name}`;
+}
+
+/** `/PREFIX/secrets/NS/NAME` → its identity; undefined for any other key. */
+export function parseEtcdSecretKey(prefix: string, key: string): SecretIdentity | undefined {
+  if (!key.startsWith(`${prefix}/`)) return undefined;
+  const parts = key.slice(prefix.length + 1).split('/');
+  const kind = SECRET_PLURALS[parts[0] ?? ''];
+  if (parts.length !== 3 || !kind || !parts[1] || !parts[2]) return undefined;
+  return { kind, namespace: parts[1], name: parts[2] };
+}
+
+export interface SecretKvResult {
+  /** The store key (`Secret/ns/name`). */
+  key: string;
+  value?: SecretData;
+  /** Why the value was refused (it names the etcd key and the field, never a value). */
+  issue?: Issue;
+}
+
+/** A Secret or ConfigMap key and value → its data, or why not. */
+export function secretKv(id: SecretIdentity, key: string, text: string): SecretKvResult {
+  const origin = `etcd:${key}`;
+  const skey = keyOfSecret(id);
+  const resource = `${id.kind} ${id.namespace}/${id.name}`;
+  const fail = (field: string, message: string, reason: Issue['reason'] = 'InvalidSpec'): SecretKvResult => ({
+    key: skey,
+    issue: { origin, resource, field, message, reason },
+  });
+  if (text.trim() === '') return fail('', `the value is empty; store one ${id.kind} manifest as JSON or YAML, or delete the key`, 'ParseError');
+  let raw: unknown;
+  try {
+    raw = parseDocument(text, { format: 'json-or-yaml' });
+  } catch (err) {
+    if (!(err instanceof DocumentError)) throw err;
+    // The parser's message may quote the text; say where only.
+    return fail('', `the value is neither JSON nor YAML${err.line ? ` (line ${err.line})` : ''}`, 'ParseError');
+  }
+  const r = secretFromManifest(raw, id, origin);
+  if (!r.value) return fail(r.problems[0]!.field, r.problems.map((p) => `${p.field || 'value'}: ${p.message}`).join('; '));
+  return { key: skey, value: r.value };
+}
+
+/** The value the REST API writes for a Secret or ConfigMap: the v1 manifest as JSON, Secret values base64. */
+export function secretValueOf(s: SecretData): string {
+  return JSON.stringify(storedManifest(s));
 }
 
 /** The value the REST API writes: the resource as JSON, without status. */

@@ -28,6 +28,8 @@ export const RESOURCES = {
   backends: { group: 'haproxy.node-haproxy.io', version: 'v1alpha1', plural: 'backends' },
   services: { group: '', version: 'v1', plural: 'services' },
   endpoints: { group: '', version: 'v1', plural: 'endpoints' },
+  secrets: { group: '', version: 'v1', plural: 'secrets' },
+  configmaps: { group: '', version: 'v1', plural: 'configmaps' },
   endpointslices: { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices' },
   leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases' },
   events: { group: 'events.k8s.io', version: 'v1', plural: 'events' },
@@ -92,9 +94,25 @@ export class KubeClient {
   }
 
   /** A paged list of `r` in `namespace` (all namespaces when undefined). */
-  listFunction(r: ApiResource, namespace: string | undefined, labelSelector?: string): ListFunction {
+  listFunction(r: ApiResource, namespace: string | undefined, labelSelector?: string, fieldSelector?: string): ListFunction {
     if (r.group === '') {
       const core = this.core;
+      if (r.plural === 'secrets') {
+        return async ({ limit, continueToken }) =>
+          page(
+            namespace
+              ? await core.listNamespacedSecret({ namespace, limit, _continue: continueToken, labelSelector, fieldSelector })
+              : await core.listSecretForAllNamespaces({ limit, _continue: continueToken, labelSelector, fieldSelector }),
+          );
+      }
+      if (r.plural === 'configmaps') {
+        return async ({ limit, continueToken }) =>
+          page(
+            namespace
+              ? await core.listNamespacedConfigMap({ namespace, limit, _continue: continueToken, labelSelector, fieldSelector })
+              : await core.listConfigMapForAllNamespaces({ limit, _continue: continueToken, labelSelector, fieldSelector }),
+          );
+      }
       if (r.plural === 'services') {
         return async ({ limit, continueToken }) =>
           page(

@@ -1,7 +1,8 @@
 /**
- * The Kubernetes source: Frontend and Backend custom resources, and the
+ * The Kubernetes source: Frontend and Backend custom resources, the
  * members of Backends with `spec.service` from EndpointSlices (or core/v1
- * Endpoints), into the store.
+ * Endpoints), and Secrets of type `kubernetes.io/tls` and ConfigMaps' CA
+ * bundles (`ca.crt`) as discovered data (model/secrets.ts), into the store.
  *
  * Level-triggered: a reflector only says which keys changed; the source then
  * rebuilds the affected store entries from the caches and writes only what
@@ -22,6 +23,7 @@ import { membersFromEndpoints, membersFromSlices, SERVICE_NAME_LABEL, type Membe
 import { describeApiError, type KubeObject } from './objects.js';
 import { ManyToOne } from './many-to-one.js';
 import { Reflector, type WatchRestart } from './reflector.js';
+import { SECRETS, secretKey, type SecretData, type SecretObjectKind } from '../../model/secrets.js';
 import { Backoff, sleep } from '../../util/backoff.js';
 import { chooseMembersFrom, discoverServer, versionWarning, type MembersFromSetting, type ServerInfo } from './server-version.js';
 
@@ -85,6 +87,39 @@ const CR_KINDS: ReadonlyArray<{ kind: Kind; resource: ApiResource }> = [
   { kind: 'Backend', resource: RESOURCES.backends },
 ];
 
+/** The only Secrets the controller lists and caches: it never sees another type. */
+export const SECRET_FIELD_SELECTOR = 'type=kubernetes.io/tls';
+/** The only ConfigMap keys the cache keeps (a CA bundle); a ConfigMap without one is not handed on. */
+export const CONFIGMAP_KEYS: readonly string[] = ['ca.crt'];
+
+/**
+ * What the cache keeps of a Secret or ConfigMap: name, namespace,
+ * resourceVersion, type and data (ConfigMaps: CONFIGMAP_KEYS only). Labels,
+ * annotations (kubectl's last-applied annotation holds the whole Secret) and
+ * managedFields are dropped.
+ */
+export function trimSecretObject(obj: KubeObject): KubeObject {
+  const { name, namespace, resourceVersion, uid } = obj.metadata;
+  const data = (obj.data ?? {}) as Record<string, unknown>;
+  const kept: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(data)) if (obj.type !== undefined || CONFIGMAP_KEYS.includes(k)) kept[k] = v;
+  return { metadata: { name, namespace, resourceVersion, uid }, ...(obj.type !== undefined ? { type: obj.type } : {}), data: kept };
+}
+
+/** A cached Secret (base64 data) or ConfigMap (text data) as the store takes it; undefined for a ConfigMap without a CA bundle. Pure. */
+export function secretDataFromObject(kind: SecretObjectKind, obj: KubeObject, origin: string): SecretData | undefined {
+  const raw = (obj.data ?? {}) as Record<string, unknown>;
+  const data: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v !== 'string') continue;
+    if (kind === 'Secret') data[k] = Buffer.from(v, 'base64').toString('utf8');
+    else if (CONFIGMAP_KEYS.includes(k)) data[k] = v;
+  }
+  if (kind === 'ConfigMap' && Object.keys(data).length === 0) return undefined;
+  const type = kind === 'Secret' ? String(obj.type ?? 'Opaque') : 'ConfigMap';
+  return { kind, namespace: obj.metadata.namespace ?? '', name: obj.metadata.name ?? '', type, data, origin };
+}
+
 function splitKey(key: string): { namespace: string; name: string } {
   const slash = key.indexOf('/');
   return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
@@ -114,7 +149,9 @@ export function declaredFromObject(kind: Kind, obj: KubeObject, source: string, 
 export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
   readonly name: string;
   /** `endpoints` (EndpointSlices or Endpoints) is made once the server's APIs are known. */
-  private readonly reflectors: Record<'frontends' | 'backends' | 'services', Reflector> & { endpoints?: Reflector };
+  private readonly reflectors: Record<'frontends' | 'backends' | 'services' | 'secrets' | 'configmaps', Reflector> & { endpoints?: Reflector };
+  /** What this source last wrote for each Secret/ConfigMap key (its resourceVersion), so a resync writes nothing new. */
+  private readonly secretVersions = new Map<string, string>();
   private readonly declared = new Map<ResourceKey, { signature: string; declared: Declared; info: DeclaredInfo }>();
   private readonly members = new Map<ResourceKey, { signature: string; resolution: MemberResolution }>();
   /** Backend key → its `namespace/service`. */
@@ -146,20 +183,26 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
       frontends: this.makeReflector(RESOURCES.frontends),
       backends: this.makeReflector(RESOURCES.backends),
       services: this.makeReflector(RESOURCES.services),
+      secrets: this.makeReflector(RESOURCES.secrets, undefined, SECRET_FIELD_SELECTOR, trimSecretObject),
+      configmaps: this.makeReflector(RESOURCES.configmaps, undefined, undefined, trimSecretObject),
     };
+    this.reflectors.secrets.on('change', (keys) => this.secretsChanged('Secret', keys));
+    this.reflectors.configmaps.on('change', (keys) => this.secretsChanged('ConfigMap', keys));
     this.reflectors.frontends.on('change', (keys) => this.resourcesChanged('Frontend', keys));
     this.reflectors.backends.on('change', (keys) => this.resourcesChanged('Backend', keys));
     this.reflectors.services.on('change', (keys) => this.servicesChanged(keys));
   }
 
-  private makeReflector(resource: ApiResource, labelSelector?: string): Reflector {
+  private makeReflector(resource: ApiResource, labelSelector?: string, fieldSelector?: string, transform?: (obj: KubeObject) => KubeObject): Reflector {
     const o = this.o;
     const r = new Reflector({
       resource: resource.plural,
       kubeConfig: o.client.kubeConfig,
       path: collectionPath(resource, o.namespace),
-      list: o.client.listFunction(resource, o.namespace, labelSelector),
+      list: o.client.listFunction(resource, o.namespace, labelSelector, fieldSelector),
       labelSelector,
+      fieldSelector,
+      transform,
       logger: o.logger,
       resyncPeriodMs: o.resyncPeriodMs,
       stallTimeoutMs: o.stallTimeoutMs,
@@ -329,6 +372,27 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
     this.scheduleFlush();
   }
 
+  private secretsChanged(kind: SecretObjectKind, keys: string[]): void {
+    if (!this.initialSyncDone) return; // the first sync writes them all
+    for (const k of keys) this.updateSecret(kind, k);
+  }
+
+  /** Writes one Secret/ConfigMap from the cache to the store (undefined when gone); only when its resourceVersion moved. */
+  private updateSecret(kind: SecretObjectKind, k: string): void {
+    const { namespace, name } = splitKey(k);
+    const key = secretKey(kind, namespace, name);
+    const obj = (kind === 'Secret' ? this.reflectors.secrets : this.reflectors.configmaps).get(k);
+    const value = obj ? secretDataFromObject(kind, obj, this.name) : undefined;
+    if (!value) {
+      if (this.secretVersions.delete(key)) this.o.store.setDiscovered(this.name, SECRETS, key, undefined);
+      return;
+    }
+    const version = obj?.metadata.resourceVersion ?? '';
+    if (this.secretVersions.get(key) === version) return;
+    this.secretVersions.set(key, version);
+    this.o.store.setDiscovered(this.name, SECRETS, key, value);
+  }
+
   private endpointsChanged(keys: string[]): void {
     if (!this.initialSyncDone) return; // the first sync indexes everything
     for (const k of keys) {
@@ -373,6 +437,8 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
     }
     if (this.membersFrom === 'endpointslices') for (const key of this.reflectors.endpoints.keys()) this.indexSlice(key);
     this.dirtyResources.clear();
+    for (const k of this.reflectors.secrets.keys()) this.updateSecret('Secret', k);
+    for (const k of this.reflectors.configmaps.keys()) this.updateSecret('ConfigMap', k);
     this.o.store.replaceAll(this.name, all);
     for (const d of all) this.record(d.key);
     for (const d of all) if (d.key.startsWith('Backend/')) this.updateMembers(d.key);
@@ -383,6 +449,8 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
       frontends: this.reflectors.frontends.stats.objects,
       backends: this.reflectors.backends.stats.objects,
       services: this.reflectors.services.stats.objects,
+      secrets: this.reflectors.secrets.stats.objects,
+      configmaps: this.reflectors.configmaps.stats.objects,
       [this.membersFrom ?? 'endpoints']: this.reflectors.endpoints.stats.objects,
     });
     this.emit('synced');

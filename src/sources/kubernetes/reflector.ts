@@ -43,6 +43,14 @@ export interface ReflectorOptions {
   path: string;
   list: ListFunction;
   labelSelector?: string;
+  /** Only objects matching this field selector (`type=kubernetes.io/tls`), on the list and the watch. */
+  fieldSelector?: string;
+  /**
+   * What the cache keeps of each object (client-go's transform): drop what the
+   * consumer never reads, so large objects cost little memory. Must keep
+   * metadata.name, namespace and resourceVersion.
+   */
+  transform?: (obj: KubeObject) => KubeObject;
   logger: Logger;
   /** Full relist every this often (with ±10 % jitter); 0 disables. Default 10 min. */
   resyncPeriodMs?: number;
@@ -84,7 +92,8 @@ export class Reflector extends EventEmitter<ReflectorEvents> {
   private endWatch: ((end: WatchEnd) => void) | undefined;
   private isSynced = false;
   private readonly backoff: Backoff;
-  private readonly o: Required<Omit<ReflectorOptions, 'labelSelector' | 'backoff'>> & Pick<ReflectorOptions, 'labelSelector'>;
+  private readonly o: Required<Omit<ReflectorOptions, 'labelSelector' | 'fieldSelector' | 'transform' | 'backoff'>> &
+    Pick<ReflectorOptions, 'labelSelector' | 'fieldSelector' | 'transform'>;
   private lastList = 0;
   /** When this reflector lost contact with the API server (a failed list or watch), undefined while in contact. */
   private lostContactAt: number | undefined;
@@ -223,7 +232,8 @@ export class Reflector extends EventEmitter<ReflectorEvents> {
     this.counters.lists++;
     const changed: string[] = [];
     const seen = new Set<string>();
-    for (const obj of items) {
+    for (const item of items) {
+      const obj = this.o.transform ? this.o.transform(item) : item;
       const key = objectKey(obj);
       seen.add(key);
       const before = this.cache.get(key);
@@ -282,6 +292,7 @@ export class Reflector extends EventEmitter<ReflectorEvents> {
         timeoutSeconds: Math.round(this.o.watchTimeoutSeconds * (1 + Math.random())),
       };
       if (this.o.labelSelector) query.labelSelector = this.o.labelSelector;
+      if (this.o.fieldSelector) query.fieldSelector = this.o.fieldSelector;
       this.counters.watches++;
       const onEvent = (type: string, obj: KubeObject & { code?: number }) => {
         if (ended) return;
@@ -297,7 +308,7 @@ export class Reflector extends EventEmitter<ReflectorEvents> {
         }
         if (!obj?.metadata?.name) return;
         const key = objectKey(obj);
-        if (type === 'ADDED' || type === 'MODIFIED') this.cache.set(key, obj);
+        if (type === 'ADDED' || type === 'MODIFIED') this.cache.set(key, this.o.transform ? this.o.transform(obj) : obj);
         else if (type === 'DELETED') this.cache.delete(key);
         else return;
         if (rv) this.resourceVersion = rv;

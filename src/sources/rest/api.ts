@@ -14,6 +14,11 @@
  * OpenAPI document of these routes (openapi.ts) is served at
  * /api/v1/openapi.json; a route added here must be described there
  * (test/integration/rest-openapi.test.ts compares the two).
+ *
+ * Secrets and ConfigMaps (`/api/v1/namespaces/NS/secrets/NAME`,
+ * `.../configmaps/NAME`) take the v1 manifest (src/sources/secret-manifest.ts)
+ * and reach the store as discovered data; a read shows their keys, never a
+ * value, and no log line holds one.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Handler } from '../../http/server.js';
@@ -53,6 +58,8 @@ import { openApiDocument, OPENAPI_PATH } from './openapi.js';
 import { resourceFromBody } from './resource-body.js';
 import { resourceView, type ResourceView } from './views.js';
 import { StorageFullError, StorageUnavailableError, type ResourceWriter } from './writer.js';
+import { SECRETS, type SecretData, type SecretObjectKind } from '../../model/secrets.js';
+import { keyOfSecret, redactedView, SECRET_PLURALS, secretFromManifest } from '../secret-manifest.js';
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 export const API_PREFIX = '/api/v1';
@@ -120,6 +127,7 @@ function match(pattern: string[], segments: string[]): Params | undefined {
     else if (want !== segments[i]) return undefined;
   }
   if (p.plural !== undefined && !(p.plural in PLURAL)) return undefined;
+  if (p.splural !== undefined && !(p.splural in SECRET_PLURALS)) return undefined;
   return p;
 }
 
@@ -153,6 +161,10 @@ export class RestApi {
       r('GET', `${API_PREFIX}/namespaces/:ns/:plural/:name`, (c) => this.get(c, PLURAL[c.p.plural!]!)),
       r('PUT', `${API_PREFIX}/namespaces/:ns/:plural/:name`, (c) => this.put(c, PLURAL[c.p.plural!]!)),
       r('DELETE', `${API_PREFIX}/namespaces/:ns/:plural/:name`, (c) => this.remove(c, PLURAL[c.p.plural!]!, c.p.ns!, c.p.name!, false)),
+      r('GET', `${API_PREFIX}/namespaces/:ns/:splural`, (c) => this.listSecrets(c, SECRET_PLURALS[c.p.splural!]!)),
+      r('GET', `${API_PREFIX}/namespaces/:ns/:splural/:name`, (c) => this.getSecret(c, SECRET_PLURALS[c.p.splural!]!)),
+      r('PUT', `${API_PREFIX}/namespaces/:ns/:splural/:name`, (c) => this.putSecret(c, SECRET_PLURALS[c.p.splural!]!)),
+      r('DELETE', `${API_PREFIX}/namespaces/:ns/:splural/:name`, (c) => this.deleteSecret(c, SECRET_PLURALS[c.p.splural!]!)),
       r('GET', `${API_PREFIX}/namespaces/:ns/backends/:name/members`, (c) => this.getMembers(c)),
       r('GET', `${API_PREFIX}/namespaces/:ns/backends/:name/members/:member`, (c) => this.getMembers(c, c.p.member)),
       r('PATCH', `${API_PREFIX}/namespaces/:ns/backends/:name/members/:member`, (c) => this.patchMember(c)),
@@ -319,6 +331,80 @@ export class RestApi {
     const m = b.spec.members.find((x) => x.name === only);
     if (!m) throw memberNotFound(key, only, b);
     sendJson(c.res, 200, view(m));
+  }
+
+  // ---- Secrets and ConfigMaps ---------------------------------------------------
+
+  /** This API's own Secrets and ConfigMaps (what its writer put in the store). */
+  private ownSecrets(): ReadonlyMap<string, SecretData> {
+    return this.o.store.discoveredOf(this.o.writer.source, SECRETS) as ReadonlyMap<string, SecretData>;
+  }
+
+  private async listSecrets(c: Ctx, kind: SecretObjectKind): Promise<void> {
+    const prefix = `${kind}/${c.p.ns!}/`;
+    const items = [...this.ownSecrets()]
+      .filter(([k]) => k.startsWith(prefix))
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, v]) => redactedView(v));
+    sendJson(c.res, 200, { apiVersion: 'v1', kind: `${kind}List`, items });
+  }
+
+  private async getSecret(c: Ctx, kind: SecretObjectKind): Promise<void> {
+    const key = keyOfSecret({ kind, namespace: c.p.ns!, name: c.p.name! });
+    const s = this.ownSecrets().get(key);
+    if (!s) {
+      this.checkSecretOwnership(key);
+      throw notFound(key);
+    }
+    sendJson(c.res, 200, redactedView(s));
+  }
+
+  /** A Secret another source (files, etcd, Kubernetes) gives is changed there, not here. */
+  private checkSecretOwnership(key: string): void {
+    const other = this.o.store.discoveredSources(SECRETS, key).find((s) => s !== this.o.writer.source);
+    if (other) {
+      throw new ApiError(
+        409,
+        'Conflict',
+        `${label(key)} comes from the source ${other}; change it there, or remove it there before managing it through this API`,
+        'metadata.name',
+      );
+    }
+  }
+
+  private async putSecret(c: Ctx, kind: SecretObjectKind): Promise<void> {
+    const id = { kind, namespace: c.p.ns!, name: c.p.name! };
+    const key = keyOfSecret(id);
+    const body = await this.readObject(c, true);
+    const r = secretFromManifest(body, id, 'rest');
+    if (!r.value) throw ApiError.invalid(r.problems, `${kind} ${id.namespace}/${id.name}`);
+    this.checkSecretOwnership(key);
+    if (this.isDryRun(c.url)) {
+      sendJson(c.res, 200, { dryRun: true, valid: true, resource: label(key), action: 'apply', object: redactedView(r.value) });
+      return;
+    }
+    const { created } = await this.o.writer.putSecret(r.value);
+    // Names and keys only: a value is never logged.
+    this.o.logger.info(`${kind} saved through the REST API`, { resource: key, keys: Object.keys(r.value.data), created });
+    if (this.wantsWait(c.url)) await this.settle();
+    sendJson(c.res, created ? 201 : 200, redactedView(this.ownSecrets().get(key) ?? r.value));
+  }
+
+  private async deleteSecret(c: Ctx, kind: SecretObjectKind): Promise<void> {
+    const id = { kind, namespace: c.p.ns!, name: c.p.name! };
+    const key = keyOfSecret(id);
+    if (!this.ownSecrets().has(key)) {
+      this.checkSecretOwnership(key);
+      throw notFound(key);
+    }
+    if (this.isDryRun(c.url)) {
+      sendJson(c.res, 200, { dryRun: true, valid: true, resource: label(key), action: 'delete' });
+      return;
+    }
+    if (!(await this.o.writer.deleteSecret(id))) throw notFound(key);
+    this.o.logger.info(`${kind} deleted through the REST API`, { resource: key });
+    if (this.wantsWait(c.url)) await this.settle();
+    sendJson(c.res, 200, { deleted: id });
   }
 
   // ---- writing ----------------------------------------------------------------

@@ -70,8 +70,73 @@ const issueView = obj({ origin: str, field: str, message: str, reason: str }, ['
 const memberSchema = (backendSpecSchema.properties!.members as JsonSchema).items as Schema;
 const memberProps = (memberSchema as { properties: Record<string, Schema> }).properties;
 
+/** Secrets and ConfigMaps: the v1 manifest in, a redacted view out (src/sources/secret-manifest.ts). */
+function secretSchemas(): Record<string, Schema> {
+  const keyed = (value: Schema, description: string): Schema => ({
+    type: 'object',
+    propertyNames: { pattern: '^[-._a-zA-Z0-9]+$', maxLength: 253 },
+    additionalProperties: value,
+    description,
+  });
+  const metadata = { type: 'object', properties: { name: str, namespace: str }, description: 'May be left out; must agree with the URL when given.' };
+  const out: Record<string, Schema> = {};
+  for (const kind of ['Secret', 'ConfigMap'] as const) {
+    const isSecret = kind === 'Secret';
+    out[`${kind}Body`] = obj(
+      {
+        apiVersion: { type: 'string', enum: ['v1'] },
+        kind: { type: 'string', enum: [kind] },
+        metadata,
+        ...(isSecret
+          ? {
+              type: { ...str, description: 'Default Opaque. kubernetes.io/tls needs tls.crt and tls.key.' },
+              data: keyed({ ...str, contentEncoding: 'base64' }, 'Key to base64 value.'),
+              stringData: keyed(str, 'Key to text value; wins over data on a key in both.'),
+            }
+          : { data: keyed(str, 'Key to text value (a CA bundle under ca.crt).') }),
+        immutable: bool,
+      },
+      [],
+      { description: `A ${kind} manifest (apiVersion v1), as kubectl takes it. Values together at most 1 MiB decoded.` },
+    );
+    out[`${kind}View`] = obj(
+      {
+        apiVersion: { type: 'string', enum: ['v1'] },
+        kind: { type: 'string', enum: [kind] },
+        metadata: obj({ name: str, namespace: str }, ['name', 'namespace']),
+        ...(isSecret ? { type: str } : {}),
+        data: keyed({ type: 'string', enum: ['<redacted>'] }, 'Every key; a value is never shown.'),
+        origin: str,
+      },
+      ['apiVersion', 'kind', 'metadata', 'data', 'origin'],
+      { description: `A ${kind} with its keys only: values are redacted.` },
+    );
+    out[`${kind}List`] = obj(
+      { apiVersion: { type: 'string', enum: ['v1'] }, kind: { type: 'string', enum: [`${kind}List`] }, items: arr(ref(`${kind}View`)) },
+      ['apiVersion', 'kind', 'items'],
+    );
+  }
+  out.SecretDeleted = obj(
+    { deleted: obj({ kind: { type: 'string', enum: ['Secret', 'ConfigMap'] }, namespace: str, name: str }, ['kind', 'namespace', 'name']) },
+    ['deleted'],
+  );
+  out.SecretDryRun = obj(
+    {
+      dryRun: { type: 'boolean', enum: [true] },
+      valid: { type: 'boolean', enum: [true] },
+      resource: { ...str, description: '`Kind NS/NAME`' },
+      action: { type: 'string', enum: ['apply', 'delete'] },
+      object: { anyOf: [ref('SecretView'), ref('ConfigMapView')] },
+    },
+    ['dryRun', 'valid', 'resource', 'action'],
+    { description: 'The manifest is valid; nothing was changed.' },
+  );
+  return out;
+}
+
 function schemas(): Record<string, Schema> {
   return {
+    ...secretSchemas(),
     FrontendSpec: frontendSpecSchema,
     BackendSpec: backendSpecSchema,
     Frontend: frontendSchema,
@@ -468,6 +533,31 @@ export function openApiDocument(o: OpenApiOptions): Record<string, unknown> {
       ),
     };
   }
+  for (const kind of ['Secret', 'ConfigMap'] as const) {
+    const plural = kind === 'Secret' ? 'secrets' : 'configmaps';
+    const tag = 'secrets';
+    const view = ref(`${kind}View`);
+    paths[`/api/v1/namespaces/{ns}/${plural}`] = {
+      get: read(`list${kind}s`, `${kind}s of one namespace declared through this API (keys only)`, tag, ok(`${kind}s`, ref(`${kind}List`)), [P.ns], false),
+    };
+    paths[`/api/v1/namespaces/{ns}/${plural}/{name}`] = {
+      get: read(`get${kind}`, `One ${kind} declared through this API: its keys, values redacted`, tag, ok(kind, view), [P.ns, P.name]),
+      put: write(
+        `put${kind}`,
+        `Create (201) or replace (200) a ${kind}; the answer is redacted`,
+        tag,
+        { '200': ok('Replaced (or a dry run)', oneOf(view, ref('SecretDryRun'))), '201': ok('Created', view) },
+        [P.ns, P.name, P.wait, P.dryRun],
+        { schema: ref(`${kind}Body`), yaml: true },
+      ),
+      delete: write(`delete${kind}`, `Delete a ${kind}`, tag, { '200': ok('Deleted (or a dry run)', oneOf(ref('SecretDeleted'), ref('SecretDryRun'))) }, [
+        P.ns,
+        P.name,
+        P.wait,
+        P.dryRun,
+      ]),
+    };
+  }
   paths['/api/v1/namespaces/{ns}/backends/{name}/members'] = {
     get: read('listMembers', "A backend's members, with HAProxy's live view", 'members', ok('Members', ref('MemberList')), [P.ns, P.name]),
   };
@@ -530,6 +620,7 @@ export function openApiDocument(o: OpenApiOptions): Record<string, unknown> {
       { name: 'frontends' },
       { name: 'backends' },
       { name: 'members' },
+      { name: 'secrets', description: 'Secrets and ConfigMaps (certificates, CA bundles): written here, read back redacted' },
       { name: 'meta' },
       { name: 'thalassa-aqueduct', description: "thalassa-aqueduct's routes and payloads" },
     ],

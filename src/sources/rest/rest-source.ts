@@ -3,6 +3,9 @@
  * declared through the API, kept in one JSON file in the state directory
  * (written atomically: a crash leaves the old or the new file, never half of
  * one) and loaded again at start, so a controller restart keeps them.
+ * Secrets and ConfigMaps are kept in the same file (mode 0600), as their
+ * v1 manifests (Secret values base64), and handed to the store as
+ * discovered data (model/secrets.ts).
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,6 +16,8 @@ import { keyOf, type Resource, type ResourceKey } from '../../model/types.js';
 import { rawConfigOptions, validateResource } from '../../model/validate.js';
 import type { Store } from '../../reconcile/store.js';
 import { canonicalJson, identityOf } from './resource-body.js';
+import { SECRETS, type SecretData } from '../../model/secrets.js';
+import { keyOfSecret, secretFromManifest, storedManifest, type SecretIdentity } from '../secret-manifest.js';
 import { StorageFullError, StorageUnavailableError, type ResourceWriter } from './writer.js';
 
 export const REST_SOURCE = 'rest';
@@ -35,6 +40,8 @@ export interface RestSourceOptions {
 interface StateFile {
   version: 1;
   resources: unknown[];
+  /** Secret and ConfigMap manifests (absent in files written before them). */
+  secrets?: unknown[];
 }
 
 export class RestSource implements ResourceWriter {
@@ -44,6 +51,8 @@ export class RestSource implements ResourceWriter {
   readonly path: string;
   /** What was declared, as stored (raw objects, validated again on load). */
   private readonly stored = new Map<ResourceKey, unknown>();
+  /** Secrets and ConfigMaps, by store key (`Secret/ns/name`). */
+  private readonly secrets = new Map<string, SecretData>();
   /** Size of each stored resource as JSON, and their sum. */
   private readonly sizes = new Map<ResourceKey, number>();
   private total = 0;
@@ -76,7 +85,18 @@ export class RestSource implements ResourceWriter {
         const key = identityOf(raw);
         if (key) this.remember(key, raw);
       }
+      for (const raw of parsed.secrets ?? []) {
+        const r = raw as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+        const kind = r.kind === 'Secret' || r.kind === 'ConfigMap' ? r.kind : undefined;
+        const name = r.metadata?.name;
+        const namespace = r.metadata?.namespace;
+        if (!kind || typeof name !== 'string' || typeof namespace !== 'string') continue;
+        const v = secretFromManifest(raw, { kind, namespace, name }, 'rest').value;
+        if (v) this.rememberSecret(v);
+        else this.o.logger.warn('a stored Secret no longer reads; dropped', { file: this.path, secret: `${kind}/${namespace}/${name}` });
+      }
     }
+    for (const [key, v] of this.secrets) this.o.store.setDiscovered(this.name, SECRETS, key, v);
     this.o.store.replaceAll(
       this.name,
       [...this.stored].map(([key, raw]) => this.declare(key, raw)),
@@ -101,7 +121,16 @@ export class RestSource implements ResourceWriter {
     this.stored.set(key, raw);
   }
 
+  private rememberSecret(v: SecretData): void {
+    const key = keyOfSecret(v);
+    const size = Buffer.byteLength(JSON.stringify(storedManifest(v)));
+    this.total += size - (this.sizes.get(key) ?? 0);
+    this.sizes.set(key, size);
+    this.secrets.set(key, v);
+  }
+
   private forget(key: ResourceKey): void {
+    this.secrets.delete(key);
     this.total -= this.sizes.get(key) ?? 0;
     this.sizes.delete(key);
     this.stored.delete(key);
@@ -126,8 +155,8 @@ export class RestSource implements ResourceWriter {
     return run;
   }
 
-  private async persist(next: Map<ResourceKey, unknown>): Promise<void> {
-    const body: StateFile = { version: 1, resources: [...next.values()] };
+  private async persist(next: Map<ResourceKey, unknown>, secrets: Map<string, SecretData> = this.secrets): Promise<void> {
+    const body: StateFile = { version: 1, resources: [...next.values()], secrets: [...secrets.values()].map(storedManifest) };
     try {
       await writeFileAtomic(this.path, JSON.stringify(body, null, 1) + '\n', 0o600);
     } catch (err) {
@@ -147,6 +176,33 @@ export class RestSource implements ResourceWriter {
       this.remember(key, resource);
       this.o.store.upsert(this.declare(key, resource));
       return { created };
+    });
+  }
+
+  putSecret(secret: SecretData): Promise<{ created: boolean }> {
+    return this.exclusive(async () => {
+      const key = keyOfSecret(secret);
+      const before = this.secrets.get(key);
+      const created = !before;
+      if (before && before.type === secret.type && canonicalJson(before.data) === canonicalJson(secret.data)) return { created };
+      this.checkRoom(key, storedManifest(secret));
+      await this.persist(this.stored, new Map(this.secrets).set(key, secret));
+      this.rememberSecret(secret);
+      this.o.store.setDiscovered(this.name, SECRETS, key, secret);
+      return { created };
+    });
+  }
+
+  deleteSecret(id: SecretIdentity): Promise<boolean> {
+    return this.exclusive(async () => {
+      const key = keyOfSecret(id);
+      if (!this.secrets.has(key)) return false;
+      const next = new Map(this.secrets);
+      next.delete(key);
+      await this.persist(this.stored, next);
+      this.forget(key);
+      this.o.store.setDiscovered(this.name, SECRETS, key, undefined);
+      return true;
     });
   }
 

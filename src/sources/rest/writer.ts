@@ -4,7 +4,9 @@
  * writer owns one store source, and a write reaches the store before the call
  * returns, so the API's answers and the reconciler see it at once.
  */
+import type { SecretData } from '../../model/secrets.js';
 import type { Resource, ResourceKey } from '../../model/types.js';
+import type { SecretIdentity } from '../secret-manifest.js';
 
 export interface ResourceWriter {
   /** The store source whose entries this writer owns. */
@@ -21,6 +23,14 @@ export interface ResourceWriter {
    * refuse. Resolves with the new version, or undefined when there is none.
    */
   update(key: ResourceKey, mutate: (current: Resource) => Resource): Promise<Resource | undefined>;
+  /**
+   * Creates or replaces one Secret or ConfigMap (already validated); it
+   * reaches the store as discovered data (model/secrets.ts) under this
+   * writer's source before the call returns.
+   */
+  putSecret(secret: SecretData): Promise<{ created: boolean }>;
+  /** Deletes one Secret or ConfigMap; false when it did not exist. */
+  deleteSecret(id: SecretIdentity): Promise<boolean>;
 }
 
 /** The writer cannot reach its storage (etcd down, disk full): a 503 for the client. */

@@ -1,0 +1,68 @@
+/**
+ * Certificates for Secret tests, made by the openssl CLI into a temp dir
+ * (removed before returning), and the Secret manifests that carry them.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface TestCert {
+  cert: string;
+  key: string;
+  /** A line from the middle of the private key: what must never appear in a log or an answer. */
+  keyMarker: string;
+}
+
+/** A self-signed EC certificate for `cn` (and its DNS name), valid 30 days. */
+export function selfSignedCert(cn: string): TestCert {
+  const dir = mkdtempSync(join(tmpdir(), 'nh-cert-'));
+  try {
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '30',
+        '-subj',
+        `/CN=${cn}`,
+        '-addext',
+        `subjectAltName=DNS:${cn}`,
+        '-keyout',
+        join(dir, 'k.pem'),
+        '-out',
+        join(dir, 'c.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
+    const key = readFileSync(join(dir, 'k.pem'), 'utf8');
+    const cert = readFileSync(join(dir, 'c.pem'), 'utf8');
+    const lines = key.trim().split('\n');
+    return { cert, key, keyMarker: lines[Math.floor(lines.length / 2)]! };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+
+/** A `kubernetes.io/tls` Secret manifest with `data` base64-encoded. */
+export function tlsSecret(
+  namespace: string,
+  name: string,
+  c: TestCert,
+): { apiVersion: string; kind: string; metadata: { name: string; namespace: string }; type: string; data: Record<string, string> } {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace },
+    type: 'kubernetes.io/tls',
+    data: { 'tls.crt': b64(c.cert), 'tls.key': b64(c.key) },
+  };
+}
