@@ -18,6 +18,16 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false, attributes: false } }],
       '@typescript-eslint/await-thenable': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      // One convention for private members (issue 10, item 7): TypeScript's `private`, named
+      // apart from any public getter it backs (`private isSynced` behind `get synced()`).
+      '@typescript-eslint/prefer-readonly': 'error',
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'PrivateIdentifier',
+          message: 'Use a TypeScript `private` member, not an ECMAScript `#` private name (one convention, see eslint.config.mjs).',
+        },
+      ],
     },
   },
 );

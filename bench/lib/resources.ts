@@ -3,7 +3,7 @@
  * written straight into a controller's store (no file watcher in the way).
  */
 import type { Declared } from '../../src/model/resolve.js';
-import { API_VERSION, type Resource } from '../../src/model/types.js';
+import { API_VERSION, formatProblem, type Resource } from '../../src/model/types.js';
 import { validateResource } from '../../src/model/validate.js';
 import type { Store } from '../../src/reconcile/store.js';
 
@@ -48,7 +48,7 @@ export function frontendResource(name: string, port: number, defaultBackend: str
 export function declared(raw: unknown, source: string): Declared {
   const v = validateResource(raw, source);
   if (!v.resource || v.issues.length > 0) {
-    throw new Error(`invalid test resource: ${v.issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`);
+    throw new Error(`invalid test resource: ${v.issues.map(formatProblem).join('; ')}`);
   }
   const r: Resource = v.resource;
   return { key: `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`, origin: source, source, resource: r, issues: [] };

@@ -156,11 +156,11 @@ const HINTS: [RegExp, string][] = [
 
 export class RuntimeApi {
   readonly socketPath: string;
-  readonly #timeoutMs: number;
+  private readonly timeoutMs: number;
 
   constructor(options: RuntimeApiOptions) {
     this.socketPath = options.socketPath;
-    this.#timeoutMs = options.timeoutMs ?? 5000;
+    this.timeoutMs = options.timeoutMs ?? 5000;
   }
 
   /**
@@ -169,17 +169,17 @@ export class RuntimeApi {
    * assertPayload in socket.ts for what a payload may hold).
    */
   execute(command: string, payload?: string): Promise<string> {
-    return sendCommand(this.socketPath, command, { timeoutMs: this.#timeoutMs, ...(payload !== undefined ? { payload } : {}) });
+    return sendCommand(this.socketPath, command, { timeoutMs: this.timeoutMs, ...(payload !== undefined ? { payload } : {}) });
   }
 
-  async #expect(command: string, accept: (reply: string) => boolean): Promise<string> {
+  private async expect(command: string, accept: (reply: string) => boolean): Promise<string> {
     const reply = (await this.execute(command)).trim();
     if (accept(reply)) return reply;
     throw new RuntimeApiError(describeRefusal(command, reply), command, reply);
   }
 
-  #run(c: RuntimeCommand): Promise<string> {
-    return this.#expect(c.command, c.accept);
+  private run(c: RuntimeCommand): Promise<string> {
+    return this.expect(c.command, c.accept);
   }
 
   /**
@@ -196,16 +196,16 @@ export class RuntimeApi {
     const out: BatchReply[] = [];
     for (let i = 0; i < commands.length; i += chunk) {
       const part = commands.slice(i, i + chunk);
-      const replies = await this.#session(part.map((c) => c.command));
+      const replies = await this.session(part.map((c) => c.command));
       part.forEach((c, j) => out.push({ command: c.command, reply: replies[j]!, ok: c.accept(replies[j]!) }));
     }
     return out;
   }
 
-  #session(commands: string[]): Promise<string[]> {
+  private session(commands: string[]): Promise<string[]> {
     const path = this.socketPath;
     const label = `${commands.length} batched command(s) starting with "${commands[0]}"`;
-    const timeoutMs = this.#timeoutMs + commands.length * 2;
+    const timeoutMs = this.timeoutMs + commands.length * 2;
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let settled = false;
@@ -243,16 +243,16 @@ export class RuntimeApi {
   async showServersState(backend?: string): Promise<ServerState[]> {
     if (backend !== undefined) assertName('backend', backend);
     const command = backend === undefined ? 'show servers state' : `show servers state ${backend}`;
-    const reply = await this.#expect(command, (r) => r.startsWith('1\n') || r === '1');
+    const reply = await this.expect(command, (r) => r.startsWith('1\n') || r === '1');
     return parseServersState(reply);
   }
 
   async showStat(): Promise<StatRow[]> {
-    return parseShowStat(await this.#expect('show stat', (r) => r.startsWith('# ')));
+    return parseShowStat(await this.expect('show stat', (r) => r.startsWith('# ')));
   }
 
   async showInfo(): Promise<Record<string, string | number>> {
-    return parseShowInfo(await this.#expect('show info', (r) => r.startsWith('Name:')));
+    return parseShowInfo(await this.expect('show info', (r) => r.startsWith('Name:')));
   }
 
   /**
@@ -260,34 +260,34 @@ export class RuntimeApi {
    * The server starts in maint and ignores default-server.
    */
   async addServer(backend: string, server: string, argsString: string): Promise<void> {
-    await this.#run(serverCommands.add(backend, server, argsString));
+    await this.run(serverCommands.add(backend, server, argsString));
   }
 
   /** Deletes a server that is in maint and has no connections left. */
   async delServer(backend: string, server: string): Promise<void> {
-    await this.#run(serverCommands.del(backend, server));
+    await this.run(serverCommands.del(backend, server));
   }
 
   async setServerState(backend: string, server: string, state: ServerAdminState): Promise<void> {
-    await this.#run(serverCommands.state(backend, server, state));
+    await this.run(serverCommands.state(backend, server, state));
   }
 
   /** Sets address (an IP literal: HAProxy resolves no names here) and port. */
   async setServerAddr(backend: string, server: string, addr: string, port: number): Promise<void> {
-    await this.#run(serverCommands.addr(backend, server, addr, port));
+    await this.run(serverCommands.addr(backend, server, addr, port));
   }
 
   /** Absolute weight, 0 to 256. */
   async setServerWeight(backend: string, server: string, weight: number): Promise<void> {
-    await this.#run(serverCommands.weight(backend, server, weight));
+    await this.run(serverCommands.weight(backend, server, weight));
   }
 
   /** Starts health checks (needed for servers added with `check`). */
   async enableHealth(backend: string, server: string): Promise<void> {
-    await this.#run(serverCommands.enableHealth(backend, server));
+    await this.run(serverCommands.enableHealth(backend, server));
   }
 
   async disableHealth(backend: string, server: string): Promise<void> {
-    await this.#run(serverCommands.disableHealth(backend, server));
+    await this.run(serverCommands.disableHealth(backend, server));
   }
 }

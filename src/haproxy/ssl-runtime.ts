@@ -154,40 +154,40 @@ const LOCKED = /Operations on certificates are currently locked/;
 
 export class SslRuntime {
   readonly socketPath: string;
-  readonly #timeoutMs: number;
-  readonly #bufsize: number;
-  readonly #lockedRetryMs: number;
+  private readonly timeoutMs: number;
+  private readonly bufsize: number;
+  private readonly lockedRetryMs: number;
 
   constructor(options: SslRuntimeOptions) {
     this.socketPath = options.socketPath;
-    this.#timeoutMs = options.timeoutMs ?? 5000;
-    this.#bufsize = options.bufsizeBytes ?? DEFAULT_CLI_BUFSIZE_BYTES;
-    this.#lockedRetryMs = options.lockedRetryMs ?? 2000;
+    this.timeoutMs = options.timeoutMs ?? 5000;
+    this.bufsize = options.bufsizeBytes ?? DEFAULT_CLI_BUFSIZE_BYTES;
+    this.lockedRetryMs = options.lockedRetryMs ?? 2000;
   }
 
   /** Sends one command (retrying while certificate operations are locked by another commit) and returns the trimmed reply. */
-  async #send(command: string, payload?: string): Promise<string> {
+  private async send(command: string, payload?: string): Promise<string> {
     if (payload !== undefined) {
       const bytes = Buffer.byteLength(commandText(command, payload));
       // The command line, the payload and HAProxy's own bookkeeping share one buffer of tune.bufsize bytes.
-      if (bytes > this.#bufsize - 16) {
+      if (bytes > this.bufsize - 16) {
         throw new RuntimeApiError(
-          `Refusing to send "${command} <<": the command and its payload are ${bytes} bytes, and HAProxy reads at most tune.bufsize (${this.#bufsize} bytes) per command; raise tune.bufsize (and bufsizeBytes) or apply the certificate with a reload`,
+          `Refusing to send "${command} <<": the command and its payload are ${bytes} bytes, and HAProxy reads at most tune.bufsize (${this.bufsize} bytes) per command; raise tune.bufsize (and bufsizeBytes) or apply the certificate with a reload`,
           `${command} <<`,
           '',
         );
       }
     }
-    const deadline = Date.now() + this.#lockedRetryMs;
+    const deadline = Date.now() + this.lockedRetryMs;
     for (;;) {
-      const reply = (await sendCommand(this.socketPath, command, { timeoutMs: this.#timeoutMs, ...(payload !== undefined ? { payload } : {}) })).trim();
+      const reply = (await sendCommand(this.socketPath, command, { timeoutMs: this.timeoutMs, ...(payload !== undefined ? { payload } : {}) })).trim();
       if (!LOCKED.test(reply) || Date.now() >= deadline) return reply;
       await new Promise((r) => setTimeout(r, 20));
     }
   }
 
-  async #expect(command: string, accept: (reply: string) => boolean, payload?: string): Promise<string> {
-    const reply = await this.#send(command, payload);
+  private async expect(command: string, accept: (reply: string) => boolean, payload?: string): Promise<string> {
+    const reply = await this.send(command, payload);
     if (accept(reply)) return reply;
     const shown = payload === undefined ? command : `${command} <<`;
     throw new RuntimeApiError(`HAProxy refused "${shown}": ${haproxyWords(reply)}`, shown, reply);
@@ -201,7 +201,7 @@ export class SslRuntime {
   async updateCert(path: string, pem: string): Promise<void> {
     assertPath('certificate', path);
     assertPemPayload(`certificate ${path}`, pem);
-    await this.#transaction('cert', path, pem);
+    await this.transaction('cert', path, pem);
   }
 
   /**
@@ -212,11 +212,11 @@ export class SslRuntime {
   async newCert(path: string, pem: string): Promise<void> {
     assertPath('certificate', path);
     assertPemPayload(`certificate ${path}`, pem);
-    await this.#expect(`new ssl cert ${path}`, (r) => r.startsWith('New empty certificate store'));
+    await this.expect(`new ssl cert ${path}`, (r) => r.startsWith('New empty certificate store'));
     try {
-      await this.#transaction('cert', path, pem);
+      await this.transaction('cert', path, pem);
     } catch (err) {
-      await this.#send(`del ssl cert ${path}`).catch(() => undefined);
+      await this.send(`del ssl cert ${path}`).catch(() => undefined);
       throw err;
     }
   }
@@ -233,20 +233,20 @@ export class SslRuntime {
     for (const f of sniFilters) {
       if (!FILTER.test(f)) throw new Error(`Invalid SNI filter ${JSON.stringify(f)} for ${path}: expected a DNS name, "*.name" or "!name"`);
     }
-    await this.#expect(`add ssl crt-list ${crtList}`, (r) => /(^|\n)Success!$/.test(r), [path, ...sniFilters].join(' '));
+    await this.expect(`add ssl crt-list ${crtList}`, (r) => /(^|\n)Success!$/.test(r), [path, ...sniFilters].join(' '));
   }
 
   /** `del ssl crt-list <crtList> <path>`: stops serving the certificate on that crt-list's binds (not for the default certificate). */
   async delCrtListLine(crtList: string, path: string): Promise<void> {
     assertPath('crt-list', crtList);
     assertPath('certificate', path);
-    await this.#expect(`del ssl crt-list ${crtList} ${path}`, (r) => r.startsWith('Entry ') && r.includes(' deleted in crtlist '));
+    await this.expect(`del ssl crt-list ${crtList} ${path}`, (r) => r.startsWith('Entry ') && r.includes(' deleted in crtlist '));
   }
 
   /** `del ssl cert <path>`: unloads a certificate that no crt-list uses any more. */
   async delCert(path: string): Promise<void> {
     assertPath('certificate', path);
-    await this.#expect(`del ssl cert ${path}`, (r) => /^Certificate '.*' deleted!$/.test(r));
+    await this.expect(`del ssl cert ${path}`, (r) => /^Certificate '.*' deleted!$/.test(r));
   }
 
   /**
@@ -257,18 +257,18 @@ export class SslRuntime {
   async updateCaFile(path: string, pem: string): Promise<void> {
     assertPath('CA file', path);
     assertPemPayload(`CA file ${path}`, pem);
-    await this.#transaction('ca-file', path, pem);
+    await this.transaction('ca-file', path, pem);
   }
 
   /** `show ssl cert <path>`: serial, validity, names of the certificate HAProxy serves (the committed one). */
   async showCert(path: string): Promise<LoadedCertificate> {
     assertPath('certificate', path);
-    return parseShowSslCert(await this.#expect(`show ssl cert ${path}`, (r) => r.startsWith('Filename:')));
+    return parseShowSslCert(await this.expect(`show ssl cert ${path}`, (r) => r.startsWith('Filename:')));
   }
 
   /** `show ssl cert`: the loaded certificates, and the one with an uncommitted transaction. */
   async listCerts(): Promise<{ loaded: string[]; transaction?: string }> {
-    const reply = await this.#expect('show ssl cert', (r) => r.startsWith('#') || r === '');
+    const reply = await this.expect('show ssl cert', (r) => r.startsWith('#') || r === '');
     const loaded: string[] = [];
     let transaction: string | undefined;
     for (const line of reply.split('\n')) {
@@ -278,27 +278,27 @@ export class SslRuntime {
     return { loaded, ...(transaction !== undefined ? { transaction } : {}) };
   }
 
-  async #transaction(kind: 'cert' | 'ca-file', path: string, pem: string): Promise<void> {
+  private async transaction(kind: 'cert' | 'ca-file', path: string, pem: string): Promise<void> {
     try {
-      await this.#setAndCommit(kind, path, pem).catch(async (err: unknown) => {
+      await this.setAndCommit(kind, path, pem).catch(async (err: unknown) => {
         // A transaction left open on another file (by a crashed run, or a person at the CLI) blocks ours: abort it once and retry.
         const stale = err instanceof RuntimeApiError ? /The ongoing transaction is about '([^']+)'/.exec(err.reply)?.[1] : undefined;
         if (stale === undefined || stale === path || !PATH.test(stale)) throw err;
-        await this.#expect(`abort ssl ${kind} ${stale}`, (r) => /aborted/i.test(r));
-        await this.#setAndCommit(kind, path, pem);
+        await this.expect(`abort ssl ${kind} ${stale}`, (r) => /aborted/i.test(r));
+        await this.setAndCommit(kind, path, pem);
       });
     } catch (err) {
       // Drop our transaction (if any) so the next operation starts clean; the committed certificate keeps serving.
-      await this.#send(`abort ssl ${kind} ${path}`).catch(() => undefined);
+      await this.send(`abort ssl ${kind} ${path}`).catch(() => undefined);
       if (err instanceof HaproxySocketError)
         throw new Error(`Updating ${kind === 'cert' ? 'certificate' : 'CA file'} ${path} failed: ${err.message}`, { cause: err });
       throw err;
     }
   }
 
-  async #setAndCommit(kind: 'cert' | 'ca-file', path: string, pem: string): Promise<void> {
+  private async setAndCommit(kind: 'cert' | 'ca-file', path: string, pem: string): Promise<void> {
     const set = kind === 'cert' ? /^Transaction (created|updated) for certificate / : /^transaction (created|updated) for CA /i;
-    await this.#expect(`set ssl ${kind} ${path}`, (r) => set.test(r), pem);
-    await this.#expect(`commit ssl ${kind} ${path}`, (r) => /(^|\n)Success!$/.test(r));
+    await this.expect(`set ssl ${kind} ${path}`, (r) => set.test(r), pem);
+    await this.expect(`commit ssl ${kind} ${path}`, (r) => /(^|\n)Success!$/.test(r));
   }
 }

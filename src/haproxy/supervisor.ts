@@ -142,62 +142,62 @@ const PROBE_INTERVAL_MS = 50;
 
 export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
   readonly paths: StatePaths;
-  readonly #bin: string;
-  readonly #log: SupervisorLogger;
-  readonly #pollIntervalMs: number;
-  readonly #reloadTimeoutMs: number;
-  readonly #startTimeoutMs: number;
-  readonly #stopGraceMs: number;
-  readonly #settleMs: number;
-  readonly #preflightBinds: boolean;
-  readonly #sharePorts: boolean;
-  readonly #cli: MasterCli;
+  private readonly bin: string;
+  private readonly log: SupervisorLogger;
+  private readonly pollIntervalMs: number;
+  private readonly reloadTimeoutMs: number;
+  private readonly startTimeoutMs: number;
+  private readonly stopGraceMs: number;
+  private readonly settleMs: number;
+  private readonly preflightBinds: boolean;
+  private readonly sharePorts: boolean;
+  private readonly cli: MasterCli;
 
-  #masterPid: number | undefined;
-  #lastExit: { pid: number; code: number | null; signal: string | null } | undefined;
-  #queue: Promise<unknown> = Promise.resolve();
-  #timer: NodeJS.Timeout | undefined;
+  private currentMasterPid: number | undefined;
+  private lastExit: { pid: number; code: number | null; signal: string | null } | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
   /** Started and not stopped: watching the master. */
-  #active = false;
+  private active = false;
   /** Bumped per start(), so a poll loop of an earlier start() ends. */
-  #generation = 0;
-  #restartFailures = 0;
-  #nextRestartAt = 0;
-  #diedReported: number | undefined;
-  #checkSeq = 0;
+  private generation = 0;
+  private restartFailures = 0;
+  private nextRestartAt = 0;
+  private diedReported: number | undefined;
+  private checkSeq = 0;
 
   constructor(options: HaproxySupervisorOptions) {
     super();
     this.paths = statePaths(options.stateDir);
-    this.#bin = options.haproxyBin ?? 'haproxy';
-    this.#log = options.logger ?? silentLogger();
-    this.#pollIntervalMs = options.pollIntervalMs ?? 1000;
-    this.#reloadTimeoutMs = options.reloadTimeoutMs ?? 15_000;
-    this.#startTimeoutMs = options.startTimeoutMs ?? 10_000;
-    this.#stopGraceMs = options.stopGraceMs ?? 5000;
-    this.#settleMs = options.settleMs ?? 250;
-    this.#preflightBinds = options.preflightBinds ?? true;
-    this.#sharePorts = options.sharePorts ?? false;
-    this.#cli = new MasterCli(this.paths.masterSocket, options.commandTimeoutMs ?? 3000);
+    this.bin = options.haproxyBin ?? 'haproxy';
+    this.log = options.logger ?? silentLogger();
+    this.pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.reloadTimeoutMs = options.reloadTimeoutMs ?? 15_000;
+    this.startTimeoutMs = options.startTimeoutMs ?? 10_000;
+    this.stopGraceMs = options.stopGraceMs ?? 5000;
+    this.settleMs = options.settleMs ?? 250;
+    this.preflightBinds = options.preflightBinds ?? true;
+    this.sharePorts = options.sharePorts ?? false;
+    this.cli = new MasterCli(this.paths.masterSocket, options.commandTimeoutMs ?? 3000);
   }
 
   /** The master's pid once started or adopted. */
   get masterPid(): number | undefined {
-    return this.#masterPid;
+    return this.currentMasterPid;
   }
 
   isRunning(): boolean {
-    return this.#masterPid !== undefined && isProcessAlive(this.#masterPid);
+    return this.currentMasterPid !== undefined && isProcessAlive(this.currentMasterPid);
   }
 
   /** `show proc` on the master CLI. */
   showProc(): Promise<ShowProc> {
-    return this.#cli.showProc();
+    return this.cli.showProc();
   }
 
   /** Reloads the master has done (failed ones included), from `show proc`. */
   async reloadCount(): Promise<number> {
-    return (await this.#cli.showProc()).master.reloads;
+    return (await this.cli.showProc()).master.reloads;
   }
 
   /** The text of haproxy.cfg: what the running HAProxy last loaded. */
@@ -206,7 +206,7 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
   }
 
   /** Candidate files a controller that died mid-check left behind (its pid is gone). */
-  async #removeStaleCandidates(): Promise<void> {
+  private async removeStaleCandidates(): Promise<void> {
     const names = await readdir(this.paths.dir).catch(() => [] as string[]);
     for (const name of names) {
       const m = /^candidate-(\d+)-\d+\.cfg$/.exec(name);
@@ -217,8 +217,8 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
   /** Runs `haproxy -c` on the text (from a temporary file in the state dir). */
   async check(configText: string): Promise<CheckResult> {
     await mkdir(this.paths.dir, { recursive: true, mode: 0o700 });
-    if (this.#checkSeq === 0) await this.#removeStaleCandidates();
-    const file = join(this.paths.dir, `candidate-${process.pid}-${++this.#checkSeq}.cfg`);
+    if (this.checkSeq === 0) await this.removeStaleCandidates();
+    const file = join(this.paths.dir, `candidate-${process.pid}-${++this.checkSeq}.cfg`);
     try {
       // The file goes away whatever fails: the write (a full disk), the check, or the spawn.
       const handle = await open(file, 'w', 0o600);
@@ -227,7 +227,7 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
       } finally {
         await handle.close();
       }
-      return await checkConfigFile(file, { haproxyBin: this.#bin, cwd: this.paths.dir });
+      return await checkConfigFile(file, { haproxyBin: this.bin, cwd: this.paths.dir });
     } finally {
       await unlink(file).catch(() => undefined);
     }
@@ -240,29 +240,29 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
    * Throws HaproxyConfigError when the configuration is rejected.
    */
   start(configText: string): Promise<StartResult> {
-    return this.#exclusive(async () => {
-      if (this.#active) throw new Error('HaproxySupervisor.start() called twice: stop() it first');
+    return this.exclusive(async () => {
+      if (this.active) throw new Error('HaproxySupervisor.start() called twice: stop() it first');
       await mkdir(this.paths.dir, { recursive: true, mode: 0o700 });
-      const live = await this.#findLiveMaster();
+      const live = await this.findLiveMaster();
       if (live !== undefined) {
-        this.#masterPid = live;
-        await this.#settleInterruptedApply(live);
+        this.currentMasterPid = live;
+        await this.settleInterruptedApply(live);
         const runningConfig = await this.runningConfig().catch(() => '');
-        this.#log.info('adopted running HAProxy', { masterPid: live, stateDir: this.paths.dir });
-        this.#activate();
+        this.log.info('adopted running HAProxy', { masterPid: live, stateDir: this.paths.dir });
+        this.activate();
         this.emit('adopted', { masterPid: live });
         return { adopted: true, masterPid: live, runningConfig };
       }
       const verdict = await this.check(configText);
       if (!verdict.ok) throw new HaproxyConfigError(verdict.output);
       // HAProxy binds with SO_REUSEPORT: it would start on a port another HAProxy holds and split its traffic.
-      const taken = await this.#takenBinds(configText, '');
+      const taken = await this.takenBinds(configText, '');
       if (taken !== undefined) throw new HaproxyConfigError(taken);
       await writeFileAtomic(this.paths.config, configText);
       await rm(this.paths.pendingApply, { force: true });
-      const pid = await this.#spawnMaster();
-      this.#log.info('started HAProxy', { masterPid: pid, stateDir: this.paths.dir });
-      this.#activate();
+      const pid = await this.spawnMaster();
+      this.log.info('started HAProxy', { masterPid: pid, stateDir: this.paths.dir });
+      this.activate();
       this.emit('started', { masterPid: pid });
       return { adopted: false, masterPid: pid };
     });
@@ -274,38 +274,38 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
    * runs at a time; later calls wait their turn.
    */
   apply(configText: string): Promise<ApplyOutcome> {
-    return this.#exclusive(async () => {
-      this.#assertStarted('apply');
+    return this.exclusive(async () => {
+      this.assertStarted('apply');
       const previous = await this.runningConfig();
-      const rejection = await this.#validate(configText, previous);
+      const rejection = await this.validate(configText, previous);
       if (rejection !== undefined) {
-        this.#log.warn('configuration rejected before reloading', { output: rejection });
+        this.log.warn('configuration rejected before reloading', { output: rejection });
         this.emit('reload-failed', { reason: 'check', output: rejection });
         return { ok: false, reason: 'check', output: rejection };
       }
-      if (!this.isRunning()) await this.#recoverDeadMaster('master found dead before a reload', true);
+      if (!this.isRunning()) await this.recoverDeadMaster('master found dead before a reload', true);
 
-      const before = await this.#waitForProc(this.#reloadTimeoutMs);
+      const before = await this.waitForProc(this.reloadTimeoutMs);
       if (!before) {
-        throw new Error(`HAProxy master ${this.#masterPid} does not answer on ${this.paths.masterSocket}; nothing was changed. Check ${this.paths.log}`);
+        throw new Error(`HAProxy master ${this.currentMasterPid} does not answer on ${this.paths.masterSocket}; nothing was changed. Check ${this.paths.log}`);
       }
       const logOffset = await fileSize(this.paths.log);
       const pending: PendingApply = { previous, masterPid: before.master.pid, reloadsBefore: before.master.reloads };
       await writeFileAtomic(this.paths.pendingApply, JSON.stringify(pending));
       await writeFileAtomic(this.paths.config, configText);
-      const outcome = await this.#reload(before);
+      const outcome = await this.reload(before);
       if (outcome.ok) {
         await rm(this.paths.pendingApply, { force: true });
-        this.#log.info('HAProxy reloaded', { masterPid: this.#masterPid, reloads: outcome.reloads });
-        this.emit('reloaded', { masterPid: this.#masterPid!, reloads: outcome.reloads });
+        this.log.info('HAProxy reloaded', { masterPid: this.currentMasterPid, reloads: outcome.reloads });
+        this.emit('reloaded', { masterPid: this.currentMasterPid!, reloads: outcome.reloads });
         return outcome;
       }
 
       await writeFileAtomic(this.paths.config, previous);
       await rm(this.paths.pendingApply, { force: true });
       const output = (await readTail(this.paths.log, logOffset)) || outcome.why;
-      this.#log.error('reload failed; restored the previous configuration', { why: outcome.why, output });
-      await this.#ensureServing(outcome);
+      this.log.error('reload failed; restored the previous configuration', { why: outcome.why, output });
+      await this.ensureServing(outcome);
       this.emit('reload-failed', { reason: 'reload', output });
       return { ok: false, reason: 'reload', output };
     });
@@ -313,23 +313,23 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
 
   /** Replaces haproxy.cfg without reloading (after runtime-API changes, so a later reload keeps them). */
   writeRunningConfig(text: string): Promise<void> {
-    return this.#exclusive(() => writeFileAtomic(this.paths.config, text));
+    return this.exclusive(() => writeFileAtomic(this.paths.config, text));
   }
 
   /** Stops watching; with stopHaproxy also stops HAProxy and waits until every process is gone. */
   stop(options: StopOptions = {}): Promise<void> {
-    this.#active = false;
-    clearTimeout(this.#timer);
-    return this.#exclusive(async () => {
-      const pid = this.#masterPid;
+    this.active = false;
+    clearTimeout(this.timer);
+    return this.exclusive(async () => {
+      const pid = this.currentMasterPid;
       if (!options.stopHaproxy || pid === undefined) {
-        if (pid !== undefined) this.#log.info('supervisor stopped; HAProxy keeps running', { masterPid: pid });
+        if (pid !== undefined) this.log.info('supervisor stopped; HAProxy keeps running', { masterPid: pid });
         return;
       }
       const members = [pid, ...findProcessesWithArg(this.paths.masterSocket)];
       signalProcess(pid, 'SIGUSR1');
-      if (!(await waitForExit(members, options.graceMs ?? this.#stopGraceMs))) {
-        this.#log.warn('HAProxy did not finish its soft stop in time; sending SIGTERM', { masterPid: pid });
+      if (!(await waitForExit(members, options.graceMs ?? this.stopGraceMs))) {
+        this.log.warn('HAProxy did not finish its soft stop in time; sending SIGTERM', { masterPid: pid });
         signalProcess(pid, 'SIGTERM');
         if (!(await waitForExit(members, 2000))) {
           for (const p of members) if (isProcessAlive(p)) signalProcess(p, 'SIGKILL');
@@ -339,57 +339,57 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
       const left = findProcessesWithArg(this.paths.masterSocket);
       for (const p of left) signalProcess(p, 'SIGKILL');
       await waitForExit(left, 2000);
-      await this.#removeRuntimeFiles();
-      this.#masterPid = undefined;
-      this.#log.info('HAProxy stopped', { masterPid: pid });
+      await this.removeRuntimeFiles();
+      this.currentMasterPid = undefined;
+      this.log.info('HAProxy stopped', { masterPid: pid });
     });
   }
 
   // ------------------------------------------------------------ internals
 
-  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(fn, fn);
-    this.#queue = run.catch(() => undefined);
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
     return run;
   }
 
   /** haproxy -c, then the bind pre-flight: the reason to refuse, or undefined. */
-  async #validate(configText: string, previous: string): Promise<string | undefined> {
+  private async validate(configText: string, previous: string): Promise<string | undefined> {
     const verdict = await this.check(configText);
     if (!verdict.ok) return verdict.output;
-    return this.#takenBinds(configText, previous);
+    return this.takenBinds(configText, previous);
   }
 
   /** The bind pre-flight's report on binds of `configText` that `running` lacks, or undefined. */
-  async #takenBinds(configText: string, running: string): Promise<string | undefined> {
-    if (!this.#preflightBinds) return undefined;
-    const ownPids = [...(this.#masterPid === undefined ? [] : [this.#masterPid]), ...findProcessesWithArg(this.paths.masterSocket)];
-    const taken = await findTakenBinds(configText, running, { ownPids, sharePorts: this.#sharePorts });
+  private async takenBinds(configText: string, running: string): Promise<string | undefined> {
+    if (!this.preflightBinds) return undefined;
+    const ownPids = [...(this.currentMasterPid === undefined ? [] : [this.currentMasterPid]), ...findProcessesWithArg(this.paths.masterSocket)];
+    const taken = await findTakenBinds(configText, running, { ownPids, sharePorts: this.sharePorts });
     return taken.length > 0 ? taken.join('\n') : undefined;
   }
 
-  #assertStarted(what: string): void {
-    if (!this.#active || this.#masterPid === undefined) {
+  private assertStarted(what: string): void {
+    if (!this.active || this.currentMasterPid === undefined) {
       throw new Error(`HaproxySupervisor.${what}() needs a started supervisor: call start(configText) first (again after stop())`);
     }
   }
 
   /** The pid of a live master of this state dir, or undefined (stale files removed). */
-  async #findLiveMaster(): Promise<number | undefined> {
+  private async findLiveMaster(): Promise<number | undefined> {
     const pid = await readPid(this.paths.pidFile);
     const ours = (p: number): boolean => {
       const args = processArgs(p);
       return args === undefined || args.some((a) => a.includes(this.paths.masterSocket));
     };
     if (pid === undefined || !isProcessAlive(pid) || !ours(pid)) {
-      await this.#removeRuntimeFiles();
+      await this.removeRuntimeFiles();
       return undefined;
     }
     // A master in the middle of a reload does not answer for a moment.
-    const proc = await this.#waitForProc(this.#startTimeoutMs, pid);
+    const proc = await this.waitForProc(this.startTimeoutMs, pid);
     if (proc?.master.pid === pid) return pid;
     if (!isProcessAlive(pid)) {
-      await this.#removeRuntimeFiles();
+      await this.removeRuntimeFiles();
       return undefined;
     }
     throw new Error(
@@ -404,25 +404,25 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
    * reload left apply-pending.json. Decide from show proc what HAProxy runs and
    * make haproxy.cfg say so.
    */
-  async #settleInterruptedApply(masterPid: number): Promise<void> {
+  private async settleInterruptedApply(masterPid: number): Promise<void> {
     const pending = await readPending(this.paths.pendingApply);
     if (!pending) return;
-    const proc = await this.#waitForProc(this.#startTimeoutMs, masterPid);
+    const proc = await this.waitForProc(this.startTimeoutMs, masterPid);
     const reloaded = proc !== undefined && proc.master.reloads > pending.reloadsBefore && proc.master.failedReloads === 0;
     // Another master pid: it was started from haproxy.cfg, so haproxy.cfg is what runs.
     if (pending.masterPid === masterPid && !reloaded) {
       await writeFileAtomic(this.paths.config, pending.previous);
-      this.#log.warn('an interrupted apply never took effect; restored haproxy.cfg to what HAProxy runs', { masterPid });
+      this.log.warn('an interrupted apply never took effect; restored haproxy.cfg to what HAProxy runs', { masterPid });
     }
     await rm(this.paths.pendingApply, { force: true });
   }
 
   /** Polls `show proc` until it answers (optionally only while `pid` lives). */
-  async #waitForProc(timeoutMs: number, pid = this.#masterPid): Promise<ShowProc | undefined> {
+  private async waitForProc(timeoutMs: number, pid = this.currentMasterPid): Promise<ShowProc | undefined> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
-        return await this.#cli.showProc();
+        return await this.cli.showProc();
       } catch {
         if (Date.now() >= deadline || (pid !== undefined && !isProcessAlive(pid))) return undefined;
         await sleep(PROBE_INTERVAL_MS);
@@ -430,14 +430,14 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
     }
   }
 
-  async #removeRuntimeFiles(): Promise<void> {
+  private async removeRuntimeFiles(): Promise<void> {
     for (const f of [this.paths.masterSocket, this.paths.adminSocket, this.paths.pidFile]) {
       await rm(f, { force: true });
     }
   }
 
   /** Spawns a master on haproxy.cfg and waits until it lists a worker. */
-  async #spawnMaster(): Promise<number> {
+  private async spawnMaster(): Promise<number> {
     await rotateLog(this.paths.log);
     const logOffset = await fileSize(this.paths.log);
     const orphans = findProcessesWithArg(this.paths.masterSocket);
@@ -449,7 +449,7 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
     };
     let child;
     try {
-      child = spawn(this.#bin, ['-W', '-S', `${this.paths.masterSocket},mode,600`, '-f', this.paths.config, '-p', this.paths.pidFile], {
+      child = spawn(this.bin, ['-W', '-S', `${this.paths.masterSocket},mode,600`, '-f', this.paths.config, '-p', this.paths.pidFile], {
         cwd: this.paths.dir,
         detached: true,
         stdio: ['ignore', fd, fd],
@@ -460,16 +460,16 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
     child.on('error', (error) => Object.assign(exit, { done: true, error }));
     child.on('exit', (code, signal) => {
       Object.assign(exit, { done: true, code, signal });
-      if (child.pid !== undefined) this.#lastExit = { pid: child.pid, code, signal };
-      if (this.#active && child.pid === this.#masterPid) void this.#tick();
+      if (child.pid !== undefined) this.lastExit = { pid: child.pid, code, signal };
+      if (this.active && child.pid === this.currentMasterPid) void this.tick();
     });
     child.unref();
 
-    const deadline = Date.now() + this.#startTimeoutMs;
+    const deadline = Date.now() + this.startTimeoutMs;
     for (;;) {
       if (exit.error) {
         throw new Error(
-          `Cannot run HAProxy binary "${this.#bin}": ${exit.error.message}; install HAProxy (Debian: apt-get install haproxy) or pass its path with --haproxy-bin`,
+          `Cannot run HAProxy binary "${this.bin}": ${exit.error.message}; install HAProxy (Debian: apt-get install haproxy) or pass its path with --haproxy-bin`,
           {
             cause: exit.error,
           },
@@ -481,7 +481,7 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
       }
       let last: string;
       try {
-        const proc = await this.#cli.showProc();
+        const proc = await this.cli.showProc();
         if (proc.master.pid === child.pid && proc.workers.length > 0) break;
         last = `show proc lists master ${proc.master.pid} with ${proc.workers.length} worker(s)`;
       } catch (err) {
@@ -491,26 +491,26 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
         if (child.pid !== undefined) signalProcess(-child.pid, 'SIGKILL');
         const tail = await readTail(this.paths.log, logOffset);
         throw new Error(
-          `HAProxy (pid ${child.pid}) did not list a worker on ${this.paths.masterSocket} within ${this.#startTimeoutMs} ms (last: ${last}); killed it. ${this.paths.log} says:\n${tail}`,
+          `HAProxy (pid ${child.pid}) did not list a worker on ${this.paths.masterSocket} within ${this.startTimeoutMs} ms (last: ${last}); killed it. ${this.paths.log} says:\n${tail}`,
         );
       }
       await sleep(PROBE_INTERVAL_MS);
     }
     const pid = child.pid!;
-    this.#masterPid = pid;
+    this.currentMasterPid = pid;
     if (orphans.length > 0) {
       // Leftovers of a dead master still hold the ports (SO_REUSEPORT let the new
       // master bind beside them): let them finish their connections and go.
-      this.#log.warn('soft-stopping processes left by a dead master', { pids: orphans });
+      this.log.warn('soft-stopping processes left by a dead master', { pids: orphans });
       for (const p of orphans) signalProcess(p, 'SIGUSR1');
     }
     return pid;
   }
 
   /** Sends `reload` and waits for its outcome. */
-  async #reload(before: ShowProc): Promise<ReloadOutcome> {
+  private async reload(before: ShowProc): Promise<ReloadOutcome> {
     try {
-      await this.#cli.reload();
+      await this.cli.reload();
     } catch (err) {
       // Not connected: the reload was never sent. Other errors (a reset while the
       // master re-executes) are normal: show proc tells what happened.
@@ -518,18 +518,18 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
       if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'EACCES') {
         return { ok: false, why: (err as Error).message, masterDied: !this.isRunning() };
       }
-      this.#log.debug('reload command ended with an error', { err });
+      this.log.debug('reload command ended with an error', { err });
     }
-    return this.#awaitReload(before);
+    return this.awaitReload(before);
   }
 
   /** Polls show proc until the reload count moves, then confirms the new worker stays up. */
-  async #awaitReload(before: ShowProc): Promise<ReloadOutcome> {
-    const pid = this.#masterPid!;
-    const deadline = Date.now() + this.#reloadTimeoutMs;
+  private async awaitReload(before: ShowProc): Promise<ReloadOutcome> {
+    const pid = this.currentMasterPid!;
+    const deadline = Date.now() + this.reloadTimeoutMs;
     for (;;) {
       if (!isProcessAlive(pid)) return { ok: false, why: 'the HAProxy master exited during the reload', masterDied: true };
-      const proc = await this.#cli.showProc().catch(() => undefined);
+      const proc = await this.cli.showProc().catch(() => undefined);
       if (proc && proc.master.reloads > before.master.reloads) {
         // 2.6 resets the failed count on success, so any failed count is this reload's.
         if (proc.master.failedReloads > 0) {
@@ -537,24 +537,24 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
         }
         const fresh = proc.workers.filter((w) => w.reloads === 0);
         if (fresh.length > 0)
-          return this.#settle(
+          return this.settle(
             pid,
             fresh.map((w) => w.pid),
             proc.master.reloads,
           );
       }
       if (Date.now() >= deadline) {
-        return { ok: false, why: `show proc did not confirm the reload within ${this.#reloadTimeoutMs} ms`, masterDied: false };
+        return { ok: false, why: `show proc did not confirm the reload within ${this.reloadTimeoutMs} ms`, masterDied: false };
       }
       await sleep(PROBE_INTERVAL_MS);
     }
   }
 
   /** A worker can die right after the fork (chroot, setuid...), taking the master with it in 2.6. */
-  async #settle(pid: number, workers: number[], reloads: number): Promise<ReloadOutcome> {
-    await sleep(this.#settleMs);
+  private async settle(pid: number, workers: number[], reloads: number): Promise<ReloadOutcome> {
+    await sleep(this.settleMs);
     if (!isProcessAlive(pid)) return { ok: false, why: 'the HAProxy master exited right after the reload', masterDied: true };
-    const proc = await this.#waitForProc(this.#reloadTimeoutMs);
+    const proc = await this.waitForProc(this.reloadTimeoutMs);
     const current = new Set(proc?.workers.map((w) => w.pid));
     if (workers.some((w) => current.has(w))) return { ok: true, reloads };
     return { ok: false, why: 'the new HAProxy worker exited right after the reload', masterDied: !isProcessAlive(pid) };
@@ -566,82 +566,82 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
    * needed unless the master died (restart it) or no worker is left (reload
    * the restored file).
    */
-  async #ensureServing(outcome: { masterDied: boolean }): Promise<void> {
+  private async ensureServing(outcome: { masterDied: boolean }): Promise<void> {
     if (outcome.masterDied || !this.isRunning()) {
-      await this.#recoverDeadMaster('a reload failed and the master exited', false);
+      await this.recoverDeadMaster('a reload failed and the master exited', false);
       return;
     }
-    const proc = await this.#waitForProc(this.#reloadTimeoutMs);
+    const proc = await this.waitForProc(this.reloadTimeoutMs);
     if (!proc) {
-      this.#log.error('HAProxy master does not answer after a failed reload', {
-        masterPid: this.#masterPid,
+      this.log.error('HAProxy master does not answer after a failed reload', {
+        masterPid: this.currentMasterPid,
         hint: `check ${this.paths.log}; stop the master to let the supervisor restart it`,
       });
       return;
     }
     if (proc.workers.length > 0) {
-      this.#log.info('previous configuration keeps serving', { workers: proc.workers.map((w) => w.pid) });
+      this.log.info('previous configuration keeps serving', { workers: proc.workers.map((w) => w.pid) });
       return;
     }
-    this.#log.warn('no worker left after a failed reload; reloading the restored configuration');
-    const recovery = await this.#reload(proc);
-    if (!recovery.ok) await this.#recoverDeadMaster('recovery reload failed', false);
+    this.log.warn('no worker left after a failed reload; reloading the restored configuration');
+    const recovery = await this.reload(proc);
+    if (!recovery.ok) await this.recoverDeadMaster('recovery reload failed', false);
   }
 
   /** Restarts from haproxy.cfg after the master died; emits died/restarted. */
-  async #recoverDeadMaster(reason: string, throwOnFailure: boolean): Promise<void> {
-    const previous = this.#masterPid!;
-    if (this.#diedReported !== previous) {
-      this.#diedReported = previous;
-      const exit = this.#lastExit?.pid === previous ? this.#lastExit : undefined;
-      this.#log.error('HAProxy master died', { masterPid: previous, exitCode: exit?.code, signal: exit?.signal });
+  private async recoverDeadMaster(reason: string, throwOnFailure: boolean): Promise<void> {
+    const previous = this.currentMasterPid!;
+    if (this.diedReported !== previous) {
+      this.diedReported = previous;
+      const exit = this.lastExit?.pid === previous ? this.lastExit : undefined;
+      this.log.error('HAProxy master died', { masterPid: previous, exitCode: exit?.code, signal: exit?.signal });
       this.emit('died', { masterPid: previous, exitCode: exit?.code ?? null, signal: exit?.signal ?? null });
     }
     try {
-      await this.#removeRuntimeFiles();
+      await this.removeRuntimeFiles();
       const pending = await readPending(this.paths.pendingApply);
       if (pending) {
         // haproxy.cfg holds a configuration no reload confirmed: start from the one before.
         await writeFileAtomic(this.paths.config, pending.previous);
         await rm(this.paths.pendingApply, { force: true });
       }
-      const pid = await this.#spawnMaster();
-      this.#restartFailures = 0;
-      this.#log.warn('restarted HAProxy from the last good configuration', { reason, previousMasterPid: previous, masterPid: pid });
+      const pid = await this.spawnMaster();
+      this.restartFailures = 0;
+      this.log.warn('restarted HAProxy from the last good configuration', { reason, previousMasterPid: previous, masterPid: pid });
       this.emit('restarted', { reason, previousMasterPid: previous, masterPid: pid });
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
-      this.#restartFailures++;
-      this.#nextRestartAt = Date.now() + Math.min(30_000, this.#pollIntervalMs * 2 ** this.#restartFailures);
-      this.#log.error('could not restart HAProxy; will retry', { error, attempt: this.#restartFailures });
-      this.emit('restart-failed', { error, attempt: this.#restartFailures });
+      this.restartFailures++;
+      this.nextRestartAt = Date.now() + Math.min(30_000, this.pollIntervalMs * 2 ** this.restartFailures);
+      this.log.error('could not restart HAProxy; will retry', { error, attempt: this.restartFailures });
+      this.emit('restart-failed', { error, attempt: this.restartFailures });
       if (throwOnFailure) throw error;
     }
   }
 
-  #activate(): void {
-    if (this.#active) return;
-    this.#active = true;
-    const generation = ++this.#generation;
+  private activate(): void {
+    if (this.active) return;
+    this.active = true;
+    const generation = ++this.generation;
     const loop = (): void => {
-      this.#timer = setTimeout(() => {
-        void this.#tick().finally(() => {
-          if (this.#active && generation === this.#generation) loop();
+      this.timer = setTimeout(() => {
+        void this.tick().finally(() => {
+          if (this.active && generation === this.generation) loop();
         });
-      }, this.#pollIntervalMs);
-      this.#timer.unref();
+      }, this.pollIntervalMs);
+      this.timer.unref();
     };
     loop();
   }
 
   /** One liveness check: restart a dead master (with backoff after failures). */
-  async #tick(): Promise<void> {
-    const pid = this.#masterPid;
-    if (!this.#active || pid === undefined || isProcessAlive(pid) || Date.now() < this.#nextRestartAt) return;
-    await this.#exclusive(async () => {
+  private async tick(): Promise<void> {
+    const pid = this.currentMasterPid;
+    if (!this.active || pid === undefined || isProcessAlive(pid) || Date.now() < this.nextRestartAt) return;
+    await this.exclusive(async () => {
       // Re-check under the lock: an apply may have restarted it meanwhile.
-      if (!this.#active || this.#masterPid === undefined || this.isRunning()) return;
-      await this.#recoverDeadMaster('master process exited', false);
+      if (!this.active || this.currentMasterPid === undefined || this.isRunning()) return;
+      await this.recoverDeadMaster('master process exited', false);
     });
   }
 }

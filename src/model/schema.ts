@@ -12,6 +12,8 @@
 
 export type JsonSchema = {
   type?: 'object' | 'array' | 'string' | 'integer' | 'boolean' | 'number';
+  /** The TypeScript type's name (src/model/gen-types.ts); a node without one is typed inline. */
+  title?: string;
   description?: string;
   properties?: Record<string, JsonSchema>;
   required?: string[];
@@ -75,7 +77,7 @@ const str = (pattern: string, description: string, maxLength = 253): JsonSchema 
 const duration = (description: string): JsonSchema => str(PATTERNS.duration, `${description} (HAProxy duration: 500ms, 5s, 1m).`, 16);
 
 const port: JsonSchema = { type: 'integer', minimum: 1, maximum: 65535 };
-const mode: JsonSchema = { type: 'string', enum: ['http', 'tcp'], default: 'http', description: 'Proxy mode: http (layer 7) or tcp (layer 4).' };
+const mode: JsonSchema = { title: 'Mode', type: 'string', enum: ['http', 'tcp'], default: 'http', description: 'Proxy mode: http (layer 7) or tcp (layer 4).' };
 const maxconn = (description: string): JsonSchema => ({ type: 'integer', minimum: 1, maximum: 1000000, description });
 
 function object(properties: Record<string, JsonSchema>, required: string[] = [], description?: string): JsonSchema {
@@ -85,7 +87,13 @@ function object(properties: Record<string, JsonSchema>, required: string[] = [],
   return s;
 }
 
-export const frontendSpecSchema: JsonSchema = object(
+/** An object schema whose TypeScript type is the interface `title` (see gen-types.ts). */
+function namedObject(title: string, properties: Record<string, JsonSchema>, required: string[] = [], description?: string): JsonSchema {
+  return { title, ...object(properties, required, description) };
+}
+
+export const frontendSpecSchema: JsonSchema = namedObject(
+  'FrontendSpec',
   {
     mode,
     binds: {
@@ -93,7 +101,8 @@ export const frontendSpecSchema: JsonSchema = object(
       minItems: 1,
       maxItems: 64,
       description: 'Listening sockets.',
-      items: object(
+      items: namedObject(
+        'Bind',
         {
           address: { ...str(PATTERNS.bindAddress, 'Address to listen on: `*` for all IPv4 addresses, an IPv4 or an IPv6 address.', 64), default: '*' },
           port: { ...port, description: 'TCP port to listen on.' },
@@ -107,11 +116,13 @@ export const frontendSpecSchema: JsonSchema = object(
       maxItems: 1000,
       default: [],
       description: 'Ordered routing rules (http mode only): the first rule whose conditions all match picks the backend.',
-      items: object(
+      items: namedObject(
+        'RouteRule',
         {
           host: str(PATTERNS.host, 'Match the Host header (port ignored, case-insensitive); `*.example.com` matches any subdomain.'),
           pathPrefix: str(PATTERNS.path, 'Match paths equal to this prefix or below it (`/api` matches `/api` and `/api/x`, not `/apix`).', 1024),
-          header: object(
+          header: namedObject(
+            'HeaderMatch',
             {
               name: str(PATTERNS.headerName, 'Header name (case-insensitive).', 128),
               value: str(
@@ -130,7 +141,7 @@ export const frontendSpecSchema: JsonSchema = object(
     },
     maxconn: maxconn('Maximum concurrent client connections on this frontend.'),
     timeouts: {
-      ...object({
+      ...namedObject('FrontendTimeouts', {
         client: duration('Client inactivity timeout'),
         httpRequest: duration('Time allowed for a complete HTTP request'),
         httpKeepAlive: duration('Time to wait for a new request on a kept-alive connection'),
@@ -139,6 +150,7 @@ export const frontendSpecSchema: JsonSchema = object(
     },
     forwardFor: { type: 'boolean', default: true, description: 'Add X-Forwarded-For (http mode).' },
     keepAlive: {
+      title: 'KeepAliveMode',
       type: 'string',
       enum: ['keep-alive', 'server-close', 'close'],
       default: 'keep-alive',
@@ -149,10 +161,12 @@ export const frontendSpecSchema: JsonSchema = object(
   'FrontendSpec: listening sockets and routing rules.',
 );
 
-export const backendSpecSchema: JsonSchema = object(
+export const backendSpecSchema: JsonSchema = namedObject(
+  'BackendSpec',
   {
     mode,
     balance: {
+      title: 'Balance',
       type: 'string',
       enum: ['roundrobin', 'leastconn', 'source', 'first', 'random', 'uri', 'url_param', 'hdr'],
       default: 'roundrobin',
@@ -166,13 +180,15 @@ export const backendSpecSchema: JsonSchema = object(
       maxItems: 10000,
       default: [],
       description: 'Static members (servers).',
-      items: object(
+      items: namedObject(
+        'Member',
         {
           name: str(PATTERNS.memberName, 'Member name, unique in the backend (the HAProxy server name).', 63),
           address: str(PATTERNS.address, 'IP address or DNS name.', 253),
           port: { ...port, description: 'Port.' },
           weight: { type: 'integer', minimum: 0, maximum: 256, default: 100, description: 'Relative weight (0 takes no new traffic).' },
           state: {
+            title: 'MemberState',
             type: 'string',
             enum: ['ready', 'drain', 'maint'],
             default: 'ready',
@@ -182,7 +198,8 @@ export const backendSpecSchema: JsonSchema = object(
         ['name', 'address', 'port'],
       ),
     },
-    service: object(
+    service: namedObject(
+      'ServiceRef',
       {
         name: str(PATTERNS.name, 'Service name (same namespace).'),
         port: {
@@ -197,9 +214,16 @@ export const backendSpecSchema: JsonSchema = object(
       ['name', 'port'],
       'Take members from the endpoints of this Kubernetes Service (Kubernetes source only).',
     ),
-    healthCheck: object(
+    healthCheck: namedObject(
+      'HealthCheck',
       {
-        type: { type: 'string', enum: ['tcp', 'http'], default: 'tcp', description: 'tcp: connect; http: send a request and expect 2xx/3xx.' },
+        type: {
+          title: 'HealthCheckType',
+          type: 'string',
+          enum: ['tcp', 'http'],
+          default: 'tcp',
+          description: 'tcp: connect; http: send a request and expect 2xx/3xx.',
+        },
         method: { type: 'string', enum: ['GET', 'HEAD', 'OPTIONS', 'POST'], description: 'HTTP method (http checks; default GET). POST sends an empty body.' },
         path: str(PATTERNS.checkPath, 'HTTP path (http checks; default /).', 1024),
         host: str(PATTERNS.host, 'Host header to send (http checks).'),
@@ -211,7 +235,7 @@ export const backendSpecSchema: JsonSchema = object(
       'Active health checks on every member.',
     ),
     timeouts: {
-      ...object({
+      ...namedObject('BackendTimeouts', {
         connect: duration('Time allowed to connect to a member'),
         server: duration('Server inactivity timeout'),
         queue: duration('Time a request may wait in the queue'),

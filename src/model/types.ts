@@ -1,7 +1,15 @@
 /**
  * Resource types: what people declare. One shape for every source
  * (YAML files, Kubernetes custom resources, the REST API, etcd).
+ *
+ * The spec types (FrontendSpec, BackendSpec and every type in them) are
+ * generated from the schema into types.generated.ts (`npm run gen`, see
+ * gen-types.ts) and re-exported here; what is not the declared spec stays
+ * here: the resource envelope, keys, issues and constants.
  */
+import type { Balance, BackendSpec, FrontendSpec } from './types.generated.js';
+
+export type * from './types.generated.js';
 
 export const API_GROUP = 'haproxy.node-haproxy.io';
 export const API_VERSION_NAME = 'v1alpha1';
@@ -11,13 +19,8 @@ export const DEFAULT_NAMESPACE = 'default';
 export const KINDS = ['Frontend', 'Backend'] as const;
 export type Kind = (typeof KINDS)[number];
 
-export type Mode = 'http' | 'tcp';
-export type Balance = 'roundrobin' | 'leastconn' | 'source' | 'first' | 'random' | 'uri' | 'url_param' | 'hdr';
 /** The algorithms that hash the request (http mode); rendered with `hash-type consistent`. */
 export const HASH_BALANCE: readonly Balance[] = ['uri', 'url_param', 'hdr'];
-export type MemberState = 'ready' | 'drain' | 'maint';
-export type KeepAliveMode = 'keep-alive' | 'server-close' | 'close';
-export type HealthCheckType = 'tcp' | 'http';
 
 export interface ObjectMeta {
   name: string;
@@ -27,85 +30,6 @@ export interface ObjectMeta {
   uid?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
-}
-
-export interface Bind {
-  address: string;
-  port: number;
-}
-
-export interface HeaderMatch {
-  name: string;
-  value: string;
-}
-
-/** A routing rule: every condition it names must match; the first matching rule wins. */
-export interface RouteRule {
-  host?: string;
-  pathPrefix?: string;
-  header?: HeaderMatch;
-  backend: string;
-}
-
-export interface FrontendTimeouts {
-  client?: string;
-  httpRequest?: string;
-  httpKeepAlive?: string;
-}
-
-export interface FrontendSpec {
-  mode: Mode;
-  binds: Bind[];
-  defaultBackend?: string;
-  rules: RouteRule[];
-  maxconn?: number;
-  timeouts: FrontendTimeouts;
-  forwardFor: boolean;
-  keepAlive: KeepAliveMode;
-}
-
-export interface Member {
-  name: string;
-  address: string;
-  port: number;
-  weight: number;
-  state: MemberState;
-}
-
-export interface ServiceRef {
-  name: string;
-  port: number | string;
-}
-
-export interface HealthCheck {
-  type: HealthCheckType;
-  method?: string;
-  path?: string;
-  host?: string;
-  interval: string;
-  rise: number;
-  fall: number;
-}
-
-export interface BackendTimeouts {
-  connect?: string;
-  server?: string;
-  queue?: string;
-}
-
-export interface BackendSpec {
-  mode: Mode;
-  balance: Balance;
-  /** balance url_param: the query parameter to hash. */
-  balanceUrlParam?: string;
-  /** balance hdr: the request header to hash. */
-  balanceHeader?: string;
-  members: Member[];
-  service?: ServiceRef;
-  healthCheck?: HealthCheck;
-  timeouts: BackendTimeouts;
-  /** Maximum concurrent connections per member; further requests queue. */
-  maxconn?: number;
 }
 
 export interface Condition {

@@ -27,30 +27,30 @@ export interface ChunkWriterOptions {
 export class ChunkWriter implements ByteSink {
   buf: Uint8Array;
   pos = 0;
-  #aborted = false;
-  #allocated = 1;
-  readonly #free: Uint8Array[] = [];
-  readonly #waiters: (() => void)[] = [];
-  readonly #chunkSize: number;
-  readonly #maxChunks: number;
+  private isAborted = false;
+  private allocated = 1;
+  private readonly free: Uint8Array[] = [];
+  private readonly waiters: (() => void)[] = [];
+  private readonly chunkSize: number;
+  private readonly maxChunks: number;
 
   constructor(
     private readonly out: ChunkOutput,
     options: ChunkWriterOptions = {},
   ) {
-    this.#chunkSize = options.chunkSize ?? 256 * 1024;
-    this.#maxChunks = Math.max(1, options.maxChunks ?? 4);
-    this.buf = new Uint8Array(this.#chunkSize);
+    this.chunkSize = options.chunkSize ?? 256 * 1024;
+    this.maxChunks = Math.max(1, options.maxChunks ?? 4);
+    this.buf = new Uint8Array(this.chunkSize);
   }
 
   get aborted(): boolean {
-    return this.#aborted;
+    return this.isAborted;
   }
 
   /** Stops the writer: pending and later flushes return at once (the client went away). */
   abort(): void {
-    this.#aborted = true;
-    for (const w of this.#waiters.splice(0)) w();
+    this.isAborted = true;
+    for (const w of this.waiters.splice(0)) w();
   }
 
   /** True when `n` more bytes fit in the current chunk. */
@@ -73,7 +73,7 @@ export class ChunkWriter implements ByteSink {
 
   /** Hands the current chunk over and continues in a free one with at least `minFree` bytes. */
   async flush(minFree = 0): Promise<void> {
-    if (this.#aborted) {
+    if (this.isAborted) {
       this.pos = 0;
       if (this.buf.length < minFree) this.buf = new Uint8Array(minFree);
       return;
@@ -85,13 +85,13 @@ export class ChunkWriter implements ByteSink {
       this.out(chunk, () => {
         if (released) return;
         released = true;
-        this.#release(full);
+        this.release(full);
       });
     } else {
-      this.#release(full);
+      this.release(full);
     }
     this.pos = 0;
-    this.buf = await this.#acquire(minFree);
+    this.buf = await this.acquire(minFree);
   }
 
   /**
@@ -107,10 +107,10 @@ export class ChunkWriter implements ByteSink {
       if (finished && released === handed) done();
     };
     try {
-      if (this.#aborted) return;
+      if (this.isAborted) return;
       if (this.pos > 0) await this.flush();
       for (const c of chunks) {
-        if (this.#aborted) break;
+        if (this.isAborted) break;
         handed++;
         let once = false;
         this.out(c, () => {
@@ -128,29 +128,29 @@ export class ChunkWriter implements ByteSink {
 
   /** Flushes what is left. */
   async end(): Promise<void> {
-    if (this.pos > 0 && !this.#aborted) await this.flush();
+    if (this.pos > 0 && !this.isAborted) await this.flush();
   }
 
-  #release(b: Uint8Array): void {
-    if (b.length === this.#chunkSize) this.#free.push(b);
-    else this.#allocated--;
-    this.#waiters.shift()?.();
+  private release(b: Uint8Array): void {
+    if (b.length === this.chunkSize) this.free.push(b);
+    else this.allocated--;
+    this.waiters.shift()?.();
   }
 
-  async #acquire(minFree: number): Promise<Uint8Array> {
-    if (minFree > this.#chunkSize) {
-      this.#allocated++;
+  private async acquire(minFree: number): Promise<Uint8Array> {
+    if (minFree > this.chunkSize) {
+      this.allocated++;
       return new Uint8Array(minFree);
     }
     for (;;) {
-      const b = this.#free.pop();
+      const b = this.free.pop();
       if (b) return b;
-      if (this.#allocated < this.#maxChunks) {
-        this.#allocated++;
-        return new Uint8Array(this.#chunkSize);
+      if (this.allocated < this.maxChunks) {
+        this.allocated++;
+        return new Uint8Array(this.chunkSize);
       }
-      if (this.#aborted) return new Uint8Array(this.#chunkSize);
-      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+      if (this.isAborted) return new Uint8Array(this.chunkSize);
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
   }
 }
@@ -161,7 +161,7 @@ export class ChunkWriter implements ByteSink {
  * render itself.
  */
 export class ChunkPool {
-  readonly #idle: Uint8Array[] = [];
+  private readonly idleChunks: Uint8Array[] = [];
   constructor(
     readonly chunkSize = 32 * 1024,
     /** Idle chunks kept at most; the rest is left to the GC. Follows the size of the renders (fit()). */
@@ -171,22 +171,22 @@ export class ChunkPool {
   /** Keeps enough idle chunks for a render of `chunks` chunks (plus a margin), no more. */
   fit(chunks: number): void {
     this.maxIdle = chunks + 16;
-    if (this.#idle.length > this.maxIdle) this.#idle.length = this.maxIdle;
+    if (this.idleChunks.length > this.maxIdle) this.idleChunks.length = this.maxIdle;
   }
 
   take(): Uint8Array {
-    return this.#idle.pop() ?? new Uint8Array(this.chunkSize);
+    return this.idleChunks.pop() ?? new Uint8Array(this.chunkSize);
   }
 
   give(chunks: readonly Uint8Array[]): void {
     for (const c of chunks) {
-      if (c.length !== this.chunkSize || this.#idle.length >= this.maxIdle) continue;
-      this.#idle.push(c);
+      if (c.length !== this.chunkSize || this.idleChunks.length >= this.maxIdle) continue;
+      this.idleChunks.push(c);
     }
   }
 
   get idle(): number {
-    return this.#idle.length;
+    return this.idleChunks.length;
   }
 }
 
@@ -196,12 +196,12 @@ export class ChunkList implements ByteSink {
   pos = 0;
   readonly aborted = false;
   /** Every buffer taken, for release() (the last one included). */
-  readonly #taken: Uint8Array[] = [];
-  readonly #filled: Uint8Array[] = [];
+  private readonly taken: Uint8Array[] = [];
+  private readonly filled: Uint8Array[] = [];
 
   constructor(private readonly pool: ChunkPool) {
     this.buf = pool.take();
-    this.#taken.push(this.buf);
+    this.taken.push(this.buf);
   }
 
   room(n: number): boolean {
@@ -222,26 +222,26 @@ export class ChunkList implements ByteSink {
 
   /** Closes the current chunk and continues in a fresh one with at least `minFree` bytes. */
   next(minFree = 0): void {
-    if (this.pos > 0) this.#filled.push(this.buf.subarray(0, this.pos));
+    if (this.pos > 0) this.filled.push(this.buf.subarray(0, this.pos));
     this.buf = minFree > this.pool.chunkSize ? new Uint8Array(minFree) : this.pool.take();
-    this.#taken.push(this.buf);
+    this.taken.push(this.buf);
     this.pos = 0;
   }
 
   /** The filled parts, in order (the current chunk included). */
   chunks(): Uint8Array[] {
-    return this.pos > 0 ? [...this.#filled, this.buf.subarray(0, this.pos)] : [...this.#filled];
+    return this.pos > 0 ? [...this.filled, this.buf.subarray(0, this.pos)] : [...this.filled];
   }
 
   /** Buffers in use (the current one included). */
   get buffers(): number {
-    return this.#taken.length;
+    return this.taken.length;
   }
 
   /** Gives every buffer back to the pool; the list must not be used afterwards. */
   release(): void {
-    this.pool.give(this.#taken.splice(0));
-    this.#filled.length = 0;
+    this.pool.give(this.taken.splice(0));
+    this.filled.length = 0;
     this.pos = 0;
   }
 }

@@ -288,15 +288,15 @@ class RowFacts {
   serverState: Int8Array = new Int8Array(0);
   checkState: Int8Array = new Int8Array(0);
   maint: Uint8Array = new Uint8Array(0);
-  readonly #paused: number[] = [];
-  readonly #serverProxy: string[] = [];
-  readonly #byProxy = new Map<string, { servers: Int32Array; checks: Int32Array }>();
-  readonly #col: Record<'pxname' | 'svname' | 'type' | 'status' | 'mode' | 'check' | 'chkfail', number>;
-  #proxy = '';
-  #proxyLabel = '';
+  private readonly paused: number[] = [];
+  private readonly serverProxy: string[] = [];
+  private readonly byProxy = new Map<string, { servers: Int32Array; checks: Int32Array }>();
+  private readonly col: Record<'pxname' | 'svname' | 'type' | 'status' | 'mode' | 'check' | 'chkfail', number>;
+  private proxy = '';
+  private proxyLabel = '';
 
   constructor(table: StatTable) {
-    this.#col = {
+    this.col = {
       pxname: table.column('pxname'),
       svname: table.column('svname'),
       type: table.column('type'),
@@ -305,18 +305,18 @@ class RowFacts {
       check: table.column('check_status'),
       chkfail: table.column('chkfail'),
     };
-    if (this.#col.pxname < 0 || this.#col.svname < 0 || this.#col.type < 0) {
+    if (this.col.pxname < 0 || this.col.svname < 0 || this.col.type < 0) {
       throw new Error('show stat output lacks the pxname, svname or type column; is this HAProxy 2.x?');
     }
   }
 
   get statusCol(): number {
-    return this.#col.status;
+    return this.col.status;
   }
 
   /** Takes in rows [from, to) of `table`. */
   add(table: StatTable, from: number, to: number): void {
-    const col = this.#col;
+    const col = this.col;
     this.http = growUint8(this.http, to);
     this.maint = growUint8(this.maint, to);
     this.serverState = growInt8(this.serverState, to);
@@ -324,29 +324,29 @@ class RowFacts {
     for (let r = from; r < to; r++) {
       const type = table.rowType(r, col.type);
       const name = table.field(r, col.pxname);
-      if (name !== this.#proxy) {
-        this.#proxy = name;
-        this.#proxyLabel = `{proxy="${escapeLabel(name)}"`;
+      if (name !== this.proxy) {
+        this.proxy = name;
+        this.proxyLabel = `{proxy="${escapeLabel(name)}"`;
       }
       this.http[r] = table.field(r, col.mode) === 'http' ? 1 : 0;
       if (type === RowType.Frontend) {
         this.lists.frontend.push(r);
-        this.labels[r] = enc(this.#proxyLabel);
+        this.labels[r] = enc(this.proxyLabel);
       } else if (type === RowType.Backend) {
         this.lists.backend.push(r);
-        this.labels[r] = enc(this.#proxyLabel);
+        this.labels[r] = enc(this.proxyLabel);
       } else if (type === RowType.Server) {
         this.lists.server.push(r);
-        this.#serverProxy[r] = name;
-        this.labels[r] = enc(`${this.#proxyLabel},server="${escapeLabel(table.field(r, col.svname))}"`);
+        this.serverProxy[r] = name;
+        this.labels[r] = enc(`${this.proxyLabel},server="${escapeLabel(table.field(r, col.svname))}"`);
         const state = serverStateIndex(table.field(r, col.status));
         this.serverState[r] = state;
         this.maint[r] = state === 2 ? 1 : 0;
         const check = table.field(r, col.check);
         if (check !== '') this.checkState[r] = CHECK_INDEX.get(check.startsWith('* ') ? check.slice(2) : check) ?? -1;
-        else if (!table.isEmpty(r, col.chkfail)) this.#paused.push(r); // a configured check, paused (maintenance)
-        let agg = this.#byProxy.get(name);
-        if (!agg) this.#byProxy.set(name, (agg = { servers: new Int32Array(SERVER_STATES.length), checks: new Int32Array(CHECK_STATES.length) }));
+        else if (!table.isEmpty(r, col.chkfail)) this.paused.push(r); // a configured check, paused (maintenance)
+        let agg = this.byProxy.get(name);
+        if (!agg) this.byProxy.set(name, (agg = { servers: new Int32Array(SERVER_STATES.length), checks: new Int32Array(CHECK_STATES.length) }));
         agg.servers[state]!++;
         const c = this.checkState[r]!;
         if (c >= 0) agg.checks[c]!++;
@@ -357,35 +357,35 @@ class RowFacts {
   /** The facts for writing some server rows of `view` before the whole table is in. */
   partial(view: StatTable, servers: readonly number[]): Prepared {
     const rows = { frontend: new Int32Array(0), backend: new Int32Array(0), server: Int32Array.from(servers) };
-    return this.#prepared(view, rows, new Map(), new Map());
+    return this.prepared(view, rows, new Map(), new Map());
   }
 
   /** Everything, once every row is in. */
   finish(table: StatTable, serversState: string | undefined): Prepared {
     // `show stat` hides the result of paused checks (servers in maintenance); the
     // built-in exporter counts them, so take results from `show servers state`.
-    if (this.#paused.length > 0 && serversState !== undefined) {
+    if (this.paused.length > 0 && serversState !== undefined) {
       const lastCheck = lastCheckResults(serversState);
-      for (const r of this.#paused) {
-        const c = lastCheck.get(`${this.#serverProxy[r]}/${table.field(r, this.#col.svname)}`);
-        if (c !== undefined) this.#byProxy.get(this.#serverProxy[r]!)!.checks[c]!++;
+      for (const r of this.paused) {
+        const c = lastCheck.get(`${this.serverProxy[r]}/${table.field(r, this.col.svname)}`);
+        if (c !== undefined) this.byProxy.get(this.serverProxy[r]!)!.checks[c]!++;
       }
-      this.#paused.length = 0;
+      this.paused.length = 0;
     }
     // Backends without servers get no aggregate, like in the built-in exporter.
     const aggServer = new Map<number, Int32Array>();
     const aggCheck = new Map<number, Int32Array>();
     for (const r of this.lists.backend) {
-      const agg = this.#byProxy.get(table.field(r, this.#col.pxname));
+      const agg = this.byProxy.get(table.field(r, this.col.pxname));
       if (!agg) continue;
       aggServer.set(r, agg.servers);
       aggCheck.set(r, agg.checks);
     }
     const rows = { frontend: Int32Array.from(this.lists.frontend), backend: Int32Array.from(this.lists.backend), server: Int32Array.from(this.lists.server) };
-    return this.#prepared(table, rows, aggServer, aggCheck);
+    return this.prepared(table, rows, aggServer, aggCheck);
   }
 
-  #prepared(table: StatTable, rows: Record<Scope, Int32Array>, aggServer: Map<number, Int32Array>, aggCheck: Map<number, Int32Array>): Prepared {
+  private prepared(table: StatTable, rows: Record<Scope, Int32Array>, aggServer: Map<number, Int32Array>, aggCheck: Map<number, Int32Array>): Prepared {
     const { labels, http, serverState, checkState, maint } = this;
     return { table, rows, labels, http, serverState, checkState, aggServer, aggCheck, maint, statusCol: this.statusCol };
   }
@@ -471,37 +471,37 @@ interface Cursor {
 export class HaproxyExporter {
   /** Whose built-in exporter this one follows ("2.6" or "3.0"). */
   readonly follows: PromexTables['follows'];
-  readonly #info: InfoFamily[];
-  readonly #stat: StatFamily[];
-  readonly #resolver: { family: string; header: Uint8Array; name: Uint8Array; key: string }[];
-  readonly #prepared = new WeakMap<StatTable, Prepared>();
-  readonly #pool = new ChunkPool();
+  private readonly info: InfoFamily[];
+  private readonly stat: StatFamily[];
+  private readonly resolver: { family: string; header: Uint8Array; name: Uint8Array; key: string }[];
+  private readonly prepared = new WeakMap<StatTable, Prepared>();
+  private readonly pool = new ChunkPool();
   /** `,state="X"} ` / `,code="X"} ` suffixes. */
-  readonly #proxyStateSfx = PROXY_STATES.map((s) => enc(`,state="${s}"} `));
-  readonly #serverStateSfx = SERVER_STATES.map((s) => enc(`,state="${s}"} `));
-  readonly #checkStateSfx = CHECK_STATES.map((s) => enc(`,state="${s}"} `));
-  readonly #codeSfx = HTTP_CODES.map(([c]) => enc(`,code="${c}"} `));
+  private readonly proxyStateSfx = PROXY_STATES.map((s) => enc(`,state="${s}"} `));
+  private readonly serverStateSfx = SERVER_STATES.map((s) => enc(`,state="${s}"} `));
+  private readonly checkStateSfx = CHECK_STATES.map((s) => enc(`,state="${s}"} `));
+  private readonly codeSfx = HTTP_CODES.map(([c]) => enc(`,code="${c}"} `));
 
   constructor(options: HaproxyMetricsOptions = {}, version?: ExporterVersion) {
     const keep = familyFilter(options);
     const tables = promexTables(version);
     this.follows = tables.follows;
     const header = (name: string, help: string, type: string): Uint8Array => enc(`# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`);
-    this.#info = tables.info
+    this.info = tables.info
       .filter((m) => keep(`haproxy_process_${m.name}`))
       .map((metric) => {
         const name = `haproxy_process_${metric.name}`;
         return { metric, header: header(name, metric.help, metric.type), name: enc(name) };
       });
-    this.#stat = [];
+    this.stat = [];
     for (const scope of ['frontend', 'backend', 'server'] as const) {
       for (const metric of tables.stat) {
         const name = `haproxy_${scope}_${metric.name}`;
         if (!metric.scopes.includes(scope) || !keep(name)) continue;
-        this.#stat.push({ scope, metric, header: header(name, metric.help, metric.type), name: enc(name) });
+        this.stat.push({ scope, metric, header: header(name, metric.help, metric.type), name: enc(name) });
       }
     }
-    this.#resolver = (tables.resolvers ? RESOLVER_METRICS : [])
+    this.resolver = (tables.resolvers ? RESOLVER_METRICS : [])
       .filter(([n]) => keep(`haproxy_resolver_${n}`))
       .map(([n, key, help]) => ({
         family: `haproxy_resolver_${n}`,
@@ -514,15 +514,15 @@ export class HaproxyExporter {
   /** Families this exporter writes (after the cardinality options), for docs and tests. */
   families(): string[] {
     return [
-      ...this.#info.map((f) => `haproxy_process_${f.metric.name}`),
-      ...this.#stat.map((f) => `haproxy_${f.scope}_${f.metric.name}`),
-      ...this.#resolver.map((f) => f.family),
+      ...this.info.map((f) => `haproxy_process_${f.metric.name}`),
+      ...this.stat.map((f) => `haproxy_${f.scope}_${f.metric.name}`),
+      ...this.resolver.map((f) => f.family),
     ];
   }
 
   /** Whether scrapes need `show resolvers` (StatsInput.resolvers): HAProxy 3.0's haproxy_resolver_* families are exported. */
   get wantsResolvers(): boolean {
-    return this.#resolver.length > 0;
+    return this.resolver.length > 0;
   }
 
   /** Writes every selected family; returns early (without error) if the writer is aborted. */
@@ -532,11 +532,11 @@ export class HaproxyExporter {
     // Taken before any await, so a newer read cannot release it under this write.
     const candidate = stats.prerendered;
     const pre = candidate instanceof ServerPrerender && candidate.exporter === this && !noMaint && candidate.acquire() ? candidate : undefined;
-    if (!scopes || scopes.has('global')) await this.#writeInfo(stats.info, w);
-    let p = this.#prepared.get(stats.table);
+    if (!scopes || scopes.has('global')) await this.writeInfo(stats.info, w);
+    let p = this.prepared.get(stats.table);
     if (!p) {
-      p = prepare(stats.table, this.#needLastChecks ? stats.serversState : undefined);
-      this.#prepared.set(stats.table, p);
+      p = prepare(stats.table, this.needLastChecks ? stats.serversState : undefined);
+      this.prepared.set(stats.table, p);
     }
     // One reference for this write, dropped when the write is over and the output released every passed-through chunk.
     let outstanding = 1;
@@ -544,7 +544,7 @@ export class HaproxyExporter {
       if (--outstanding === 0) pre?.release();
     };
     try {
-      for (const fam of this.#stat) {
+      for (const fam of this.stat) {
         if (scopes && !scopes.has(fam.scope)) continue;
         if (w.aborted) return;
         const ready = pre?.chunks(fam);
@@ -558,14 +558,14 @@ export class HaproxyExporter {
         const cursor: Cursor = { header: false, row: 0, sub: 0 };
         for (;;) {
           if (w.aborted) return;
-          const finished = fam.metric.value === 'hrsp' ? this.#writeCodes(fam, p, w, rows, noMaint, cursor) : this.#writeRows(fam, p, w, rows, noMaint, cursor);
+          const finished = fam.metric.value === 'hrsp' ? this.writeCodes(fam, p, w, rows, noMaint, cursor) : this.writeRows(fam, p, w, rows, noMaint, cursor);
           if (finished) break;
           await w.flush(fam.header.length + fam.name.length + 1024);
         }
       }
       // The resolvers module comes after the proxies, as in 3.0's exporter (scope=resolver selects it there too).
-      if (this.#resolver.length > 0 && stats.resolvers !== undefined && (!scopes || scopes.has('resolver'))) {
-        await this.#writeResolvers(stats.resolvers, w);
+      if (this.resolver.length > 0 && stats.resolvers !== undefined && (!scopes || scopes.has('resolver'))) {
+        await this.writeResolvers(stats.resolvers, w);
       }
       await w.end();
     } finally {
@@ -573,8 +573,8 @@ export class HaproxyExporter {
     }
   }
 
-  get #needLastChecks(): boolean {
-    return this.#stat.some((f) => f.metric.value === 'agg_check');
+  private get needLastChecks(): boolean {
+    return this.stat.some((f) => f.metric.value === 'agg_check');
   }
 
   /**
@@ -584,18 +584,18 @@ export class HaproxyExporter {
    * server family is exported.
    */
   prerenderer(): RowRenderer | undefined {
-    const families = this.#stat.filter((f) => f.scope === 'server');
+    const families = this.stat.filter((f) => f.scope === 'server');
     if (families.length === 0) return undefined;
-    return new ServerPrerender(this, families, this.#pool, {
+    return new ServerPrerender(this, families, this.pool, {
       write: (fam, p, sink, rows, cur) =>
-        fam.metric.value === 'hrsp' ? this.#writeCodes(fam, p, sink, rows, false, cur, cur.sub) : this.#writeRows(fam, p, sink, rows, false, cur),
-      finished: (table, p) => this.#prepared.set(table, p),
-      needLastChecks: this.#needLastChecks,
+        fam.metric.value === 'hrsp' ? this.writeCodes(fam, p, sink, rows, false, cur, cur.sub) : this.writeRows(fam, p, sink, rows, false, cur),
+      finished: (table, p) => this.prepared.set(table, p),
+      needLastChecks: this.needLastChecks,
     });
   }
 
-  async #writeInfo(info: StatsInput['info'], w: ChunkWriter): Promise<void> {
-    for (const fam of this.#info) {
+  private async writeInfo(info: StatsInput['info'], w: ChunkWriter): Promise<void> {
+    for (const fam of this.info) {
       let line: string;
       if (fam.metric.value === 'build_info') {
         line = `{version="${escapeLabel(String(info.Version ?? ''))}"} 1\n`;
@@ -612,10 +612,10 @@ export class HaproxyExporter {
     }
   }
 
-  async #writeResolvers(text: string, w: ChunkWriter): Promise<void> {
+  private async writeResolvers(text: string, w: ChunkWriter): Promise<void> {
     const nameservers = parseShowResolvers(text);
     if (nameservers.length === 0) return; // no sample: no header
-    for (const fam of this.#resolver) {
+    for (const fam of this.resolver) {
       if (w.aborted) return;
       let out = '';
       for (const ns of nameservers) {
@@ -635,7 +635,7 @@ export class HaproxyExporter {
   }
 
   /** Writes the family header once, if it fits; false when the chunk is full. */
-  #header(fam: StatFamily, w: ByteSink, cur: Cursor): boolean {
+  private header(fam: StatFamily, w: ByteSink, cur: Cursor): boolean {
     if (cur.header) return true;
     if (!w.room(fam.header.length)) return false;
     w.bytes(fam.header);
@@ -644,18 +644,18 @@ export class HaproxyExporter {
   }
 
   /** http_responses_total, in the built-in exporter's order: every proxy for 1xx, then for 2xx... */
-  #writeCodes(fam: StatFamily, p: Prepared, w: ByteSink, rows: Int32Array, noMaint: boolean, cur: Cursor, lastCode = HTTP_CODES.length - 1): boolean {
+  private writeCodes(fam: StatFamily, p: Prepared, w: ByteSink, rows: Int32Array, noMaint: boolean, cur: Cursor, lastCode = HTTP_CODES.length - 1): boolean {
     const { table, labels, http, maint } = p;
     const { lines, starts, stride } = table;
     const name = fam.name;
     const skipMaint = noMaint && fam.scope === 'server';
     for (; cur.sub <= lastCode; cur.sub++, cur.row = 0) {
       const col = table.column(HTTP_CODES[cur.sub]![1]);
-      const sfx = this.#codeSfx[cur.sub]!;
+      const sfx = this.codeSfx[cur.sub]!;
       for (; cur.row < rows.length; cur.row++) {
         const r = rows[cur.row]!;
         if (!http[r] || (skipMaint && maint[r])) continue;
-        if (!cur.header && !this.#header(fam, w, cur)) return false;
+        if (!cur.header && !this.header(fam, w, cur)) return false;
         const lbl = labels[r]!;
         const s = col < 0 ? 0 : starts[r * stride + col]!;
         const e = col < 0 ? 0 : starts[r * stride + col + 1]! - 1;
@@ -680,9 +680,9 @@ export class HaproxyExporter {
    * Writes sample lines from the cursor on until the chunk is full (returns
    * false, cursor updated) or the family is done (returns true).
    */
-  #writeRows(fam: StatFamily, p: Prepared, w: ByteSink, rows: Int32Array, noMaint: boolean, cur: Cursor): boolean {
+  private writeRows(fam: StatFamily, p: Prepared, w: ByteSink, rows: Int32Array, noMaint: boolean, cur: Cursor): boolean {
     const kind = fam.metric.value;
-    if (kind === 'status' || kind === 'check_status' || kind === 'agg_server' || kind === 'agg_check') return this.#writeStates(fam, p, w, rows, noMaint, cur);
+    if (kind === 'status' || kind === 'check_status' || kind === 'agg_server' || kind === 'agg_check') return this.writeStates(fam, p, w, rows, noMaint, cur);
     const { table, labels, http, maint, checkState } = p;
     const { lines, starts, stride } = table;
     const col = table.column(fam.metric.column);
@@ -708,7 +708,7 @@ export class HaproxyExporter {
       if (duration && e <= s) continue;
       if (!cur.header) {
         w.pos = o;
-        if (!this.#header(fam, w, cur)) {
+        if (!this.header(fam, w, cur)) {
           cur.row = i;
           return false;
         }
@@ -739,13 +739,12 @@ export class HaproxyExporter {
   }
 
   /** One sample per label value: 1 for the current state (status, check_status), or a count per state (agg_*). */
-  #writeStates(fam: StatFamily, p: Prepared, w: ByteSink, rows: Int32Array, noMaint: boolean, cur: Cursor): boolean {
+  private writeStates(fam: StatFamily, p: Prepared, w: ByteSink, rows: Int32Array, noMaint: boolean, cur: Cursor): boolean {
     const { metric, scope, name } = fam;
     const { table, labels } = p;
     const kind = metric.value;
     const isServer = scope === 'server';
-    const sfx =
-      kind === 'status' ? (isServer ? this.#serverStateSfx : this.#proxyStateSfx) : kind === 'agg_server' ? this.#serverStateSfx : this.#checkStateSfx;
+    const sfx = kind === 'status' ? (isServer ? this.serverStateSfx : this.proxyStateSfx) : kind === 'agg_server' ? this.serverStateSfx : this.checkStateSfx;
     const skipMaint = noMaint && isServer;
     const n = rows.length;
     for (let i = cur.row; i < n; i++, cur.sub = 0) {
@@ -766,7 +765,7 @@ export class HaproxyExporter {
         counts = (kind === 'agg_server' ? p.aggServer : p.aggCheck).get(r);
         if (!counts) continue;
       }
-      if (!cur.header && !this.#header(fam, w, cur)) {
+      if (!cur.header && !this.header(fam, w, cur)) {
         cur.row = i;
         return false;
       }
@@ -812,12 +811,12 @@ interface PrerenderHooks {
 
 /** Server families rendered row batch by row batch during a read; see HaproxyExporter.prerenderer(). */
 class ServerPrerender implements RowRenderer, Prerendered {
-  #facts: RowFacts | undefined;
-  #seenServers = 0;
+  private facts: RowFacts | undefined;
+  private seenServers = 0;
   /** Per family its chunk lists (http_responses_total: one per code, in order). */
-  readonly #lists = new Map<StatFamily, ChunkList[]>();
-  #refs = 0;
-  #released = false;
+  private readonly lists = new Map<StatFamily, ChunkList[]>();
+  private refs = 0;
+  private released = false;
 
   constructor(
     readonly exporter: HaproxyExporter,
@@ -827,19 +826,19 @@ class ServerPrerender implements RowRenderer, Prerendered {
   ) {}
 
   rows(view: StatTable, from: number, to: number): void {
-    const facts = (this.#facts ??= new RowFacts(view));
+    const facts = (this.facts ??= new RowFacts(view));
     facts.add(view, from, to);
     const servers = facts.lists.server;
-    if (servers.length === this.#seenServers) return;
-    const p = facts.partial(view, servers.slice(this.#seenServers));
-    this.#seenServers = servers.length;
+    if (servers.length === this.seenServers) return;
+    const p = facts.partial(view, servers.slice(this.seenServers));
+    this.seenServers = servers.length;
     const rows = p.rows.server;
     for (const fam of this.families) {
       const hrsp = fam.metric.value === 'hrsp';
-      let lists = this.#lists.get(fam);
+      let lists = this.lists.get(fam);
       if (!lists) {
         lists = Array.from({ length: hrsp ? HTTP_CODES.length : 1 }, () => new ChunkList(this.pool));
-        this.#lists.set(fam, lists);
+        this.lists.set(fam, lists);
       }
       lists.forEach((list, code) => {
         const cur: Cursor = { header: true, row: 0, sub: code };
@@ -849,36 +848,36 @@ class ServerPrerender implements RowRenderer, Prerendered {
   }
 
   finish(table: StatTable, serversState: string | undefined): Prerendered {
-    const facts = (this.#facts ??= new RowFacts(table));
+    const facts = (this.facts ??= new RowFacts(table));
     this.hooks.finished(table, facts.finish(table, this.hooks.needLastChecks ? serversState : undefined));
     let used = 0;
-    for (const lists of this.#lists.values()) for (const l of lists) used += l.buffers;
+    for (const lists of this.lists.values()) for (const l of lists) used += l.buffers;
     this.pool.fit(used);
-    this.#refs = 1;
+    this.refs = 1;
     return this;
   }
 
   abort(): void {
-    this.#refs = 1;
+    this.refs = 1;
     this.release();
   }
 
   /** The rendered lines of a family ([] when it has none), or undefined when this family was not rendered here. */
   chunks(fam: StatFamily): Uint8Array[] | undefined {
     if (!this.families.includes(fam)) return undefined;
-    return (this.#lists.get(fam) ?? []).flatMap((l) => l.chunks());
+    return (this.lists.get(fam) ?? []).flatMap((l) => l.chunks());
   }
 
   acquire(): boolean {
-    if (this.#released) return false;
-    this.#refs++;
+    if (this.released) return false;
+    this.refs++;
     return true;
   }
 
   release(): void {
-    if (this.#released || --this.#refs > 0) return;
-    this.#released = true;
-    for (const lists of this.#lists.values()) for (const l of lists) l.release();
-    this.#lists.clear();
+    if (this.released || --this.refs > 0) return;
+    this.released = true;
+    for (const lists of this.lists.values()) for (const l of lists) l.release();
+    this.lists.clear();
   }
 }

@@ -190,45 +190,45 @@ function fieldsOf(row: RowInfo): string[] {
 export class LiveStream {
   readonly path: string;
   readonly intervalMs: number;
-  readonly #o: LiveStreamOptions;
-  readonly #maxBuffered: number;
-  readonly #maxClients: number;
-  readonly #maxTotalBuffered: number;
-  readonly #messageRate: number;
-  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
-  readonly #clients = new Set<Client>();
-  #nextId = 1;
-  #baseline: Baseline | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #ping: NodeJS.Timeout | undefined;
+  private readonly o: LiveStreamOptions;
+  private readonly maxBuffered: number;
+  private readonly maxClients: number;
+  private readonly maxTotalBuffered: number;
+  private readonly messageRate: number;
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
+  private readonly clients = new Set<Client>();
+  private nextId = 1;
+  private baseline: Baseline | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly ping: NodeJS.Timeout | undefined;
   /** Serializes ticks and subscriptions, so a snapshot and the diffs after it line up. */
-  #queue: Promise<void> = Promise.resolve();
-  #statsFailing = false;
-  #stopped = false;
-  #server: Server | undefined;
-  readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.#upgrade(req, socket, head);
+  private queue: Promise<void> = Promise.resolve();
+  private statsFailing = false;
+  private stopped = false;
+  private server: Server | undefined;
+  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.upgrade(req, socket, head);
 
   constructor(o: LiveStreamOptions) {
-    this.#o = o;
+    this.o = o;
     this.path = o.path ?? '/stream';
     this.intervalMs = Math.max(100, o.intervalMs ?? 1000);
-    this.#maxBuffered = o.maxBufferedBytes ?? 8 * 1024 * 1024;
-    this.#maxClients = o.maxClients ?? 100;
-    this.#maxTotalBuffered = o.maxTotalBufferedBytes ?? 64 * 1024 * 1024;
-    this.#messageRate = o.maxMessagesPerSecond ?? 5;
+    this.maxBuffered = o.maxBufferedBytes ?? 8 * 1024 * 1024;
+    this.maxClients = o.maxClients ?? 100;
+    this.maxTotalBuffered = o.maxTotalBufferedBytes ?? 64 * 1024 * 1024;
+    this.messageRate = o.maxMessagesPerSecond ?? 5;
     const pingMs = o.pingIntervalMs ?? 30_000;
-    this.#ping = setInterval(() => this.#heartbeat(), pingMs);
-    this.#ping.unref();
+    this.ping = setInterval(() => this.heartbeat(), pingMs);
+    this.ping.unref();
   }
 
   get clientCount(): number {
-    return this.#clients.size;
+    return this.clients.size;
   }
 
   /** Serves WebSocket upgrades on `server` (and answers plain GETs of the path with 426). */
   attach(server: Server): Handler {
-    this.#server = server;
-    server.on('upgrade', this.#onUpgrade);
+    this.server = server;
+    server.on('upgrade', this.onUpgrade);
     return (req, res, url) => {
       if (url.pathname !== this.path) return false;
       sendJson(res, 426, { error: 'UpgradeRequired', message: `connect with a WebSocket client to ${this.path}` }, { upgrade: 'websocket' });
@@ -237,18 +237,18 @@ export class LiveStream {
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-    clearInterval(this.#ping);
-    this.#server?.off('upgrade', this.#onUpgrade);
-    for (const c of this.#clients) c.ws.terminate();
-    this.#clients.clear();
-    this.#o.onClients?.(0);
-    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
-    await this.#queue;
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearInterval(this.ping);
+    this.server?.off('upgrade', this.onUpgrade);
+    for (const c of this.clients) c.ws.terminate();
+    this.clients.clear();
+    this.o.onClients?.(0);
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    await this.queue;
   }
 
-  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => undefined);
     const url = requestUrl(req);
     const refuse = (status: string, headers = ''): void => {
@@ -258,39 +258,39 @@ export class LiveStream {
     if (!url) return refuse('400 Bad Request');
     if (url.pathname !== this.path) {
       // Another handler may serve this upgrade; refuse only when nobody else listens.
-      if (this.#server?.listenerCount('upgrade') === 1) refuse('404 Not Found');
+      if (this.server?.listenerCount('upgrade') === 1) refuse('404 Not Found');
       return;
     }
-    if (this.#stopped) return refuse('503 Service Unavailable');
-    if (this.#clients.size >= this.#maxClients) {
-      this.#o.logger.warn('live stream: refusing a client, too many connected', { max: this.#maxClients });
+    if (this.stopped) return refuse('503 Service Unavailable');
+    if (this.clients.size >= this.maxClients) {
+      this.o.logger.warn('live stream: refusing a client, too many connected', { max: this.maxClients });
       return refuse('503 Service Unavailable');
     }
     const accept = (): void => {
-      if (this.#stopped || socket.destroyed) return refuse('503 Service Unavailable');
-      if (this.#clients.size >= this.#maxClients) return refuse('503 Service Unavailable');
+      if (this.stopped || socket.destroyed) return refuse('503 Service Unavailable');
+      if (this.clients.size >= this.maxClients) return refuse('503 Service Unavailable');
       try {
-        this.#wss.handleUpgrade(req, socket, head, (ws) => this.#connected(ws, url));
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.connected(ws, url));
       } catch {
         refuse('400 Bad Request');
       }
     };
-    if (!this.#o.authorize) return accept();
-    this.#o.authorize(req).then(accept, (err: { status?: number; statusCode?: number; headers?: Record<string, string> }) => {
+    if (!this.o.authorize) return accept();
+    this.o.authorize(req).then(accept, (err: { status?: number; statusCode?: number; headers?: Record<string, string> }) => {
       const status = err.status ?? err.statusCode ?? 403;
       refuse(status === 401 ? '401 Unauthorized' : '403 Forbidden', status === 401 ? 'WWW-Authenticate: Bearer realm="node-haproxy"\r\n' : '');
     });
   }
 
-  #connected(ws: WebSocket, url: URL): void {
-    const client: Client = { id: this.#nextId++, ws, alive: true, credits: this.#messageRate * 10, creditsAt: Date.now() };
-    this.#clients.add(client);
-    this.#o.onClients?.(this.#clients.size);
+  private connected(ws: WebSocket, url: URL): void {
+    const client: Client = { id: this.nextId++, ws, alive: true, credits: this.messageRate * 10, creditsAt: Date.now() };
+    this.clients.add(client);
+    this.o.onClients?.(this.clients.size);
     ws.on('pong', () => (client.alive = true));
-    ws.on('close', () => this.#forget(client));
-    ws.on('error', () => this.#forget(client));
-    ws.on('message', (data, isBinary) => this.#message(client, data, isBinary));
-    this.#send(client, JSON.stringify({ type: 'hello', intervalMs: this.intervalMs, path: this.path }));
+    ws.on('close', () => this.forget(client));
+    ws.on('error', () => this.forget(client));
+    ws.on('message', (data, isBinary) => this.message(client, data, isBinary));
+    this.send(client, JSON.stringify({ type: 'hello', intervalMs: this.intervalMs, path: this.path }));
     const q = url.searchParams;
     if (['all', 'frontend', 'backend', 'fields'].some((k) => q.has(k))) {
       const list = (k: string): string[] | undefined =>
@@ -300,29 +300,29 @@ export class LiveStream {
               .flatMap((v) => v.split(','))
               .filter((v) => v !== '')
           : undefined;
-      this.#subscribe(client, { frontends: list('frontend'), backends: list('backend'), fields: list('fields') });
+      this.subscribe(client, { frontends: list('frontend'), backends: list('backend'), fields: list('fields') });
     }
   }
 
-  #forget(client: Client): void {
-    if (this.#clients.delete(client)) this.#o.onClients?.(this.#clients.size);
+  private forget(client: Client): void {
+    if (this.clients.delete(client)) this.o.onClients?.(this.clients.size);
   }
 
   /** Takes one message credit; false when the client has sent faster than allowed (it is then dropped). */
-  #takeCredit(client: Client): boolean {
+  private takeCredit(client: Client): boolean {
     const now = Date.now();
-    const burst = this.#messageRate * 10;
-    client.credits = Math.min(burst, client.credits + ((now - client.creditsAt) / 1000) * this.#messageRate);
+    const burst = this.messageRate * 10;
+    client.credits = Math.min(burst, client.credits + ((now - client.creditsAt) / 1000) * this.messageRate);
     client.creditsAt = now;
     if (client.credits < 1) return false;
     client.credits -= 1;
     return true;
   }
 
-  #message(client: Client, data: RawData, isBinary: boolean): void {
-    if (!this.#clients.has(client)) return; // dropped: what it had in flight is ignored
-    if (!this.#takeCredit(client)) {
-      this.#drop(client, 'flood', { maxMessagesPerSecond: this.#messageRate });
+  private message(client: Client, data: RawData, isBinary: boolean): void {
+    if (!this.clients.has(client)) return; // dropped: what it had in flight is ignored
+    if (!this.takeCredit(client)) {
+      this.drop(client, 'flood', { maxMessagesPerSecond: this.messageRate });
       return;
     }
     let msg: { type?: unknown; frontends?: unknown; backends?: unknown; fields?: unknown };
@@ -331,87 +331,87 @@ export class LiveStream {
       msg = JSON.parse(data.toString()) as typeof msg;
       if (typeof msg !== 'object' || msg === null) throw new Error('not an object');
     } catch {
-      this.#send(client, JSON.stringify({ type: 'error', message: 'messages are JSON objects: {"type":"subscribe",...} or {"type":"unsubscribe"}' }));
+      this.send(client, JSON.stringify({ type: 'error', message: 'messages are JSON objects: {"type":"subscribe",...} or {"type":"unsubscribe"}' }));
       return;
     }
-    if (msg.type === 'subscribe') this.#subscribe(client, msg);
+    if (msg.type === 'subscribe') this.subscribe(client, msg);
     else if (msg.type === 'unsubscribe') {
       client.sub = undefined;
       client.pending = undefined;
-    } else this.#send(client, JSON.stringify({ type: 'error', message: `unknown message type ${JSON.stringify(msg.type)}; use subscribe or unsubscribe` }));
+    } else this.send(client, JSON.stringify({ type: 'error', message: `unknown message type ${JSON.stringify(msg.type)}; use subscribe or unsubscribe` }));
   }
 
-  #subscribe(client: Client, msg: { frontends?: unknown; backends?: unknown; fields?: unknown }): void {
+  private subscribe(client: Client, msg: { frontends?: unknown; backends?: unknown; fields?: unknown }): void {
     let sub: Subscription;
     try {
       sub = parseSubscription(msg);
     } catch (err) {
-      this.#send(client, JSON.stringify({ type: 'error', message: (err as Error).message }));
+      this.send(client, JSON.stringify({ type: 'error', message: (err as Error).message }));
       return;
     }
     // One queued snapshot per client at most: a newer subscription replaces one not yet served.
     const queued = client.pending !== undefined;
     client.pending = sub;
     if (queued) return;
-    this.#enqueue(async () => {
+    this.enqueue(async () => {
       const next = client.pending;
       client.pending = undefined;
-      if (!this.#clients.has(client) || !next) return;
+      if (!this.clients.has(client) || !next) return;
       sub = next;
-      if (!this.#baseline) {
+      if (!this.baseline) {
         try {
-          this.#baseline = index((await this.#o.stats.read(this.intervalMs / 2)).table);
+          this.baseline = index((await this.o.stats.read(this.intervalMs / 2)).table);
         } catch (err) {
-          this.#send(client, JSON.stringify({ type: 'error', message: (err as Error).message }));
+          this.send(client, JSON.stringify({ type: 'error', message: (err as Error).message }));
           return;
         }
       }
       client.sub = sub;
-      this.#send(client, this.#snapshot(this.#baseline, sub));
-      this.#schedule();
+      this.send(client, this.snapshot(this.baseline, sub));
+      this.schedule();
     });
   }
 
-  #enqueue(fn: () => Promise<void>): void {
-    this.#queue = this.#queue.then(fn).catch((err: unknown) => this.#o.logger.error('live stream failed', { err }));
+  private enqueue(fn: () => Promise<void>): void {
+    this.queue = this.queue.then(fn).catch((err: unknown) => this.o.logger.error('live stream failed', { err }));
   }
 
-  #schedule(): void {
-    if (this.#timer || this.#stopped) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#enqueue(() => this.#tick());
+  private schedule(): void {
+    if (this.timer || this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.enqueue(() => this.tick());
     }, this.intervalMs);
-    this.#timer.unref();
+    this.timer.unref();
   }
 
-  async #tick(): Promise<void> {
-    const subscribers = [...this.#clients].filter((c) => c.sub);
+  private async tick(): Promise<void> {
+    const subscribers = [...this.clients].filter((c) => c.sub);
     if (subscribers.length === 0) {
-      this.#baseline = undefined; // nobody listens: stop reading, free the rows
+      this.baseline = undefined; // nobody listens: stop reading, free the rows
       return;
     }
-    this.#schedule();
+    this.schedule();
     let table: StatTable;
     try {
-      table = (await this.#o.stats.read(this.intervalMs / 2)).table;
+      table = (await this.o.stats.read(this.intervalMs / 2)).table;
     } catch (err) {
-      if (!this.#statsFailing) {
-        this.#statsFailing = true;
+      if (!this.statsFailing) {
+        this.statsFailing = true;
         const text = JSON.stringify({ type: 'error', message: (err as Error).message });
-        for (const c of subscribers) this.#send(c, text);
+        for (const c of subscribers) this.send(c, text);
       }
       return;
     }
-    this.#statsFailing = false;
-    const prev = this.#baseline;
+    this.statsFailing = false;
+    const prev = this.baseline;
     if (prev?.table === table) return;
     const next = index(table);
-    this.#baseline = next;
+    this.baseline = next;
     if (!prev) return;
     const { changes, removed } = diff(prev, next);
     if (changes.length === 0 && removed.length === 0) {
-      for (const c of subscribers) this.#checkBuffered(c);
+      for (const c of subscribers) this.checkBuffered(c);
       return;
     }
     const time = new Date().toISOString();
@@ -420,15 +420,15 @@ export class LiveStream {
       const sub = c.sub!;
       let text = byKey.get(sub.key);
       if (text === undefined) {
-        text = this.#update(next.columns, sub, changes, removed, time);
+        text = this.update(next.columns, sub, changes, removed, time);
         byKey.set(sub.key, text);
       }
-      if (text !== null) this.#send(c, text);
-      else this.#checkBuffered(c);
+      if (text !== null) this.send(c, text);
+      else this.checkBuffered(c);
     }
   }
 
-  #stats(columns: readonly string[], fields: string[], sub: Subscription, only?: Map<number, string>): Record<string, string | number | null> {
+  private stats(columns: readonly string[], fields: string[], sub: Subscription, only?: Map<number, string>): Record<string, string | number | null> {
     const out: Record<string, string | number | null> = {};
     const take = (i: number, v: string | undefined): void => {
       const name = columns[i]!;
@@ -441,23 +441,23 @@ export class LiveStream {
     return out;
   }
 
-  #row(row: RowInfo, stats: Record<string, unknown>): Record<string, unknown> {
+  private row(row: RowInfo, stats: Record<string, unknown>): Record<string, unknown> {
     return row.server === undefined ? { type: row.kind, proxy: row.proxy, stats } : { type: row.kind, proxy: row.proxy, server: row.server, stats };
   }
 
-  #snapshot(b: Baseline, sub: Subscription): string {
+  private snapshot(b: Baseline, sub: Subscription): string {
     const rows: Record<string, unknown>[] = [];
-    for (const row of b.rows.values()) if (matches(sub, row)) rows.push(this.#row(row, this.#stats(b.columns, fieldsOf(row), sub)));
+    for (const row of b.rows.values()) if (matches(sub, row)) rows.push(this.row(row, this.stats(b.columns, fieldsOf(row), sub)));
     return JSON.stringify({ type: 'snapshot', time: new Date().toISOString(), rows });
   }
 
   /** The update message for one subscription, or null when nothing it sees changed. */
-  #update(columns: readonly string[], sub: Subscription, changes: Change[], removed: RowInfo[], time: string): string | null {
+  private update(columns: readonly string[], sub: Subscription, changes: Change[], removed: RowInfo[], time: string): string | null {
     const changed: Record<string, unknown>[] = [];
     for (const ch of changes) {
       if (!matches(sub, ch.row)) continue;
-      const stats = this.#stats(columns, fieldsOf(ch.row), sub, ch.changed);
-      if (Object.keys(stats).length > 0) changed.push(this.#row(ch.row, stats));
+      const stats = this.stats(columns, fieldsOf(ch.row), sub, ch.changed);
+      if (Object.keys(stats).length > 0) changed.push(this.row(ch.row, stats));
     }
     const gone = removed
       .filter((r) => matches(sub, r))
@@ -471,50 +471,50 @@ export class LiveStream {
    * together hold more than the total budget and this one holds the most;
    * true when it was dropped.
    */
-  #checkBuffered(c: Client): boolean {
-    if (c.ws.bufferedAmount > this.#maxBuffered) {
-      this.#drop(c, 'slow', { bufferedBytes: c.ws.bufferedAmount });
+  private checkBuffered(c: Client): boolean {
+    if (c.ws.bufferedAmount > this.maxBuffered) {
+      this.drop(c, 'slow', { bufferedBytes: c.ws.bufferedAmount });
       return true;
     }
     let total = 0;
     let largest: Client | undefined;
-    for (const other of this.#clients) {
+    for (const other of this.clients) {
       const n = other.ws.bufferedAmount;
       total += n;
       if (!largest || n > largest.ws.bufferedAmount) largest = other;
     }
-    if (total <= this.#maxTotalBuffered || !largest) return false;
-    this.#drop(largest, 'slow', { bufferedBytes: largest.ws.bufferedAmount, totalBufferedBytes: total });
+    if (total <= this.maxTotalBuffered || !largest) return false;
+    this.drop(largest, 'slow', { bufferedBytes: largest.ws.bufferedAmount, totalBufferedBytes: total });
     return largest === c;
   }
 
-  #send(c: Client, text: string): void {
-    if (c.ws.readyState !== WebSocket.OPEN || this.#checkBuffered(c)) return;
+  private send(c: Client, text: string): void {
+    if (c.ws.readyState !== WebSocket.OPEN || this.checkBuffered(c)) return;
     c.ws.send(text);
   }
 
-  #drop(c: Client, reason: StreamDropReason, fields: Record<string, unknown> = {}): void {
-    if (!this.#clients.has(c)) return; // once: a client is dropped and counted one time
+  private drop(c: Client, reason: StreamDropReason, fields: Record<string, unknown> = {}): void {
+    if (!this.clients.has(c)) return; // once: a client is dropped and counted one time
     const what = { slow: 'client that does not keep up', unresponsive: 'client that stopped answering pings', flood: 'client that sends messages too fast' }[
       reason
     ];
-    this.#o.logger.warn(`live stream: dropping a ${what}`, {
+    this.o.logger.warn(`live stream: dropping a ${what}`, {
       client: c.id,
       ...fields,
     });
-    this.#o.onDrop?.(reason);
+    this.o.onDrop?.(reason);
     c.ws.terminate();
-    this.#forget(c);
+    this.forget(c);
   }
 
-  #heartbeat(): void {
-    for (const c of [...this.#clients]) {
+  private heartbeat(): void {
+    for (const c of [...this.clients]) {
       if (!c.alive) {
-        this.#drop(c, 'unresponsive');
+        this.drop(c, 'unresponsive');
         continue;
       }
       c.alive = false;
-      if (!this.#checkBuffered(c)) c.ws.ping();
+      if (!this.checkBuffered(c)) c.ws.ping();
     }
   }
 }

@@ -55,9 +55,9 @@ export class Observability {
   readonly stats: StatsReader;
   readonly exporter: HaproxyExporter;
   readonly apply = new ApplyState();
-  #observed: Observed | undefined;
-  #stream: LiveStream | undefined;
-  readonly #detach: (() => void)[] = [];
+  private observed: Observed | undefined;
+  private liveStream: LiveStream | undefined;
+  private readonly detach: (() => void)[] = [];
 
   /** Throws when the cardinality options name no known metric. */
   constructor(private readonly o: ObservabilityOptions) {
@@ -78,7 +78,7 @@ export class Observability {
 
   /** The live stream, once mounted. */
   get stream(): LiveStream | undefined {
-    return this.#stream;
+    return this.liveStream;
   }
 
   /** Counts runtime API updates made through `executor`. */
@@ -88,7 +88,7 @@ export class Observability {
 
   /** Starts following the controller's events. Call before the reconciler starts. */
   attach(observed: Observed): void {
-    this.#observed = observed;
+    this.observed = observed;
     const m = this.metrics;
     for (const s of observed.sources ?? []) m.registerSource(s);
     const onPass = (p: PassResult): void => {
@@ -96,7 +96,7 @@ export class Observability {
       m.observePass(p, this.apply.lastOk, this.apply.lastSuccessAt);
     };
     observed.reconciler.on('pass', onPass);
-    this.#detach.push(() => observed.reconciler.off('pass', onPass));
+    this.detach.push(() => observed.reconciler.off('pass', onPass));
     const sup = observed.supervisor;
     const onReloaded = (): void => m.reloaded('success');
     const onFailed = (e: { reason: 'check' | 'reload' }): void => m.reloaded(e.reason === 'check' ? 'rejected' : 'failed');
@@ -104,7 +104,7 @@ export class Observability {
     sup.on('reloaded', onReloaded);
     sup.on('reload-failed', onFailed);
     sup.on('restarted', onRestarted);
-    this.#detach.push(() => {
+    this.detach.push(() => {
       sup.off('reloaded', onReloaded);
       sup.off('reload-failed', onFailed);
       sup.off('restarted', onRestarted);
@@ -112,13 +112,13 @@ export class Observability {
   }
 
   readiness(): Readiness {
-    const r = evaluateReadiness(this.#inputs());
+    const r = evaluateReadiness(this.inputs());
     this.metrics.ready.set(r.ready ? 1 : 0);
     return r;
   }
 
-  #inputs(): ReadinessInputs {
-    const o = this.#observed;
+  private inputs(): ReadinessInputs {
+    const o = this.observed;
     if (!o) throw new Error('Observability.attach() must be called before readiness is asked');
     return { store: o.store, reconciler: o.reconciler, supervisor: o.supervisor, apply: this.apply };
   }
@@ -131,7 +131,7 @@ export class Observability {
     const m = this.metrics;
     http.use(
       healthHandler(
-        () => this.#inputs(),
+        () => this.inputs(),
         (r) => m.ready.set(r.ready ? 1 : 0),
       ),
     );
@@ -143,7 +143,7 @@ export class Observability {
       onDrop: (reason) => m.streamDropped.inc({ reason }),
       authorize: o.authorizeStream,
     });
-    this.#stream = stream;
+    this.liveStream = stream;
     http.use(
       metricsHandler({
         metrics: m,
@@ -151,8 +151,8 @@ export class Observability {
         stats: this.stats,
         logger: this.o.logger,
         beforeCollect: () => {
-          if (this.#observed) {
-            m.haproxyUp.set(this.#observed.supervisor.isRunning() ? 1 : 0);
+          if (this.observed) {
+            m.haproxyUp.set(this.observed.supervisor.isRunning() ? 1 : 0);
             this.readiness();
           }
         },
@@ -164,7 +164,7 @@ export class Observability {
 
   /** Disconnects stream clients and stops following events (before the HTTP server closes). */
   async stop(): Promise<void> {
-    for (const d of this.#detach.splice(0)) d();
-    await this.#stream?.stop();
+    for (const d of this.detach.splice(0)) d();
+    await this.liveStream?.stop();
   }
 }

@@ -26,7 +26,7 @@ export class StatTable {
    */
   readonly starts: Int32Array;
   readonly stride: number;
-  readonly #index: Map<string, number>;
+  private readonly index: Map<string, number>;
 
   /** Parses a whole reply; throws when it is not `show stat` CSV (an error reply, another command's output). */
   constructor(text: string);
@@ -46,12 +46,12 @@ export class StatTable {
     this.rowCount = lines!.length;
     this.starts = starts!;
     this.stride = a.length + 1;
-    this.#index = new Map(a.map((c, i) => [c, i]));
+    this.index = new Map(a.map((c, i) => [c, i]));
   }
 
   /** Column index, or -1 when this HAProxy has no such column. */
   column(name: string): number {
-    return this.#index.get(name) ?? -1;
+    return this.index.get(name) ?? -1;
   }
 
   /** Offset (in lines[row]) of the first character of a field. */
@@ -114,7 +114,7 @@ export type RowsCallback = (view: StatTable, from: number, to: number) => void;
 
 /** Builds a StatTable from the reply as it arrives, one complete line at a time. */
 export class StatTableBuilder {
-  #reported = 0;
+  private reported = 0;
 
   /** `onRows` sees every row once, in batches of at least `batchRows` (the last batch at finish()). */
   constructor(
@@ -122,84 +122,84 @@ export class StatTableBuilder {
     private readonly batchRows = 256,
   ) {}
 
-  #rest = '';
-  #head = '';
-  #columns: string[] | undefined;
-  #stride = 0;
-  #lines: string[] = [];
-  #starts = new Int32Array(0);
+  private rest = '';
+  private head = '';
+  private columns: string[] | undefined;
+  private stride = 0;
+  private readonly lines: string[] = [];
+  private starts = new Int32Array(0);
 
   /** Adds the next piece of the reply (any split, even inside a line). */
   push(chunk: string): void {
     let text = chunk;
-    if (this.#rest !== '') {
+    if (this.rest !== '') {
       // Complete the pending line without copying the whole chunk behind it.
-      const nl = this.#columns ? chunk.indexOf('\n') : -1;
-      if (nl < 0) text = this.#rest + chunk;
+      const nl = this.columns ? chunk.indexOf('\n') : -1;
+      if (nl < 0) text = this.rest + chunk;
       else {
-        const line = this.#rest + chunk.slice(0, nl);
-        this.#rest = '';
-        if (line !== '') this.#row(line);
+        const line = this.rest + chunk.slice(0, nl);
+        this.rest = '';
+        if (line !== '') this.row(line);
         text = chunk.slice(nl + 1);
       }
     }
-    if (!this.#columns) {
+    if (!this.columns) {
       const nl = text.indexOf('\n');
       if (nl < 0) {
-        this.#rest = text;
+        this.rest = text;
         return;
       }
-      this.#head = text.slice(0, nl);
-      if (!this.#head.startsWith('# ')) throw unexpected(text);
-      const columns = this.#head.slice(2).split(',');
+      this.head = text.slice(0, nl);
+      if (!this.head.startsWith('# ')) throw unexpected(text);
+      const columns = this.head.slice(2).split(',');
       while (columns.length > 0 && columns[columns.length - 1] === '') columns.pop();
-      this.#columns = columns;
-      this.#stride = columns.length + 1;
+      this.columns = columns;
+      this.stride = columns.length + 1;
       text = text.slice(nl + 1);
     }
     let p = 0;
     for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', p)) {
-      if (nl > p) this.#row(text.slice(p, nl));
+      if (nl > p) this.row(text.slice(p, nl));
       p = nl + 1;
     }
-    this.#rest = text.slice(p);
-    if (this.onRows && this.#lines.length - this.#reported >= this.batchRows) this.#report();
+    this.rest = text.slice(p);
+    if (this.onRows && this.lines.length - this.reported >= this.batchRows) this.report();
   }
 
-  #report(): void {
-    const to = this.#lines.length;
-    if (to === this.#reported) return;
-    const view = new StatTable(this.#columns!, this.#lines, this.#starts);
-    const from = this.#reported;
-    this.#reported = to;
+  private report(): void {
+    const to = this.lines.length;
+    if (to === this.reported) return;
+    const view = new StatTable(this.columns!, this.lines, this.starts);
+    const from = this.reported;
+    this.reported = to;
     this.onRows!(view, from, to);
   }
 
   /** The table; throws when the reply was not `show stat` CSV. */
   finish(): StatTable {
-    if (!this.#columns) {
-      if (this.#rest.startsWith('# ')) this.push('\n');
-      else throw unexpected(this.#rest);
+    if (!this.columns) {
+      if (this.rest.startsWith('# ')) this.push('\n');
+      else throw unexpected(this.rest);
     }
-    if (this.#rest !== '') {
-      const last = this.#rest;
-      this.#rest = '';
-      this.#row(last);
+    if (this.rest !== '') {
+      const last = this.rest;
+      this.rest = '';
+      this.row(last);
     }
-    if (this.onRows) this.#report();
-    const n = this.#lines.length;
-    return new StatTable(this.#columns!, this.#lines, this.#starts.subarray(0, n * this.#stride));
+    if (this.onRows) this.report();
+    const n = this.lines.length;
+    return new StatTable(this.columns!, this.lines, this.starts.subarray(0, n * this.stride));
   }
 
-  #row(line: string): void {
-    const ncol = this.#stride - 1;
-    const base = this.#lines.length * this.#stride;
-    if (base + this.#stride > this.#starts.length) {
-      const grown = new Int32Array(Math.max(1024 * this.#stride, this.#starts.length * 2));
-      grown.set(this.#starts);
-      this.#starts = grown;
+  private row(line: string): void {
+    const ncol = this.stride - 1;
+    const base = this.lines.length * this.stride;
+    if (base + this.stride > this.starts.length) {
+      const grown = new Int32Array(Math.max(1024 * this.stride, this.starts.length * 2));
+      grown.set(this.starts);
+      this.starts = grown;
     }
-    const starts = this.#starts;
+    const starts = this.starts;
     const len = line.length;
     let c = 0;
     let p = 0;
@@ -226,6 +226,6 @@ export class StatTableBuilder {
     }
     // Columns the line lacks are empty: start past the line end, so end < start.
     for (let k = c + 1; k <= ncol; k++) starts[base + k] = len + 1;
-    this.#lines.push(line);
+    this.lines.push(line);
   }
 }

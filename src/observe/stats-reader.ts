@@ -58,10 +58,10 @@ export interface StatsReaderOptions {
 
 export class StatsReader {
   readonly cacheMs: number;
-  #last: HaproxyStats | undefined;
-  #inflight: Promise<HaproxyStats> | undefined;
-  #reads = 0;
-  #wantServersState = true;
+  private last: HaproxyStats | undefined;
+  private inflight: Promise<HaproxyStats> | undefined;
+  private readCount = 0;
+  private wantServersState = true;
 
   constructor(private readonly o: StatsReaderOptions) {
     this.cacheMs = o.cacheMs ?? 1000;
@@ -69,7 +69,7 @@ export class StatsReader {
 
   /** Socket reads done so far (each is one show info + one show stat). */
   get reads(): number {
-    return this.#reads;
+    return this.readCount;
   }
 
   /**
@@ -78,21 +78,21 @@ export class StatsReader {
    * (a read shared with another caller may come without).
    */
   read(maxAgeMs = this.cacheMs, options: { prerender?: boolean } = {}): Promise<HaproxyStats> {
-    if (this.#inflight) return this.#inflight;
+    if (this.inflight) return this.inflight;
     const now = this.o.now?.() ?? Date.now();
-    if (this.#last && now - this.#last.readAt < maxAgeMs) return Promise.resolve(this.#last);
+    if (this.last && now - this.last.readAt < maxAgeMs) return Promise.resolve(this.last);
     // The last read is stale: nobody gets it from here on, its rendered chunks can be reused.
-    this.#last?.prerendered?.release();
-    const p = this.#readNow(options.prerender ? this.o.prerenderer?.() : undefined).finally(() => {
-      if (this.#inflight === p) this.#inflight = undefined;
+    this.last?.prerendered?.release();
+    const p = this.readNow(options.prerender ? this.o.prerenderer?.() : undefined).finally(() => {
+      if (this.inflight === p) this.inflight = undefined;
     });
-    this.#inflight = p;
+    this.inflight = p;
     return p;
   }
 
-  async #readNow(renderer: RowRenderer | undefined): Promise<HaproxyStats> {
+  private async readNow(renderer: RowRenderer | undefined): Promise<HaproxyStats> {
     const t0 = performance.now();
-    this.#reads++;
+    this.readCount++;
     const run = this.o.runtime;
     const serversState = (): Promise<string | undefined> =>
       run.execute('show servers state').then(
@@ -104,8 +104,8 @@ export class StatsReader {
       // (maintenance): read it alongside when the last read needed it, else after.
       const [infoText, table, early, resolvers] = await Promise.all([
         run.execute('show info'),
-        this.#showStat(renderer),
-        this.#wantServersState ? serversState() : undefined,
+        this.showStat(renderer),
+        this.wantServersState ? serversState() : undefined,
         this.o.readResolvers?.()
           ? run.execute('show resolvers').then(
               (t) => (t.startsWith('Resolvers section') || t.trim() === '' ? t : undefined),
@@ -114,8 +114,8 @@ export class StatsReader {
           : undefined,
       ]);
       if (!infoText.startsWith('Name:')) throw new Error(`unexpected show info reply: ${JSON.stringify(infoText.slice(0, 200))}`);
-      this.#wantServersState = table.hasPausedChecks();
-      const state = this.#wantServersState ? (early ?? (await serversState())) : undefined;
+      this.wantServersState = table.hasPausedChecks();
+      const state = this.wantServersState ? (early ?? (await serversState())) : undefined;
       const stats: HaproxyStats = {
         readAt: this.o.now?.() ?? Date.now(),
         readMs: performance.now() - t0,
@@ -125,7 +125,7 @@ export class StatsReader {
         prerendered: renderer?.finish(table, state),
         resolvers,
       };
-      this.#last = stats;
+      this.last = stats;
       this.o.onRead?.({ ok: true, durationMs: stats.readMs });
       return stats;
     } catch (err) {
@@ -137,7 +137,7 @@ export class StatsReader {
   }
 
   /** `show stat`, parsed while it streams in when the socket path is known. */
-  async #showStat(renderer: RowRenderer | undefined): Promise<StatTable> {
+  private async showStat(renderer: RowRenderer | undefined): Promise<StatTable> {
     const run = this.o.runtime;
     const onRows = renderer ? (view: StatTable, from: number, to: number) => renderer.rows(view, from, to) : undefined;
     const builder = new StatTableBuilder(onRows);

@@ -27,7 +27,7 @@ export class CertUpdater {
   async execute(ops: readonly CertOp[]): Promise<void> {
     for (const [i, o] of ops.entries()) {
       try {
-        await this.#apply(o);
+        await this.apply(o);
       } catch (cause) {
         const why = cause instanceof Error ? cause.message : String(cause);
         throw new CertUpdateError(`${describeCertOp(o)} failed (${i} of ${ops.length} certificate operation(s) applied before it): ${why}`, o, i, { cause });
@@ -35,7 +35,7 @@ export class CertUpdater {
     }
   }
 
-  #apply(o: CertOp): Promise<void> {
+  private apply(o: CertOp): Promise<void> {
     switch (o.op) {
       case 'update-cert':
         return this.ssl.updateCert(o.path, o.pem);

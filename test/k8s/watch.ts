@@ -42,7 +42,7 @@ function visibleType(change: ChangeEvent, selector: Selector): WatchEventType | 
 
 export class WatchConnection {
   private lastRevision: number;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly timer: NodeJS.Timeout | undefined;
   private stalled = false;
 
   constructor(

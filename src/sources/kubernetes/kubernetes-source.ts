@@ -164,7 +164,7 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
   private readonly dirtyMembers = new Set<ResourceKey>();
   private flushScheduled = false;
   private initialSyncDone = false;
-  private syncedWaiters: Array<() => void> = [];
+  private readonly syncedWaiters: Array<() => void> = [];
   private membersFrom: MembersFrom | undefined;
   private serverInfo: ServerInfo | undefined;
   private startProblem: string | undefined;

@@ -97,7 +97,7 @@ export class Reflector extends EventEmitter<ReflectorEvents> {
   private lastList = 0;
   /** When this reflector lost contact with the API server (a failed list or watch), undefined while in contact. */
   private lostContactAt: number | undefined;
-  private counters = { lists: 0, watches: 0, events: 0 };
+  private readonly counters = { lists: 0, watches: 0, events: 0 };
 
   constructor(options: ReflectorOptions) {
     super();

@@ -106,7 +106,7 @@ export class StatusWriter {
   private readonly concurrency: number;
   private readonly now: () => Date;
   private readonly onPass = (p: PassResult) => this.pass(p);
-  private counters = { patches: 0, failures: 0 };
+  private readonly counters = { patches: 0, failures: 0 };
 
   constructor(private readonly o: StatusWriterOptions) {
     this.backoff = new Backoff(withDefaults({ initialMs: 200, maxMs: 10_000 }, o.backoff ?? {}));
