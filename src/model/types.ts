@@ -32,6 +32,27 @@ export interface ObjectMeta {
 export interface Bind {
   address: string;
   port: number;
+  /** Expect the PROXY protocol on this bind (`accept-proxy`); absent is false. */
+  acceptProxyProtocol?: boolean;
+}
+
+/** Redirect plain-HTTP requests to https (the ACME challenge path is exempt). */
+export interface HttpsRedirect {
+  port: number;
+  statusCode: 301 | 302 | 307 | 308;
+}
+
+/** Strict-Transport-Security on responses sent over TLS. */
+export interface Hsts {
+  maxAge: number;
+  includeSubDomains: boolean;
+  preload: boolean;
+}
+
+/** TLS passthrough: connections whose SNI is one of `hosts` go to `backend`. */
+export interface SniRoute {
+  hosts: string[];
+  backend: string;
 }
 
 export interface HeaderMatch {
@@ -51,6 +72,8 @@ export interface FrontendTimeouts {
   client?: string;
   httpRequest?: string;
   httpKeepAlive?: string;
+  /** sniRoutes: how long to wait for the ClientHello. */
+  tlsInspect?: string;
 }
 
 export interface FrontendSpec {
@@ -62,6 +85,10 @@ export interface FrontendSpec {
   timeouts: FrontendTimeouts;
   forwardFor: boolean;
   keepAlive: KeepAliveMode;
+  httpsRedirect?: HttpsRedirect;
+  hsts?: Hsts;
+  /** TLS passthrough routes (tcp mode); absent is none. */
+  sniRoutes?: SniRoute[];
 }
 
 export interface Member {
@@ -106,6 +133,26 @@ export interface BackendSpec {
   timeouts: BackendTimeouts;
   /** Maximum concurrent connections per member; further requests queue. */
   maxconn?: number;
+  /** Protocol spoken to the members: `h2` is HTTP/2 (h2c in clear, ALPN h2 over TLS). */
+  protocol: BackendProtocol;
+  /** Send the PROXY protocol to the members. */
+  proxyProtocol?: 'v1' | 'v2';
+  /** Connect to the members over TLS. */
+  tls?: BackendTls;
+}
+
+export type BackendProtocol = 'http/1.1' | 'h2';
+
+/** A Secret or ConfigMap holding a CA bundle under `ca.crt`. */
+export interface CaRef {
+  name: string;
+  kind: 'Secret' | 'ConfigMap';
+}
+
+export interface BackendTls {
+  sni?: string;
+  verify: 'Required' | 'None';
+  caRef?: CaRef;
 }
 
 export interface Condition {
@@ -177,7 +224,9 @@ export type IssueReason =
   /** Valid, but HAProxy refuses the configuration it renders to (src/reconcile/refusals.ts). */
   | 'RejectedByHAProxy'
   | 'Conflict'
-  | 'Duplicate';
+  | 'Duplicate'
+  /** A referenced Secret or ConfigMap does not exist or lacks the key used. */
+  | 'SecretNotFound';
 
 export function formatIssue(i: Pick<Issue, 'field' | 'message'> & Partial<Pick<Issue, 'origin' | 'resource'>>, o: { where?: boolean } = {}): string {
   const where = o.where === false ? '' : [i.origin, i.resource].filter(Boolean).join(': ');
