@@ -423,9 +423,11 @@ export interface RenderedProblem {
 const RENDERED: Record<RawSection, Record<string, (w: readonly string[]) => boolean>> = {
   frontend: {
     mode: (w) => w.length === 2 && (w[1] === 'http' || w[1] === 'tcp'),
-    bind: (w) => w.length === 2,
+    bind: (w) => w.length === 2 || (w.length === 3 && w[2] === 'accept-proxy'),
     maxconn: (w) => w.length === 2 && /^\d+$/.test(w[1]!),
-    use_backend: (w) => w.length === 2 || (w.length > 3 && w[2] === 'if' && w.slice(3).every((x) => /^r\d+_(host|path|hdr|hdr_once)$/.test(x))),
+    use_backend: (w) =>
+      w.length === 2 ||
+      (w.length > 3 && w[2] === 'if' && (w.slice(3).every((x) => /^r\d+_(host|path|hdr|hdr_once)$/.test(x)) || (w.length === 4 && /^sni\d+$/.test(w[3]!)))),
     default_backend: (w) => w.length === 2,
   },
   backend: {
@@ -435,10 +437,26 @@ const RENDERED: Record<RawSection, Record<string, (w: readonly string[]) => bool
   },
 };
 
+/** Server parameters backend TLS, h2 and the PROXY protocol render, with the shape of their value. */
+const TLS_SERVER_PARAMS: Record<string, RegExp> = {
+  verify: /^(none|required)$/,
+  'ca-file': /^(@system-ca|\/[A-Za-z0-9._\/-]+\.ca\.pem)$/,
+  sni: /^str\([A-Za-z0-9.-]+\)$/,
+  'check-sni': /^[A-Za-z0-9.-]+$/,
+  alpn: /^h2$/,
+  'check-alpn': /^h2$/,
+  proto: /^h2$/,
+};
+
 function serverParamsOk(rest: readonly string[]): boolean {
   for (let i = 0; i < rest.length; i++) {
     const w = rest[i]!;
-    if (w === 'check' || w === 'disabled') continue;
+    if (['check', 'disabled', 'ssl', 'send-proxy', 'send-proxy-v2'].includes(w)) continue;
+    const next = rest[i + 1];
+    if (next !== undefined && TLS_SERVER_PARAMS[w]?.test(next)) {
+      i++;
+      continue;
+    }
     if (['maxconn', 'inter', 'rise', 'fall'].includes(w) && rest[i + 1] !== undefined && /^\d+(us|ms|s|m|h|d)?$/.test(rest[i + 1]!)) {
       i++;
       continue;

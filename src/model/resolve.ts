@@ -12,7 +12,8 @@
  *   address in two spellings, or a wildcard and an address it includes, on one
  *   port); the one that already served keeps the socket.
  */
-import { MEMBERS, mergeDiscovered, type Discovered } from './discovered.js';
+import { MEMBERS, mergeDiscovered, type Discovered, type DiscoveredValues } from './discovered.js';
+import { SECRETS, secretKey, type SecretData } from './secrets.js';
 import { bindOverlap, bindValue, describeBind } from './ip-address.js';
 import { formatProblem, keyOf, parseKey, type Backend, type Frontend, type Issue, type Member, type Resource, type ResourceKey } from './types.js';
 
@@ -95,11 +96,28 @@ function bindsClash(other: Frontend, f: Frontend): { index: number; message: str
 
 function backendRefs(f: Frontend): { field: string; name: string }[] {
   const refs = f.spec.rules.map((r, i) => ({ field: `spec.rules[${i}].backend`, name: r.backend }));
+  (f.spec.sniRoutes ?? []).forEach((r, i) => refs.push({ field: `spec.sniRoutes[${i}].backend`, name: r.backend }));
   if (f.spec.defaultBackend) refs.unshift({ field: 'spec.defaultBackend', name: f.spec.defaultBackend });
   return refs;
 }
 
 const label = (r: Resource): string => `${r.kind} ${r.metadata.namespace}/${r.metadata.name}`;
+
+/** Why a Backend's `spec.tls.caRef` does not resolve (a Secret or ConfigMap of its namespace with a CA bundle in `ca.crt`), or undefined. */
+export function caRefProblem(b: Backend, secrets: DiscoveredValues<SecretData> | undefined): Omit<Issue, 'origin' | 'resource'> | undefined {
+  const ref = b.spec.tls?.caRef;
+  if (!ref) return undefined;
+  const what = `${ref.kind} ${b.metadata.namespace}/${ref.name}`;
+  const data = secrets?.get(secretKey(ref.kind, b.metadata.namespace, ref.name));
+  const field = 'spec.tls.caRef';
+  if (!data) return { field, reason: 'SecretNotFound', message: `${what} does not exist; create it with the CA bundle under ca.crt, or fix the name` };
+  const ca = data.data['ca.crt'];
+  if (ca === undefined) return { field, reason: 'SecretNotFound', message: `${what} has no ca.crt; put the CA bundle (PEM) under ca.crt` };
+  if (!/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.test(ca)) {
+    return { field, reason: 'InvalidSpec', message: `${what}: ca.crt holds no PEM certificate; put the CA bundle (PEM) under ca.crt` };
+  }
+  return undefined;
+}
 
 export function resolve(input: ResolveInput): Resolution {
   const outcomes = new Map<ResourceKey, Outcome>();
@@ -150,8 +168,26 @@ export function resolve(input: ResolveInput): Resolution {
   const discovered = discoveredOf(input);
   const withDiscovered = <T extends Resource>(key: ResourceKey, r: T): T => mergeDiscovered(r, key, discovered) as T;
   const backends = new Map<ResourceKey, Backend>();
+  const secrets = discovered?.get(SECRETS) as DiscoveredValues<SecretData> | undefined;
   for (const [key, c] of candidates) {
     if (c.resource.kind !== 'Backend') continue;
+    const problem = caRefProblem(c.resource, secrets);
+    if (problem) {
+      const issue: Issue = { origin: input.declared.find((d) => d.key === key)?.origin, resource: label(c.resource), ...problem };
+      const previous = input.lastAccepted.get(key) as Backend | undefined;
+      // The last accepted version serves on if its own reference still resolves.
+      const fallback = c.current && previous && previous !== c.resource && !caRefProblem(previous, secrets) ? previous : undefined;
+      const prior = outcomes.get(key);
+      const issues = prior && !prior.accepted ? [...prior.issues, issue] : [issue];
+      outcomes.set(key, { accepted: false, reason: issue.reason, message: formatProblem(issue), issues, serving: fallback });
+      if (!fallback) {
+        candidates.delete(key);
+        continue;
+      }
+      candidates.set(key, { resource: fallback, current: false });
+      backends.set(key, withDiscovered(key, fallback));
+      continue;
+    }
     backends.set(key, withDiscovered(key, c.resource));
   }
 

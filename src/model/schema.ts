@@ -106,6 +106,11 @@ export const frontendSpecSchema: JsonSchema = namedObject(
         {
           address: { ...str(PATTERNS.bindAddress, 'Address to listen on: `*` for all IPv4 addresses, an IPv4 or an IPv6 address.', 64), default: '*' },
           port: { ...port, description: 'TCP port to listen on.' },
+          acceptProxyProtocol: {
+            type: 'boolean',
+            description:
+              '(Default false.) Expect the PROXY protocol (v1 or v2) on every connection to this bind (accept-proxy): the client address is the one in its header.',
+          },
         },
         ['port'],
       ),
@@ -145,6 +150,7 @@ export const frontendSpecSchema: JsonSchema = namedObject(
         client: duration('Client inactivity timeout'),
         httpRequest: duration('Time allowed for a complete HTTP request'),
         httpKeepAlive: duration('Time to wait for a new request on a kept-alive connection'),
+        tlsInspect: duration('With sniRoutes: how long to wait for the TLS ClientHello before routing to defaultBackend (default 5s)'),
       }),
       default: {},
     },
@@ -155,6 +161,45 @@ export const frontendSpecSchema: JsonSchema = namedObject(
       enum: ['keep-alive', 'server-close', 'close'],
       default: 'keep-alive',
       description: 'HTTP connection mode: keep-alive (both sides), server-close (close towards servers), close.',
+    },
+    httpsRedirect: namedObject(
+      'HttpsRedirect',
+      {
+        port: { ...port, default: 443, description: 'HTTPS port in the Location (443 is left out of it).' },
+        statusCode: { type: 'integer', enum: [301, 302, 307, 308], default: 301, description: 'Redirect status code.' },
+      },
+      [],
+      'Redirect plain-HTTP requests (those not received over TLS) to https (http mode); paths under /.well-known/acme-challenge/ are routed as usual.',
+    ),
+    hsts: namedObject(
+      'Hsts',
+      {
+        maxAge: { type: 'integer', minimum: 0, maximum: 1000000000, description: 'max-age in seconds.' },
+        includeSubDomains: { type: 'boolean', default: false, description: 'Add includeSubDomains.' },
+        preload: { type: 'boolean', default: false, description: 'Add preload (needs includeSubDomains and maxAge of at least 31536000).' },
+      },
+      ['maxAge'],
+      'Send Strict-Transport-Security on responses sent over TLS (http mode).',
+    ),
+    sniRoutes: {
+      type: 'array',
+      maxItems: 1000,
+      description:
+        'TLS passthrough routing (tcp mode only): the first route naming the server name (SNI) of the ClientHello picks the backend; others go to defaultBackend.',
+      items: namedObject(
+        'SniRoute',
+        {
+          hosts: {
+            type: 'array',
+            minItems: 1,
+            maxItems: 1000,
+            description: 'Server names (case-insensitive); `*.example.com` matches any subdomain.',
+            items: str(PATTERNS.host, 'A server name, or `*.domain`.'),
+          },
+          backend: str(PATTERNS.name, 'Backend (in the same namespace, mode tcp) that receives matching connections.'),
+        },
+        ['hosts', 'backend'],
+      ),
     },
   },
   ['binds'],
@@ -243,6 +288,37 @@ export const backendSpecSchema: JsonSchema = namedObject(
       default: {},
     },
     maxconn: maxconn('Maximum concurrent connections per member; further requests queue.'),
+    protocol: {
+      title: 'BackendProtocol',
+      type: 'string',
+      enum: ['http/1.1', 'h2'],
+      default: 'http/1.1',
+      description: 'Protocol spoken to the members (http mode): h2 is HTTP/2 (h2c in clear, ALPN h2 with tls), for gRPC.',
+    },
+    proxyProtocol: { type: 'string', enum: ['v1', 'v2'], description: 'Send the PROXY protocol header to the members (send-proxy / send-proxy-v2).' },
+    tls: namedObject(
+      'BackendTls',
+      {
+        sni: str(PATTERNS.address, 'Server name to send (SNI), and the name the member certificate must carry when verified.'),
+        verify: {
+          type: 'string',
+          enum: ['Required', 'None'],
+          default: 'Required',
+          description: 'Required: verify the member certificate (against caRef, or the system trust store); None: do not.',
+        },
+        caRef: namedObject(
+          'CaRef',
+          {
+            name: str(PATTERNS.name, 'Secret or ConfigMap (same namespace) holding the CA bundle under ca.crt.'),
+            kind: { type: 'string', enum: ['Secret', 'ConfigMap'], default: 'Secret', description: 'Secret or ConfigMap.' },
+          },
+          ['name'],
+          'CA bundle that verifies the member certificates (default: the system trust store).',
+        ),
+      },
+      [],
+      'Connect to the members over TLS (re-encryption).',
+    ),
   },
   [],
   'BackendSpec: a pool of members.',

@@ -18,6 +18,12 @@ export interface FrontendSpec {
   forwardFor: boolean;
   /** HTTP connection mode: keep-alive (both sides), server-close (close towards servers), close. */
   keepAlive: KeepAliveMode;
+  /** Redirect plain-HTTP requests (those not received over TLS) to https (http mode); paths under /.well-known/acme-challenge/ are routed as usual. */
+  httpsRedirect?: HttpsRedirect;
+  /** Send Strict-Transport-Security on responses sent over TLS (http mode). */
+  hsts?: Hsts;
+  /** TLS passthrough routing (tcp mode only): the first route naming the server name (SNI) of the ClientHello picks the backend; others go to defaultBackend. */
+  sniRoutes?: SniRoute[];
 }
 
 /** Proxy mode: http (layer 7) or tcp (layer 4). */
@@ -28,6 +34,8 @@ export interface Bind {
   address: string;
   /** TCP port to listen on. */
   port: number;
+  /** (Default false.) Expect the PROXY protocol (v1 or v2) on every connection to this bind (accept-proxy): the client address is the one in its header. */
+  acceptProxyProtocol?: boolean;
 }
 
 export interface RouteRule {
@@ -56,10 +64,37 @@ export interface FrontendTimeouts {
   httpRequest?: string;
   /** Time to wait for a new request on a kept-alive connection (HAProxy duration: 500ms, 5s, 1m). */
   httpKeepAlive?: string;
+  /** With sniRoutes: how long to wait for the TLS ClientHello before routing to defaultBackend (default 5s) (HAProxy duration: 500ms, 5s, 1m). */
+  tlsInspect?: string;
 }
 
 /** HTTP connection mode: keep-alive (both sides), server-close (close towards servers), close. */
 export type KeepAliveMode = 'keep-alive' | 'server-close' | 'close';
+
+/** Redirect plain-HTTP requests (those not received over TLS) to https (http mode); paths under /.well-known/acme-challenge/ are routed as usual. */
+export interface HttpsRedirect {
+  /** HTTPS port in the Location (443 is left out of it). */
+  port: number;
+  /** Redirect status code. */
+  statusCode: 301 | 302 | 307 | 308;
+}
+
+/** Send Strict-Transport-Security on responses sent over TLS (http mode). */
+export interface Hsts {
+  /** max-age in seconds. */
+  maxAge: number;
+  /** Add includeSubDomains. */
+  includeSubDomains: boolean;
+  /** Add preload (needs includeSubDomains and maxAge of at least 31536000). */
+  preload: boolean;
+}
+
+export interface SniRoute {
+  /** Server names (case-insensitive); `*.example.com` matches any subdomain. */
+  hosts: string[];
+  /** Backend (in the same namespace, mode tcp) that receives matching connections. */
+  backend: string;
+}
 
 /** BackendSpec: a pool of members. */
 export interface BackendSpec {
@@ -80,6 +115,12 @@ export interface BackendSpec {
   timeouts: BackendTimeouts;
   /** Maximum concurrent connections per member; further requests queue. */
   maxconn?: number;
+  /** Protocol spoken to the members (http mode): h2 is HTTP/2 (h2c in clear, ALPN h2 with tls), for gRPC. */
+  protocol: BackendProtocol;
+  /** Send the PROXY protocol header to the members (send-proxy / send-proxy-v2). */
+  proxyProtocol?: 'v1' | 'v2';
+  /** Connect to the members over TLS (re-encryption). */
+  tls?: BackendTls;
 }
 
 /** Load-balancing algorithm. uri, url_param and hdr hash the request (http mode) with consistent hashing, so members still change at run time without a reload. */
@@ -137,4 +178,25 @@ export interface BackendTimeouts {
   server?: string;
   /** Time a request may wait in the queue (HAProxy duration: 500ms, 5s, 1m). */
   queue?: string;
+}
+
+/** Protocol spoken to the members (http mode): h2 is HTTP/2 (h2c in clear, ALPN h2 with tls), for gRPC. */
+export type BackendProtocol = 'http/1.1' | 'h2';
+
+/** Connect to the members over TLS (re-encryption). */
+export interface BackendTls {
+  /** Server name to send (SNI), and the name the member certificate must carry when verified. */
+  sni?: string;
+  /** Required: verify the member certificate (against caRef, or the system trust store); None: do not. */
+  verify: 'Required' | 'None';
+  /** CA bundle that verifies the member certificates (default: the system trust store). */
+  caRef?: CaRef;
+}
+
+/** CA bundle that verifies the member certificates (default: the system trust store). */
+export interface CaRef {
+  /** Secret or ConfigMap (same namespace) holding the CA bundle under ca.crt. */
+  name: string;
+  /** Secret or ConfigMap. */
+  kind: 'Secret' | 'ConfigMap';
 }

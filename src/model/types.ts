@@ -101,7 +101,9 @@ export type IssueReason =
   /** Valid, but HAProxy refuses the configuration it renders to (src/reconcile/refusals.ts). */
   | 'RejectedByHAProxy'
   | 'Conflict'
-  | 'Duplicate';
+  | 'Duplicate'
+  /** A referenced Secret or ConfigMap does not exist or lacks the key used. */
+  | 'SecretNotFound';
 
 export function formatIssue(i: Pick<Issue, 'field' | 'message'> & Partial<Pick<Issue, 'origin' | 'resource'>>, o: { where?: boolean } = {}): string {
   const where = o.where === false ? '' : [i.origin, i.resource].filter(Boolean).join(': ');

@@ -3,6 +3,7 @@
  * Errors name the field and say what is allowed, so the user knows the fix.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { isIP } from 'node:net';
 import { bindValue, ipLiteralProblem } from './ip-address.js';
 import { parseRawConfig, RAW_CONFIG_ANNOTATION, RAW_CONFIG_FIELD, sectionOfKind, type RawConfigPolicy } from './raw-config.js';
 import { backendSchema, frontendSchema, PATTERNS } from './schema.js';
@@ -180,6 +181,9 @@ function checkRawConfig(r: Resource, origin: string | undefined, options: Valida
   );
 }
 
+/** The shortest max-age the HSTS preload list accepts (hstspreload.org): one year. */
+export const HSTS_PRELOAD_MIN_AGE = 31536000;
+
 function checkAddress(addr: string): string | undefined {
   return ipLiteralProblem(addr);
 }
@@ -218,6 +222,29 @@ function checkResource(r: Resource, origin?: string): Issue[] {
         add(`spec.rules[${i}]`, 'a rule needs at least one of host, pathPrefix or header');
       }
     });
+    if (s.mode === 'tcp' && s.httpsRedirect) add('spec.httpsRedirect', 'redirects HTTP requests and needs mode "http"; remove it in tcp mode');
+    if (s.mode === 'tcp' && s.hsts) add('spec.hsts', 'is an HTTP response header and needs mode "http"; remove it in tcp mode');
+    if (s.hsts?.preload && (!s.hsts.includeSubDomains || s.hsts.maxAge < HSTS_PRELOAD_MIN_AGE)) {
+      add(
+        'spec.hsts.preload',
+        `the preload list requires includeSubDomains: true and maxAge of at least ${HSTS_PRELOAD_MIN_AGE} (one year); set both, or remove preload`,
+      );
+    }
+    if (s.mode === 'http' && (s.sniRoutes ?? []).length > 0) {
+      add('spec.sniRoutes', 'routes TLS connections without terminating them and needs mode "tcp"; in http mode use rules with host');
+    }
+    if (s.timeouts.tlsInspect && (s.sniRoutes ?? []).length === 0) {
+      add('spec.timeouts.tlsInspect', 'applies to sniRoutes only; remove it or add sniRoutes');
+    }
+    const hostSeen = new Map<string, string>();
+    (s.sniRoutes ?? []).forEach((route, i) =>
+      route.hosts.forEach((h, j) => {
+        const field = `spec.sniRoutes[${i}].hosts[${j}]`;
+        const first = hostSeen.get(h.toLowerCase());
+        if (first) add(field, `${show(h)} is already routed by ${first} (names are compared ignoring case); remove one`);
+        else hostSeen.set(h.toLowerCase(), field);
+      }),
+    );
   } else {
     const s = r.spec;
     if (s.service && s.members.length > 0) {
@@ -245,6 +272,15 @@ function checkResource(r: Resource, origin?: string): Issue[] {
     }
     if (hc && hc.type === 'http' && s.mode === 'tcp') {
       add('spec.healthCheck.type', 'http checks need mode "http"; use type: tcp');
+    }
+    if (s.protocol === 'h2' && s.mode === 'tcp') {
+      add('spec.protocol', 'h2 is HTTP/2 and needs mode "http"; in tcp mode the bytes pass as they are: remove protocol');
+    }
+    if (s.tls?.sni && isIP(s.tls.sni) !== 0) {
+      add('spec.tls.sni', `${show(s.tls.sni)} is an IP address, and a server name (SNI) is a DNS name; use the name the member certificate carries`);
+    }
+    if (s.tls?.verify === 'None' && s.tls.caRef) {
+      add('spec.tls.caRef', 'verifies the members, but verify is "None"; remove caRef or set verify: Required');
     }
   }
   return issues;

@@ -66,7 +66,7 @@ export interface PlanReport {
 const FRONTEND_FIELDS: Record<keyof Omit<FrontendModel, 'key' | 'name'>, string> = {
   mode: 'spec.mode',
   binds: 'spec.binds',
-  lines: 'spec (timeouts, maxconn, forwardFor, keepAlive or raw config)',
+  lines: 'spec (timeouts, maxconn, forwardFor, keepAlive, httpsRedirect, hsts, sniRoutes or raw config)',
   acls: 'spec.rules',
   routes: 'spec.rules',
   defaultBackend: 'spec.defaultBackend',
@@ -77,6 +77,7 @@ const BACKEND_FIELDS: Record<keyof Omit<BackendModel, 'key' | 'name'>, string> =
   balance: 'spec.balance',
   lines: 'spec (healthCheck, timeouts or raw config)',
   servers: 'spec.members',
+  files: 'spec.tls.caRef (the CA bundle)',
 };
 
 /** `Kind/namespace/name` → `namespace/name`. */

@@ -2,7 +2,9 @@
  * Desired state: store snapshot → resolved resources → render model → text.
  * Pure given the renderer.
  */
+import type { DiscoveredValues } from '../model/discovered.js';
 import { resolve, type Resolution } from '../model/resolve.js';
+import { SECRETS, type SecretData } from '../model/secrets.js';
 import type { Resource, ResourceKey } from '../model/types.js';
 import { buildConfigModel, type GlobalSettings } from '../render/model.js';
 import type { ConfigRenderer } from '../render/render.js';
@@ -22,12 +24,10 @@ export function computeDesired(
   now: () => number = () => performance.now(),
 ): Desired {
   const t0 = now();
-  const resolution = resolve({
-    declared: snapshot.declared,
-    lastAccepted,
-    discovered: snapshot.discovered ?? (snapshot.discoveredMembers && new Map([['members', snapshot.discoveredMembers]])),
-  });
-  const model = buildConfigModel({ frontends: resolution.frontends, backends: resolution.backends, global });
+  const discovered = snapshot.discovered ?? (snapshot.discoveredMembers && new Map([['members', snapshot.discoveredMembers]]));
+  const resolution = resolve({ declared: snapshot.declared, lastAccepted, discovered });
+  const secrets = discovered?.get(SECRETS) as DiscoveredValues<SecretData> | undefined;
+  const model = buildConfigModel({ frontends: resolution.frontends, backends: resolution.backends, global, secrets });
   const text = render(model);
   return { resolution, model, text, renderMs: now() - t0 };
 }

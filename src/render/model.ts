@@ -3,9 +3,12 @@
  * strings, ACLs, server lines). Pure. The template only prints this model;
  * every decision about HAProxy syntax is made here, where it can be tested.
  */
+import { posix } from 'node:path';
 import { endpoint, proxyName } from '../model/naming.js';
 import { rawConfigLines } from '../model/raw-config.js';
-import { HASH_BALANCE, type Backend, type Frontend, type MemberState } from '../model/types.js';
+import type { DiscoveredValues } from '../model/discovered.js';
+import { secretKey, type SecretData } from '../model/secrets.js';
+import { HASH_BALANCE, type Backend, type CaRef, type Frontend, type MemberState } from '../model/types.js';
 
 export interface GlobalSettings {
   /** Stats socket (runtime API), `expose-fd listeners` for hitless reloads. */
@@ -26,6 +29,13 @@ export interface GlobalSettings {
   statsListener?: { address: string; port: number };
 }
 
+/**
+ * The state directory (absolute), where the admin socket is: auxiliary files
+ * (certificates, CA bundles) live under it and are named by absolute path in
+ * haproxy.cfg.
+ */
+export const stateDirOf = (g: Pick<GlobalSettings, 'adminSocket'>): string => posix.dirname(g.adminSocket);
+
 export interface ServerModel {
   name: string;
   address: string;
@@ -45,6 +55,11 @@ export interface BackendModel {
   balance: string;
   lines: string[];
   servers: ServerModel[];
+  /**
+   * Auxiliary files the servers' parameters name (a CA bundle for `ca-file`):
+   * path relative to the state directory → content. Written before `haproxy -c`.
+   */
+  files?: Record<string, string>;
 }
 
 export interface FrontendModel {
@@ -75,6 +90,22 @@ export function haproxyQuote(s: string): string {
   return `'${s.replace(/'/g, "'\\''")}'`;
 }
 
+/** Paths the HTTPS redirect leaves alone: the ACME HTTP-01 challenge is answered in clear. */
+export const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
+
+/** How long a frontend with sniRoutes waits for the ClientHello when spec.timeouts.tlsInspect is not set. */
+export const DEFAULT_TLS_INSPECT = '5s';
+
+/** The Strict-Transport-Security value. */
+export function hstsValue(h: { maxAge: number; includeSubDomains: boolean; preload: boolean }): string {
+  return [`max-age=${h.maxAge}`, ...(h.includeSubDomains ? ['includeSubDomains'] : []), ...(h.preload ? ['preload'] : [])].join('; ');
+}
+
+/** A CA bundle's file under the state directory (the shared TLS layout): `certs/<ns>/secret-<name>.ca.pem`. */
+export function caBundlePath(namespace: string, ref: CaRef): string {
+  return `certs/${namespace}/${ref.kind === 'ConfigMap' ? 'configmap' : 'secret'}-${ref.name}.ca.pem`;
+}
+
 const KEEPALIVE_OPTION = {
   'keep-alive': 'option http-keep-alive',
   'server-close': 'option http-server-close',
@@ -94,6 +125,21 @@ function frontendModel(f: Frontend): FrontendModel {
     lines.push(KEEPALIVE_OPTION[s.keepAlive]);
   } else {
     lines.push('option tcplog');
+  }
+  if (s.httpsRedirect) {
+    // Plain HTTP only (a TLS bind receives the same frontend), and never the ACME
+    // HTTP-01 challenge, which must reach its backend in clear.
+    const { port, statusCode } = s.httpsRedirect;
+    const location = `https://%[req.hdr(host),field(1,:)]${port === 443 ? '' : `:${port}`}%[pathq]`;
+    lines.push(`http-request redirect location ${location} code ${statusCode} if !{ ssl_fc } !{ path_beg ${ACME_CHALLENGE_PREFIX} }`);
+  }
+  if (s.hsts) {
+    // http-after-response: HAProxy's own answers (503, redirects) carry it too.
+    lines.push(`http-after-response set-header Strict-Transport-Security ${haproxyQuote(hstsValue(s.hsts))} if { ssl_fc }`);
+  }
+  if ((s.sniRoutes ?? []).length > 0) {
+    lines.push(`tcp-request inspect-delay ${s.timeouts.tlsInspect ?? DEFAULT_TLS_INSPECT}`);
+    lines.push('tcp-request content accept if { req_ssl_hello_type 1 }');
   }
   // Raw lines (validated when the resource was accepted; re-checked by rawConfigLines).
   lines.push(...rawConfigLines(f));
@@ -134,12 +180,21 @@ function frontendModel(f: Frontend): FrontendModel {
     const target = proxyName(ns, rule.backend);
     routes.push(conds.length > 0 ? `use_backend ${target} if ${conds.join(' ')}` : `use_backend ${target}`);
   });
+  (s.sniRoutes ?? []).forEach((route, i) => {
+    // One ACL, one line per name (ORed); names compared in lower case, wildcards as host rules do.
+    const acl = `sni${i}`;
+    for (const h of route.hosts) {
+      const host = h.toLowerCase();
+      acls.push(host.startsWith('*.') ? `acl ${acl} req.ssl_sni,lower -m end ${host.slice(1)}` : `acl ${acl} req.ssl_sni,lower -m str ${host}`);
+    }
+    routes.push(`use_backend ${proxyName(ns, route.backend)} if ${acl}`);
+  });
 
   return {
     key: `Frontend/${ns}/${f.metadata.name}`,
     name: proxyName(ns, f.metadata.name),
     mode: s.mode,
-    binds: s.binds.map((b) => endpoint(b.address, b.port)),
+    binds: s.binds.map((b) => endpoint(b.address, b.port) + (b.acceptProxyProtocol ? ' accept-proxy' : '')),
     lines,
     acls,
     routes,
@@ -151,11 +206,30 @@ function frontendModel(f: Frontend): FrontendModel {
  * Server parameters other than weight and state, identical in the file and in
  * `add server` (dynamic servers do not inherit `default-server`).
  */
-export function serverParams(b: Backend): string {
+export function serverParams(b: Backend, stateDir = '.'): string {
+  const s = b.spec;
   const parts: string[] = [];
-  if (b.spec.maxconn !== undefined) parts.push(`maxconn ${b.spec.maxconn}`);
-  const hc = b.spec.healthCheck;
-  if (hc) parts.push(`check inter ${hc.interval} rise ${hc.rise} fall ${hc.fall}`);
+  const tls = s.tls;
+  if (tls) {
+    if (tls.verify === 'None') parts.push('ssl verify none');
+    else {
+      const ca = tls.caRef ? posix.join(stateDir, caBundlePath(b.metadata.namespace, tls.caRef)) : '@system-ca';
+      parts.push(`ssl verify required ca-file ${ca}`);
+    }
+    // With sni, a verified certificate must also carry that name (HAProxy checks the SNI sent).
+    if (tls.sni) parts.push(`sni str(${tls.sni.toLowerCase()})`);
+    if (s.protocol === 'h2') parts.push('alpn h2');
+  }
+  if (s.protocol === 'h2') parts.push('proto h2');
+  if (s.proxyProtocol) parts.push(s.proxyProtocol === 'v2' ? 'send-proxy-v2' : 'send-proxy');
+  if (s.maxconn !== undefined) parts.push(`maxconn ${s.maxconn}`);
+  const hc = s.healthCheck;
+  if (hc) {
+    parts.push(`check inter ${hc.interval} rise ${hc.rise} fall ${hc.fall}`);
+    // Checks send no SNI and negotiate no ALPN unless told: the same as the traffic's.
+    if (tls?.sni) parts.push(`check-sni ${tls.sni.toLowerCase()}`);
+    if (tls && s.protocol === 'h2' && hc.type === 'http') parts.push('check-alpn h2');
+  }
   return parts.join(' ');
 }
 
@@ -169,7 +243,7 @@ export function balanceText(s: Backend['spec']): string {
   return s.balance;
 }
 
-function backendModel(b: Backend): BackendModel {
+function backendModel(b: Backend, stateDir: string, ca: string | undefined): BackendModel {
   const s = b.spec;
   const lines: string[] = [];
   // Hashing algorithms are static in HAProxy 2.6 (no `add server`, no weight change) unless consistent.
@@ -186,7 +260,9 @@ function backendModel(b: Backend): BackendModel {
     lines.push('http-check expect status 200-399');
   }
   lines.push(...rawConfigLines(b));
-  const params = serverParams(b);
+  const params = serverParams(b, stateDir);
+  // Only when there is one: models of backends without files stay as they were (and compare equal to persisted ones).
+  const files = s.tls?.caRef && ca !== undefined ? { files: { [caBundlePath(b.metadata.namespace, s.tls.caRef)]: ca } } : {};
   const servers = [...s.members]
     .sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0))
     .map((m) => ({
@@ -205,6 +281,7 @@ function backendModel(b: Backend): BackendModel {
     balance: balanceText(s),
     lines,
     servers,
+    ...files,
   };
 }
 
@@ -214,19 +291,38 @@ function backendModel(b: Backend): BackendModel {
  * pass to pass: at 100,000 servers that saves allocating the whole model
  * again, and lets the planner skip it by identity. Weak: no leak.
  */
-const backendModels = new WeakMap<Backend, BackendModel>();
-function cachedBackendModel(b: Backend): BackendModel {
-  let m = backendModels.get(b);
-  if (!m) backendModels.set(b, (m = backendModel(b)));
-  return m;
+const backendModels = new WeakMap<Backend, { stateDir: string; ca: string | undefined; model: BackendModel }>();
+function cachedBackendModel(b: Backend, stateDir: string, secrets: DiscoveredValues<SecretData> | undefined): BackendModel {
+  const ref = b.spec.tls?.caRef;
+  // The CA bundle is an input too: a changed bundle is a changed model (and file).
+  const ca = ref && secrets?.get(secretKey(ref.kind, b.metadata.namespace, ref.name))?.data['ca.crt'];
+  const hit = backendModels.get(b);
+  if (hit && hit.stateDir === stateDir && hit.ca === ca) return hit.model;
+  const model = backendModel(b, stateDir, ca);
+  backendModels.set(b, { stateDir, ca, model });
+  return model;
+}
+
+/** Every auxiliary file the backends name (CA bundles): path relative to the state directory → content. */
+export function backendFiles(model: Pick<ConfigModel, 'backends'>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const b of model.backends) for (const [path, content] of Object.entries(b.files ?? {})) out.set(path, content);
+  return out;
 }
 
 /** Builds the model. Input order does not matter: output is sorted by proxy name. */
-export function buildConfigModel(input: { frontends: readonly Frontend[]; backends: readonly Backend[]; global: GlobalSettings }): ConfigModel {
+export function buildConfigModel(input: {
+  frontends: readonly Frontend[];
+  backends: readonly Backend[];
+  global: GlobalSettings;
+  /** Discovered Secrets and ConfigMaps (model/secrets.ts): CA bundles for backend TLS. */
+  secrets?: DiscoveredValues<SecretData>;
+}): ConfigModel {
   const byName = <T extends { name: string }>(a: T, b: T) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  const stateDir = stateDirOf(input.global);
   return {
     global: { statsListener: undefined, maxconn: undefined, closeSpreadTime: undefined, ...input.global },
     frontends: input.frontends.map(frontendModel).sort(byName),
-    backends: input.backends.map(cachedBackendModel).sort(byName),
+    backends: input.backends.map((b) => cachedBackendModel(b, stateDir, input.secrets)).sort(byName),
   };
 }
