@@ -53,6 +53,7 @@ import { openApiDocument, OPENAPI_PATH } from './openapi.js';
 import { resourceFromBody } from './resource-body.js';
 import { resourceView, type ResourceView } from './views.js';
 import { StorageFullError, StorageUnavailableError, type ResourceWriter } from './writer.js';
+import { sleep } from '../../util/backoff.js';
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 export const API_PREFIX = '/api/v1';
@@ -402,7 +403,7 @@ export class RestApi {
     try {
       for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
         if (rec.isConverged() || failed) return;
-        await new Promise((r) => setTimeout(r, 25));
+        await sleep(25);
       }
     } finally {
       rec.off('pass', onPass);
