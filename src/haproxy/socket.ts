@@ -1,10 +1,14 @@
 /**
- * One command over an HAProxy unix socket (stats socket or master CLI).
+ * The one client for HAProxy's unix sockets (stats socket and master CLI):
+ * one command, its reply whole (sendCommand) or piece by piece as it arrives
+ * (streamCommand: the stats reader parses `show stat` while HAProxy is still
+ * writing it).
  *
  * HAProxy's non-interactive mode answers one command line and then closes the
  * connection, so a reply is "everything until the peer closes".
  */
 import { createConnection } from 'node:net';
+import { StringDecoder } from 'node:string_decoder';
 
 export interface SendCommandOptions {
   /** Give up (and close the connection) after this long. Default 5000 ms. */
@@ -16,6 +20,12 @@ export interface SendCommandOptions {
    * one) and no NUL or lone carriage return. Never part of an error message.
    */
   payload?: string;
+  /**
+   * Streams the reply: each piece of text as it arrives (a multi-byte
+   * character is never split), and sendCommand resolves with ''. When it
+   * throws, the reply is not read further and sendCommand rejects with its error.
+   */
+  onText?: (text: string) => void;
 }
 
 /** Why a socket command failed: the socket code (ENOENT, ECONNREFUSED...) or TIMEOUT. */
@@ -104,24 +114,40 @@ export function sendCommand(socketPath: string, command: string, options: SendCo
     return Promise.reject(err);
   }
   const timeoutMs = options.timeoutMs ?? 5000;
+  const onText = options.onText;
   return new Promise<string>((resolve, reject) => {
     const chunks: Buffer[] = [];
+    const decoder = onText && new StringDecoder('utf8');
     let settled = false;
     const socket = createConnection({ path: socketPath });
-    const finish = (err?: HaproxySocketError): void => {
+    const finish = (err?: Error): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       socket.destroy();
-      if (err) reject(err);
-      else resolve(Buffer.concat(chunks).toString('utf8'));
+      if (err) return reject(err);
+      if (!decoder) return resolve(Buffer.concat(chunks).toString('utf8'));
+      try {
+        const tail = decoder.end();
+        if (tail !== '') onText(tail);
+        resolve('');
+      } catch (e) {
+        reject(e as Error);
+      }
     };
     const timer = setTimeout(() => {
       finish(new HaproxySocketError(`HAProxy socket ${socketPath}: no complete reply to "${command}" within ${timeoutMs} ms`, socketPath, command, 'TIMEOUT'));
     }, timeoutMs);
     // Half-close after the command: the master CLI answers only once the client has finished sending.
     socket.on('connect', () => socket.end(commandText(command, options.payload)));
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      if (!decoder) return void chunks.push(chunk);
+      try {
+        onText(decoder.write(chunk));
+      } catch (err) {
+        finish(err as Error); // the reply is not what was expected: stop reading it
+      }
+    });
     socket.on('end', () => finish());
     socket.on('close', () => finish());
     socket.on('error', (cause: NodeJS.ErrnoException) => {
@@ -129,4 +155,9 @@ export function sendCommand(socketPath: string, command: string, options: SendCo
       finish(new HaproxySocketError(`HAProxy socket ${socketPath}: "${command}" failed: ${hint(code)}`, socketPath, command, code, { cause }));
     });
   });
+}
+
+/** Sends `command` and hands its reply to `onText` piece by piece as it arrives (see SendCommandOptions.onText). */
+export async function streamCommand(socketPath: string, command: string, onText: (text: string) => void, timeoutMs = 5000): Promise<void> {
+  await sendCommand(socketPath, command, { timeoutMs, onText });
 }

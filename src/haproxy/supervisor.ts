@@ -22,6 +22,7 @@ import { join, resolve } from 'node:path';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
+import { Backoff } from '../util/backoff.js';
 import { checkConfigFile, type CheckResult } from './check.js';
 import { MasterCli } from './master-cli.js';
 import { HaproxySocketError } from './socket.js';
@@ -161,7 +162,8 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
   private active = false;
   /** Bumped per start(), so a poll loop of an earlier start() ends. */
   private generation = 0;
-  private restartFailures = 0;
+  /** Delays between failed restarts of a dead master: twice the poll interval, doubling up to 30 s. */
+  private readonly restartBackoff: Backoff;
   private nextRestartAt = 0;
   private diedReported: number | undefined;
   private checkSeq = 0;
@@ -172,6 +174,7 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
     this.bin = options.haproxyBin ?? 'haproxy';
     this.log = options.logger ?? silentLogger();
     this.pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.restartBackoff = new Backoff({ initialMs: this.pollIntervalMs * 2, maxMs: 30_000, jitter: 0 });
     this.reloadTimeoutMs = options.reloadTimeoutMs ?? 15_000;
     this.startTimeoutMs = options.startTimeoutMs ?? 10_000;
     this.stopGraceMs = options.stopGraceMs ?? 5000;
@@ -606,15 +609,14 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
         await rm(this.paths.pendingApply, { force: true });
       }
       const pid = await this.spawnMaster();
-      this.restartFailures = 0;
+      this.restartBackoff.reset();
       this.log.warn('restarted HAProxy from the last good configuration', { reason, previousMasterPid: previous, masterPid: pid });
       this.emit('restarted', { reason, previousMasterPid: previous, masterPid: pid });
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
-      this.restartFailures++;
-      this.nextRestartAt = Date.now() + Math.min(30_000, this.pollIntervalMs * 2 ** this.restartFailures);
-      this.log.error('could not restart HAProxy; will retry', { error, attempt: this.restartFailures });
-      this.emit('restart-failed', { error, attempt: this.restartFailures });
+      this.nextRestartAt = Date.now() + this.restartBackoff.next();
+      this.log.error('could not restart HAProxy; will retry', { error, attempt: this.restartBackoff.attempts });
+      this.emit('restart-failed', { error, attempt: this.restartBackoff.attempts });
       if (throwOnFailure) throw error;
     }
   }

@@ -5,7 +5,7 @@
  */
 import { parseShowInfo } from '../haproxy/parse.js';
 import type { Prerendered, RowRenderer } from './haproxy-exporter.js';
-import { streamCommand } from './socket-stream.js';
+import { streamCommand } from '../haproxy/socket.js';
 import { StatTable, StatTableBuilder } from './stat-table.js';
 
 /** What the reader needs from the runtime API (RuntimeApi fits). */

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { MasterCli } from '../../src/haproxy/master-cli.js';
 import { RuntimeApi, RuntimeApiError } from '../../src/haproxy/runtime.js';
-import { HaproxySocketError, sendCommand } from '../../src/haproxy/socket.js';
+import { HaproxySocketError, sendCommand, streamCommand } from '../../src/haproxy/socket.js';
 import { freePort, haproxyFixture, tempStateDir, testConfig } from '../helpers/haproxy.js';
 import { sampleBodies, startUpstream } from '../helpers/upstream.js';
 
@@ -128,6 +128,24 @@ test('runtime API against a running HAProxy', async (t) => {
     assert.match(await cli.toWorker(1, 'show info'), new RegExp(`^Pid: ${worker}$`, 'm'));
     assert.match(await cli.toWorker(`!${worker}`, 'show servers state be_app'), /^1\n# be_id/);
     assert.match(await sendCommand(sup.paths.masterSocket, `@!${worker} show info`), /^Name: HAProxy$/m);
+  });
+
+  await t.test('one socket client: a streamed reply is the whole reply, in pieces; a reader that throws stops it', async () => {
+    const whole = await sendCommand(sup.paths.adminSocket, 'show servers state be_app');
+    const pieces: string[] = [];
+    await streamCommand(sup.paths.adminSocket, 'show servers state be_app', (text) => pieces.push(text));
+    assert.equal(pieces.join(''), whole);
+    assert.match(whole, /^1\n# be_id/);
+    await assert.rejects(
+      streamCommand(sup.paths.adminSocket, 'show stat', () => {
+        throw new Error('not a stat table');
+      }),
+      /not a stat table/,
+    );
+    await assert.rejects(
+      streamCommand(sup.paths.adminSocket, 'show stat;show info', () => undefined),
+      /second command/,
+    );
   });
 });
 

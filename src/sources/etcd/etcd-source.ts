@@ -21,7 +21,7 @@
  * with a warning naming the key (never the value). The source is also a
  * ResourceWriter, so the REST API can keep what it is told in etcd.
  */
-import { sleep } from '../../util/backoff.js';
+import { Backoff, jittered, sleep } from '../../util/backoff.js';
 import { Etcd3, type IOptions, type IKeyValue, type IWatchResponse, type Watcher } from 'etcd3';
 import type { Logger } from '../../log.js';
 import type { Declared } from '../../model/resolve.js';
@@ -293,10 +293,9 @@ export class EtcdSource implements ResourceWriter {
     if (restart) this.o.onWatchRestart?.(restart);
     this.dropWatcher();
     if (reason !== 'periodic relist') this.o.logger.warn('etcd watch interrupted; recovering', { source: this.name, reason, mode });
-    const initial = this.o.retryInitialMs ?? 200;
-    const max = this.o.retryMaxMs ?? 5000;
+    // 200 ms, 400 ms, ... up to retryMaxMs, each ±20 %.
+    const backoff = new Backoff({ initialMs: this.o.retryInitialMs ?? 200, maxMs: this.o.retryMaxMs ?? 5000, jitter: 0 });
     this.recovering = (async () => {
-      let delay = initial;
       let relist = mode === 'relist' || !this.synced;
       for (let attempt = 1; !this.stopped; attempt++) {
         try {
@@ -319,9 +318,9 @@ export class EtcdSource implements ResourceWriter {
             relist = true;
             continue;
           }
+          const delay = backoff.next();
           if (attempt === 1 || attempt % 10 === 0) this.o.logger.warn('etcd not reachable; retrying', { source: this.name, attempt, retryInMs: delay, err });
-          await sleep(delay * (0.8 + Math.random() * 0.4), undefined, { unref: true });
-          delay = Math.min(max, delay * 2);
+          await sleep(jittered(delay, 0.2), undefined, { unref: true });
         }
       }
     })().finally(() => {

@@ -60,6 +60,7 @@ import { resourceView, type ResourceView } from './views.js';
 import { StorageFullError, StorageUnavailableError, type ResourceWriter } from './writer.js';
 import { SECRETS, type SecretData, type SecretObjectKind } from '../../model/secrets.js';
 import { keyOfSecret, redactedView, SECRET_PLURALS, secretFromManifest } from '../secret-manifest.js';
+import { sleep } from '../../util/backoff.js';
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 export const API_PREFIX = '/api/v1';
@@ -488,7 +489,7 @@ export class RestApi {
     try {
       for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
         if (rec.isConverged() || failed) return;
-        await new Promise((r) => setTimeout(r, 25));
+        await sleep(25);
       }
     } finally {
       rec.off('pass', onPass);

@@ -1,0 +1,387 @@
+/**
+ * One reconcile pass: from a snapshot of the store to what HAProxy runs.
+ *
+ * Level-triggered: it computes the desired state from the whole snapshot,
+ * plans against what runs, and applies (runtime operations, else a reload).
+ * It never throws and never schedules: it returns its result, with an error as
+ * a value, and `requeueAfter` / `backoff` to tell the loop (reconciler.ts)
+ * when to run again. It keeps what a pass must remember: what runs, the last
+ * accepted version of each resource, the refused resources, and which
+ * problems were logged already.
+ */
+import { formatIssue } from '../model/types.js';
+import type { Resolution } from '../model/resolve.js';
+import type { Issue, Resource, ResourceKey } from '../model/types.js';
+import type { ConfigModel, GlobalSettings } from '../render/model.js';
+import type { ConfigRenderer } from '../render/render.js';
+import type { Logger } from '../log.js';
+import { computeDesired, type Desired } from './desired.js';
+import { plan, type Plan, type ServerOp } from './plan.js';
+import { Refusals } from './refusals.js';
+import type { StoreSnapshot } from './store.js';
+
+export interface ApplyResult {
+  ok: boolean;
+  /** Which step refused: `check` (haproxy -c) or `reload` (the master could not load it). */
+  reason?: 'check' | 'reload';
+  output?: string;
+}
+
+/** What the pass needs from the HAProxy supervisor. */
+export interface HaproxyControl {
+  start(configText: string): Promise<{ adopted: boolean; runningConfig?: string }>;
+  apply(configText: string): Promise<ApplyResult>;
+  writeRunningConfig(configText: string): Promise<void>;
+}
+
+/** Applies server operations through the runtime API; throws on the first failure. */
+export interface RuntimeExecutor {
+  execute(ops: readonly ServerOp[]): Promise<void>;
+  /** Saves server states so the next worker starts from them (before a reload into `desired`). */
+  saveServerState?(desired: ConfigModel): Promise<void>;
+  /** Corrects live servers that differ from the model (after a reload); returns how many were fixed. */
+  converge?(model: ConfigModel): Promise<number>;
+}
+
+/** What survives a controller restart, so an adopted HAProxy can still get runtime plans. */
+export interface PersistedState {
+  text: string;
+  model: ConfigModel;
+  accepted: Resource[];
+}
+
+export interface SaveOptions {
+  /**
+   * Called between pieces of a long save; the save waits for the promise it
+   * returns (the loop returns the running pass, so a save never delays one).
+   */
+  yieldTo?: () => Promise<unknown> | undefined;
+}
+
+export interface StatePersistence {
+  load(): Promise<PersistedState | undefined>;
+  save(state: PersistedState, options?: SaveOptions): Promise<void>;
+}
+
+export type PassKind = 'start' | 'noop' | 'runtime' | 'reload' | 'deferred' | 'failed' | 'waiting';
+
+export interface PassResult {
+  kind: PassKind;
+  /** For reloads: what structural difference caused it. For failures: what failed. */
+  reasons: string[];
+  summary?: string;
+  durationMs: number;
+  renderMs: number;
+  /** Store changes folded into this pass. */
+  coalesced: number;
+  resolution?: Resolution;
+  /** The store version this pass computed from (absent when it computed nothing). */
+  storeVersion?: number;
+  error?: string;
+  output?: string;
+}
+
+/** A pass's answer to the loop. */
+export interface PassOutcome {
+  result: PassResult;
+  /** Run again after this long whatever else happens (a reload deferred by minReloadIntervalMs). */
+  requeueAfter?: number;
+  /**
+   * Run again with backoff: `failed` (the pass failed) or `refused` (it left
+   * out resources for a cause outside the configuration, like a port in use).
+   */
+  backoff?: 'failed' | 'refused';
+  /** The running state changed: the loop saves it (persistence is the loop's, off the pass). */
+  changed: boolean;
+}
+
+export interface PassInput {
+  snapshot: StoreSnapshot;
+  version: number;
+  coalesced: number;
+  /** A retry: try a configuration again even if it failed before, and resources refused for now. */
+  retry: boolean;
+}
+
+export interface PassOptions {
+  haproxy: HaproxyControl;
+  runtime?: RuntimeExecutor;
+  render: ConfigRenderer;
+  global: GlobalSettings;
+  logger: Logger;
+  minReloadIntervalMs: number;
+  runtimeUpdates: boolean;
+  /** Most server operations one runtime plan may hold; more reload instead (see plan.ts). */
+  maxRuntimeOps?: number;
+  now: () => number;
+  /** HAProxy was started (or adopted) by this pass. */
+  onStarted?: (e: { adopted: boolean }) => void;
+}
+
+interface Running {
+  text: string;
+  model?: ConfigModel;
+}
+
+/** How many times one pass leaves out resources HAProxy blamed and tries again. */
+const MAX_ISOLATION_ROUNDS = 8;
+
+/** HAProxy refused the configuration and blamed these resources: compute again without them. */
+class ResourcesRefused extends Error {
+  constructor(readonly keys: string[]) {
+    super(`HAProxy refused ${keys.join(', ')}`);
+  }
+}
+
+type Applied = Omit<PassResult, 'renderMs' | 'coalesced' | 'durationMs'>;
+
+export class ReconcilePass {
+  private running: Running | undefined;
+  private lastAccepted = new Map<ResourceKey, Resource>();
+  private lastFailedText: string | undefined;
+  private lastReloadAt = -Infinity;
+  private started = false;
+  private applied = -1;
+  private changed = false;
+  private retry = false;
+  private savedState: PersistedState | undefined;
+  /** Resources HAProxy refused; applied without them until they change. */
+  private readonly refusals = new Refusals();
+  private readonly reported = new Map<ResourceKey, string>();
+  private readonly reportedInputs = new Set<string>();
+
+  constructor(private readonly o: PassOptions) {}
+
+  /** What a previous controller saved: the last accepted resources, and the model to plan against if HAProxy is adopted. */
+  restore(saved: PersistedState | undefined): void {
+    this.savedState = saved;
+    if (saved) this.lastAccepted = new Map(saved.accepted.map((r) => [`${r.kind}/${r.metadata.namespace}/${r.metadata.name}`, r]));
+  }
+
+  get haproxyStarted(): boolean {
+    return this.started;
+  }
+
+  /** The store version HAProxy runs (moves inside a pass, before the post-reload checks). */
+  get appliedVersion(): number {
+    return this.applied;
+  }
+
+  get runningText(): string | undefined {
+    return this.running?.text;
+  }
+
+  /** What runs, as `plan` compares with it (see Reconciler.runningState). */
+  runningState(): PersistedState | undefined {
+    if (!this.running?.model) return undefined;
+    return { text: this.running.text, model: this.running.model, accepted: [...this.lastAccepted.values()] };
+  }
+
+  /** Runs one pass over `input.snapshot`. Never throws: a failure is a `failed` result. */
+  async run(input: PassInput): Promise<PassOutcome> {
+    this.changed = false;
+    this.retry = input.retry;
+    let result: PassResult;
+    try {
+      result = await this.isolate(input);
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
+      result = { kind: 'failed', reasons: ['internal error'], error, durationMs: 0, renderMs: 0, coalesced: input.coalesced };
+      this.o.logger.error('reconcile pass failed', { err });
+    }
+    const outcome: PassOutcome = { result, changed: this.changed };
+    if (result.kind === 'failed') outcome.backoff = 'failed';
+    else if (result.kind !== 'waiting' && this.refusals.hasTransient()) outcome.backoff = 'refused';
+    if (this.deferFor !== undefined) outcome.requeueAfter = this.deferFor;
+    this.deferFor = undefined;
+    return outcome;
+  }
+
+  private deferFor: number | undefined;
+
+  /**
+   * When HAProxy refuses the configuration and its output blames resources,
+   * those are refused and the pass computes again without them (at most
+   * MAX_ISOLATION_ROUNDS times): the rest goes ahead.
+   */
+  private async isolate(input: PassInput): Promise<PassResult> {
+    this.logSourceIssues(input.snapshot.sourceIssues);
+    if (this.retry) this.refusals.clearTransient();
+    for (let round = 1; ; round++) {
+      try {
+        const result = await this.once(input, round < MAX_ISOLATION_ROUNDS);
+        // Outcomes are logged once per pass (and only when they change), not per round.
+        if (result.resolution) this.logOutcomes(result.resolution);
+        return result;
+      } catch (err) {
+        if (!(err instanceof ResourcesRefused)) throw err;
+        const log = this.retry ? this.o.logger.debug : this.o.logger.warn;
+        log.call(this.o.logger, 'HAProxy refused the configuration; applying it without the resources it blames', { resources: err.keys, round });
+      }
+    }
+  }
+
+  private async once({ snapshot, version, coalesced }: PassInput, isolate: boolean): Promise<PassResult> {
+    const declared = this.refusals.apply(snapshot.declared);
+    const desired = computeDesired({ declared, discovered: snapshot.discovered }, this.lastAccepted, this.o.global, this.o.render);
+    const base = { renderMs: desired.renderMs, coalesced, resolution: desired.resolution, storeVersion: version, durationMs: 0 };
+    /** Throws ResourcesRefused when `output` blames resources that can be left out. */
+    const blame = (output: string | undefined): void => {
+      const keys = isolate && output ? this.refusals.blame(output, desired, snapshot.declared) : [];
+      if (keys.length > 0) throw new ResourcesRefused(keys);
+    };
+
+    if (!this.started) {
+      let r;
+      try {
+        r = await this.startHaproxy(desired, version);
+      } catch (err) {
+        blame((err as { output?: unknown }).output as string | undefined);
+        throw err;
+      }
+      if (r) return { ...base, ...r };
+    }
+
+    const effective = this.plan(desired);
+    switch (effective.kind) {
+      case 'noop':
+        this.accept(desired, version);
+        return { ...base, kind: 'noop', reasons: [] };
+      case 'runtime':
+        return { ...base, ...(await this.applyRuntimeOrReload(desired, version, effective.ops, effective.summary, blame)) };
+      case 'reload': {
+        const wait = this.lastReloadAt + this.o.minReloadIntervalMs - this.o.now();
+        if (wait > 0) {
+          this.deferFor = wait;
+          return { ...base, kind: 'deferred', reasons: effective.reasons };
+        }
+        return { ...base, ...(await this.reload(desired, version, effective.reasons, blame)) };
+      }
+    }
+  }
+
+  private plan(desired: Desired): Plan {
+    const running = this.running;
+    if (running && !running.model) {
+      // Adopted without a saved model: text equality is all we can know.
+      return desired.text === running.text
+        ? { kind: 'noop' }
+        : { kind: 'reload', reasons: ['the adopted HAProxy runs a configuration this controller has no record of'] };
+    }
+    const r = running?.model ? { text: running.text, model: running.model } : undefined;
+    return plan(desired, r, { runtimeUpdates: this.o.runtimeUpdates && !!this.o.runtime, maxRuntimeOps: this.o.maxRuntimeOps });
+  }
+
+  private async startHaproxy(desired: Desired, version: number): Promise<{ kind: PassKind; reasons: string[] } | undefined> {
+    const started = await this.o.haproxy.start(desired.text);
+    this.started = true;
+    this.lastReloadAt = this.o.now();
+    if (started.adopted) {
+      const text = started.runningConfig ?? '';
+      const saved = this.savedState;
+      this.running = { text, model: saved && saved.text === text ? saved.model : undefined };
+      this.o.logger.info('adopted the running HAProxy', { runtimePlans: !!this.running.model });
+      this.o.onStarted?.({ adopted: true });
+      return undefined; // plan against what runs
+    }
+    this.running = { text: desired.text, model: desired.model };
+    this.accept(desired, version);
+    this.o.logger.info('started HAProxy', { frontends: desired.model.frontends.length, backends: desired.model.backends.length });
+    this.o.onStarted?.({ adopted: false });
+    return { kind: 'start', reasons: [] };
+  }
+
+  /**
+   * The apply step of a runtime plan: the operations through the runtime API,
+   * or a reload when they fail. Operations of other kinds that a runtime plan
+   * may carry one day (certificates next to servers) belong here too, with
+   * the same fallback.
+   */
+  private async applyRuntimeOrReload(
+    desired: Desired,
+    version: number,
+    ops: readonly ServerOp[],
+    summary: string | undefined,
+    blame: (output: string | undefined) => void,
+  ): Promise<Applied> {
+    try {
+      await this.o.runtime!.execute(ops);
+    } catch (err) {
+      const why = `runtime update failed (${err instanceof Error ? err.message : String(err)}); falling back to a reload`;
+      this.o.logger.warn(why);
+      return this.reload(desired, version, [why], blame);
+    }
+    await this.o.haproxy.writeRunningConfig(desired.text);
+    this.accept(desired, version);
+    this.o.logger.info('applied through the runtime API, no reload', { changes: summary });
+    return { kind: 'runtime', reasons: [], summary };
+  }
+
+  private async reload(desired: Desired, version: number, reasons: string[], blame: (output: string | undefined) => void): Promise<Applied> {
+    if (desired.text === this.lastFailedText && !this.retry) {
+      return { kind: 'failed', reasons, error: 'this configuration was already rejected; waiting for a change' };
+    }
+    this.o.logger.info('reloading HAProxy', { reasons });
+    await this.o.runtime?.saveServerState?.(desired.model).catch((err: unknown) => this.o.logger.warn('could not save server state before reload', { err }));
+    const r = await this.o.haproxy.apply(desired.text);
+    // A configuration refused by the check never reached HAProxy: the next attempt need not wait.
+    if (r.ok || r.reason !== 'check') this.lastReloadAt = this.o.now();
+    if (!r.ok) {
+      blame(r.output);
+      this.lastFailedText = desired.text;
+      const error = r.reason === 'check' ? 'HAProxy rejected the configuration (haproxy -c)' : 'HAProxy failed to load the configuration';
+      this.o.logger.error(`${error}; the previous configuration keeps serving`, { output: r.output, reasons });
+      // A runtime plan that failed half-way may have left live servers off the previous file: put them back.
+      const previous = this.running?.model;
+      if (previous)
+        await this.o.runtime?.converge?.(previous).catch((err: unknown) => this.o.logger.warn('could not verify live servers after a failed reload', { err }));
+      return { kind: 'failed', reasons, error, output: r.output };
+    }
+    this.lastFailedText = undefined;
+    this.accept(desired, version);
+    const fixed = await this.o.runtime?.converge?.(desired.model).catch((err: unknown) => {
+      this.o.logger.warn('could not verify live servers after reload', { err });
+      return 0;
+    });
+    if (fixed) this.o.logger.info('corrected live servers after reload', { servers: fixed });
+    return { kind: 'reload', reasons };
+  }
+
+  private accept(desired: Desired, version: number): void {
+    this.running = { text: desired.text, model: desired.model };
+    this.lastAccepted = desired.resolution.accepted;
+    this.applied = version;
+    this.lastFailedText = undefined;
+    this.changed = true;
+  }
+
+  /** Logs each problem of an input (a broken file, a bad key) once, until it clears. */
+  private logSourceIssues(issues: readonly Issue[]): void {
+    const now = new Set<string>();
+    for (const issue of issues) {
+      const sig = `${issue.origin ?? ''}\u0000${issue.field}\u0000${issue.message}`;
+      now.add(sig);
+      if (!this.reportedInputs.has(sig)) this.o.logger.warn('input rejected', { ...issue });
+    }
+    this.reportedInputs.clear();
+    for (const sig of now) this.reportedInputs.add(sig);
+  }
+
+  /** Logs each rejection once (until it changes or clears). */
+  private logOutcomes(res: Resolution): void {
+    for (const [key, o] of res.outcomes) {
+      const sig = o.accepted ? '' : `${o.reason}:${o.message}`;
+      if ((this.reported.get(key) ?? '') === sig) continue;
+      this.reported.set(key, sig);
+      if (o.accepted) this.o.logger.info('resource accepted', { resource: key });
+      else
+        this.o.logger.warn('resource rejected', {
+          resource: key,
+          reason: o.reason,
+          problems: o.issues.map((i) => formatIssue({ ...i, resource: undefined })),
+          serving: o.serving ? 'previous version' : 'nothing',
+        });
+    }
+    for (const key of [...this.reported.keys()]) if (!res.outcomes.has(key)) this.reported.delete(key);
+  }
+}
