@@ -8,6 +8,9 @@
  *   admin.sock    stats socket; the configuration must declare it (level admin)
  *   haproxy.pid   master pid
  *   haproxy.log   the master's stdout and stderr
+ *   certs/        auxiliary files (certificates, CA bundles, crt-lists; mode
+ *                 0600), written before `haproxy -c` and removed once no
+ *                 configuration references them (haproxy/aux-files.ts)
  *   apply-pending.json  only while a reload is unconfirmed: the previous text,
  *                 so that a controller that crashed mid-apply can tell, on its
  *                 next start, whether haproxy.cfg is really what runs
@@ -22,6 +25,7 @@ import { join, resolve } from 'node:path';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
+import { readAuxFiles, removeUnreferenced, restoreAuxFiles, writeAuxFiles, type AuxFiles } from './aux-files.js';
 import { checkConfigFile, type CheckResult } from './check.js';
 import { MasterCli } from './master-cli.js';
 import { HaproxySocketError } from './socket.js';
@@ -87,7 +91,8 @@ export interface HaproxySupervisorOptions {
   sharePorts?: boolean;
 }
 
-export type StartResult = { adopted: true; masterPid: number; runningConfig: string } | { adopted: false; masterPid: number };
+export type StartResult =
+  { adopted: true; masterPid: number; runningConfig: string; runningFiles?: Map<string, string> } | { adopted: false; masterPid: number };
 
 export type ApplyOutcome = { ok: true; reloads: number } | { ok: false; reason: 'check' | 'reload'; output: string };
 
@@ -165,6 +170,8 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
   #nextRestartAt = 0;
   #diedReported: number | undefined;
   #checkSeq = 0;
+  /** The auxiliary files the running HAProxy loaded (undefined until known). */
+  #files: AuxFiles | undefined;
 
   constructor(options: HaproxySupervisorOptions) {
     super();
@@ -239,7 +246,7 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
    * and apply if it differs), or checks `configText` and starts a new master.
    * Throws HaproxyConfigError when the configuration is rejected.
    */
-  start(configText: string): Promise<StartResult> {
+  start(configText: string, files?: AuxFiles): Promise<StartResult> {
     return this.#exclusive(async () => {
       if (this.#active) throw new Error('HaproxySupervisor.start() called twice: stop() it first');
       await mkdir(this.paths.dir, { recursive: true, mode: 0o700 });
@@ -248,11 +255,14 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
         this.#masterPid = live;
         await this.#settleInterruptedApply(live);
         const runningConfig = await this.runningConfig().catch(() => '');
+        const runningFiles = await readAuxFiles(this.paths.dir);
+        this.#files = runningFiles;
         this.#log.info('adopted running HAProxy', { masterPid: live, stateDir: this.paths.dir });
         this.#activate();
         this.emit('adopted', { masterPid: live });
-        return { adopted: true, masterPid: live, runningConfig };
+        return { adopted: true, masterPid: live, runningConfig, ...(runningFiles.size > 0 ? { runningFiles } : {}) };
       }
+      if (files) await writeAuxFiles(this.paths.dir, files, await readAuxFiles(this.paths.dir));
       const verdict = await this.check(configText);
       if (!verdict.ok) throw new HaproxyConfigError(verdict.output);
       // HAProxy binds with SO_REUSEPORT: it would start on a port another HAProxy holds and split its traffic.
@@ -261,6 +271,10 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
       await writeFileAtomic(this.paths.config, configText);
       await rm(this.paths.pendingApply, { force: true });
       const pid = await this.#spawnMaster();
+      if (files) {
+        await removeUnreferenced(this.paths.dir, files);
+        this.#files = files;
+      }
       this.#log.info('started HAProxy', { masterPid: pid, stateDir: this.paths.dir });
       this.#activate();
       this.emit('started', { masterPid: pid });
@@ -273,12 +287,19 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
    * the previous text and the previous configuration keeps serving. One apply
    * runs at a time; later calls wait their turn.
    */
-  apply(configText: string): Promise<ApplyOutcome> {
+  apply(configText: string, files?: AuxFiles): Promise<ApplyOutcome> {
     return this.#exclusive(async () => {
       this.#assertStarted('apply');
       const previous = await this.runningConfig();
+      // Files first: `haproxy -c` reads them. A refused candidate puts the previous ones back.
+      const previousFiles = files ? (this.#files ?? (await readAuxFiles(this.paths.dir))) : undefined;
+      if (files) await writeAuxFiles(this.paths.dir, files, previousFiles);
+      const restoreFiles = async () => {
+        if (files && previousFiles) await restoreAuxFiles(this.paths.dir, files, previousFiles);
+      };
       const rejection = await this.#validate(configText, previous);
       if (rejection !== undefined) {
+        await restoreFiles();
         this.#log.warn('configuration rejected before reloading', { output: rejection });
         this.emit('reload-failed', { reason: 'check', output: rejection });
         return { ok: false, reason: 'check', output: rejection };
@@ -296,12 +317,18 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
       const outcome = await this.#reload(before);
       if (outcome.ok) {
         await rm(this.paths.pendingApply, { force: true });
+        if (files) {
+          const removed = await removeUnreferenced(this.paths.dir, files);
+          if (removed.length > 0) this.#log.info('removed files no configuration references', { files: removed });
+          this.#files = files;
+        }
         this.#log.info('HAProxy reloaded', { masterPid: this.#masterPid, reloads: outcome.reloads });
         this.emit('reloaded', { masterPid: this.#masterPid!, reloads: outcome.reloads });
         return outcome;
       }
 
       await writeFileAtomic(this.paths.config, previous);
+      await restoreFiles();
       await rm(this.paths.pendingApply, { force: true });
       const output = (await readTail(this.paths.log, logOffset)) || outcome.why;
       this.#log.error('reload failed; restored the previous configuration', { why: outcome.why, output });
@@ -312,8 +339,15 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
   }
 
   /** Replaces haproxy.cfg without reloading (after runtime-API changes, so a later reload keeps them). */
-  writeRunningConfig(text: string): Promise<void> {
-    return this.#exclusive(() => writeFileAtomic(this.paths.config, text));
+  writeRunningConfig(text: string, files?: AuxFiles): Promise<void> {
+    return this.#exclusive(async () => {
+      if (files) await writeAuxFiles(this.paths.dir, files, this.#files);
+      await writeFileAtomic(this.paths.config, text);
+      if (files) {
+        await removeUnreferenced(this.paths.dir, files);
+        this.#files = files;
+      }
+    });
   }
 
   /** Stops watching; with stopHaproxy also stops HAProxy and waits until every process is gone. */

@@ -85,6 +85,53 @@ function object(properties: Record<string, JsonSchema>, required: string[] = [],
   return s;
 }
 
+const secretRef = (kinds: readonly string[], description: string): JsonSchema =>
+  object(
+    {
+      name: str(PATTERNS.name, 'Name of the object, in the same namespace.'),
+      kind: { type: 'string', enum: kinds, default: 'Secret', description: `Kind of the object: ${kinds.join(' or ')}.` },
+    },
+    ['name'],
+    description,
+  );
+
+/** `spec.binds[].tls`: TLS termination (issue 11; README "TLS"). */
+const bindTlsSchema: JsonSchema = object(
+  {
+    certificateRefs: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 10000,
+      description:
+        "kubernetes.io/tls Secrets (tls.crt, tls.key) served on this bind, chosen by SNI from each certificate's DNS names; the first is the default.",
+      items: secretRef(['Secret'], "A kubernetes.io/tls Secret in the Frontend's namespace."),
+    },
+    minVersion: { type: 'string', enum: ['TLSv1.2', 'TLSv1.3'], default: 'TLSv1.2', description: 'Lowest TLS version accepted.' },
+    alpn: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 2,
+      items: { type: 'string', enum: ['h2', 'http/1.1'] },
+      description: 'ALPN protocols offered to clients, in order of preference (http mode); h2 serves HTTP/2. Default: none (HTTP/1.1).',
+    },
+    clientCertificate: object(
+      {
+        caRef: secretRef(['Secret', 'ConfigMap'], 'Secret or ConfigMap (same namespace) whose ca.crt holds the CA certificates that sign client certificates.'),
+        mode: {
+          type: 'string',
+          enum: ['Required', 'Optional'],
+          default: 'Required',
+          description: 'Required: refuse clients without a valid certificate; Optional: verify a certificate when one is sent.',
+        },
+      },
+      ['caRef'],
+      'Mutual TLS: verify client certificates.',
+    ),
+  },
+  ['certificateRefs'],
+  'Terminate TLS on this bind with certificates from Secrets.',
+);
+
 export const frontendSpecSchema: JsonSchema = object(
   {
     mode,
@@ -97,6 +144,7 @@ export const frontendSpecSchema: JsonSchema = object(
         {
           address: { ...str(PATTERNS.bindAddress, 'Address to listen on: `*` for all IPv4 addresses, an IPv4 or an IPv6 address.', 64), default: '*' },
           port: { ...port, description: 'TCP port to listen on.' },
+          tls: bindTlsSchema,
         },
         ['port'],
       ),

@@ -32,6 +32,39 @@ export interface ObjectMeta {
 export interface Bind {
   address: string;
   port: number;
+  /** Terminate TLS on this bind (certificates from Secrets in the Frontend's namespace). */
+  tls?: BindTls;
+}
+
+export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
+export type AlpnProtocol = 'h2' | 'http/1.1';
+export type ClientCertificateMode = 'Required' | 'Optional';
+
+/** A Secret in the referring resource's namespace (references cross no namespace). */
+export interface SecretRef {
+  name: string;
+  kind: 'Secret';
+}
+
+/** A Secret or ConfigMap holding `ca.crt`, in the referring resource's namespace. */
+export interface CaRef {
+  name: string;
+  kind: 'Secret' | 'ConfigMap';
+}
+
+export interface ClientCertificate {
+  caRef: CaRef;
+  mode: ClientCertificateMode;
+}
+
+export interface BindTls {
+  /** Certificates chosen by SNI from each certificate's DNS names; the first is the default. */
+  certificateRefs: SecretRef[];
+  minVersion: TlsVersion;
+  /** ALPN protocols offered to clients, in order of preference. */
+  alpn?: AlpnProtocol[];
+  /** Mutual TLS: verify client certificates against a CA bundle. */
+  clientCertificate?: ClientCertificate;
 }
 
 export interface HeaderMatch {
@@ -174,6 +207,10 @@ export type IssueReason =
   | 'ParseError'
   | 'InvalidSpec'
   | 'BackendNotFound'
+  /** A TLS reference names a Secret or ConfigMap no source holds. */
+  | 'SecretNotFound'
+  /** A Secret's certificate, key or CA bundle does not validate (model/certificate.ts). */
+  | 'InvalidCertificate'
   /** Valid, but HAProxy refuses the configuration it renders to (src/reconcile/refusals.ts). */
   | 'RejectedByHAProxy'
   | 'Conflict'

@@ -3,9 +3,11 @@
  * Pure given the renderer.
  */
 import { resolve, type Resolution } from '../model/resolve.js';
+import type { TlsInUse } from '../model/tls.js';
 import type { Resource, ResourceKey } from '../model/types.js';
 import { buildConfigModel, type GlobalSettings } from '../render/model.js';
 import type { ConfigRenderer } from '../render/render.js';
+import { tlsFiles } from '../render/tls-files.js';
 import type { Rendered } from './plan.js';
 import type { StoreSnapshot } from './store.js';
 
@@ -20,14 +22,18 @@ export function computeDesired(
   global: GlobalSettings,
   render: ConfigRenderer,
   now: () => number = () => performance.now(),
+  tls: { lastTls?: TlsInUse; now?: Date } = {},
 ): Desired {
   const t0 = now();
   const resolution = resolve({
     declared: snapshot.declared,
     lastAccepted,
     discovered: snapshot.discovered ?? (snapshot.discoveredMembers && new Map([['members', snapshot.discoveredMembers]])),
+    lastTls: tls.lastTls,
+    now: tls.now,
   });
-  const model = buildConfigModel({ frontends: resolution.frontends, backends: resolution.backends, global });
+  const model = buildConfigModel({ frontends: resolution.frontends, backends: resolution.backends, global, tls: resolution.tls });
   const text = render(model);
-  return { resolution, model, text, renderMs: now() - t0 };
+  const files = tlsFiles(resolution.frontends, resolution.tls, global.stateDir);
+  return { resolution, model, text, files, renderMs: now() - t0 };
 }

@@ -17,6 +17,7 @@ import type { Logger } from '../log.js';
 import { computeDesired, type Desired } from './desired.js';
 import { plan, type Plan, type ServerOp } from './plan.js';
 import { Refusals } from './refusals.js';
+import { CERTIFICATES_IN_USE, emptyTlsInUse, type TlsInUse } from '../model/tls.js';
 import type { Store, StoreSnapshot } from './store.js';
 
 export interface ApplyResult {
@@ -26,11 +27,18 @@ export interface ApplyResult {
   output?: string;
 }
 
-/** What the loop needs from the HAProxy supervisor. */
+/**
+ * What the loop needs from the HAProxy supervisor. `files`: the auxiliary
+ * files (render/tls-files.ts) by path relative to the state directory,
+ * written before `haproxy -c` and removed once no longer referenced.
+ */
 export interface HaproxyControl {
-  start(configText: string): Promise<{ adopted: boolean; runningConfig?: string }>;
-  apply(configText: string): Promise<ApplyResult>;
-  writeRunningConfig(configText: string): Promise<void>;
+  start(
+    configText: string,
+    files?: ReadonlyMap<string, string>,
+  ): Promise<{ adopted: boolean; runningConfig?: string; runningFiles?: ReadonlyMap<string, string> }>;
+  apply(configText: string, files?: ReadonlyMap<string, string>): Promise<ApplyResult>;
+  writeRunningConfig(configText: string, files?: ReadonlyMap<string, string>): Promise<void>;
 }
 
 /** Applies server operations through the runtime API; throws on the first failure. */
@@ -99,6 +107,8 @@ export interface ReconcilerEvents {
 interface Running {
   text: string;
   model?: ConfigModel;
+  /** Auxiliary files HAProxy loaded, by path relative to the state directory. */
+  files?: ReadonlyMap<string, string>;
 }
 
 /** How many times one pass leaves out resources HAProxy blamed and tries again. */
@@ -116,6 +126,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     Pick<ReconcilerOptions, 'runtime' | 'persistence' | 'maxRuntimeOps'>;
   private running: Running | undefined;
   private lastAccepted = new Map<ResourceKey, Resource>();
+  /** Certificates and CA bundles that serve: a bad Secret resolves to these (model/tls.ts). */
+  private lastTls: TlsInUse = emptyTlsInUse();
   private lastFailedText: string | undefined;
   private lastReloadAt = -Infinity;
   private lastPassEnd = -Infinity;
@@ -195,6 +207,16 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   /** The configuration text HAProxy runs now. */
   get runningText(): string | undefined {
     return this.running?.text;
+  }
+
+  /** What runs as `plan` compares with it, auxiliary files included (a dry run plans against this). */
+  runningRendered(): { text: string; model: ConfigModel; files?: ReadonlyMap<string, string> } | undefined {
+    return this.running?.model ? { text: this.running.text, model: this.running.model, files: this.running.files } : undefined;
+  }
+
+  /** Certificates and CA bundles that serve now (status, metrics, dry runs). */
+  get tlsInUse(): TlsInUse {
+    return this.lastTls;
   }
 
   /**
@@ -317,7 +339,9 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
 
   private async passOnce(snapshot: StoreSnapshot, version: number, coalesced: number, isolate: boolean): Promise<PassResult> {
     const declared = this.refusals.apply(snapshot.declared);
-    const desired = computeDesired({ declared, discovered: snapshot.discovered }, this.lastAccepted, this.o.global, this.o.render);
+    const desired = computeDesired({ declared, discovered: snapshot.discovered }, this.lastAccepted, this.o.global, this.o.render, undefined, {
+      lastTls: this.lastTls,
+    });
     const base = { renderMs: desired.renderMs, coalesced, resolution: desired.resolution, storeVersion: version, durationMs: 0 };
     /** Throws ResourcesRefused when `output` blames resources that can be left out. */
     const blame = (output: string | undefined): void => {
@@ -350,7 +374,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
           this.o.logger.warn(why);
           return { ...base, ...(await this.reload(desired, version, [why], blame)) };
         }
-        await this.o.haproxy.writeRunningConfig(desired.text);
+        await this.o.haproxy.writeRunningConfig(desired.text, desired.files);
         this.accept(desired, version);
         this.o.logger.info('applied through the runtime API, no reload', { changes: effective.summary });
         return { ...base, kind: 'runtime', reasons: [], summary: effective.summary };
@@ -375,23 +399,23 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
         ? { kind: 'noop' }
         : { kind: 'reload', reasons: ['the adopted HAProxy runs a configuration this controller has no record of'] };
     }
-    const r = running?.model ? { text: running.text, model: running.model } : undefined;
+    const r = running?.model ? { text: running.text, model: running.model, files: running.files } : undefined;
     return plan(desired, r, { runtimeUpdates: this.o.runtimeUpdates && !!this.o.runtime, maxRuntimeOps: this.o.maxRuntimeOps });
   }
 
   private async startHaproxy(desired: Desired): Promise<{ kind: PassKind; reasons: string[] } | undefined> {
-    const started = await this.o.haproxy.start(desired.text);
+    const started = await this.o.haproxy.start(desired.text, desired.files);
     this.startedHaproxy = true;
     this.lastReloadAt = this.o.now();
     if (started.adopted) {
       const text = started.runningConfig ?? '';
       const saved = this.savedState;
-      this.running = { text, model: saved && saved.text === text ? saved.model : undefined };
+      this.running = { text, model: saved && saved.text === text ? saved.model : undefined, files: started.runningFiles };
       this.o.logger.info('adopted the running HAProxy', { runtimePlans: !!this.running.model });
       this.emit('started', { adopted: true });
       return undefined; // plan against what runs
     }
-    this.running = { text: desired.text, model: desired.model };
+    this.running = { text: desired.text, model: desired.model, files: desired.files };
     this.accept(desired, this.o.store.version);
     this.o.logger.info('started HAProxy', { frontends: desired.model.frontends.length, backends: desired.model.backends.length });
     this.emit('started', { adopted: false });
@@ -409,7 +433,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     }
     this.o.logger.info('reloading HAProxy', { reasons });
     await this.o.runtime?.saveServerState?.(desired.model).catch((err: unknown) => this.o.logger.warn('could not save server state before reload', { err }));
-    const r = await this.o.haproxy.apply(desired.text);
+    const r = await this.o.haproxy.apply(desired.text, desired.files);
     // A configuration refused by the check never reached HAProxy: the next attempt need not wait.
     if (r.ok || r.reason !== 'check') this.lastReloadAt = this.o.now();
     if (!r.ok) {
@@ -434,8 +458,9 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   }
 
   private accept(desired: Desired, version: number): void {
-    this.running = { text: desired.text, model: desired.model };
+    this.running = { text: desired.text, model: desired.model, files: desired.files };
     this.lastAccepted = desired.resolution.accepted;
+    this.lastTls = desired.resolution.tlsInUse;
     this.appliedVersion = version;
     this.lastFailedText = undefined;
     this.persist({ text: desired.text, model: desired.model, accepted: [...desired.resolution.accepted.values()] });
@@ -493,5 +518,18 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
         });
     }
     for (const key of [...this.reported.keys()]) if (!res.outcomes.has(key)) this.reported.delete(key);
+    // Certificate warnings (expiring soon, a bad Secret whose last good certificate serves): once each, until they clear.
+    const warnings = new Set<string>();
+    for (const [key, o] of res.outcomes) {
+      for (const note of o.notes ?? []) {
+        if (note.startsWith(CERTIFICATES_IN_USE)) continue;
+        const sig = `${key}\u0000${note}`;
+        warnings.add(sig);
+        if (!this.reportedWarnings.has(sig)) this.o.logger.warn('certificate warning', { resource: key, warning: note });
+      }
+    }
+    this.reportedWarnings = warnings;
   }
+
+  private reportedWarnings = new Set<string>();
 }

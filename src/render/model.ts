@@ -5,7 +5,9 @@
  */
 import { endpoint, proxyName } from '../model/naming.js';
 import { rawConfigLines } from '../model/raw-config.js';
+import type { BindTlsMaterial } from '../model/tls.js';
 import { HASH_BALANCE, type Backend, type Frontend, type MemberState } from '../model/types.js';
+import { tlsBindOptions } from './tls-files.js';
 
 export interface GlobalSettings {
   /** Stats socket (runtime API), `expose-fd listeners` for hitless reloads. */
@@ -24,6 +26,8 @@ export interface GlobalSettings {
   maxconn?: number;
   /** Optional HAProxy stats page and built-in Prometheus exporter. */
   statsListener?: { address: string; port: number };
+  /** Absolute state directory: TLS files (render/tls-files.ts) are named by absolute path under it. */
+  stateDir?: string;
 }
 
 export interface ServerModel {
@@ -81,7 +85,7 @@ const KEEPALIVE_OPTION = {
   close: 'option httpclose',
 } as const;
 
-function frontendModel(f: Frontend): FrontendModel {
+function frontendModel(f: Frontend, tls: readonly BindTlsMaterial[] | undefined, stateDir: string | undefined): FrontendModel {
   const s = f.spec;
   const ns = f.metadata.namespace;
   const lines: string[] = [];
@@ -139,7 +143,10 @@ function frontendModel(f: Frontend): FrontendModel {
     key: `Frontend/${ns}/${f.metadata.name}`,
     name: proxyName(ns, f.metadata.name),
     mode: s.mode,
-    binds: s.binds.map((b) => endpoint(b.address, b.port)),
+    binds: s.binds.map((b, i) => {
+      const m = b.tls && tls?.find((x) => x.bindIndex === i);
+      return m ? `${endpoint(b.address, b.port)} ${tlsBindOptions(f, m, stateDir)}` : endpoint(b.address, b.port);
+    }),
     lines,
     acls,
     routes,
@@ -222,11 +229,18 @@ function cachedBackendModel(b: Backend): BackendModel {
 }
 
 /** Builds the model. Input order does not matter: output is sorted by proxy name. */
-export function buildConfigModel(input: { frontends: readonly Frontend[]; backends: readonly Backend[]; global: GlobalSettings }): ConfigModel {
+export function buildConfigModel(input: {
+  frontends: readonly Frontend[];
+  backends: readonly Backend[];
+  global: GlobalSettings;
+  /** What each Frontend's TLS binds serve, by Frontend key (model/resolve.ts). */
+  tls?: ReadonlyMap<string, readonly BindTlsMaterial[]>;
+}): ConfigModel {
   const byName = <T extends { name: string }>(a: T, b: T) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  const stateDir = input.global.stateDir;
   return {
     global: { statsListener: undefined, maxconn: undefined, closeSpreadTime: undefined, ...input.global },
-    frontends: input.frontends.map(frontendModel).sort(byName),
+    frontends: input.frontends.map((f) => frontendModel(f, input.tls?.get(`Frontend/${f.metadata.namespace}/${f.metadata.name}`), stateDir)).sort(byName),
     backends: input.backends.map(cachedBackendModel).sort(byName),
   };
 }
