@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Makes sure the system programs a task needs are installed.
-//   node scripts/ensure-deps.mjs start   HAProxy (npm start)
-//   node scripts/ensure-deps.mjs test    HAProxy, etcd, etcdctl, promtool (npm test)
+//   node scripts/ensure-deps.mjs start   HAProxy, openssl (npm start)
+//   node scripts/ensure-deps.mjs test    HAProxy, etcd, etcdctl, promtool, openssl (npm test)
 //   node scripts/ensure-deps.mjs bench   the test set plus wrk (npm run bench)
 // Missing ones are installed from Debian's packages when running as root on a
 // system with apt-get; otherwise it says what to install and exits 1.
@@ -13,11 +13,13 @@ const PROGRAMS = {
   etcdctl: { pkg: 'etcd-client', args: ['version'] },
   promtool: { pkg: 'prometheus', args: ['--version'] },
   wrk: { pkg: 'wrk', args: ['--version'] },
+  // The demo's self-signed certificate, the tests' certificates.
+  openssl: { pkg: 'openssl', args: ['version'] },
 };
 const PROFILES = {
-  start: ['haproxy'],
-  test: ['haproxy', 'etcd', 'etcdctl', 'promtool'],
-  bench: ['haproxy', 'etcd', 'etcdctl', 'promtool', 'wrk'],
+  start: ['haproxy', 'openssl'],
+  test: ['haproxy', 'etcd', 'etcdctl', 'promtool', 'openssl'],
+  bench: ['haproxy', 'etcd', 'etcdctl', 'promtool', 'wrk', 'openssl'],
 };
 
 const profile = process.argv[2] ?? 'start';

@@ -332,13 +332,13 @@ async function cmdRender(args: string[]): Promise<number> {
   if (values.help) return print(RENDER_HELP);
   if (positionals.length !== 1) throw new UsageError('render needs exactly one DIR');
   const loaded = await loadDirectory(positionals[0]!, rawConfigFlags(values));
-  const r = resolve({ declared: loaded.declared, lastAccepted: new Map() });
+  const r = resolve({ declared: loaded.declared, lastAccepted: new Map(), discovered: loaded.discovered });
   const problems = [...loaded.issues.filter((i) => i.reason === 'ParseError')];
   for (const o of r.outcomes.values()) if (!o.accepted) problems.push(...o.issues);
   for (const p of problems) process.stderr.write(`${formatIssue(p)}\n`);
   // The absolute state directory, as run uses it: HAProxy reads a relative socket path without "./" as host:port.
   const global = globalSettings(resolvePath(values['state-dir'] ?? '.node-haproxy'), { statsListener: hostPort('stats-address', values['stats-address']) });
-  process.stdout.write(loadRenderer()(buildConfigModel({ frontends: r.frontends, backends: r.backends, global })));
+  process.stdout.write(loadRenderer()(buildConfigModel({ frontends: r.frontends, backends: r.backends, global, tls: r.tls })));
   return problems.length > 0 ? 1 : 0;
 }
 
@@ -370,7 +370,7 @@ async function cmdPlan(args: string[]): Promise<number> {
     return PLAN_EXIT_NO_STATE;
   }
   const lastAccepted = new Map(state.accepted.map((r) => [`${r.kind}/${r.metadata.namespace}/${r.metadata.name}`, r] as const));
-  const desired = computeDesired({ declared: loaded.declared }, lastAccepted, state.model.global, loadRenderer());
+  const desired = computeDesired({ declared: loaded.declared, discovered: loaded.discovered }, lastAccepted, state.model.global, loadRenderer());
   const problems = new Map<string, Issue>();
   for (const i of loaded.issues) problems.set(formatIssue(i), i);
   for (const o of desired.resolution.outcomes.values()) if (!o.accepted) for (const i of o.issues) problems.set(formatIssue(i), i);
@@ -387,7 +387,7 @@ async function cmdValidate(args: string[]): Promise<number> {
   if (values.help) return print(VALIDATE_HELP);
   if (positionals.length !== 1) throw new UsageError('validate needs exactly one DIR');
   const loaded = await loadDirectory(positionals[0]!, rawConfigFlags(values));
-  const r = resolve({ declared: loaded.declared, lastAccepted: new Map() });
+  const r = resolve({ declared: loaded.declared, lastAccepted: new Map(), discovered: loaded.discovered });
   const lines = new Set<string>();
   for (const i of loaded.issues) lines.add(formatIssue(i));
   for (const o of r.outcomes.values()) if (!o.accepted) for (const i of o.issues) lines.add(formatIssue(i));

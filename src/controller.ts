@@ -134,6 +134,7 @@ export function globalSettings(
     closeSpreadTime: o.closeSpreadTime ?? DEFAULTS.closeSpreadTime,
     maxconn: o.maxconn,
     statsListener: o.statsListener,
+    stateDir,
   };
 }
 
@@ -342,8 +343,10 @@ export async function startController(o: ControllerOptions): Promise<Controller>
           const declared = snap.declared.filter((d) => !(d.key === key && d.source === source));
           if (resource) declared.push({ key, origin: 'rest', source, resource, issues: [] });
           const lastAccepted = reconciler.last?.resolution?.accepted ?? new Map();
-          const desired = computeDesired({ declared, discovered: snap.discovered }, lastAccepted, global, render);
-          const running = reconciler.runningState();
+          const desired = computeDesired({ declared, discovered: snap.discovered }, lastAccepted, global, render, undefined, {
+            lastTls: reconciler.tlsInUse,
+          });
+          const running = reconciler.runningRendered();
           const verdict: Plan = running
             ? planConfig(desired, running, { runtimeUpdates: o.runtimeUpdates ?? true, maxReasons: 1000 })
             : { kind: 'reload', reasons: ['HAProxy does not run a configuration from this controller yet'] };
@@ -360,7 +363,10 @@ export async function startController(o: ControllerOptions): Promise<Controller>
           const snap = store.snapshot();
           const declared = [...snap.declared.filter((d) => !(d.key === candidate.key && d.source === candidate.source)), candidate];
           const lastAccepted = reconciler.last?.resolution?.accepted ?? new Map();
-          return supervisor.check(computeDesired({ declared, discovered: snap.discovered }, lastAccepted, global, render).text);
+          const desired = computeDesired({ declared, discovered: snap.discovered }, lastAccepted, global, render, undefined, {
+            lastTls: reconciler.tlsInUse,
+          });
+          return supervisor.check(desired.text);
         },
       });
       apiServer.use(api.handler());

@@ -3,6 +3,8 @@
  * of them routed by the manifests in examples/. Editing those files while the
  * demo runs changes the routing live.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,12 +37,75 @@ function listen(server: Server, port: number, host: string): Promise<void> {
   });
 }
 
+/** The demo's HTTPS frontend. */
+export const DEMO_HTTPS_PORT = 8443;
+
+/** `openssl req` for a fresh self-signed certificate for localhost (also how to rotate it by hand). */
+export function selfSignedCommand(dir: string): string[] {
+  return [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '30',
+    '-subj',
+    '/CN=localhost',
+    '-addext',
+    'subjectAltName=DNS:localhost',
+    '-keyout',
+    join(dir, 'tls.key'),
+    '-out',
+    join(dir, 'tls.crt'),
+  ];
+}
+
+/**
+ * A self-signed certificate made with `openssl` in `dir`, a Secret that points
+ * at its files (stringDataFiles) and an HTTPS Frontend using it; undefined
+ * (and a warning) when openssl is missing.
+ */
+function demoTls(dir: string, logger: Logger): string | undefined {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    execFileSync('openssl', selfSignedCommand(dir), { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (err) {
+    logger.warn('no HTTPS in the demo: could not make a self-signed certificate with openssl (apt-get install openssl)', { err });
+    return undefined;
+  }
+  writeFileSync(
+    join(dir, 'https.yaml'),
+    `# The demo's HTTPS entry point: https://localhost:${DEMO_HTTPS_PORT}/ (self-signed: curl -k).
+# The Secret reads the PEM files beside this file; replace them and the new certificate serves.
+apiVersion: v1
+kind: Secret
+metadata: { name: demo-cert }
+type: kubernetes.io/tls
+stringDataFiles: { tls.crt: tls.crt, tls.key: tls.key }
+---
+apiVersion: haproxy.node-haproxy.io/v1alpha1
+kind: Frontend
+metadata: { name: web-tls }
+spec:
+  binds:
+    - address: 127.0.0.1
+      port: ${DEMO_HTTPS_PORT}
+      tls: { certificateRefs: [{ name: demo-cert }], alpn: [h2, http/1.1] }
+  defaultBackend: app
+`,
+  );
+  return dir;
+}
+
 export interface Demo {
   controller: Controller;
   stop(): Promise<void>;
 }
 
-export async function runDemo(o: { logger: Logger; examples?: string; stateDir?: string }): Promise<Demo> {
+export async function runDemo(o: { logger: Logger; examples?: string; stateDir?: string; tlsDir?: string }): Promise<Demo> {
   const servers: Server[] = [];
   const closeAll = () => Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   try {
@@ -54,10 +119,11 @@ export async function runDemo(o: { logger: Logger; examples?: string; stateDir?:
     throw err;
   }
   const examples = o.examples ?? examplesDir();
+  const tls = demoTls(o.tlsDir ?? join(tmpdir(), 'node-haproxy-demo-tls'), o.logger);
   let controller: Controller;
   try {
     controller = await startController({
-      sources: [examples],
+      sources: tls ? [examples, tls] : [examples],
       stateDir: o.stateDir ?? join(tmpdir(), 'node-haproxy-demo'),
       logger: o.logger,
       stopHaproxyOnExit: true,
@@ -83,6 +149,16 @@ node-haproxy demo is running. HAProxy listens on http://127.0.0.1:8080/
   curl -H 'X-Canary: yes' http://127.0.0.1:8080/        -> backend canary (header rule)
 
 Edit ${join(examples, 'frontend.yaml')} or backends.yaml: routing changes live.
+${
+  tls
+    ? `
+HTTPS, with a self-signed certificate made at start:
+  curl -k https://localhost:${DEMO_HTTPS_PORT}/                    -> backend app, over TLS
+Rotate it live (a new serial serves; see it with curl -kv):
+  openssl ${selfSignedCommand(tls).join(' ')}
+`
+    : ''
+}
 Press Ctrl-C to stop.
 
 `);

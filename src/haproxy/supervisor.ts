@@ -8,6 +8,9 @@
  *   admin.sock    stats socket; the configuration must declare it (level admin)
  *   haproxy.pid   master pid
  *   haproxy.log   the master's stdout and stderr
+ *   certs/        auxiliary files (certificates, CA bundles, crt-lists; mode
+ *                 0600), written before `haproxy -c` and removed once no
+ *                 configuration references them (haproxy/aux-files.ts)
  *   apply-pending.json  only while a reload is unconfirmed: the previous text,
  *                 so that a controller that crashed mid-apply can tell, on its
  *                 next start, whether haproxy.cfg is really what runs
@@ -23,6 +26,7 @@ import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { Backoff } from '../util/backoff.js';
+import { readAuxFiles, removeUnreferenced, restoreAuxFiles, writeAuxFiles, type AuxFiles } from './aux-files.js';
 import { checkConfigFile, type CheckResult } from './check.js';
 import { MasterCli } from './master-cli.js';
 import { HaproxySocketError } from './socket.js';
@@ -88,7 +92,8 @@ export interface HaproxySupervisorOptions {
   sharePorts?: boolean;
 }
 
-export type StartResult = { adopted: true; masterPid: number; runningConfig: string } | { adopted: false; masterPid: number };
+export type StartResult =
+  { adopted: true; masterPid: number; runningConfig: string; runningFiles?: Map<string, string> } | { adopted: false; masterPid: number };
 
 export type ApplyOutcome = { ok: true; reloads: number } | { ok: false; reason: 'check' | 'reload'; output: string };
 
@@ -167,6 +172,8 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
   private nextRestartAt = 0;
   private diedReported: number | undefined;
   private checkSeq = 0;
+  /** The auxiliary files the running HAProxy loaded (undefined until known). */
+  private files: AuxFiles | undefined;
 
   constructor(options: HaproxySupervisorOptions) {
     super();
@@ -242,7 +249,7 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
    * and apply if it differs), or checks `configText` and starts a new master.
    * Throws HaproxyConfigError when the configuration is rejected.
    */
-  start(configText: string): Promise<StartResult> {
+  start(configText: string, files?: AuxFiles): Promise<StartResult> {
     return this.exclusive(async () => {
       if (this.active) throw new Error('HaproxySupervisor.start() called twice: stop() it first');
       await mkdir(this.paths.dir, { recursive: true, mode: 0o700 });
@@ -251,11 +258,14 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
         this.currentMasterPid = live;
         await this.settleInterruptedApply(live);
         const runningConfig = await this.runningConfig().catch(() => '');
+        const runningFiles = await readAuxFiles(this.paths.dir);
+        this.files = runningFiles;
         this.log.info('adopted running HAProxy', { masterPid: live, stateDir: this.paths.dir });
         this.activate();
         this.emit('adopted', { masterPid: live });
-        return { adopted: true, masterPid: live, runningConfig };
+        return { adopted: true, masterPid: live, runningConfig, ...(runningFiles.size > 0 ? { runningFiles } : {}) };
       }
+      if (files) await writeAuxFiles(this.paths.dir, files, await readAuxFiles(this.paths.dir));
       const verdict = await this.check(configText);
       if (!verdict.ok) throw new HaproxyConfigError(verdict.output);
       // HAProxy binds with SO_REUSEPORT: it would start on a port another HAProxy holds and split its traffic.
@@ -264,6 +274,10 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
       await writeFileAtomic(this.paths.config, configText);
       await rm(this.paths.pendingApply, { force: true });
       const pid = await this.spawnMaster();
+      if (files) {
+        await removeUnreferenced(this.paths.dir, files);
+        this.files = files;
+      }
       this.log.info('started HAProxy', { masterPid: pid, stateDir: this.paths.dir });
       this.activate();
       this.emit('started', { masterPid: pid });
@@ -276,12 +290,19 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
    * the previous text and the previous configuration keeps serving. One apply
    * runs at a time; later calls wait their turn.
    */
-  apply(configText: string): Promise<ApplyOutcome> {
+  apply(configText: string, files?: AuxFiles): Promise<ApplyOutcome> {
     return this.exclusive(async () => {
       this.assertStarted('apply');
       const previous = await this.runningConfig();
+      // Files first: `haproxy -c` reads them. A refused candidate puts the previous ones back.
+      const previousFiles = files ? (this.files ?? (await readAuxFiles(this.paths.dir))) : undefined;
+      if (files) await writeAuxFiles(this.paths.dir, files, previousFiles);
+      const restoreFiles = async () => {
+        if (files && previousFiles) await restoreAuxFiles(this.paths.dir, files, previousFiles);
+      };
       const rejection = await this.validate(configText, previous);
       if (rejection !== undefined) {
+        await restoreFiles();
         this.log.warn('configuration rejected before reloading', { output: rejection });
         this.emit('reload-failed', { reason: 'check', output: rejection });
         return { ok: false, reason: 'check', output: rejection };
@@ -299,12 +320,18 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
       const outcome = await this.reload(before);
       if (outcome.ok) {
         await rm(this.paths.pendingApply, { force: true });
+        if (files) {
+          const removed = await removeUnreferenced(this.paths.dir, files);
+          if (removed.length > 0) this.log.info('removed files no configuration references', { files: removed });
+          this.files = files;
+        }
         this.log.info('HAProxy reloaded', { masterPid: this.currentMasterPid, reloads: outcome.reloads });
         this.emit('reloaded', { masterPid: this.currentMasterPid!, reloads: outcome.reloads });
         return outcome;
       }
 
       await writeFileAtomic(this.paths.config, previous);
+      await restoreFiles();
       await rm(this.paths.pendingApply, { force: true });
       const output = (await readTail(this.paths.log, logOffset)) || outcome.why;
       this.log.error('reload failed; restored the previous configuration', { why: outcome.why, output });
@@ -315,8 +342,15 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
   }
 
   /** Replaces haproxy.cfg without reloading (after runtime-API changes, so a later reload keeps them). */
-  writeRunningConfig(text: string): Promise<void> {
-    return this.exclusive(() => writeFileAtomic(this.paths.config, text));
+  writeRunningConfig(text: string, files?: AuxFiles): Promise<void> {
+    return this.exclusive(async () => {
+      if (files) await writeAuxFiles(this.paths.dir, files, this.files);
+      await writeFileAtomic(this.paths.config, text);
+      if (files) {
+        await removeUnreferenced(this.paths.dir, files);
+        this.files = files;
+      }
+    });
   }
 
   /** Stops watching; with stopHaproxy also stops HAProxy and waits until every process is gone. */

@@ -14,6 +14,16 @@
  */
 import { MEMBERS, mergeDiscovered, type Discovered, type DiscoveredValues } from './discovered.js';
 import { SECRETS, secretKey, type SecretData } from './secrets.js';
+import {
+  CERTIFICATES_IN_USE,
+  collectTlsInUse,
+  emptyTlsInUse,
+  hasTls,
+  resolveFrontendTls,
+  type BindTlsMaterial,
+  type FrontendTls,
+  type TlsInUse,
+} from './tls.js';
 import { bindOverlap, bindValue, describeBind } from './ip-address.js';
 import { formatProblem, keyOf, parseKey, type Backend, type Frontend, type Issue, type Member, type Resource, type ResourceKey } from './types.js';
 
@@ -28,7 +38,14 @@ export interface Declared {
   issues: Issue[];
 }
 
-export type Outcome = { accepted: true; resource: Resource } | { accepted: false; reason: string; message: string; issues: Issue[]; serving?: Resource };
+/**
+ * `notes`: what status should say besides acceptance (the certificates in
+ * use, a certificate that expires soon, a bad Secret whose last good
+ * certificate keeps serving).
+ */
+export type Outcome =
+  | { accepted: true; resource: Resource; notes?: string[] }
+  | { accepted: false; reason: string; message: string; issues: Issue[]; serving?: Resource; notes?: string[] };
 
 export interface Resolution {
   frontends: Frontend[];
@@ -36,6 +53,10 @@ export interface Resolution {
   outcomes: Map<ResourceKey, Outcome>;
   /** The versions that serve now: pass back in as `lastAccepted` next time. */
   accepted: Map<ResourceKey, Resource>;
+  /** What each serving Frontend's TLS binds serve, by Frontend key (absent: no TLS). */
+  tls: Map<ResourceKey, BindTlsMaterial[]>;
+  /** Certificates and CA bundles that serve now: pass back in as `lastTls` next time. */
+  tlsInUse: TlsInUse;
 }
 
 export interface ResolveInput {
@@ -48,6 +69,10 @@ export interface ResolveInput {
   discovered?: Discovered;
   /** Members discovered for backends with a `service` (Kubernetes), by backend key: the `members` kind of `discovered`. */
   discoveredMembers?: ReadonlyMap<ResourceKey, readonly Member[]>;
+  /** Certificates and CA bundles that served last time: a bad Secret resolves to these (never replaces a good one). */
+  lastTls?: TlsInUse;
+  /** The time certificates are checked against (default: now). */
+  now?: Date;
 }
 
 /** `discovered` with `discoveredMembers` as its `members` kind (the older spelling of the same input). */
@@ -202,9 +227,26 @@ export function resolve(input: ResolveInput): Resolution {
     });
   const frontends: Frontend[] = [];
   const originOf = new Map(input.declared.map((d) => [d.key, d.origin]));
-  const checkFrontend = (f: Frontend): Issue | undefined => {
+  const now = input.now ?? new Date();
+  const tls = new Map<ResourceKey, BindTlsMaterial[]>();
+  const tlsInUse = emptyTlsInUse();
+  const notes = new Map<ResourceKey, string[]>();
+  /** The frontend's problem, or what its TLS binds serve; `fallback` lets bad Secrets resolve to their last good values. */
+  const checkFrontend = (f: Frontend, fallback = false): { issue?: Issue; tls?: FrontendTls } => {
     const problem = frontendProblem(f);
-    return problem && { origin: originOf.get(keyOf(f)), ...problem };
+    if (problem) return { issue: { origin: originOf.get(keyOf(f)), ...problem } };
+    if (!hasTls(f)) return {};
+    const t = resolveFrontendTls(f, secrets, now, fallback ? input.lastTls : undefined);
+    if (t.problem) return { issue: { origin: originOf.get(keyOf(f)), resource: label(f), ...t.problem } };
+    return { tls: t };
+  };
+  const serve = (key: ResourceKey, f: Frontend, t: FrontendTls | undefined) => {
+    frontends.push(f);
+    if (!t) return;
+    tls.set(key, t.binds);
+    collectTlsInUse(f, t, tlsInUse);
+    const n = [...(t.inUse.length > 0 ? [`${CERTIFICATES_IN_USE}${t.inUse.join(', ')}`] : []), ...t.warnings];
+    if (n.length > 0) notes.set(key, n);
   };
   const frontendProblem = (f: Frontend): Issue | undefined => {
     for (const ref of backendRefs(f)) {
@@ -238,17 +280,20 @@ export function resolve(input: ResolveInput): Resolution {
   for (const key of frontendKeys) {
     const c = candidates.get(key)!;
     const f = withDiscovered(key, c.resource as Frontend);
-    const problem = checkFrontend(f);
+    const checked = checkFrontend(f);
+    const problem = checked.issue;
     if (!problem) {
-      frontends.push(f);
+      serve(key, f, checked.tls);
       continue;
     }
     const previous = input.lastAccepted.get(key) as Frontend | undefined;
     const previousServing = previous && withDiscovered(key, previous);
     const prior = outcomes.get(key);
     const issues = prior && !prior.accepted ? [...prior.issues, problem] : [problem];
-    if (c.current && previous && previousServing && previous !== c.resource && !checkFrontend(previousServing)) {
-      frontends.push(previousServing);
+    // The previous version serves on, with the last good certificates of Secrets that went bad.
+    const fallback = previous && previousServing && (previous !== c.resource || hasTls(previousServing)) ? checkFrontend(previousServing, true) : undefined;
+    if (previous && previousServing && fallback && !fallback.issue) {
+      serve(key, previousServing, fallback.tls);
       outcomes.set(key, { accepted: false, reason: problem.reason, message: formatProblem(problem), issues, serving: previous });
       candidates.set(key, { resource: previous, current: false });
     } else {
@@ -263,6 +308,10 @@ export function resolve(input: ResolveInput): Resolution {
     accepted.set(key, c.resource);
     if (c.current && !outcomes.has(key)) outcomes.set(key, { accepted: true, resource: c.resource });
   }
+  for (const [key, n] of notes) {
+    const o = outcomes.get(key);
+    if (o) o.notes = n;
+  }
 
   const byName = <T extends Resource>(a: T, b: T) => {
     const ka = keyOf(a);
@@ -274,5 +323,7 @@ export function resolve(input: ResolveInput): Resolution {
     backends: [...backends.values()].sort(byName),
     outcomes,
     accepted,
+    tls,
+    tlsInUse,
   };
 }

@@ -92,6 +92,59 @@ function namedObject(title: string, properties: Record<string, JsonSchema>, requ
   return { title, ...object(properties, required, description) };
 }
 
+const secretRef = (title: string, kinds: readonly string[], description: string): JsonSchema =>
+  namedObject(
+    title,
+    {
+      name: str(PATTERNS.name, 'Name of the object, in the same namespace.'),
+      kind: { type: 'string', enum: kinds, default: 'Secret', description: `Kind of the object: ${kinds.join(' or ')}.` },
+    },
+    ['name'],
+    description,
+  );
+
+/** A Secret or ConfigMap (same namespace) holding a CA bundle under ca.crt: one node, so one CaRef type. */
+const caRefSchema: JsonSchema = secretRef('CaRef', ['Secret', 'ConfigMap'], 'Secret or ConfigMap (same namespace) whose ca.crt holds the CA bundle.');
+
+/** `spec.binds[].tls`: TLS termination (issue 11; README "TLS"). */
+const bindTlsSchema: JsonSchema = namedObject(
+  'BindTls',
+  {
+    certificateRefs: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 10000,
+      description:
+        "kubernetes.io/tls Secrets (tls.crt, tls.key) served on this bind, chosen by SNI from each certificate's DNS names; the first is the default.",
+      items: secretRef('SecretRef', ['Secret'], "A kubernetes.io/tls Secret in the Frontend's namespace."),
+    },
+    minVersion: { type: 'string', enum: ['TLSv1.2', 'TLSv1.3'], default: 'TLSv1.2', description: 'Lowest TLS version accepted.' },
+    alpn: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 2,
+      items: { type: 'string', enum: ['h2', 'http/1.1'] },
+      description: 'ALPN protocols offered to clients, in order of preference (http mode); h2 serves HTTP/2. Default: none (HTTP/1.1).',
+    },
+    clientCertificate: namedObject(
+      'ClientCertificate',
+      {
+        caRef: caRefSchema,
+        mode: {
+          type: 'string',
+          enum: ['Required', 'Optional'],
+          default: 'Required',
+          description: 'Required: refuse clients without a valid certificate; Optional: verify a certificate when one is sent.',
+        },
+      },
+      ['caRef'],
+      'Mutual TLS: verify client certificates.',
+    ),
+  },
+  ['certificateRefs'],
+  'Terminate TLS on this bind with certificates from Secrets.',
+);
+
 export const frontendSpecSchema: JsonSchema = namedObject(
   'FrontendSpec',
   {
@@ -111,6 +164,7 @@ export const frontendSpecSchema: JsonSchema = namedObject(
             description:
               '(Default false.) Expect the PROXY protocol (v1 or v2) on every connection to this bind (accept-proxy): the client address is the one in its header.',
           },
+          tls: bindTlsSchema,
         },
         ['port'],
       ),
@@ -306,15 +360,7 @@ export const backendSpecSchema: JsonSchema = namedObject(
           default: 'Required',
           description: 'Required: verify the member certificate (against caRef, or the system trust store); None: do not.',
         },
-        caRef: namedObject(
-          'CaRef',
-          {
-            name: str(PATTERNS.name, 'Secret or ConfigMap (same namespace) holding the CA bundle under ca.crt.'),
-            kind: { type: 'string', enum: ['Secret', 'ConfigMap'], default: 'Secret', description: 'Secret or ConfigMap.' },
-          },
-          ['name'],
-          'CA bundle that verifies the member certificates (default: the system trust store).',
-        ),
+        caRef: caRefSchema,
       },
       [],
       'Connect to the members over TLS (re-encryption).',

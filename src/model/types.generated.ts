@@ -36,6 +36,44 @@ export interface Bind {
   port: number;
   /** (Default false.) Expect the PROXY protocol (v1 or v2) on every connection to this bind (accept-proxy): the client address is the one in its header. */
   acceptProxyProtocol?: boolean;
+  /** Terminate TLS on this bind with certificates from Secrets. */
+  tls?: BindTls;
+}
+
+/** Terminate TLS on this bind with certificates from Secrets. */
+export interface BindTls {
+  /** kubernetes.io/tls Secrets (tls.crt, tls.key) served on this bind, chosen by SNI from each certificate's DNS names; the first is the default. */
+  certificateRefs: SecretRef[];
+  /** Lowest TLS version accepted. */
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** ALPN protocols offered to clients, in order of preference (http mode); h2 serves HTTP/2. Default: none (HTTP/1.1). */
+  alpn?: ('h2' | 'http/1.1')[];
+  /** Mutual TLS: verify client certificates. */
+  clientCertificate?: ClientCertificate;
+}
+
+/** A kubernetes.io/tls Secret in the Frontend's namespace. */
+export interface SecretRef {
+  /** Name of the object, in the same namespace. */
+  name: string;
+  /** Kind of the object: Secret. */
+  kind: 'Secret';
+}
+
+/** Mutual TLS: verify client certificates. */
+export interface ClientCertificate {
+  /** Secret or ConfigMap (same namespace) whose ca.crt holds the CA bundle. */
+  caRef: CaRef;
+  /** Required: refuse clients without a valid certificate; Optional: verify a certificate when one is sent. */
+  mode: 'Required' | 'Optional';
+}
+
+/** Secret or ConfigMap (same namespace) whose ca.crt holds the CA bundle. */
+export interface CaRef {
+  /** Name of the object, in the same namespace. */
+  name: string;
+  /** Kind of the object: Secret or ConfigMap. */
+  kind: 'Secret' | 'ConfigMap';
 }
 
 export interface RouteRule {
@@ -189,14 +227,6 @@ export interface BackendTls {
   sni?: string;
   /** Required: verify the member certificate (against caRef, or the system trust store); None: do not. */
   verify: 'Required' | 'None';
-  /** CA bundle that verifies the member certificates (default: the system trust store). */
+  /** Secret or ConfigMap (same namespace) whose ca.crt holds the CA bundle. */
   caRef?: CaRef;
-}
-
-/** CA bundle that verifies the member certificates (default: the system trust store). */
-export interface CaRef {
-  /** Secret or ConfigMap (same namespace) holding the CA bundle under ca.crt. */
-  name: string;
-  /** Secret or ConfigMap. */
-  kind: 'Secret' | 'ConfigMap';
 }

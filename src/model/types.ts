@@ -98,6 +98,10 @@ export type IssueReason =
   | 'ParseError'
   | 'InvalidSpec'
   | 'BackendNotFound'
+  /** A TLS reference names a Secret or ConfigMap no source holds. */
+  | 'SecretNotFound'
+  /** A Secret's certificate, key or CA bundle does not validate (model/certificate.ts). */
+  | 'InvalidCertificate'
   /** Valid, but HAProxy refuses the configuration it renders to (src/reconcile/refusals.ts). */
   | 'RejectedByHAProxy'
   | 'Conflict'

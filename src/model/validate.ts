@@ -214,6 +214,24 @@ function checkResource(r: Resource, origin?: string): Issue[] {
         add(`spec.binds[${i}]`, `${show(b.address)} port ${b.port} is listed twice: spec.binds[${first}] is the same socket${same}; remove one`);
       }
     });
+    s.binds.forEach((b, i) => {
+      const tls = b.tls;
+      if (!tls) return;
+      const seenRefs = new Map<string, number>();
+      tls.certificateRefs.forEach((ref, j) => {
+        const first = seenRefs.get(ref.name);
+        if (first !== undefined)
+          add(
+            `spec.binds[${i}].tls.certificateRefs[${j}]`,
+            `Secret ${show(ref.name)} is listed twice (also certificateRefs[${first}]); list each certificate once`,
+          );
+        else seenRefs.set(ref.name, j);
+      });
+      if (tls.alpn) {
+        if (s.mode !== 'http') add(`spec.binds[${i}].tls.alpn`, `ALPN negotiates HTTP versions and needs mode "http" (mode is ${show(s.mode)}); remove alpn`);
+        if (new Set(tls.alpn).size !== tls.alpn.length) add(`spec.binds[${i}].tls.alpn`, 'lists a protocol twice; list each once');
+      }
+    });
     if (s.mode === 'tcp' && s.rules.length > 0) {
       add('spec.rules', 'rules route HTTP requests and need mode "http"; in tcp mode use defaultBackend only');
     }

@@ -47,6 +47,8 @@ export interface ControllerMetricsOptions {
 }
 
 const SECONDS = (ms: number): number => ms / 1000;
+/** Passes after which HAProxy serves the pass's resolution. */
+const APPLIED: ReadonlySet<PassKind> = new Set(['start', 'noop', 'runtime', 'reload']);
 
 export class ControllerMetrics implements WatchRestartRecorder {
   readonly registry = new Registry();
@@ -71,6 +73,7 @@ export class ControllerMetrics implements WatchRestartRecorder {
   readonly statsReadErrors: Counter;
   readonly streamClients: Gauge;
   readonly streamDropped: Counter<'reason'>;
+  readonly certificateExpiry: Gauge<'namespace' | 'name'>;
 
   constructor(options: ControllerMetricsOptions = {}) {
     const registers = [this.registry];
@@ -202,6 +205,13 @@ export class ControllerMetrics implements WatchRestartRecorder {
     this.haproxyUp.set(0);
     this.streamClients.set(0);
 
+    this.certificateExpiry = new Gauge({
+      name: 'node_haproxy_certificate_expiry_timestamp_seconds',
+      help: 'When each certificate HAProxy serves expires (notAfter, Unix seconds), by Secret namespace and name.',
+      labelNames: ['namespace', 'name'],
+      registers,
+    });
+
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -231,6 +241,15 @@ export class ControllerMetrics implements WatchRestartRecorder {
       }
       for (const kind of RESOURCE_KINDS) {
         for (const condition of RESOURCE_CONDITIONS) this.resources.set({ kind, condition }, counts.get(`${kind}\0${condition}`) ?? 0);
+      }
+      // What serves after a pass that applied (a refused configuration changed nothing).
+      if (APPLIED.has(p.kind)) {
+        this.certificateExpiry.reset();
+        // Resolutions built by hand (tests, older callers) may lack tlsInUse.
+        for (const c of (p.resolution.tlsInUse as typeof p.resolution.tlsInUse | undefined)?.certificates.values() ?? []) {
+          const [namespace, name] = c.secret.split('/') as [string, string];
+          this.certificateExpiry.set({ namespace, name }, Math.floor(c.notAfter.getTime() / 1000));
+        }
       }
     }
   }

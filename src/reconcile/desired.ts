@@ -5,9 +5,11 @@
 import type { DiscoveredValues } from '../model/discovered.js';
 import { resolve, type Resolution } from '../model/resolve.js';
 import { SECRETS, type SecretData } from '../model/secrets.js';
+import type { TlsInUse } from '../model/tls.js';
 import type { Resource, ResourceKey } from '../model/types.js';
-import { buildConfigModel, type GlobalSettings } from '../render/model.js';
+import { backendFiles, buildConfigModel, stateDirOf, type GlobalSettings } from '../render/model.js';
 import type { ConfigRenderer } from '../render/render.js';
+import { tlsFiles } from '../render/tls-files.js';
 import type { Rendered } from './plan.js';
 import type { StoreSnapshot } from './store.js';
 
@@ -22,12 +24,16 @@ export function computeDesired(
   global: GlobalSettings,
   render: ConfigRenderer,
   now: () => number = () => performance.now(),
+  tls: { lastTls?: TlsInUse; now?: Date } = {},
 ): Desired {
   const t0 = now();
   const discovered = snapshot.discovered ?? (snapshot.discoveredMembers && new Map([['members', snapshot.discoveredMembers]]));
-  const resolution = resolve({ declared: snapshot.declared, lastAccepted, discovered });
+  const resolution = resolve({ declared: snapshot.declared, lastAccepted, discovered, lastTls: tls.lastTls, now: tls.now });
   const secrets = discovered?.get(SECRETS) as DiscoveredValues<SecretData> | undefined;
-  const model = buildConfigModel({ frontends: resolution.frontends, backends: resolution.backends, global, secrets });
+  const model = buildConfigModel({ frontends: resolution.frontends, backends: resolution.backends, global, secrets, tls: resolution.tls });
   const text = render(model);
-  return { resolution, model, text, renderMs: now() - t0 };
+  // Auxiliary files: certificates, crt-lists and client CA bundles of TLS binds, and backend CA bundles.
+  const files = tlsFiles(resolution.frontends, resolution.tls, global.stateDir ?? stateDirOf(global));
+  for (const [path, content] of backendFiles(model)) files.set(path, content);
+  return { resolution, model, text, files, renderMs: now() - t0 };
 }

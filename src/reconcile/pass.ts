@@ -18,6 +18,7 @@ import type { Logger } from '../log.js';
 import { computeDesired, type Desired } from './desired.js';
 import { plan, type Plan, type ServerOp } from './plan.js';
 import { Refusals } from './refusals.js';
+import { CERTIFICATES_IN_USE, emptyTlsInUse, type TlsInUse } from '../model/tls.js';
 import type { StoreSnapshot } from './store.js';
 
 export interface ApplyResult {
@@ -29,9 +30,13 @@ export interface ApplyResult {
 
 /** What the pass needs from the HAProxy supervisor. */
 export interface HaproxyControl {
-  start(configText: string): Promise<{ adopted: boolean; runningConfig?: string }>;
-  apply(configText: string): Promise<ApplyResult>;
-  writeRunningConfig(configText: string): Promise<void>;
+  /** `files`: the auxiliary files (render/tls-files.ts) by path relative to the state directory, written before `haproxy -c`. */
+  start(
+    configText: string,
+    files?: ReadonlyMap<string, string>,
+  ): Promise<{ adopted: boolean; runningConfig?: string; runningFiles?: ReadonlyMap<string, string> }>;
+  apply(configText: string, files?: ReadonlyMap<string, string>): Promise<ApplyResult>;
+  writeRunningConfig(configText: string, files?: ReadonlyMap<string, string>): Promise<void>;
 }
 
 /** Applies server operations through the runtime API; throws on the first failure. */
@@ -121,6 +126,8 @@ export interface PassOptions {
 interface Running {
   text: string;
   model?: ConfigModel;
+  /** Auxiliary files HAProxy loaded, by path relative to the state directory. */
+  files?: ReadonlyMap<string, string>;
 }
 
 /** How many times one pass leaves out resources HAProxy blamed and tries again. */
@@ -138,6 +145,9 @@ type Applied = Omit<PassResult, 'renderMs' | 'coalesced' | 'durationMs'>;
 export class ReconcilePass {
   private running: Running | undefined;
   private lastAccepted = new Map<ResourceKey, Resource>();
+  /** Certificates and CA bundles that serve: a bad Secret resolves to these (model/tls.ts). */
+  private lastTls: TlsInUse = emptyTlsInUse();
+  private reportedWarnings = new Set<string>();
   private lastFailedText: string | undefined;
   private lastReloadAt = -Infinity;
   private started = false;
@@ -165,6 +175,16 @@ export class ReconcilePass {
   /** The store version HAProxy runs (moves inside a pass, before the post-reload checks). */
   get appliedVersion(): number {
     return this.applied;
+  }
+
+  /** What runs as `plan` compares with it, auxiliary files included (a dry run plans against this). */
+  runningRendered(): { text: string; model: ConfigModel; files?: ReadonlyMap<string, string> } | undefined {
+    return this.running?.model ? { text: this.running.text, model: this.running.model, files: this.running.files } : undefined;
+  }
+
+  /** Certificates and CA bundles that serve now (status, metrics, dry runs). */
+  get tlsInUse(): TlsInUse {
+    return this.lastTls;
   }
 
   get runningText(): string | undefined {
@@ -223,7 +243,9 @@ export class ReconcilePass {
 
   private async once({ snapshot, version, coalesced }: PassInput, isolate: boolean): Promise<PassResult> {
     const declared = this.refusals.apply(snapshot.declared);
-    const desired = computeDesired({ declared, discovered: snapshot.discovered }, this.lastAccepted, this.o.global, this.o.render);
+    const desired = computeDesired({ declared, discovered: snapshot.discovered }, this.lastAccepted, this.o.global, this.o.render, undefined, {
+      lastTls: this.lastTls,
+    });
     const base = { renderMs: desired.renderMs, coalesced, resolution: desired.resolution, storeVersion: version, durationMs: 0 };
     /** Throws ResourcesRefused when `output` blames resources that can be left out. */
     const blame = (output: string | undefined): void => {
@@ -268,23 +290,23 @@ export class ReconcilePass {
         ? { kind: 'noop' }
         : { kind: 'reload', reasons: ['the adopted HAProxy runs a configuration this controller has no record of'] };
     }
-    const r = running?.model ? { text: running.text, model: running.model } : undefined;
+    const r = running?.model ? { text: running.text, model: running.model, files: running.files } : undefined;
     return plan(desired, r, { runtimeUpdates: this.o.runtimeUpdates && !!this.o.runtime, maxRuntimeOps: this.o.maxRuntimeOps });
   }
 
   private async startHaproxy(desired: Desired, version: number): Promise<{ kind: PassKind; reasons: string[] } | undefined> {
-    const started = await this.o.haproxy.start(desired.text);
+    const started = await this.o.haproxy.start(desired.text, desired.files);
     this.started = true;
     this.lastReloadAt = this.o.now();
     if (started.adopted) {
       const text = started.runningConfig ?? '';
       const saved = this.savedState;
-      this.running = { text, model: saved && saved.text === text ? saved.model : undefined };
+      this.running = { text, model: saved && saved.text === text ? saved.model : undefined, files: started.runningFiles };
       this.o.logger.info('adopted the running HAProxy', { runtimePlans: !!this.running.model });
       this.o.onStarted?.({ adopted: true });
       return undefined; // plan against what runs
     }
-    this.running = { text: desired.text, model: desired.model };
+    this.running = { text: desired.text, model: desired.model, files: desired.files };
     this.accept(desired, version);
     this.o.logger.info('started HAProxy', { frontends: desired.model.frontends.length, backends: desired.model.backends.length });
     this.o.onStarted?.({ adopted: false });
@@ -311,7 +333,7 @@ export class ReconcilePass {
       this.o.logger.warn(why);
       return this.reload(desired, version, [why], blame);
     }
-    await this.o.haproxy.writeRunningConfig(desired.text);
+    await this.o.haproxy.writeRunningConfig(desired.text, desired.files);
     this.accept(desired, version);
     this.o.logger.info('applied through the runtime API, no reload', { changes: summary });
     return { kind: 'runtime', reasons: [], summary };
@@ -323,7 +345,7 @@ export class ReconcilePass {
     }
     this.o.logger.info('reloading HAProxy', { reasons });
     await this.o.runtime?.saveServerState?.(desired.model).catch((err: unknown) => this.o.logger.warn('could not save server state before reload', { err }));
-    const r = await this.o.haproxy.apply(desired.text);
+    const r = await this.o.haproxy.apply(desired.text, desired.files);
     // A configuration refused by the check never reached HAProxy: the next attempt need not wait.
     if (r.ok || r.reason !== 'check') this.lastReloadAt = this.o.now();
     if (!r.ok) {
@@ -348,8 +370,9 @@ export class ReconcilePass {
   }
 
   private accept(desired: Desired, version: number): void {
-    this.running = { text: desired.text, model: desired.model };
+    this.running = { text: desired.text, model: desired.model, files: desired.files };
     this.lastAccepted = desired.resolution.accepted;
+    this.lastTls = desired.resolution.tlsInUse;
     this.applied = version;
     this.lastFailedText = undefined;
     this.changed = true;
@@ -383,5 +406,16 @@ export class ReconcilePass {
         });
     }
     for (const key of [...this.reported.keys()]) if (!res.outcomes.has(key)) this.reported.delete(key);
+    // Certificate warnings (expiring soon, a bad Secret whose last good certificate serves): once each, until they clear.
+    const warnings = new Set<string>();
+    for (const [key, o] of res.outcomes) {
+      for (const note of o.notes ?? []) {
+        if (note.startsWith(CERTIFICATES_IN_USE)) continue;
+        const sig = `${key}\u0000${note}`;
+        warnings.add(sig);
+        if (!this.reportedWarnings.has(sig)) this.o.logger.warn('certificate warning', { resource: key, warning: note });
+      }
+    }
+    this.reportedWarnings = warnings;
   }
 }

@@ -14,6 +14,7 @@
  * cheaper than the commands).
  */
 import type { BackendModel, ConfigModel, ServerModel } from '../render/model.js';
+import { changedFiles } from '../render/tls-files.js';
 
 export type ServerOp =
   | { op: 'add'; backend: string; server: ServerModel }
@@ -27,6 +28,12 @@ export type Plan = { kind: 'noop' } | { kind: 'runtime'; ops: ServerOp[]; summar
 export interface Rendered {
   model: ConfigModel;
   text: string;
+  /**
+   * Auxiliary files HAProxy reads (certificates, CA bundles, crt-lists:
+   * render/tls-files.ts), by path relative to the state directory. A change
+   * to one is a change even when `text` is the same.
+   */
+  files?: ReadonlyMap<string, string>;
 }
 
 export interface PlanOptions {
@@ -132,9 +139,11 @@ function serverOps(desired: BackendModel, running: BackendModel, reasons: string
 
 export function plan(desired: Rendered, running: Rendered | undefined, options: PlanOptions): Plan {
   if (!running) return { kind: 'reload', reasons: ['no configuration is running yet'] };
-  if (desired.text === running.text) return { kind: 'noop' };
+  // Certificate changes reload for now (the runtime API can take them: issue 11, rotation).
+  const files = changedFiles(desired.files, running.files);
+  if (desired.text === running.text && files.length === 0) return { kind: 'noop' };
 
-  const reasons: string[] = [];
+  const reasons: string[] = files.map((f) => `file ${f} ${!running.files?.has(f) ? 'added' : !desired.files?.has(f) ? 'removed' : 'changed'}`);
   if (stableJson(desired.model.global) !== stableJson(running.model.global)) reasons.push('global settings changed');
   diffNamed('frontend', desired.model.frontends, running.model.frontends, (a, b) => stableJson(a) === stableJson(b), reasons);
   // Each backend's structure serialized once (100,000 servers: this loop is the planner's cost).

@@ -27,6 +27,7 @@ import {
   type StatePersistence,
 } from './pass.js';
 import type { Store } from './store.js';
+import type { TlsInUse } from '../model/tls.js';
 
 export type { ApplyResult, HaproxyControl, PassKind, PassResult, PersistedState, RuntimeExecutor, SaveOptions, StatePersistence } from './pass.js';
 
@@ -140,6 +141,16 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   }
 
   /** The configuration text HAProxy runs now. */
+  /** What runs as `plan` compares with it, auxiliary files included (a dry run plans against this). */
+  runningRendered(): ReturnType<ReconcilePass['runningRendered']> {
+    return this.pass.runningRendered();
+  }
+
+  /** Certificates and CA bundles that serve now (status, metrics, dry runs). */
+  get tlsInUse(): TlsInUse {
+    return this.pass.tlsInUse;
+  }
+
   get runningText(): string | undefined {
     return this.pass.runningText;
   }

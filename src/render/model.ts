@@ -8,7 +8,9 @@ import { endpoint, proxyName } from '../model/naming.js';
 import { rawConfigLines } from '../model/raw-config.js';
 import type { DiscoveredValues } from '../model/discovered.js';
 import { secretKey, type SecretData } from '../model/secrets.js';
+import type { BindTlsMaterial } from '../model/tls.js';
 import { HASH_BALANCE, type Backend, type CaRef, type Frontend, type MemberState } from '../model/types.js';
+import { tlsBindOptions } from './tls-files.js';
 
 export interface GlobalSettings {
   /** Stats socket (runtime API), `expose-fd listeners` for hitless reloads. */
@@ -27,6 +29,8 @@ export interface GlobalSettings {
   maxconn?: number;
   /** Optional HAProxy stats page and built-in Prometheus exporter. */
   statsListener?: { address: string; port: number };
+  /** Absolute state directory: TLS files (render/tls-files.ts) are named by absolute path under it. */
+  stateDir?: string;
 }
 
 /**
@@ -112,7 +116,7 @@ const KEEPALIVE_OPTION = {
   close: 'option httpclose',
 } as const;
 
-function frontendModel(f: Frontend): FrontendModel {
+function frontendModel(f: Frontend, tls: readonly BindTlsMaterial[] | undefined, stateDir: string | undefined): FrontendModel {
   const s = f.spec;
   const ns = f.metadata.namespace;
   const lines: string[] = [];
@@ -194,7 +198,11 @@ function frontendModel(f: Frontend): FrontendModel {
     key: `Frontend/${ns}/${f.metadata.name}`,
     name: proxyName(ns, f.metadata.name),
     mode: s.mode,
-    binds: s.binds.map((b) => endpoint(b.address, b.port) + (b.acceptProxyProtocol ? ' accept-proxy' : '')),
+    binds: s.binds.map((b, i) => {
+      const m = b.tls && tls?.find((x) => x.bindIndex === i);
+      const base = m ? `${endpoint(b.address, b.port)} ${tlsBindOptions(f, m, stateDir)}` : endpoint(b.address, b.port);
+      return b.acceptProxyProtocol ? `${base} accept-proxy` : base;
+    }),
     lines,
     acls,
     routes,
@@ -317,12 +325,14 @@ export function buildConfigModel(input: {
   global: GlobalSettings;
   /** Discovered Secrets and ConfigMaps (model/secrets.ts): CA bundles for backend TLS. */
   secrets?: DiscoveredValues<SecretData>;
+  /** What each Frontend's TLS binds serve, by Frontend key (model/resolve.ts). */
+  tls?: ReadonlyMap<string, readonly BindTlsMaterial[]>;
 }): ConfigModel {
   const byName = <T extends { name: string }>(a: T, b: T) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-  const stateDir = stateDirOf(input.global);
+  const stateDir = input.global.stateDir ?? stateDirOf(input.global);
   return {
     global: { statsListener: undefined, maxconn: undefined, closeSpreadTime: undefined, ...input.global },
-    frontends: input.frontends.map(frontendModel).sort(byName),
+    frontends: input.frontends.map((f) => frontendModel(f, input.tls?.get(`Frontend/${f.metadata.namespace}/${f.metadata.name}`), stateDir)).sort(byName),
     backends: input.backends.map((b) => cachedBackendModel(b, stateDir, input.secrets)).sort(byName),
   };
 }

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { dirname, join } from 'node:path';
 import { packageRoot } from '../../src/paths.js';
 import { HAPROXY_BIN } from '../helpers/haproxy.js';
@@ -20,6 +21,23 @@ function get(path: string, headers: Record<string, string> = {}): Promise<{ stat
       res.resume();
       res.on('end', () => resolve({ status: res.statusCode ?? 0, server: res.headers['x-served-by'] as string | undefined }));
     });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve({ status: 0 }));
+    req.end();
+  });
+}
+
+/** `curl -k https://localhost:8443/`: the demo's HTTPS frontend, self-signed. */
+function getHttps(): Promise<{ status: number; server?: string; subject?: string }> {
+  return new Promise((resolve) => {
+    const req = httpsRequest(
+      { host: '127.0.0.1', port: 8443, path: '/', servername: 'localhost', rejectUnauthorized: false, agent: false, timeout: 2000 },
+      (res) => {
+        const subject = String((res.socket as import('node:tls').TLSSocket).getPeerCertificate().subject?.CN);
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, server: res.headers['x-served-by'] as string | undefined, subject }));
+      },
+    );
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve({ status: 0 }));
     req.end();
@@ -52,6 +70,10 @@ test('quick start: the demo serves every route it prints, and Ctrl-C stops it cl
   assert.equal((await get('/api/users')).server, 'api-1');
   assert.equal((await get('/', { host: 'api.localhost' })).server, 'api-1');
   assert.equal((await get('/', { 'x-canary': 'yes' })).server, 'canary-1');
+  assert.ok(out.includes('curl -k https://localhost:8443/'), 'the demo prints its HTTPS line');
+  const https = await getHttps();
+  assert.match(https.server ?? '', /^app-[12]$/, `curl -k https://localhost:8443/ -> backend app (status ${https.status})`);
+  assert.equal(https.subject, 'localhost', 'the self-signed certificate made at start');
 
   child.kill('SIGINT');
   const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('timeout'), 15_000))]);

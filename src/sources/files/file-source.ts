@@ -17,8 +17,10 @@ import type { Declared } from '../../model/resolve.js';
 import type { Issue } from '../../model/types.js';
 import type { Logger } from '../../log.js';
 import type { Store } from '../../reconcile/store.js';
-import { relative } from 'node:path';
+import { dirname, relative } from 'node:path';
+import { SECRETS, type SecretData } from '../../model/secrets.js';
 import { listManifests, parseManifests, readManifest, type PathProblem } from './load.js';
+import { readSecretFiles, type SecretDocument } from './secret-documents.js';
 import { rawConfigOptions } from '../../model/validate.js';
 
 export interface FileSourceOptions {
@@ -40,6 +42,8 @@ interface FileState {
   hash: string;
   declared: Declared[];
   issues: Issue[];
+  /** Secret and ConfigMap documents (kept, like `declared`, while the file is broken). */
+  secrets: SecretDocument[];
 }
 
 /** How often a source directory that disappeared is looked for again. */
@@ -86,6 +90,8 @@ export class FileSource {
     if (this.debounce) clearTimeout(this.debounce);
     if (this.rescan) clearInterval(this.rescan);
     if (this.missing) clearTimeout(this.missing);
+    for (const w of this.fileWatchers.values()) w.close();
+    this.fileWatchers.clear();
     return this.scanning ?? Promise.resolve();
   }
 
@@ -193,29 +199,45 @@ export class FileSource {
       }
       if (prev?.hash === content.hash) continue; // unchanged: not parsed again
       const kept = prev?.declared ?? [];
-      const keeps = kept.length > 0 ? '; its last good resources keep serving until it is fixed or deleted' : '';
+      const keptSecrets = prev?.secrets ?? [];
+      const keeps = kept.length + keptSecrets.length > 0 ? '; its last good resources keep serving until it is fixed or deleted' : '';
       if (content.text === undefined) {
         this.files.set(p, {
           hash: content.hash,
           declared: kept,
+          secrets: keptSecrets,
           issues: [{ origin: label(p), field: '', reason: 'ParseError', message: `${content.problem}${keeps}` }],
         });
         continue;
       }
-      const r = parseManifests(content.text, label(p), this.name, rawConfigOptions(this.o));
+      const r = parseManifests(content.text, label(p), this.name, rawConfigOptions(this.o), {}, p);
       if (!r.declared) {
         // Broken: its last good resources keep serving.
-        this.files.set(p, { hash: content.hash, declared: kept, issues: r.issues.map((i) => ({ ...i, message: `${i.message}${keeps}` })) });
-      } else if (r.empty && kept.length > 0) {
+        this.files.set(p, {
+          hash: content.hash,
+          declared: kept,
+          secrets: keptSecrets,
+          issues: r.issues.map((i) => ({ ...i, message: `${i.message}${keeps}` })),
+        });
+      } else if (r.empty && kept.length + keptSecrets.length > 0) {
         // Emptied (`: > app.yaml`, a truncation in progress, most likely): not a deletion.
         const message = 'the file is empty; its last good resources keep serving; delete the file to remove them';
-        this.files.set(p, { hash: content.hash, declared: kept, issues: [{ origin: label(p), field: '', reason: 'ParseError', message }] });
+        this.files.set(p, {
+          hash: content.hash,
+          declared: kept,
+          secrets: keptSecrets,
+          issues: [{ origin: label(p), field: '', reason: 'ParseError', message }],
+        });
       } else {
-        this.files.set(p, { hash: content.hash, declared: r.declared, issues: r.issues });
+        this.files.set(p, { hash: content.hash, declared: r.declared, secrets: r.secrets ?? [], issues: r.issues });
       }
     }
+    const secretsChanged = await this.syncSecrets();
     const signature = [...[...this.files].map(([p, f]) => `${p}:${f.hash}`), ...listing.problems.map((p) => `!${p.path}:${p.message}`)].sort().join('\n');
-    if (signature === this.signature) return;
+    if (signature === this.signature) {
+      if (secretsChanged) this.publish();
+      return;
+    }
     this.signature = signature;
     this.problems = listing.problems.map((p) => ({ origin: label(p.path), field: '', reason: 'ParseError', message: p.message }));
     this.publish();
@@ -228,9 +250,77 @@ export class FileSource {
 
   private problems: Issue[] = [];
 
-  /** Problems that belong to a file or path, not to one resource: unreadable paths, broken files, a missing directory. */
+  /** Problems that belong to a file or path, not to one resource: unreadable paths, broken files, a missing directory, bad Secret documents. */
   private publish(): void {
     const unparsed = [...this.files.values()].flatMap((f) => f.issues.filter((i) => i.reason === 'ParseError'));
-    this.o.store.setSourceIssues(this.name, [...(this.missingIssue ? [this.missingIssue] : []), ...this.problems, ...unparsed]);
+    this.o.store.setSourceIssues(this.name, [...(this.missingIssue ? [this.missingIssue] : []), ...this.problems, ...unparsed, ...this.secretIssues]);
+  }
+
+  /** What this source published per Secret/ConfigMap key (model/secrets.ts). */
+  private published = new Map<string, SecretData>();
+  private secretIssues: Issue[] = [];
+  private secretSignature = '';
+  /** Watchers on the directories of files Secrets point at (`stringDataFiles`), by directory. */
+  private readonly fileWatchers = new Map<string, FSWatcher>();
+
+  /**
+   * Publishes every Secret and ConfigMap document as discovered data, with
+   * its `stringDataFiles` read again. An invalid document or an unreadable
+   * file keeps the last good data. Returns true when the issues changed.
+   */
+  private async syncSecrets(): Promise<boolean> {
+    const next = new Map<string, SecretData>();
+    const issues: Issue[] = [];
+    const first = new Map<string, string>();
+    const dirs = new Set<string>();
+    for (const d of [...this.files.values()].flatMap((f) => f.secrets)) {
+      const earlier = first.get(d.key);
+      if (earlier !== undefined) {
+        const message = `${d.key.replace(/\//, ' ').replace(/\//, '/')} is declared more than once (${earlier}, ${d.origin}); keep one (the first one serves)`;
+        issues.push({ origin: d.origin, field: 'metadata.name', reason: 'Duplicate', message });
+        continue;
+      }
+      first.set(d.key, d.origin);
+      issues.push(...d.issues.map((i) => (this.published.has(d.key) ? { ...i, message: `${i.message}; the last good data keeps serving` } : i)));
+      for (const path of Object.values(d.files ?? {})) dirs.add(dirname(path));
+      const previous = this.published.get(d.key);
+      const r = await readSecretFiles(d, previous);
+      if (r.issue) issues.push(r.issue);
+      const value = r.value ?? previous;
+      if (value) next.set(d.key, value);
+    }
+    for (const key of this.published.keys()) if (!next.has(key)) this.o.store.setDiscovered(this.name, SECRETS, key, undefined);
+    for (const [key, value] of next) this.o.store.setDiscovered(this.name, SECRETS, key, value);
+    this.published = next;
+    this.watchFileDirs(dirs);
+    const signature = issues.map((i) => `${i.origin}\u0000${i.field}\u0000${i.message}`).join('\n');
+    this.secretIssues = issues;
+    if (signature === this.secretSignature) return false;
+    this.secretSignature = signature;
+    return true;
+  }
+
+  /** Watches the directories of files Secrets point at: a renewal (certbot swaps links in live/) rescans. */
+  private watchFileDirs(dirs: ReadonlySet<string>): void {
+    for (const [dir, w] of this.fileWatchers) {
+      if (dirs.has(dir)) continue;
+      w.close();
+      this.fileWatchers.delete(dir);
+    }
+    if (this.stopped) return;
+    for (const dir of dirs) {
+      if (this.fileWatchers.has(dir)) continue;
+      try {
+        const w = watch(dir, () => this.changed());
+        w.on('error', () => {
+          w.close();
+          this.fileWatchers.delete(dir);
+        });
+        this.fileWatchers.set(dir, w);
+      } catch (err) {
+        // A directory that does not exist yet: the periodic rescan finds the file when it appears.
+        this.o.logger.debug('cannot watch a directory Secrets read files from', { dir, err });
+      }
+    }
   }
 }

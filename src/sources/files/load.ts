@@ -10,6 +10,8 @@ import { DocumentError, explainDocumentError, limitsOf, parseDocuments, type Doc
 import type { Declared } from '../../model/resolve.js';
 import { API_GROUP, DEFAULT_NAMESPACE, resourceKey, type Issue } from '../../model/types.js';
 import { describeResource, validateResource, type ValidateOptions } from '../../model/validate.js';
+import { isSecretDocument, parseSecretDocument, readSecretFiles, type SecretDocument } from './secret-documents.js';
+import { SECRETS, type SecretData } from '../../model/secrets.js';
 
 export interface FileResult {
   path: string;
@@ -21,6 +23,8 @@ export interface FileResult {
   skipped: number;
   /** The file holds no document at all (zero bytes, only comments or `---`). */
   empty?: boolean;
+  /** `kind: Secret` / `kind: ConfigMap` documents (apiVersion v1): TLS material (secret-documents.ts). */
+  secrets?: SecretDocument[];
 }
 
 const isManifest = (name: string) => name.endsWith('.yaml') || name.endsWith('.yml');
@@ -170,6 +174,8 @@ export function parseManifests(
   source = 'files',
   options: ValidateOptions = {},
   limits: Partial<DocumentLimits> = {},
+  /** The manifest's path: relative `stringDataFiles` resolve from its directory. */
+  path: string = label,
 ): Omit<FileResult, 'path' | 'hash'> {
   let docs: unknown[];
   try {
@@ -180,6 +186,7 @@ export function parseManifests(
   }
   const declared: Declared[] = [];
   const issues: Issue[] = [];
+  const secrets: SecretDocument[] = [];
   let skipped = 0;
   let broken = false;
   let present = 0;
@@ -198,6 +205,12 @@ export function parseManifests(
       });
       return;
     }
+    if (isSecretDocument(doc)) {
+      const sd = parseSecretDocument(doc as Record<string, unknown>, origin, path);
+      issues.push(...sd.issues);
+      if (sd.key !== undefined) secrets.push(sd);
+      return;
+    }
     if (!isOurs(doc)) {
       skipped++;
       return;
@@ -211,7 +224,7 @@ export function parseManifests(
     }
   });
   if (broken) return { issues: issues.filter((i) => i.reason === 'ParseError'), skipped };
-  return { declared, issues, skipped, empty: present === 0 };
+  return { declared, issues, skipped, empty: present === 0, ...(secrets.length > 0 ? { secrets } : {}) };
 }
 
 /**
@@ -254,14 +267,17 @@ export async function loadFile(path: string, root: string, source = 'files', opt
     return brokenFile(path, label, `cannot be read (${errCode(err)}); fix its permissions or remove it`);
   }
   if (content.text === undefined) return brokenFile(path, label, content.problem ?? 'cannot be read');
-  return { path, hash: content.hash, ...parseManifests(content.text, label, source, options) };
+  return { path, hash: content.hash, ...parseManifests(content.text, label, source, options, {}, path) };
 }
 
 /**
  * Loads every manifest below `dir` (for `render` and `validate`, with the
  * options `run` would use). What cannot be read is reported as an issue.
  */
-export async function loadDirectory(dir: string, options: ValidateOptions = {}): Promise<{ files: FileResult[]; declared: Declared[]; issues: Issue[] }> {
+export async function loadDirectory(
+  dir: string,
+  options: ValidateOptions = {},
+): Promise<{ files: FileResult[]; declared: Declared[]; issues: Issue[]; discovered: Map<string, Map<string, unknown>> }> {
   let st;
   try {
     st = await stat(dir);
@@ -272,9 +288,19 @@ export async function loadDirectory(dir: string, options: ValidateOptions = {}):
   const listing = await listManifests(dir);
   const files = await Promise.all(listing.paths.map((p) => loadFile(p, dir, 'files', options)));
   const unreadable: Issue[] = listing.problems.map((p) => ({ origin: relative(dir, p.path) || p.path, field: '', reason: 'ParseError', message: p.message }));
+  // Secrets and ConfigMaps (the first of a name serves), with the files they point at read.
+  const secrets = new Map<string, SecretData>();
+  const secretIssues: Issue[] = [];
+  for (const d of files.flatMap((f) => f.secrets ?? [])) {
+    if (secrets.has(d.key)) continue;
+    const r = await readSecretFiles(d, undefined);
+    if (r.issue) secretIssues.push(r.issue);
+    if (r.value) secrets.set(d.key, r.value);
+  }
   return {
     files,
     declared: files.flatMap((f) => f.declared ?? []),
-    issues: [...unreadable, ...files.flatMap((f) => f.issues)],
+    issues: [...unreadable, ...files.flatMap((f) => f.issues), ...secretIssues],
+    discovered: new Map<string, Map<string, unknown>>([[SECRETS, secrets]]),
   };
 }

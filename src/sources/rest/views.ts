@@ -52,11 +52,12 @@ export function statusOf(d: Declared, outcome: Outcome | undefined, pending: boo
     };
   }
   if (outcome.accepted) {
-    return { ...base, conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'HAProxy serves this version' }], serving: 'this version' };
+    const message = ['HAProxy serves this version', ...(outcome.notes ?? [])].join('; ');
+    return { ...base, conditions: [{ type: 'Accepted', status: 'True', reason: 'Accepted', message }], serving: 'this version' };
   }
   return {
     ...base,
-    conditions: [{ type: 'Accepted', status: 'False', reason: outcome.reason, message: outcome.message }],
+    conditions: [{ type: 'Accepted', status: 'False', reason: outcome.reason, message: [outcome.message, ...(outcome.notes ?? [])].join('; ') }],
     serving: outcome.serving ? 'previous version' : 'nothing',
     issues: outcome.issues.map((i) => ({ origin: i.origin, field: i.field, message: i.message, reason: i.reason })),
   };

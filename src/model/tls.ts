@@ -1,0 +1,109 @@
+/**
+ * A Frontend's TLS references resolved to validated certificates and CA
+ * bundles (model/certificate.ts), from the Secrets and ConfigMaps the sources
+ * discovered (model/secrets.ts) in the Frontend's own namespace. Pure.
+ *
+ * A reference that is missing or invalid is a problem naming the field
+ * (`spec.binds[0].tls.certificateRefs[1]`), the Secret and what is wrong. With
+ * `fallback` (what served before, by Secret key), a bad Secret resolves to its
+ * last good certificate instead: a bad Secret never replaces a good one.
+ */
+import { describeCertificate, parseCaBundle, parseTlsSecret, type CaBundle, type Certificate } from './certificate.js';
+import type { DiscoveredValues } from './discovered.js';
+import { secretKey, type SecretData } from './secrets.js';
+import type { Frontend, IssueReason } from './types.js';
+
+/** What one TLS bind serves: its certificates in order (the first is the default) and its client CA. */
+export interface BindTlsMaterial {
+  bindIndex: number;
+  certificates: Certificate[];
+  ca?: CaBundle;
+}
+
+/** Certificates and CA bundles in use, by Secret/ConfigMap key (`Secret/ns/name`). */
+export interface TlsInUse {
+  certificates: Map<string, Certificate>;
+  caBundles: Map<string, CaBundle>;
+}
+
+export const emptyTlsInUse = (): TlsInUse => ({ certificates: new Map(), caBundles: new Map() });
+
+/** How an outcome's note naming the certificates in use starts (the other notes are warnings). */
+export const CERTIFICATES_IN_USE = 'certificates in use: ';
+
+export interface FrontendTls {
+  problem?: { field: string; reason: IssueReason; message: string };
+  binds: BindTlsMaterial[];
+  /** Certificates expiring soon, and last good certificates serving in place of bad Secrets. */
+  warnings: string[];
+  /** How status names what serves: `Secret ns/a (serial ..., notAfter ...)`. */
+  inUse: string[];
+}
+
+export function hasTls(f: Frontend): boolean {
+  return f.spec.binds.some((b) => b.tls);
+}
+
+/**
+ * Resolves every TLS reference of `f` at time `now`. Stops at the first
+ * problem unless `fallback` holds a last good value for it.
+ */
+export function resolveFrontendTls(f: Frontend, secrets: DiscoveredValues<SecretData> | undefined, now: Date, fallback?: TlsInUse): FrontendTls {
+  const ns = f.metadata.namespace;
+  const out: FrontendTls = { binds: [], warnings: [], inUse: [] };
+  for (const [i, b] of f.spec.binds.entries()) {
+    if (!b.tls) continue;
+    const material: BindTlsMaterial = { bindIndex: i, certificates: [] };
+    for (const [j, ref] of b.tls.certificateRefs.entries()) {
+      const key = secretKey('Secret', ns, ref.name);
+      const field = `spec.binds[${i}].tls.certificateRefs[${j}]`;
+      const data = secrets?.get(key);
+      const r = data ? parseTlsSecret(data, now) : undefined;
+      if (r?.ok) {
+        material.certificates.push(r.certificate);
+        out.inUse.push(describeCertificate(r.certificate));
+        if (r.warning) out.warnings.push(r.warning);
+        continue;
+      }
+      const message = r ? r.problem : `Secret ${ns}/${ref.name} does not exist; create it (type kubernetes.io/tls, with tls.crt and tls.key) or fix the name`;
+      const reason: IssueReason = r ? 'InvalidCertificate' : 'SecretNotFound';
+      const last = fallback?.certificates.get(key);
+      if (!last) return { ...out, problem: { field, reason, message } };
+      material.certificates.push(last);
+      out.inUse.push(describeCertificate(last));
+      out.warnings.push(`${field}: ${message}; the last good certificate keeps serving`);
+    }
+    const cc = b.tls.clientCertificate;
+    if (cc) {
+      const key = secretKey(cc.caRef.kind, ns, cc.caRef.name);
+      const field = `spec.binds[${i}].tls.clientCertificate.caRef`;
+      const data = secrets?.get(key);
+      const r = data ? parseCaBundle(data) : undefined;
+      if (r?.ok) material.ca = r.bundle;
+      else {
+        const message = r
+          ? r.problem
+          : `${cc.caRef.kind} ${ns}/${cc.caRef.name} does not exist; create it with the CA certificates under ca.crt or fix the name`;
+        const last = fallback?.caBundles.get(key);
+        if (!last) return { ...out, problem: { field, reason: r ? 'InvalidCertificate' : 'SecretNotFound', message } };
+        material.ca = last;
+        out.warnings.push(`${field}: ${message}; the last good CA bundle keeps serving`);
+      }
+    }
+    out.binds.push(material);
+  }
+  return out;
+}
+
+/** Adds what `tls` serves to `into`, by Secret/ConfigMap key. */
+export function collectTlsInUse(f: Frontend, tls: FrontendTls, into: TlsInUse): void {
+  const ns = f.metadata.namespace;
+  for (const m of tls.binds) {
+    const b = f.spec.binds[m.bindIndex]!.tls!;
+    b.certificateRefs.forEach((ref, j) => {
+      const c = m.certificates[j];
+      if (c) into.certificates.set(secretKey('Secret', ns, ref.name), c);
+    });
+    if (b.clientCertificate && m.ca) into.caBundles.set(secretKey(b.clientCertificate.caRef.kind, ns, b.clientCertificate.caRef.name), m.ca);
+  }
+}
