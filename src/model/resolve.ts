@@ -12,6 +12,7 @@
  *   address in two spellings, or a wildcard and an address it includes, on one
  *   port); the one that already served keeps the socket.
  */
+import { resolveBasicAuth, withBasicAuthUsers } from './basic-auth.js';
 import { MEMBERS, mergeDiscovered, type Discovered } from './discovered.js';
 import { bindOverlap, bindValue, describeBind } from './ip-address.js';
 import { formatProblem, keyOf, parseKey, type Backend, type Frontend, type Issue, type Member, type Resource, type ResourceKey } from './types.js';
@@ -165,6 +166,11 @@ export function resolve(input: ResolveInput): Resolution {
       return pa - pb || (a < b ? -1 : a > b ? 1 : 0);
     });
   const frontends: Frontend[] = [];
+  // Basic-auth users from their Secret (checked by frontendProblem) travel with the frontend to the render model.
+  const withUsers = (f: Frontend): Frontend => {
+    const auth = resolveBasicAuth(f, discovered);
+    return auth && 'users' in auth ? withBasicAuthUsers(f, auth.users) : f;
+  };
   const originOf = new Map(input.declared.map((d) => [d.key, d.origin]));
   const checkFrontend = (f: Frontend): Issue | undefined => {
     const problem = frontendProblem(f);
@@ -190,6 +196,8 @@ export function resolve(input: ResolveInput): Resolution {
         };
       }
     }
+    const auth = resolveBasicAuth(f, discovered);
+    if (auth && 'problem' in auth) return { resource: label(f), ...auth.problem };
     for (const other of frontends) {
       const clash = bindsClash(other, f);
       if (clash) {
@@ -204,7 +212,7 @@ export function resolve(input: ResolveInput): Resolution {
     const f = withDiscovered(key, c.resource as Frontend);
     const problem = checkFrontend(f);
     if (!problem) {
-      frontends.push(f);
+      frontends.push(withUsers(f));
       continue;
     }
     const previous = input.lastAccepted.get(key) as Frontend | undefined;
@@ -212,7 +220,7 @@ export function resolve(input: ResolveInput): Resolution {
     const prior = outcomes.get(key);
     const issues = prior && !prior.accepted ? [...prior.issues, problem] : [problem];
     if (c.current && previous && previousServing && previous !== c.resource && !checkFrontend(previousServing)) {
-      frontends.push(previousServing);
+      frontends.push(withUsers(previousServing));
       outcomes.set(key, { accepted: false, reason: problem.reason, message: formatProblem(problem), issues, serving: previous });
       candidates.set(key, { resource: previous, current: false });
     } else {

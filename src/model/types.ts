@@ -53,6 +53,53 @@ export interface FrontendTimeouts {
   httpKeepAlive?: string;
 }
 
+// HTTP policy (issue 12): rendered by src/render/policy.ts.
+export type RateLimitKey = 'SourceIP' | 'Header';
+
+export interface RateLimit {
+  /** Requests allowed per key within one period. */
+  requests: number;
+  /** The sliding window, as an HAProxy duration. */
+  period: string;
+  key: RateLimitKey;
+  /** key Header: the request header that identifies a client. */
+  header?: string;
+  statusCode: number;
+}
+
+export interface BasicAuth {
+  /** A Secret in the Frontend's namespace whose `users` key holds `name:crypt-hash` lines. */
+  secretRef: { name: string };
+  realm: string;
+}
+
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS' | 'CONNECT' | 'TRACE';
+
+export interface Cors {
+  allowOrigins: string[];
+  allowMethods: HttpMethod[];
+  allowHeaders: string[];
+  exposeHeaders: string[];
+  /** Seconds a browser may cache a preflight answer. */
+  maxAge: number;
+  allowCredentials: boolean;
+}
+
+export interface SessionAffinity {
+  type: 'Cookie';
+  cookieName: string;
+}
+
+export type RetryOn = 'none' | 'conn-failure' | 'empty-response' | 'junk-response' | 'response-timeout' | '0rtt-rejected' | 'all-retryable-errors';
+/** Status codes `retry-on` takes, as a number or a string (`503`, `"503"`). */
+export type RetryStatus = 401 | 403 | 404 | 408 | 425 | 500 | 501 | 502 | 503 | 504;
+
+export interface Retries {
+  attempts: number;
+  retryOn?: (RetryOn | RetryStatus | `${RetryStatus}`)[];
+  redispatch: boolean;
+}
+
 export interface FrontendSpec {
   mode: Mode;
   binds: Bind[];
@@ -62,6 +109,11 @@ export interface FrontendSpec {
   timeouts: FrontendTimeouts;
   forwardFor: boolean;
   keepAlive: KeepAliveMode;
+  ipAllowList?: string[];
+  ipDenyList?: string[];
+  rateLimit?: RateLimit;
+  basicAuth?: BasicAuth;
+  cors?: Cors;
 }
 
 export interface Member {
@@ -106,6 +158,10 @@ export interface BackendSpec {
   timeouts: BackendTimeouts;
   /** Maximum concurrent connections per member; further requests queue. */
   maxconn?: number;
+  sessionAffinity?: SessionAffinity;
+  retries?: Retries;
+  /** Largest request body in bytes; larger bodies get 413. */
+  requestBodyMaxBytes?: number;
 }
 
 export interface Condition {
@@ -174,6 +230,8 @@ export type IssueReason =
   | 'ParseError'
   | 'InvalidSpec'
   | 'BackendNotFound'
+  /** A Secret a resource names (spec.basicAuth.secretRef) does not exist. */
+  | 'SecretNotFound'
   /** Valid, but HAProxy refuses the configuration it renders to (src/reconcile/refusals.ts). */
   | 'RejectedByHAProxy'
   | 'Conflict'

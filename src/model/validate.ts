@@ -4,8 +4,9 @@
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { bindValue, ipLiteralProblem } from './ip-address.js';
+import { checkBackendPolicy, checkFrontendPolicy } from './policy-checks.js';
 import { parseRawConfig, RAW_CONFIG_ANNOTATION, RAW_CONFIG_FIELD, sectionOfKind, type RawConfigPolicy } from './raw-config.js';
-import { backendSchema, frontendSchema, PATTERNS } from './schema.js';
+import { backendSchema, frontendSchema, PATTERNS, type JsonSchema } from './schema.js';
 import { API_VERSION, DEFAULT_NAMESPACE, HASH_BALANCE, type Issue, type Kind, type Resource } from './types.js';
 
 const HELP_BY_NAME: Record<keyof typeof PATTERNS, string> = {
@@ -22,6 +23,9 @@ const HELP_BY_NAME: Record<keyof typeof PATTERNS, string> = {
   duration: 'a number with an optional unit us, ms, s, m, h or d (like "5s" or "500ms")',
   urlParam: 'a query parameter name: letters, digits, ".", "_", "~" and "-"',
   portName: 'a port name: lowercase letters, digits and "-"',
+  ipOrCidr: 'an IPv4 or IPv6 address, or a network in CIDR form (like 10.0.0.0/8 or 2001:db8::/32)',
+  origin: '"*" or an origin such as "https://app.example.com" (lowercase scheme and host, optional port, no path)',
+  realm: 'letters, digits, "_", "." and "-"',
 };
 
 /** Patterns shared by several fields (namespace and port name) get the first help text. */
@@ -39,6 +43,10 @@ const validators: Record<Kind, ValidateFunction> = {
   Frontend: ajv.compile(frontendSchema),
   Backend: ajv.compile(backendSchema),
 };
+
+/** The schema a resource is validated with. */
+const schemaOf = (root: unknown): JsonSchema | undefined =>
+  (root as { kind?: unknown }).kind === 'Frontend' ? frontendSchema : (root as { kind?: unknown }).kind === 'Backend' ? backendSchema : undefined;
 
 /** `/spec/rules/0/host` → `spec.rules[0].host` */
 export function fieldPath(pointer: string): string {
@@ -88,6 +96,18 @@ function describeError(e: ErrorObject, root: unknown): { field: string; message:
     case 'minItems':
     case 'maxItems':
       return { field, message: `${show(value)} ${e.message ?? 'is out of range'}` };
+    case 'anyOf': {
+      // One of several shapes (a number or a name): the schema's description says which.
+      const at = e.schemaPath
+        .split('/')
+        .slice(1, -1)
+        .reduce<unknown>(
+          (v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined),
+          root === undefined ? undefined : schemaOf(root),
+        );
+      const description = (at as JsonSchema | undefined)?.description;
+      return { field, message: description ? `${show(value)} is not allowed; expected: ${description}` : (e.message ?? 'is invalid') };
+    }
     default:
       return { field, message: e.message ?? 'is invalid' };
   }
@@ -218,6 +238,7 @@ function checkResource(r: Resource, origin?: string): Issue[] {
         add(`spec.rules[${i}]`, 'a rule needs at least one of host, pathPrefix or header');
       }
     });
+    checkFrontendPolicy(r, add);
   } else {
     const s = r.spec;
     if (s.service && s.members.length > 0) {
@@ -246,6 +267,7 @@ function checkResource(r: Resource, origin?: string): Issue[] {
     if (hc && hc.type === 'http' && s.mode === 'tcp') {
       add('spec.healthCheck.type', 'http checks need mode "http"; use type: tcp');
     }
+    checkBackendPolicy(r, add);
   }
   return issues;
 }

@@ -87,6 +87,8 @@ export interface ReconcilerOptions {
   runtimeUpdates?: boolean;
   /** Most server operations one runtime plan may hold; more reload instead (see plan.ts). */
   maxRuntimeOps?: number;
+  /** `add server` takes `cookie` (HAProxy 3.0, not 2.6; see plan.ts). */
+  dynamicServerCookies?: boolean;
   persistence?: StatePersistence;
   now?: () => number;
 }
@@ -145,6 +147,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       retryInitialMs: 2000,
       retryMaxMs: 60_000,
       runtimeUpdates: true,
+      dynamicServerCookies: false,
       now: () => performance.now(),
       ...options,
     };
@@ -376,7 +379,11 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
         : { kind: 'reload', reasons: ['the adopted HAProxy runs a configuration this controller has no record of'] };
     }
     const r = running?.model ? { text: running.text, model: running.model } : undefined;
-    return plan(desired, r, { runtimeUpdates: this.o.runtimeUpdates && !!this.o.runtime, maxRuntimeOps: this.o.maxRuntimeOps });
+    return plan(desired, r, {
+      runtimeUpdates: this.o.runtimeUpdates && !!this.o.runtime,
+      maxRuntimeOps: this.o.maxRuntimeOps,
+      dynamicServerCookies: this.o.dynamicServerCookies,
+    });
   }
 
   private async startHaproxy(desired: Desired): Promise<{ kind: PassKind; reasons: string[] } | undefined> {

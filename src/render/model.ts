@@ -6,6 +6,7 @@
 import { endpoint, proxyName } from '../model/naming.js';
 import { rawConfigLines } from '../model/raw-config.js';
 import { HASH_BALANCE, type Backend, type Frontend, type MemberState } from '../model/types.js';
+import { backendPolicy, frontendPolicy, memberPolicyParams, type UserlistModel } from './policy.js';
 
 export interface GlobalSettings {
   /** Stats socket (runtime API), `expose-fd listeners` for hitless reloads. */
@@ -56,6 +57,8 @@ export interface FrontendModel {
   acls: string[];
   routes: string[];
   defaultBackend?: string;
+  /** Basic-auth users (spec.basicAuth), rendered as a `userlist` section before the frontend. */
+  userlist: UserlistModel | undefined;
 }
 
 export interface ConfigModel {
@@ -95,6 +98,9 @@ function frontendModel(f: Frontend): FrontendModel {
   } else {
     lines.push('option tcplog');
   }
+  const name = proxyName(ns, f.metadata.name);
+  const policy = frontendPolicy(f, name);
+  lines.push(...policy.lines);
   // Raw lines (validated when the resource was accepted; re-checked by rawConfigLines).
   lines.push(...rawConfigLines(f));
 
@@ -137,13 +143,14 @@ function frontendModel(f: Frontend): FrontendModel {
 
   return {
     key: `Frontend/${ns}/${f.metadata.name}`,
-    name: proxyName(ns, f.metadata.name),
+    name,
     mode: s.mode,
     binds: s.binds.map((b) => endpoint(b.address, b.port)),
     lines,
     acls,
     routes,
     defaultBackend: s.defaultBackend ? proxyName(ns, s.defaultBackend) : undefined,
+    userlist: policy.userlist,
   };
 }
 
@@ -158,6 +165,9 @@ export function serverParams(b: Backend): string {
   if (hc) parts.push(`check inter ${hc.interval} rise ${hc.rise} fall ${hc.fall}`);
   return parts.join(' ');
 }
+
+/** `params` and a member's own parameters; the shared string itself when there are none. */
+const withMemberParams = (params: string, own: string): string => (own ? (params ? `${params} ${own}` : own) : params);
 
 /** The weight HAProxy should run with: a draining member takes no new traffic. */
 export const effectiveWeight = (m: { weight: number; state: MemberState }): number => (m.state === 'drain' ? 0 : m.weight);
@@ -185,6 +195,7 @@ function backendModel(b: Backend): BackendModel {
     lines.push(send.join(' '));
     lines.push('http-check expect status 200-399');
   }
+  lines.push(...backendPolicy(b));
   lines.push(...rawConfigLines(b));
   const params = serverParams(b);
   const servers = [...s.members]
@@ -196,7 +207,7 @@ function backendModel(b: Backend): BackendModel {
       endpoint: endpoint(m.address, m.port),
       weight: effectiveWeight(m),
       state: m.state,
-      params,
+      params: withMemberParams(params, memberPolicyParams(b, m)),
     }));
   return {
     key: `Backend/${b.metadata.namespace}/${b.metadata.name}`,
