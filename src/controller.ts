@@ -6,7 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { HaproxySupervisor } from './haproxy/supervisor.js';
 import { RuntimeApi } from './haproxy/runtime.js';
-import { detectHaproxyVersion, type HaproxyVersion } from './haproxy/version.js';
+import { detectHaproxyVersion, versionAtLeast, type HaproxyVersion } from './haproxy/version.js';
 import type { Logger } from './log.js';
 import type { GlobalSettings } from './render/model.js';
 import { loadRenderer } from './render/render.js';
@@ -227,6 +227,8 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     ...(o.retryInitialMs !== undefined ? { retryInitialMs: o.retryInitialMs } : {}),
     ...(o.retryMaxMs !== undefined ? { retryMaxMs: o.retryMaxMs } : {}),
     runtimeUpdates: o.runtimeUpdates ?? true,
+    // HAProxy 2.6 refuses `cookie` on `add server` (session affinity): such members are added by a reload there.
+    dynamicServerCookies: versionAtLeast(haproxyVersion, 3, 0),
     persistence: fileStatePersistence(stateDir),
   });
   const specs = o.sources.filter((s) => s !== 'rest');

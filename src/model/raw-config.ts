@@ -16,6 +16,7 @@
  * entry: docs/decisions/0005-raw-config-policy.md. What a line then means is
  * HAProxy's business: `haproxy -c` is the final word.
  */
+import { HASH_FORMATS } from './basic-auth.js';
 import { isPlain, splitHaproxyWords, type HaproxyWord } from './haproxy-words.js';
 
 export const RAW_CONFIG_ANNOTATION = 'haproxy.node-haproxy.io/raw-config';
@@ -453,7 +454,8 @@ function serverParamsOk(rest: readonly string[]): boolean {
     const w = rest[i]!;
     if (['check', 'disabled', 'ssl', 'send-proxy', 'send-proxy-v2'].includes(w)) continue;
     const next = rest[i + 1];
-    if (next !== undefined && TLS_SERVER_PARAMS[w]?.test(next)) {
+    // sessionAffinity: the member's cookie value is its (schema-checked) name.
+    if ((next !== undefined && TLS_SERVER_PARAMS[w]?.test(next)) || (w === 'cookie' && next !== undefined && /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(next))) {
       i++;
       continue;
     }
@@ -464,6 +466,28 @@ function serverParamsOk(rest: readonly string[]): boolean {
     return false;
   }
   return true;
+}
+
+const DURATION = '[0-9]{1,9}(us|ms|s|m|h|d)?';
+/** Lines of the HTTP policy (render/policy.ts) that the raw allow-list does not take, in the exact shape the controller renders. */
+const RENDERED_POLICY: readonly RegExp[] = [
+  new RegExp(`^stick-table type (ipv6|string len 128) size 100k expire ${DURATION} store http_req_rate\\(${DURATION}\\)$`),
+  /^http-request track-sc0 (src|req\.fhdr\([A-Za-z0-9][A-Za-z0-9_.-]*\))$/,
+  /^http-request deny deny_status [45][0-9]{2} if \{ sc_http_req_rate\(0\) gt [0-9]+ \}$/,
+];
+
+/** A `userlist` line as render/policy.ts writes it: a user and a crypt hash, single-quoted. */
+function userLineOk(words: readonly HaproxyWord[]): boolean {
+  const t = words.map((w) => w.text);
+  return (
+    words.length === 4 &&
+    words.slice(0, 3).every(isPlain) &&
+    t[0] === 'user' &&
+    /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/.test(t[1]!) &&
+    t[2] === 'password' &&
+    words[3]!.raw === `'${t[3]}'` &&
+    HASH_FORMATS.some((f) => f.pattern.test(t[3]!))
+  );
 }
 
 /** The controller's own frontend for the stats page, its lines fixed by the template. */
@@ -479,7 +503,7 @@ const STATS_FRONTEND = 'node-haproxy-stats';
  */
 export function checkRenderedConfig(text: string): RenderedProblem[] {
   const problems: RenderedProblem[] = [];
-  let section: RawSection | 'global' | 'defaults' | 'stats' | undefined;
+  let section: RawSection | 'global' | 'defaults' | 'stats' | 'userlist' | undefined;
   text.split('\n').forEach((raw, i) => {
     const add = (message: string) => problems.push({ line: i + 1, text: raw, message });
     if (raw.trim() === '') return;
@@ -496,10 +520,18 @@ export function checkRenderedConfig(text: string): RenderedProblem[] {
       else if (head === 'defaults' && name === undefined && section === 'global') section = head;
       else if ((head === 'frontend' || head === 'backend') && name !== undefined && more.length === 0 && /^[A-Za-z0-9_.:-]+$/.test(name)) {
         section = head === 'frontend' && name === STATS_FRONTEND ? 'stats' : head;
+      } else if (head === 'userlist' && name !== undefined && more.length === 0 && /^[A-Za-z0-9_.:-]+$/.test(name) && section !== 'global') {
+        section = head;
       } else add('not a section the controller writes');
       return;
     }
     if (section === undefined) return add('a line outside any section');
+    if (section === 'userlist') {
+      const { words, problem } = splitHaproxyWords(raw.replace(/^ +/, ''));
+      if (problem) return add(problem);
+      if (!userLineOk(words)) add('not a user line the controller writes');
+      return;
+    }
     if (section !== 'frontend' && section !== 'backend') return; // The template's own sections.
     const { words, problem } = splitHaproxyWords(raw.replace(/^ +/, ''));
     if (problem) return add(problem);
@@ -518,6 +550,7 @@ export function checkRenderedConfig(text: string): RenderedProblem[] {
     ) {
       return;
     }
+    if (section === 'frontend' && words.every(isPlain) && RENDERED_POLICY.some((re) => re.test(texts.join(' ')))) return;
     const shape = RENDERED[section][texts[0] ?? ''];
     if (shape) {
       if (!words.every(isPlain) || !shape(texts)) add(`"${texts[0]}" is not in the shape the controller renders`);

@@ -24,6 +24,7 @@ import {
   type FrontendTls,
   type TlsInUse,
 } from './tls.js';
+import { resolveBasicAuth, withBasicAuthUsers } from './basic-auth.js';
 import { bindOverlap, bindValue, describeBind } from './ip-address.js';
 import { formatProblem, keyOf, parseKey, type Backend, type Frontend, type Issue, type Member, type Resource, type ResourceKey } from './types.js';
 
@@ -226,6 +227,11 @@ export function resolve(input: ResolveInput): Resolution {
       return pa - pb || (a < b ? -1 : a > b ? 1 : 0);
     });
   const frontends: Frontend[] = [];
+  // Basic-auth users from their Secret (checked by frontendProblem) travel with the frontend to the render model.
+  const withUsers = (f: Frontend): Frontend => {
+    const auth = resolveBasicAuth(f, discovered);
+    return auth && 'users' in auth ? withBasicAuthUsers(f, auth.users) : f;
+  };
   const originOf = new Map(input.declared.map((d) => [d.key, d.origin]));
   const now = input.now ?? new Date();
   const tls = new Map<ResourceKey, BindTlsMaterial[]>();
@@ -268,6 +274,8 @@ export function resolve(input: ResolveInput): Resolution {
         };
       }
     }
+    const auth = resolveBasicAuth(f, discovered);
+    if (auth && 'problem' in auth) return { resource: label(f), ...auth.problem };
     for (const other of frontends) {
       const clash = bindsClash(other, f);
       if (clash) {
@@ -283,7 +291,7 @@ export function resolve(input: ResolveInput): Resolution {
     const checked = checkFrontend(f);
     const problem = checked.issue;
     if (!problem) {
-      serve(key, f, checked.tls);
+      serve(key, withUsers(f), checked.tls);
       continue;
     }
     const previous = input.lastAccepted.get(key) as Frontend | undefined;
@@ -293,7 +301,7 @@ export function resolve(input: ResolveInput): Resolution {
     // The previous version serves on, with the last good certificates of Secrets that went bad.
     const fallback = previous && previousServing && (previous !== c.resource || hasTls(previousServing)) ? checkFrontend(previousServing, true) : undefined;
     if (previous && previousServing && fallback && !fallback.issue) {
-      serve(key, previousServing, fallback.tls);
+      serve(key, withUsers(previousServing), fallback.tls);
       outcomes.set(key, { accepted: false, reason: problem.reason, message: formatProblem(problem), issues, serving: previous });
       candidates.set(key, { resource: previous, current: false });
     } else {

@@ -64,6 +64,12 @@ export const PATTERNS = {
   urlParam: '^[A-Za-z0-9._~-]+$',
   /** A Kubernetes port name (IANA service name). */
   portName: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+  /** An IPv4 or IPv6 address with an optional prefix length (checked further in semantic validation). */
+  ipOrCidr: '^([0-9]{1,3}(\\.[0-9]{1,3}){3}|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*)(/[0-9]{1,3})?$',
+  /** A CORS origin: `*`, or a lowercase http(s) origin with an optional port and no path. */
+  origin: '^(\\*|https?://[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[0-9]{1,5})?)$',
+  /** A basic-auth realm: letters, digits, `_`, `.` and `-`. */
+  realm: '^[A-Za-z0-9][A-Za-z0-9_.-]*$',
 } as const;
 
 const str = (pattern: string, description: string, maxLength = 253): JsonSchema => ({
@@ -79,6 +85,22 @@ const duration = (description: string): JsonSchema => str(PATTERNS.duration, `${
 const port: JsonSchema = { type: 'integer', minimum: 1, maximum: 65535 };
 const mode: JsonSchema = { title: 'Mode', type: 'string', enum: ['http', 'tcp'], default: 'http', description: 'Proxy mode: http (layer 7) or tcp (layer 4).' };
 const maxconn = (description: string): JsonSchema => ({ type: 'integer', minimum: 1, maximum: 1000000, description });
+
+/** HTTP methods a CORS preflight may allow. */
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'CONNECT', 'TRACE'] as const;
+
+/** HAProxy `retry-on` conditions (2.6 and 3.0) other than status codes. */
+export const RETRY_ON = ['none', 'conn-failure', 'empty-response', 'junk-response', 'response-timeout', '0rtt-rejected', 'all-retryable-errors'] as const;
+/** HTTP status codes HAProxy's `retry-on` takes. */
+export const RETRY_STATUS = [401, 403, 404, 408, 425, 500, 501, 502, 503, 504] as const;
+
+const ipList = (description: string): JsonSchema => ({
+  type: 'array',
+  minItems: 1,
+  maxItems: 10000,
+  items: str(PATTERNS.ipOrCidr, 'An IPv4 or IPv6 address, or a network in CIDR form (10.0.0.0/8, 2001:db8::/32).', 64),
+  description,
+});
 
 function object(properties: Record<string, JsonSchema>, required: string[] = [], description?: string): JsonSchema {
   const s: JsonSchema = { type: 'object', properties, additionalProperties: false };
@@ -255,6 +277,74 @@ export const frontendSpecSchema: JsonSchema = namedObject(
         ['hosts', 'backend'],
       ),
     },
+    // HTTP policy (issue 12): see src/render/policy.ts.
+    ipAllowList: ipList('Only clients whose source address is in this list are served (http mode); the others get 403. Not together with ipDenyList.'),
+    ipDenyList: ipList('Clients whose source address is in this list get 403 (http mode). Not together with ipAllowList.'),
+    rateLimit: namedObject(
+      'RateLimit',
+      {
+        requests: { type: 'integer', minimum: 1, maximum: 1000000000, description: 'Requests allowed per key within one period.' },
+        period: duration('The sliding window the requests are counted over'),
+        key: {
+          title: 'RateLimitKey',
+          type: 'string',
+          enum: ['SourceIP', 'Header'],
+          default: 'SourceIP',
+          description: 'What a client is: its source address, or the value of a request header.',
+        },
+        header: str(PATTERNS.headerName, 'With key Header (required there): the request header whose value identifies a client.', 128),
+        statusCode: { type: 'integer', minimum: 400, maximum: 599, default: 429, description: 'Status answered past the limit.' },
+      },
+      ['requests', 'period'],
+      'Rate limit per client (http mode): past `requests` within `period`, requests are answered `statusCode`.',
+    ),
+    basicAuth: namedObject(
+      'BasicAuth',
+      {
+        secretRef: object({ name: str(PATTERNS.name, 'Secret name (same namespace).') }, ['name'], 'Secret whose `users` key holds `name:crypt-hash` lines.'),
+        realm: { ...str(PATTERNS.realm, 'Realm shown by the browser.', 64), default: 'restricted' },
+      },
+      ['secretRef'],
+      'HTTP basic authentication (http mode): users from a Secret; requests without valid credentials get 401.',
+    ),
+    cors: namedObject(
+      'Cors',
+      {
+        allowOrigins: {
+          type: 'array',
+          minItems: 1,
+          maxItems: 100,
+          items: str(PATTERNS.origin, 'An origin (`https://app.example.com`, lowercase, no path) or `*` for any origin.', 261),
+          description: 'Origins allowed to read responses; `*` for any (not with allowCredentials).',
+        },
+        allowMethods: {
+          type: 'array',
+          minItems: 1,
+          maxItems: 9,
+          default: ['GET', 'HEAD', 'POST'],
+          items: { title: 'HttpMethod', type: 'string', enum: HTTP_METHODS },
+          description: 'Methods a preflight allows.',
+        },
+        allowHeaders: {
+          type: 'array',
+          maxItems: 64,
+          default: [],
+          items: str(PATTERNS.headerName, 'A request header name.', 128),
+          description: 'Request headers a preflight allows.',
+        },
+        exposeHeaders: {
+          type: 'array',
+          maxItems: 64,
+          default: [],
+          items: str(PATTERNS.headerName, 'A response header name.', 128),
+          description: 'Response headers scripts may read.',
+        },
+        maxAge: { type: 'integer', minimum: 0, maximum: 86400, default: 600, description: 'Seconds a browser may cache a preflight answer.' },
+        allowCredentials: { type: 'boolean', default: false, description: 'Allow cookies and credentials (Access-Control-Allow-Credentials: true).' },
+      },
+      ['allowOrigins'],
+      'CORS (http mode): preflights answered by HAProxy, Access-Control-Allow-Origin on responses to allowed origins.',
+    ),
   },
   ['binds'],
   'FrontendSpec: listening sockets and routing rules.',
@@ -365,6 +455,46 @@ export const backendSpecSchema: JsonSchema = namedObject(
       [],
       'Connect to the members over TLS (re-encryption).',
     ),
+    // HTTP policy (issue 12): see src/render/policy.ts.
+    sessionAffinity: namedObject(
+      'SessionAffinity',
+      {
+        type: { type: 'string', enum: ['Cookie'], default: 'Cookie', description: 'Cookie: HAProxy inserts a cookie naming the member.' },
+        cookieName: { ...str(PATTERNS.headerName, 'Cookie name.', 64), default: 'SRVID' },
+      },
+      [],
+      'Keep a client on one member (http mode): a cookie inserted by HAProxy (insert indirect nocache).',
+    ),
+    retries: namedObject(
+      'Retries',
+      {
+        attempts: { type: 'integer', minimum: 0, maximum: 100, default: 3, description: 'Retries after a failed attempt.' },
+        retryOn: {
+          type: 'array',
+          minItems: 1,
+          maxItems: 32,
+          items: {
+            'x-kubernetes-int-or-string': true,
+            // Hoisted onto the field for the CRD (crd.ts): the bounds apply to numbers, the pattern to strings.
+            anyOf: [
+              { type: 'integer', minimum: RETRY_STATUS[0], maximum: RETRY_STATUS[RETRY_STATUS.length - 1] },
+              { type: 'string', pattern: `^(${[...RETRY_ON, ...RETRY_STATUS].join('|')})$` },
+            ],
+            description: `A condition (${RETRY_ON.join(', ')}) or a status code (${RETRY_STATUS.join(', ')}).`,
+          },
+          description: 'What is retried (HAProxy retry-on; default conn-failure). Needs mode http.',
+        },
+        redispatch: { type: 'boolean', default: true, description: 'Retry on another member (option redispatch) rather than the same one.' },
+      },
+      [],
+      'Retry failed requests.',
+    ),
+    requestBodyMaxBytes: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 1099511627776,
+      description: 'Largest request body in bytes (http mode); larger bodies get 413.',
+    },
   },
   [],
   'BackendSpec: a pool of members.',

@@ -24,6 +24,16 @@ export interface FrontendSpec {
   hsts?: Hsts;
   /** TLS passthrough routing (tcp mode only): the first route naming the server name (SNI) of the ClientHello picks the backend; others go to defaultBackend. */
   sniRoutes?: SniRoute[];
+  /** Only clients whose source address is in this list are served (http mode); the others get 403. Not together with ipDenyList. */
+  ipAllowList?: string[];
+  /** Clients whose source address is in this list get 403 (http mode). Not together with ipAllowList. */
+  ipDenyList?: string[];
+  /** Rate limit per client (http mode): past `requests` within `period`, requests are answered `statusCode`. */
+  rateLimit?: RateLimit;
+  /** HTTP basic authentication (http mode): users from a Secret; requests without valid credentials get 401. */
+  basicAuth?: BasicAuth;
+  /** CORS (http mode): preflights answered by HAProxy, Access-Control-Allow-Origin on responses to allowed origins. */
+  cors?: Cors;
 }
 
 /** Proxy mode: http (layer 7) or tcp (layer 4). */
@@ -134,6 +144,52 @@ export interface SniRoute {
   backend: string;
 }
 
+/** Rate limit per client (http mode): past `requests` within `period`, requests are answered `statusCode`. */
+export interface RateLimit {
+  /** Requests allowed per key within one period. */
+  requests: number;
+  /** The sliding window the requests are counted over (HAProxy duration: 500ms, 5s, 1m). */
+  period: string;
+  /** What a client is: its source address, or the value of a request header. */
+  key: RateLimitKey;
+  /** With key Header (required there): the request header whose value identifies a client. */
+  header?: string;
+  /** Status answered past the limit. */
+  statusCode: number;
+}
+
+/** What a client is: its source address, or the value of a request header. */
+export type RateLimitKey = 'SourceIP' | 'Header';
+
+/** HTTP basic authentication (http mode): users from a Secret; requests without valid credentials get 401. */
+export interface BasicAuth {
+  /** Secret whose `users` key holds `name:crypt-hash` lines. */
+  secretRef: {
+    /** Secret name (same namespace). */
+    name: string;
+  };
+  /** Realm shown by the browser. */
+  realm: string;
+}
+
+/** CORS (http mode): preflights answered by HAProxy, Access-Control-Allow-Origin on responses to allowed origins. */
+export interface Cors {
+  /** Origins allowed to read responses; `*` for any (not with allowCredentials). */
+  allowOrigins: string[];
+  /** Methods a preflight allows. */
+  allowMethods: HttpMethod[];
+  /** Request headers a preflight allows. */
+  allowHeaders: string[];
+  /** Response headers scripts may read. */
+  exposeHeaders: string[];
+  /** Seconds a browser may cache a preflight answer. */
+  maxAge: number;
+  /** Allow cookies and credentials (Access-Control-Allow-Credentials: true). */
+  allowCredentials: boolean;
+}
+
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS' | 'CONNECT' | 'TRACE';
+
 /** BackendSpec: a pool of members. */
 export interface BackendSpec {
   /** Proxy mode: http (layer 7) or tcp (layer 4). */
@@ -159,6 +215,12 @@ export interface BackendSpec {
   proxyProtocol?: 'v1' | 'v2';
   /** Connect to the members over TLS (re-encryption). */
   tls?: BackendTls;
+  /** Keep a client on one member (http mode): a cookie inserted by HAProxy (insert indirect nocache). */
+  sessionAffinity?: SessionAffinity;
+  /** Retry failed requests. */
+  retries?: Retries;
+  /** Largest request body in bytes (http mode); larger bodies get 413. */
+  requestBodyMaxBytes?: number;
 }
 
 /** Load-balancing algorithm. uri, url_param and hdr hash the request (http mode) with consistent hashing, so members still change at run time without a reload. */
@@ -229,4 +291,22 @@ export interface BackendTls {
   verify: 'Required' | 'None';
   /** Secret or ConfigMap (same namespace) whose ca.crt holds the CA bundle. */
   caRef?: CaRef;
+}
+
+/** Keep a client on one member (http mode): a cookie inserted by HAProxy (insert indirect nocache). */
+export interface SessionAffinity {
+  /** Cookie: HAProxy inserts a cookie naming the member. */
+  type: 'Cookie';
+  /** Cookie name. */
+  cookieName: string;
+}
+
+/** Retry failed requests. */
+export interface Retries {
+  /** Retries after a failed attempt. */
+  attempts: number;
+  /** What is retried (HAProxy retry-on; default conn-failure). Needs mode http. */
+  retryOn?: (number | string)[];
+  /** Retry on another member (option redispatch) rather than the same one. */
+  redispatch: boolean;
 }

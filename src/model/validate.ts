@@ -5,8 +5,9 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { isIP } from 'node:net';
 import { bindValue, ipLiteralProblem } from './ip-address.js';
+import { checkBackendPolicy, checkFrontendPolicy } from './policy-checks.js';
 import { parseRawConfig, RAW_CONFIG_ANNOTATION, RAW_CONFIG_FIELD, sectionOfKind, type RawConfigPolicy } from './raw-config.js';
-import { backendSchema, frontendSchema, PATTERNS } from './schema.js';
+import { backendSchema, frontendSchema, PATTERNS, type JsonSchema } from './schema.js';
 import { API_VERSION, DEFAULT_NAMESPACE, HASH_BALANCE, type Issue, type Kind, type Resource } from './types.js';
 
 const HELP_BY_NAME: Record<keyof typeof PATTERNS, string> = {
@@ -23,6 +24,9 @@ const HELP_BY_NAME: Record<keyof typeof PATTERNS, string> = {
   duration: 'a number with an optional unit us, ms, s, m, h or d (like "5s" or "500ms")',
   urlParam: 'a query parameter name: letters, digits, ".", "_", "~" and "-"',
   portName: 'a port name: lowercase letters, digits and "-"',
+  ipOrCidr: 'an IPv4 or IPv6 address, or a network in CIDR form (like 10.0.0.0/8 or 2001:db8::/32)',
+  origin: '"*" or an origin such as "https://app.example.com" (lowercase scheme and host, optional port, no path)',
+  realm: 'letters, digits, "_", "." and "-"',
 };
 
 /** Patterns shared by several fields (namespace and port name) get the first help text. */
@@ -40,6 +44,10 @@ const validators: Record<Kind, ValidateFunction> = {
   Frontend: ajv.compile(frontendSchema),
   Backend: ajv.compile(backendSchema),
 };
+
+/** The schema a resource is validated with. */
+const schemaOf = (root: unknown): JsonSchema | undefined =>
+  (root as { kind?: unknown }).kind === 'Frontend' ? frontendSchema : (root as { kind?: unknown }).kind === 'Backend' ? backendSchema : undefined;
 
 /** `/spec/rules/0/host` → `spec.rules[0].host` */
 export function fieldPath(pointer: string): string {
@@ -89,6 +97,18 @@ function describeError(e: ErrorObject, root: unknown): { field: string; message:
     case 'minItems':
     case 'maxItems':
       return { field, message: `${show(value)} ${e.message ?? 'is out of range'}` };
+    case 'anyOf': {
+      // One of several shapes (a number or a name): the schema's description says which.
+      const at = e.schemaPath
+        .split('/')
+        .slice(1, -1)
+        .reduce<unknown>(
+          (v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined),
+          root === undefined ? undefined : schemaOf(root),
+        );
+      const description = (at as JsonSchema | undefined)?.description;
+      return { field, message: description ? `${show(value)} is not allowed; expected: ${description}` : (e.message ?? 'is invalid') };
+    }
     default:
       return { field, message: e.message ?? 'is invalid' };
   }
@@ -263,6 +283,7 @@ function checkResource(r: Resource, origin?: string): Issue[] {
         else hostSeen.set(h.toLowerCase(), field);
       }),
     );
+    checkFrontendPolicy(r, add);
   } else {
     const s = r.spec;
     if (s.service && s.members.length > 0) {
@@ -300,6 +321,7 @@ function checkResource(r: Resource, origin?: string): Issue[] {
     if (s.tls?.verify === 'None' && s.tls.caRef) {
       add('spec.tls.caRef', 'verifies the members, but verify is "None"; remove caRef or set verify: Required');
     }
+    checkBackendPolicy(r, add);
   }
   return issues;
 }

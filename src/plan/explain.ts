@@ -66,16 +66,17 @@ export interface PlanReport {
 const FRONTEND_FIELDS: Record<keyof Omit<FrontendModel, 'key' | 'name'>, string> = {
   mode: 'spec.mode',
   binds: 'spec.binds',
-  lines: 'spec (timeouts, maxconn, forwardFor, keepAlive, httpsRedirect, hsts, sniRoutes or raw config)',
+  lines: 'spec (timeouts, maxconn, forwardFor, keepAlive, httpsRedirect, hsts, sniRoutes, ipAllowList, ipDenyList, rateLimit, basicAuth, cors or raw config)',
   acls: 'spec.rules',
   routes: 'spec.rules',
   defaultBackend: 'spec.defaultBackend',
+  userlist: 'spec.basicAuth (the users in its Secret)',
 };
 
 const BACKEND_FIELDS: Record<keyof Omit<BackendModel, 'key' | 'name'>, string> = {
   mode: 'spec.mode',
   balance: 'spec.balance',
-  lines: 'spec (healthCheck, timeouts or raw config)',
+  lines: 'spec (healthCheck, timeouts, sessionAffinity, retries, requestBodyMaxBytes or raw config)',
   servers: 'spec.members',
   files: 'spec.tls.caRef (the CA bundle)',
 };

@@ -118,6 +118,8 @@ export interface PassOptions {
   runtimeUpdates: boolean;
   /** Most server operations one runtime plan may hold; more reload instead (see plan.ts). */
   maxRuntimeOps?: number;
+  /** `add server` takes `cookie` (HAProxy 3.0, not 2.6; see plan.ts). */
+  dynamicServerCookies?: boolean;
   now: () => number;
   /** HAProxy was started (or adopted) by this pass. */
   onStarted?: (e: { adopted: boolean }) => void;
@@ -291,7 +293,11 @@ export class ReconcilePass {
         : { kind: 'reload', reasons: ['the adopted HAProxy runs a configuration this controller has no record of'] };
     }
     const r = running?.model ? { text: running.text, model: running.model, files: running.files } : undefined;
-    return plan(desired, r, { runtimeUpdates: this.o.runtimeUpdates && !!this.o.runtime, maxRuntimeOps: this.o.maxRuntimeOps });
+    return plan(desired, r, {
+      runtimeUpdates: this.o.runtimeUpdates && !!this.o.runtime,
+      maxRuntimeOps: this.o.maxRuntimeOps,
+      dynamicServerCookies: this.o.dynamicServerCookies,
+    });
   }
 
   private async startHaproxy(desired: Desired, version: number): Promise<{ kind: PassKind; reasons: string[] } | undefined> {

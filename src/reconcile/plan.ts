@@ -43,6 +43,11 @@ export interface PlanOptions {
   maxReasons?: number;
   /** Most server operations one runtime plan may hold; more reload instead. Default 10,000. */
   maxRuntimeOps?: number;
+  /**
+   * `add server` takes `cookie` (session affinity): HAProxy 3.0 does, 2.6 refuses it
+   * ("'cookie' option is not accepted for dynamic server"). Default false: such a member is added by a reload.
+   */
+  dynamicServerCookies?: boolean;
 }
 
 export const DEFAULT_MAX_RUNTIME_OPS = 10_000;
@@ -102,7 +107,7 @@ function sameServers(a: readonly ServerModel[], b: readonly ServerModel[]): bool
 }
 
 /** Server-level operations for one backend whose structure did not change. */
-function serverOps(desired: BackendModel, running: BackendModel, reasons: string[]): ServerOp[] {
+function serverOps(desired: BackendModel, running: BackendModel, reasons: string[], options: PlanOptions): ServerOp[] {
   const ops: ServerOp[] = [];
   const dynamic = dynamicBalance(desired);
   const run = new Map(running.servers.map((s) => [s.name, s]));
@@ -116,6 +121,8 @@ function serverOps(desired: BackendModel, running: BackendModel, reasons: string
     if (!r) {
       if (!dynamic) reasons.push(`${where(d)} added, and balance ${desired.balance} takes no server at run time`);
       else if (!isIpLiteral(d.address)) reasons.push(`${where(d)} added with the DNS name ${d.address}`);
+      else if (!options.dynamicServerCookies && /(^| )cookie /.test(d.params))
+        reasons.push(`${where(d)} added with an affinity cookie (sessionAffinity), which this HAProxy takes on no \`add server\` (2.6)`);
       else ops.push({ op: 'add', backend: desired.name, server: d });
       continue;
     }
@@ -160,7 +167,7 @@ export function plan(desired: Rendered, running: Rendered | undefined, options: 
   for (const d of desired.model.backends) {
     const r = runningBackends.get(d.name);
     if (!r || d === r || structureOf(d) !== structureOf(r) || sameServers(d.servers, r.servers)) continue;
-    for (const op of serverOps(d, r, reasons)) ops.push(op);
+    for (const op of serverOps(d, r, reasons, options)) ops.push(op);
   }
 
   if (reasons.length === 0 && ops.length === 0) {

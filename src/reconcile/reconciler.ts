@@ -46,6 +46,8 @@ export interface ReconcilerOptions {
   runtimeUpdates?: boolean;
   /** Most server operations one runtime plan may hold; more reload instead (see plan.ts). */
   maxRuntimeOps?: number;
+  /** `add server` takes `cookie` (HAProxy 3.0, not 2.6; see plan.ts). */
+  dynamicServerCookies?: boolean;
   persistence?: StatePersistence;
   now?: () => number;
 }
@@ -82,6 +84,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       retryInitialMs: 2000,
       retryMaxMs: 60_000,
       runtimeUpdates: true,
+      dynamicServerCookies: false,
       now: () => performance.now(),
       ...options,
     };
@@ -95,6 +98,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       minReloadIntervalMs: this.o.minReloadIntervalMs,
       runtimeUpdates: this.o.runtimeUpdates,
       maxRuntimeOps: this.o.maxRuntimeOps,
+      dynamicServerCookies: this.o.dynamicServerCookies,
       now: this.o.now,
       onStarted: (e) => this.emit('started', e),
     });

@@ -10,6 +10,7 @@ import type { DiscoveredValues } from '../model/discovered.js';
 import { secretKey, type SecretData } from '../model/secrets.js';
 import type { BindTlsMaterial } from '../model/tls.js';
 import { HASH_BALANCE, type Backend, type CaRef, type Frontend, type MemberState } from '../model/types.js';
+import { backendPolicy, frontendPolicy, memberPolicyParams, type UserlistModel } from './policy.js';
 import { tlsBindOptions } from './tls-files.js';
 
 export interface GlobalSettings {
@@ -75,6 +76,8 @@ export interface FrontendModel {
   acls: string[];
   routes: string[];
   defaultBackend?: string;
+  /** Basic-auth users (spec.basicAuth), rendered as a `userlist` section before the frontend. */
+  userlist: UserlistModel | undefined;
 }
 
 export interface ConfigModel {
@@ -130,6 +133,9 @@ function frontendModel(f: Frontend, tls: readonly BindTlsMaterial[] | undefined,
   } else {
     lines.push('option tcplog');
   }
+  const name = proxyName(ns, f.metadata.name);
+  const policy = frontendPolicy(f, name);
+  lines.push(...policy.lines);
   if (s.httpsRedirect) {
     // Plain HTTP only (a TLS bind receives the same frontend), and never the ACME
     // HTTP-01 challenge, which must reach its backend in clear.
@@ -196,7 +202,7 @@ function frontendModel(f: Frontend, tls: readonly BindTlsMaterial[] | undefined,
 
   return {
     key: `Frontend/${ns}/${f.metadata.name}`,
-    name: proxyName(ns, f.metadata.name),
+    name,
     mode: s.mode,
     binds: s.binds.map((b, i) => {
       const m = b.tls && tls?.find((x) => x.bindIndex === i);
@@ -207,6 +213,7 @@ function frontendModel(f: Frontend, tls: readonly BindTlsMaterial[] | undefined,
     acls,
     routes,
     defaultBackend: s.defaultBackend ? proxyName(ns, s.defaultBackend) : undefined,
+    userlist: policy.userlist,
   };
 }
 
@@ -241,6 +248,9 @@ export function serverParams(b: Backend, stateDir = '.'): string {
   return parts.join(' ');
 }
 
+/** `params` and a member's own parameters; the shared string itself when there are none. */
+const withMemberParams = (params: string, own: string): string => (own ? (params ? `${params} ${own}` : own) : params);
+
 /** The weight HAProxy should run with: a draining member takes no new traffic. */
 export const effectiveWeight = (m: { weight: number; state: MemberState }): number => (m.state === 'drain' ? 0 : m.weight);
 
@@ -267,6 +277,7 @@ function backendModel(b: Backend, stateDir: string, ca: string | undefined): Bac
     lines.push(send.join(' '));
     lines.push('http-check expect status 200-399');
   }
+  lines.push(...backendPolicy(b));
   lines.push(...rawConfigLines(b));
   const params = serverParams(b, stateDir);
   // Only when there is one: models of backends without files stay as they were (and compare equal to persisted ones).
@@ -280,7 +291,7 @@ function backendModel(b: Backend, stateDir: string, ca: string | undefined): Bac
       endpoint: endpoint(m.address, m.port),
       weight: effectiveWeight(m),
       state: m.state,
-      params,
+      params: withMemberParams(params, memberPolicyParams(b, m)),
     }));
   return {
     key: `Backend/${b.metadata.namespace}/${b.metadata.name}`,
