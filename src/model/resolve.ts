@@ -13,6 +13,7 @@
  *   port); the one that already served keeps the socket.
  */
 import { MEMBERS, mergeDiscovered, type Discovered } from './discovered.js';
+import { backendFields } from './routing.js';
 import { bindOverlap, bindValue, describeBind } from './ip-address.js';
 import { formatProblem, keyOf, parseKey, type Backend, type Frontend, type Issue, type Member, type Resource, type ResourceKey } from './types.js';
 
@@ -94,7 +95,7 @@ function bindsClash(other: Frontend, f: Frontend): { index: number; message: str
 }
 
 function backendRefs(f: Frontend): { field: string; name: string }[] {
-  const refs = f.spec.rules.map((r, i) => ({ field: `spec.rules[${i}].backend`, name: r.backend }));
+  const refs = f.spec.rules.flatMap((r, i) => backendFields(r, i));
   if (f.spec.defaultBackend) refs.unshift({ field: 'spec.defaultBackend', name: f.spec.defaultBackend });
   return refs;
 }

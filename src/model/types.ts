@@ -39,13 +39,88 @@ export interface HeaderMatch {
   value: string;
 }
 
-/** A routing rule: every condition it names must match; the first matching rule wins. */
+/* ---- HTTP routing (issue 12; docs/decisions/0011-http-routing.md) ---- */
+export type PathMatchType = 'Exact' | 'PathPrefix' | 'RegularExpression';
+export type ValueMatchType = 'Exact' | 'RegularExpression';
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE' | 'CONNECT' | 'OPTIONS' | 'TRACE' | 'PATCH';
+
+export interface PathMatch {
+  type: PathMatchType;
+  value: string;
+}
+
+export interface ValueMatch {
+  name: string;
+  value: string;
+  type: ValueMatchType;
+}
+
+/** Every listed condition must match. */
+export interface RouteMatches {
+  host?: string;
+  path?: PathMatch;
+  headers?: ValueMatch[];
+  queryParams?: ValueMatch[];
+  method?: HttpMethod;
+}
+
+export interface WeightedBackend {
+  name: string;
+  /** 0..1000, default 1; the split has 1,000 slots (docs/decisions/0011). */
+  weight: number;
+}
+
+export interface PathModifier {
+  type: 'ReplaceFullPath' | 'ReplacePrefixMatch';
+  replaceFullPath?: string;
+  replacePrefixMatch?: string;
+}
+
+export interface RequestRedirect {
+  scheme?: 'http' | 'https';
+  hostname?: string;
+  path?: PathModifier;
+  port?: number;
+  statusCode: 301 | 302 | 303 | 307 | 308;
+}
+
+export interface UrlRewrite {
+  hostname?: string;
+  path?: PathModifier;
+}
+
+export interface HeaderValue {
+  name: string;
+  value: string;
+}
+
+export interface HeaderModifier {
+  set?: HeaderValue[];
+  add?: HeaderValue[];
+  remove?: string[];
+}
+
+export type RouteFilter =
+  | { type: 'RequestRedirect'; requestRedirect: RequestRedirect }
+  | { type: 'URLRewrite'; urlRewrite: UrlRewrite }
+  | { type: 'RequestHeaderModifier'; requestHeaderModifier: HeaderModifier }
+  | { type: 'ResponseHeaderModifier'; responseHeaderModifier: HeaderModifier };
+
+/**
+ * A routing rule: every condition it names must match. `host`, `pathPrefix`,
+ * `header` and `backend` are shorthands for `matches` and `backends`
+ * (model/routing.ts normalises them; both forms on one rule is an error).
+ */
 export interface RouteRule {
   host?: string;
   pathPrefix?: string;
   header?: HeaderMatch;
-  backend: string;
+  backend?: string;
+  matches?: RouteMatches;
+  backends?: WeightedBackend[];
+  filters?: RouteFilter[];
 }
+/* ---- end of HTTP routing ---- */
 
 export interface FrontendTimeouts {
   client?: string;

@@ -4,6 +4,7 @@
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { bindValue, ipLiteralProblem } from './ip-address.js';
+import { checkRule } from './routing.js';
 import { parseRawConfig, RAW_CONFIG_ANNOTATION, RAW_CONFIG_FIELD, sectionOfKind, type RawConfigPolicy } from './raw-config.js';
 import { backendSchema, frontendSchema, PATTERNS } from './schema.js';
 import { API_VERSION, DEFAULT_NAMESPACE, HASH_BALANCE, type Issue, type Kind, type Resource } from './types.js';
@@ -22,6 +23,9 @@ const HELP_BY_NAME: Record<keyof typeof PATTERNS, string> = {
   duration: 'a number with an optional unit us, ms, s, m, h or d (like "5s" or "500ms")',
   urlParam: 'a query parameter name: letters, digits, ".", "_", "~" and "-"',
   portName: 'a port name: lowercase letters, digits and "-"',
+  regex: 'a regular expression of visible ASCII characters without spaces, quotes or "#"',
+  headerSetValue: 'visible characters and inner spaces, without quotes, "#", "$" or "\\"',
+  hostname: 'a DNS name such as "example.com" (no wildcard)',
 };
 
 /** Patterns shared by several fields (namespace and port name) get the first help text. */
@@ -213,11 +217,7 @@ function checkResource(r: Resource, origin?: string): Issue[] {
     if (s.mode === 'tcp' && s.rules.length > 0) {
       add('spec.rules', 'rules route HTTP requests and need mode "http"; in tcp mode use defaultBackend only');
     }
-    s.rules.forEach((rule, i) => {
-      if (!rule.host && !rule.pathPrefix && !rule.header) {
-        add(`spec.rules[${i}]`, 'a rule needs at least one of host, pathPrefix or header');
-      }
-    });
+    s.rules.forEach((rule, i) => checkRule(rule, i, add));
   } else {
     const s = r.spec;
     if (s.service && s.members.length > 0) {
