@@ -147,6 +147,8 @@ node-haproxy demo is running. HAProxy listens on http://127.0.0.1:8080/
   curl http://127.0.0.1:8080/api/users                  -> backend api (path prefix /api)
   curl -H 'Host: api.localhost' http://127.0.0.1:8080/  -> backend api (host rule)
   curl -H 'X-Canary: yes' http://127.0.0.1:8080/        -> backend canary (header rule)
+  curl -i http://127.0.0.1:8083/old/page                -> a 301 redirect (examples/routing.yaml: every routing feature)
+  curl -i http://127.0.0.1:8081/                        -> HTTP policy: IP allow list, rate limit, CORS (examples/policy.yaml)
 
 Edit ${join(examples, 'frontend.yaml')} or backends.yaml: routing changes live.
 ${

@@ -42,6 +42,9 @@ function propertyKey(name: string): string {
   return /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(name) ? name : literal(name);
 }
 
+/** A schema node without its descriptions: what the type depends on. */
+const shape = (s: JsonSchema): string => JSON.stringify(s, (k, v: unknown) => (k === 'description' ? undefined : v));
+
 /** The declarations for `roots` (each must have a title), in the order they are first met. */
 export function typesFromSchema(roots: readonly JsonSchema[]): string {
   const declared = new Map<string, { schema: JsonSchema; text: string }>();
@@ -57,7 +60,8 @@ export function typesFromSchema(roots: readonly JsonSchema[]): string {
     if (!IDENTIFIER.test(name)) throw new Error(`schema title ${JSON.stringify(name)} is not a TypeScript type name: use PascalCase letters and digits`);
     const seen = declared.get(name);
     if (seen) {
-      if (seen.schema !== s && JSON.stringify(seen.schema) !== JSON.stringify(s)) {
+      // The same shape with other descriptions is the same type.
+      if (seen.schema !== s && shape(seen.schema) !== shape(s)) {
         throw new Error(`two different schema nodes have the title ${name}: give one of them another title`);
       }
       return name;

@@ -428,7 +428,10 @@ const RENDERED: Record<RawSection, Record<string, (w: readonly string[]) => bool
     maxconn: (w) => w.length === 2 && /^\d+$/.test(w[1]!),
     use_backend: (w) =>
       w.length === 2 ||
-      (w.length > 3 && w[2] === 'if' && (w.slice(3).every((x) => /^r\d+_(host|path|hdr|hdr_once)$/.test(x)) || (w.length === 4 && /^sni\d+$/.test(w[3]!)))),
+      (w.length === 4 && w[2] === 'if' && /^sni\d+$/.test(w[3]!)) ||
+      (w.length > 3 && w[2] === 'if' && w.slice(3).every((x) => /^r\d+_(host|path|hdr\d*|hdr\d*_once|query\d+|method)$/.test(x))) ||
+      // By rule id (src/render/routing.ts): `if { var(txn.nh_rule) -m int N }`, and a weighted split's `{ var(txn.nh_slot) -m int A:B }`.
+      / if \{ var\(txn\.nh_rule\) -m int \d+ \}( \{ var\(txn\.nh_slot\) -m int \d+:\d+ \})?$/.test(` ${w.slice(2).join(' ')}`),
     default_backend: (w) => w.length === 2,
   },
   backend: {

@@ -25,6 +25,7 @@ import {
   type TlsInUse,
 } from './tls.js';
 import { resolveBasicAuth, withBasicAuthUsers } from './basic-auth.js';
+import { backendFields } from './routing.js';
 import { bindOverlap, bindValue, describeBind } from './ip-address.js';
 import { formatProblem, keyOf, parseKey, type Backend, type Frontend, type Issue, type Member, type Resource, type ResourceKey } from './types.js';
 
@@ -121,7 +122,7 @@ function bindsClash(other: Frontend, f: Frontend): { index: number; message: str
 }
 
 function backendRefs(f: Frontend): { field: string; name: string }[] {
-  const refs = f.spec.rules.map((r, i) => ({ field: `spec.rules[${i}].backend`, name: r.backend }));
+  const refs = f.spec.rules.flatMap((r, i) => backendFields(r, i));
   (f.spec.sniRoutes ?? []).forEach((r, i) => refs.push({ field: `spec.sniRoutes[${i}].backend`, name: r.backend }));
   if (f.spec.defaultBackend) refs.unshift({ field: 'spec.defaultBackend', name: f.spec.defaultBackend });
   return refs;

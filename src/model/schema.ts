@@ -7,7 +7,9 @@
  * structural OpenAPI v3 schema. Every string that reaches haproxy.cfg has an
  * allow-list pattern: no space, quote, `#`, backslash, `$` or control
  * character can pass, so nothing can smuggle a newline, comment or directive
- * into the configuration.
+ * into the configuration. The exceptions are values rendered single-quoted
+ * (regular expressions may hold `\` and `$`, header values to set inner
+ * spaces): no quote, `#` or control character passes there either.
  */
 
 export type JsonSchema = {
@@ -70,6 +72,15 @@ export const PATTERNS = {
   origin: '^(\\*|https?://[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[0-9]{1,5})?)$',
   /** A basic-auth realm: letters, digits, `_`, `.` and `-`. */
   realm: '^[A-Za-z0-9][A-Za-z0-9_.-]*$',
+  /**
+   * A regular expression (PCRE, checked by HAProxy itself before it is accepted): visible ASCII
+   * without quotes, `#` or space. Rendered single-quoted, so `\` and `$` stay literal.
+   */
+  regex: '^[A-Za-z0-9._~!&()*+,;=:@%/?<>\\[\\]{}|^`$\\\\-]+$',
+  /** A header value to set or add: visible characters and inner spaces, without quotes, `#`, `$` or `\`. */
+  headerSetValue: '^[A-Za-z0-9._~!&()*+,;=:@%/?<>\\[\\]{}|^`-]([ A-Za-z0-9._~!&()*+,;=:@%/?<>\\[\\]{}|^`-]*[A-Za-z0-9._~!&()*+,;=:@%/?<>\\[\\]{}|^`-])?$',
+  /** A host name without wildcard (redirect and rewrite targets). */
+  hostname: '^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$',
 } as const;
 
 const str = (pattern: string, description: string, maxLength = 253): JsonSchema => ({
@@ -108,6 +119,155 @@ function object(properties: Record<string, JsonSchema>, required: string[] = [],
   if (description) s.description = description;
   return s;
 }
+
+/* ---- HTTP routing (issue 12; docs/decisions/0011-http-routing.md) ---- */
+const valueMatch = (title: string, what: string, namePattern: string): JsonSchema =>
+  namedObject(
+    title,
+    {
+      name: str(namePattern, `${what} name.`, 128),
+      value: str(PATTERNS.regex, 'The value: compared exactly (type Exact: letters, digits and URL punctuation) or a regular expression.', 1024),
+      type: {
+        type: 'string',
+        enum: ['Exact', 'RegularExpression'],
+        default: 'Exact',
+        description: 'Exact (whole value, case-sensitive) or RegularExpression (PCRE, unanchored).',
+      },
+    },
+    ['name', 'value'],
+  );
+
+const pathModifier: JsonSchema = namedObject(
+  'PathModifier',
+  {
+    type: { type: 'string', enum: ['ReplaceFullPath', 'ReplacePrefixMatch'], description: 'Replace the whole path, or the prefix the rule matched.' },
+    replaceFullPath: str(PATTERNS.path, 'The new path (type ReplaceFullPath).', 1024),
+    replacePrefixMatch: str(PATTERNS.path, 'What replaces the matched prefix (type ReplacePrefixMatch; the rule needs a PathPrefix match).', 1024),
+  },
+  ['type'],
+);
+
+const headerValues = (what: string): JsonSchema => ({
+  type: 'array',
+  maxItems: 16,
+  description: what,
+  items: namedObject(
+    'HeaderValue',
+    {
+      name: str(PATTERNS.headerName, 'Header name.', 128),
+      value: str(PATTERNS.headerSetValue, 'Header value (inner spaces allowed; `%` is literal).', 1024),
+    },
+    ['name', 'value'],
+  ),
+});
+
+const headerModifier = (description: string): JsonSchema =>
+  namedObject(
+    'HeaderModifier',
+    {
+      set: headerValues('Headers to set, replacing any value they had.'),
+      add: headerValues('Headers to add, after any value they had.'),
+      remove: { type: 'array', maxItems: 16, items: str(PATTERNS.headerName, 'Header name.', 128), description: 'Headers to remove.' },
+    },
+    [],
+    description,
+  );
+
+const routingRuleProperties: Record<string, JsonSchema> = {
+  matches: namedObject(
+    'RouteMatches',
+    {
+      host: str(PATTERNS.host, 'Match the Host header (port ignored, case-insensitive); `*.example.com` matches any subdomain, not example.com.'),
+      path: namedObject(
+        'PathMatch',
+        {
+          type: {
+            title: 'PathMatchType',
+            type: 'string',
+            enum: ['Exact', 'PathPrefix', 'RegularExpression'],
+            default: 'PathPrefix',
+            description: 'How value matches the path (without query).',
+          },
+          value: str(
+            PATTERNS.regex,
+            'A path starting with "/" (Exact, PathPrefix: `/api` matches `/api` and `/api/x`, not `/apix`), or a regular expression.',
+            1024,
+          ),
+        },
+        ['value'],
+        'Match the request path.',
+      ),
+      headers: {
+        type: 'array',
+        maxItems: 16,
+        items: valueMatch('HeaderValueMatch', 'Header', PATTERNS.headerName),
+        description: 'Match request headers (each sent once).',
+      },
+      queryParams: {
+        type: 'array',
+        maxItems: 16,
+        items: valueMatch('QueryParamMatch', 'Query parameter', PATTERNS.urlParam),
+        description: 'Match query parameters (the first occurrence).',
+      },
+      method: { title: 'HttpMethod', type: 'string', enum: HTTP_METHODS, description: 'Match the request method.' },
+    },
+    [],
+    'Conditions, all of which must match (the long form of host, pathPrefix and header).',
+  ),
+  backends: {
+    type: 'array',
+    minItems: 1,
+    maxItems: 16,
+    description: 'Backends that serve matching requests, split by weight (the long form of backend).',
+    items: namedObject(
+      'WeightedBackend',
+      {
+        name: str(PATTERNS.name, 'Backend (in the same namespace).'),
+        weight: {
+          type: 'integer',
+          minimum: 0,
+          maximum: 1000,
+          default: 1,
+          description: 'Share of the requests: weight / sum of weights, in steps of 1/1000 (0 takes none).',
+        },
+      },
+      ['name'],
+    ),
+  },
+  filters: {
+    type: 'array',
+    maxItems: 16,
+    description: 'Changes applied to matching requests and their responses, in order.',
+    items: namedObject(
+      'RouteFilter',
+      {
+        type: { type: 'string', enum: ['RequestRedirect', 'URLRewrite', 'RequestHeaderModifier', 'ResponseHeaderModifier'] },
+        requestRedirect: namedObject(
+          'RequestRedirect',
+          {
+            scheme: { type: 'string', enum: ['http', 'https'], description: "Scheme of the location (default: the request's)." },
+            hostname: str(PATTERNS.hostname, "Host of the location (default: the request's)."),
+            path: pathModifier,
+            port: { ...port, description: "Port of the location (default: the scheme's when scheme is set, else the request's)." },
+            statusCode: { type: 'integer', enum: [301, 302, 303, 307, 308], default: 302, description: 'Redirect status.' },
+          },
+          [],
+          'Answer with a redirect instead of forwarding.',
+        ),
+        urlRewrite: namedObject(
+          'UrlRewrite',
+          { hostname: str(PATTERNS.hostname, 'New Host header.'), path: pathModifier },
+          [],
+          'Rewrite the request before it is forwarded.',
+        ),
+        requestHeaderModifier: headerModifier('Change request headers before they are forwarded.'),
+        responseHeaderModifier: headerModifier('Change response headers before they reach the client.'),
+      },
+      ['type'],
+    ),
+  },
+};
+/* ---- end of HTTP routing ---- */
 
 /** An object schema whose TypeScript type is the interface `title` (see gen-types.ts). */
 function namedObject(title: string, properties: Record<string, JsonSchema>, required: string[] = [], description?: string): JsonSchema {
@@ -196,7 +356,8 @@ export const frontendSpecSchema: JsonSchema = namedObject(
       type: 'array',
       maxItems: 1000,
       default: [],
-      description: 'Ordered routing rules (http mode only): the first rule whose conditions all match picks the backend.',
+      description:
+        'Routing rules (http mode only). Rules with header, query, method or regular-expression matches are tried first, in order; then host and path rules by specificity (docs/decisions/0011-http-routing.md).',
       items: namedObject(
         'RouteRule',
         {
@@ -215,9 +376,10 @@ export const frontendSpecSchema: JsonSchema = namedObject(
             ['name', 'value'],
             'Match a request header sent once whose whole value is exactly this value.',
           ),
-          backend: str(PATTERNS.name, 'Backend (in the same namespace) that serves matching requests.'),
+          backend: str(PATTERNS.name, 'Backend (in the same namespace) that serves matching requests (shorthand for backends: [{name}]).'),
+          ...routingRuleProperties,
         },
-        ['backend'],
+        [],
       ),
     },
     maxconn: maxconn('Maximum concurrent client connections on this frontend.'),

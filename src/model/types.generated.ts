@@ -9,7 +9,7 @@ export interface FrontendSpec {
   binds: Bind[];
   /** Backend (in the same namespace) that serves requests no rule matches. */
   defaultBackend?: string;
-  /** Ordered routing rules (http mode only): the first rule whose conditions all match picks the backend. */
+  /** Routing rules (http mode only). Rules with header, query, method or regular-expression matches are tried first, in order; then host and path rules by specificity (docs/decisions/0011-http-routing.md). */
   rules: RouteRule[];
   /** Maximum concurrent client connections on this frontend. */
   maxconn?: number;
@@ -93,8 +93,14 @@ export interface RouteRule {
   pathPrefix?: string;
   /** Match a request header sent once whose whole value is exactly this value. */
   header?: HeaderMatch;
-  /** Backend (in the same namespace) that serves matching requests. */
-  backend: string;
+  /** Backend (in the same namespace) that serves matching requests (shorthand for backends: [{name}]). */
+  backend?: string;
+  /** Conditions, all of which must match (the long form of host, pathPrefix and header). */
+  matches?: RouteMatches;
+  /** Backends that serve matching requests, split by weight (the long form of backend). */
+  backends?: WeightedBackend[];
+  /** Changes applied to matching requests and their responses, in order. */
+  filters?: RouteFilter[];
 }
 
 /** Match a request header sent once whose whole value is exactly this value. */
@@ -102,6 +108,117 @@ export interface HeaderMatch {
   /** Header name (case-insensitive). */
   name: string;
   /** The whole header value, compared exactly and case-sensitively (commas included: `yes` does not match `no, yes`). */
+  value: string;
+}
+
+/** Conditions, all of which must match (the long form of host, pathPrefix and header). */
+export interface RouteMatches {
+  /** Match the Host header (port ignored, case-insensitive); `*.example.com` matches any subdomain, not example.com. */
+  host?: string;
+  /** Match the request path. */
+  path?: PathMatch;
+  /** Match request headers (each sent once). */
+  headers?: HeaderValueMatch[];
+  /** Match query parameters (the first occurrence). */
+  queryParams?: QueryParamMatch[];
+  /** Match the request method. */
+  method?: HttpMethod;
+}
+
+/** Match the request path. */
+export interface PathMatch {
+  /** How value matches the path (without query). */
+  type: PathMatchType;
+  /** A path starting with "/" (Exact, PathPrefix: `/api` matches `/api` and `/api/x`, not `/apix`), or a regular expression. */
+  value: string;
+}
+
+/** How value matches the path (without query). */
+export type PathMatchType = 'Exact' | 'PathPrefix' | 'RegularExpression';
+
+export interface HeaderValueMatch {
+  /** Header name. */
+  name: string;
+  /** The value: compared exactly (type Exact: letters, digits and URL punctuation) or a regular expression. */
+  value: string;
+  /** Exact (whole value, case-sensitive) or RegularExpression (PCRE, unanchored). */
+  type: 'Exact' | 'RegularExpression';
+}
+
+export interface QueryParamMatch {
+  /** Query parameter name. */
+  name: string;
+  /** The value: compared exactly (type Exact: letters, digits and URL punctuation) or a regular expression. */
+  value: string;
+  /** Exact (whole value, case-sensitive) or RegularExpression (PCRE, unanchored). */
+  type: 'Exact' | 'RegularExpression';
+}
+
+/** Match the request method. */
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS' | 'CONNECT' | 'TRACE';
+
+export interface WeightedBackend {
+  /** Backend (in the same namespace). */
+  name: string;
+  /** Share of the requests: weight / sum of weights, in steps of 1/1000 (0 takes none). */
+  weight: number;
+}
+
+export interface RouteFilter {
+  type: 'RequestRedirect' | 'URLRewrite' | 'RequestHeaderModifier' | 'ResponseHeaderModifier';
+  /** Answer with a redirect instead of forwarding. */
+  requestRedirect?: RequestRedirect;
+  /** Rewrite the request before it is forwarded. */
+  urlRewrite?: UrlRewrite;
+  /** Change request headers before they are forwarded. */
+  requestHeaderModifier?: HeaderModifier;
+  /** Change response headers before they reach the client. */
+  responseHeaderModifier?: HeaderModifier;
+}
+
+/** Answer with a redirect instead of forwarding. */
+export interface RequestRedirect {
+  /** Scheme of the location (default: the request's). */
+  scheme?: 'http' | 'https';
+  /** Host of the location (default: the request's). */
+  hostname?: string;
+  path?: PathModifier;
+  /** Port of the location (default: the scheme's when scheme is set, else the request's). */
+  port?: number;
+  /** Redirect status. */
+  statusCode: 301 | 302 | 303 | 307 | 308;
+}
+
+export interface PathModifier {
+  /** Replace the whole path, or the prefix the rule matched. */
+  type: 'ReplaceFullPath' | 'ReplacePrefixMatch';
+  /** The new path (type ReplaceFullPath). */
+  replaceFullPath?: string;
+  /** What replaces the matched prefix (type ReplacePrefixMatch; the rule needs a PathPrefix match). */
+  replacePrefixMatch?: string;
+}
+
+/** Rewrite the request before it is forwarded. */
+export interface UrlRewrite {
+  /** New Host header. */
+  hostname?: string;
+  path?: PathModifier;
+}
+
+/** Change request headers before they are forwarded. */
+export interface HeaderModifier {
+  /** Headers to set, replacing any value they had. */
+  set?: HeaderValue[];
+  /** Headers to add, after any value they had. */
+  add?: HeaderValue[];
+  /** Headers to remove. */
+  remove?: string[];
+}
+
+export interface HeaderValue {
+  /** Header name. */
+  name: string;
+  /** Header value (inner spaces allowed; `%` is literal). */
   value: string;
 }
 
@@ -187,8 +304,6 @@ export interface Cors {
   /** Allow cookies and credentials (Access-Control-Allow-Credentials: true). */
   allowCredentials: boolean;
 }
-
-export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS' | 'CONNECT' | 'TRACE';
 
 /** BackendSpec: a pool of members. */
 export interface BackendSpec {

@@ -10,6 +10,9 @@
 import type { Balance, BackendSpec, FrontendSpec } from './types.generated.js';
 
 export type * from './types.generated.js';
+import type { HeaderValueMatch } from './types.generated.js';
+/** A header or query-parameter match (the two have the same shape). */
+export type ValueMatch = HeaderValueMatch;
 
 export const API_GROUP = 'haproxy.node-haproxy.io';
 export const API_VERSION_NAME = 'v1alpha1';

@@ -6,6 +6,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { isIP } from 'node:net';
 import { bindValue, ipLiteralProblem } from './ip-address.js';
 import { checkBackendPolicy, checkFrontendPolicy } from './policy-checks.js';
+import { checkRule } from './routing.js';
 import { parseRawConfig, RAW_CONFIG_ANNOTATION, RAW_CONFIG_FIELD, sectionOfKind, type RawConfigPolicy } from './raw-config.js';
 import { backendSchema, frontendSchema, PATTERNS, type JsonSchema } from './schema.js';
 import { API_VERSION, DEFAULT_NAMESPACE, HASH_BALANCE, type Issue, type Kind, type Resource } from './types.js';
@@ -27,6 +28,9 @@ const HELP_BY_NAME: Record<keyof typeof PATTERNS, string> = {
   ipOrCidr: 'an IPv4 or IPv6 address, or a network in CIDR form (like 10.0.0.0/8 or 2001:db8::/32)',
   origin: '"*" or an origin such as "https://app.example.com" (lowercase scheme and host, optional port, no path)',
   realm: 'letters, digits, "_", "." and "-"',
+  regex: 'a regular expression of visible ASCII characters without spaces, quotes or "#"',
+  headerSetValue: 'visible characters and inner spaces, without quotes, "#", "$" or "\\"',
+  hostname: 'a DNS name such as "example.com" (no wildcard)',
 };
 
 /** Patterns shared by several fields (namespace and port name) get the first help text. */
@@ -255,11 +259,7 @@ function checkResource(r: Resource, origin?: string): Issue[] {
     if (s.mode === 'tcp' && s.rules.length > 0) {
       add('spec.rules', 'rules route HTTP requests and need mode "http"; in tcp mode use defaultBackend only');
     }
-    s.rules.forEach((rule, i) => {
-      if (!rule.host && !rule.pathPrefix && !rule.header) {
-        add(`spec.rules[${i}]`, 'a rule needs at least one of host, pathPrefix or header');
-      }
-    });
+    s.rules.forEach((rule, i) => checkRule(rule, i, add));
     if (s.mode === 'tcp' && s.httpsRedirect) add('spec.httpsRedirect', 'redirects HTTP requests and needs mode "http"; remove it in tcp mode');
     if (s.mode === 'tcp' && s.hsts) add('spec.hsts', 'is an HTTP response header and needs mode "http"; remove it in tcp mode');
     if (s.hsts?.preload && (!s.hsts.includeSubDomains || s.hsts.maxAge < HSTS_PRELOAD_MIN_AGE)) {

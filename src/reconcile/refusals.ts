@@ -97,5 +97,16 @@ function fieldOf(resource: Resource, lineText: string | undefined): string {
   const raw = rawConfigLines(resource).indexOf(lineText);
   if (raw >= 0) return `${RAW_CONFIG_FIELD}[${raw}]`;
   if (/^bind\s/.test(lineText)) return 'spec.binds';
+  if (resource.kind === 'Frontend') {
+    // A routing ACL (src/render/routing.ts names them r<rule>_<condition>): a regular expression HAProxy refuses.
+    const acl = /^acl r(\d+)_(path|hdr(\d*)|query(\d+))\s/.exec(lineText);
+    const rule = acl ? resource.spec.rules[Number(acl[1])] : undefined;
+    if (acl && rule) {
+      const f = `spec.rules[${acl[1]}]`;
+      if (acl[2] === 'path') return rule.matches?.path ? `${f}.matches.path.value` : `${f}.pathPrefix`;
+      if (acl[4] !== undefined) return `${f}.matches.queryParams[${acl[4]}].value`;
+      return rule.matches?.headers ? `${f}.matches.headers[${Number(acl[3] || 0)}].value` : `${f}.header.value`;
+    }
+  }
   return 'spec';
 }

@@ -12,6 +12,7 @@ import type { BindTlsMaterial } from '../model/tls.js';
 import { HASH_BALANCE, type Backend, type CaRef, type Frontend, type MemberState } from '../model/types.js';
 import { backendPolicy, frontendPolicy, memberPolicyParams, type UserlistModel } from './policy.js';
 import { tlsBindOptions } from './tls-files.js';
+import { routingLines } from './routing.js';
 
 export interface GlobalSettings {
   /** Stats socket (runtime API), `expose-fd listeners` for hitless reloads. */
@@ -154,42 +155,8 @@ function frontendModel(f: Frontend, tls: readonly BindTlsMaterial[] | undefined,
   // Raw lines (validated when the resource was accepted; re-checked by rawConfigLines).
   lines.push(...rawConfigLines(f));
 
-  const acls: string[] = [];
-  const routes: string[] = [];
-  s.rules.forEach((rule, i) => {
-    const conds: string[] = [];
-    if (rule.host) {
-      const acl = `r${i}_host`;
-      const host = rule.host.toLowerCase();
-      acls.push(
-        host.startsWith('*.')
-          ? `acl ${acl} req.hdr(host),field(1,:),lower -m end ${host.slice(1)}`
-          : `acl ${acl} req.hdr(host),field(1,:),lower -m str ${host}`,
-      );
-      conds.push(acl);
-    }
-    if (rule.pathPrefix && rule.pathPrefix !== '/') {
-      const acl = `r${i}_path`;
-      if (rule.pathPrefix.endsWith('/')) {
-        acls.push(`acl ${acl} path_beg ${rule.pathPrefix}`);
-      } else {
-        acls.push(`acl ${acl} path -m str ${rule.pathPrefix}`);
-        acls.push(`acl ${acl} path_beg ${rule.pathPrefix}/`);
-      }
-      conds.push(acl);
-    }
-    if (rule.header) {
-      // The whole value of a header sent once: req.fhdr does not split on commas (req.hdr
-      // would match `yes` in `no, yes`), and a header sent twice is one comma-joined value
-      // (RFC 9110), so it must occur once. `--` ends the flags: a value like `-i` is a pattern.
-      const acl = `r${i}_hdr`;
-      acls.push(`acl ${acl}_once req.fhdr_cnt(${rule.header.name}) eq 1`);
-      acls.push(`acl ${acl} req.fhdr(${rule.header.name}) -m str -- ${haproxyQuote(rule.header.value)}`);
-      conds.push(`${acl}_once`, acl);
-    }
-    const target = proxyName(ns, rule.backend);
-    routes.push(conds.length > 0 ? `use_backend ${target} if ${conds.join(' ')}` : `use_backend ${target}`);
-  });
+  // Routing (http mode): src/render/routing.ts.
+  const { acls, routes } = routingLines(ns, s.rules);
   (s.sniRoutes ?? []).forEach((route, i) => {
     // One ACL, one line per name (ORed); names compared in lower case, wildcards as host rules do.
     const acl = `sni${i}`;

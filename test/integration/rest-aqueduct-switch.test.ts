@@ -171,11 +171,11 @@ test('what aqueduct accepted and node-haproxy still refuses names the field and 
   const api = fx.api.port;
   let r = await put(api, '/backends/app', { type: 'static', members: [] });
   assert.equal(r.status, 200, r.text);
-  for (const operation of ['path', 'path_reg']) {
-    r = await put(api, '/frontends/web', { bind: '127.0.0.1:1', rules: [{ type: 'path', operation, value: '/a', backend: 'app' }] });
+  for (const operation of ['url_reg', 'url']) {
+    r = await put(api, '/frontends/web', { bind: '127.0.0.1:1', rules: [{ type: 'url', operation, value: '/a?b=1', backend: 'app' }] });
     assert.equal(r.status, 422, r.text);
     assert.equal(r.json.field, 'rules[0].operation');
-    assert.match(r.json.message, /not supported yet: node-haproxy routes on path prefixes only .*use "path_beg"/);
+    assert.match(r.json.message, /with a query is not supported: .*use "path"\/"path_reg"/);
   }
   r = await put(api, '/backends/app', { type: 'static', host: 'app.example.com', members: [] });
   assert.equal(r.status, 422, r.text);

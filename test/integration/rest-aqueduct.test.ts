@@ -145,10 +145,10 @@ test('an aqueduct client drives routing end to end', async (t) => {
   assert.equal(await fx.controller.supervisor.reloadCount(), reloads, 'members changed through the runtime API');
 
   // What aqueduct could express and node-haproxy cannot is refused, naming the field.
-  r = await aq.putFrontend('myapp', { ...fe, rules: [{ type: 'path', operation: 'path_reg', value: '^/article/[^/]*$', backend: 'staged' }] });
+  r = await aq.putFrontend('myapp', { ...fe, rules: [{ type: 'url', operation: 'url_reg', value: '^/article/[^/]*$', backend: 'staged' }] });
   assert.equal(r.status, 422);
   assert.equal(r.json.field, 'rules[0].operation');
-  assert.match(r.json.message, /path_beg/);
+  assert.match(r.json.message, /path_reg/);
   r = await aq.putFrontend('myapp', { ...fe, keepalive: 'sometimes' });
   assert.equal(r.json.field, 'keepalive');
   r = await aq.putBackend('staged', { type: 'static', health: { method: 'DELETE' }, members: [] });

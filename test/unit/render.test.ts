@@ -59,9 +59,10 @@ test('routing rules render to the documented HAProxy conditions', async () => {
   assert.match(text, /acl r1_path path -m str \/api\n\s+acl r1_path path_beg \/api\/\n/);
   // header rule: the whole value of a header sent once (no comma splitting), never read as a flag
   assert.match(text, /acl r2_hdr_once req\.fhdr_cnt\(X-Canary\) eq 1\n\s+acl r2_hdr req\.fhdr\(X-Canary\) -m str -- 'yes'\n/);
+  // Precedence (docs/decisions/0011-http-routing.md): the header rule first, then host over path.
   assert.match(
     text,
-    /use_backend default_api if r0_host\n\s+use_backend default_api if r1_path\n\s+use_backend default_canary if r2_hdr_once r2_hdr\n\s+default_backend default_app\n/,
+    /use_backend default_canary if r2_hdr_once r2_hdr\n\s+use_backend default_api if r0_host\n\s+use_backend default_api if r1_path\n\s+default_backend default_app\n/,
   );
 });
 

@@ -111,7 +111,9 @@ test('aqueduct payloads that cannot be translated name the aqueduct field', () =
   assert.deepEqual(issues({ bind: '*:80 ssl' }), ['bind']);
   assert.deepEqual(issues({ bind: '*:99999' }), ['bind']);
   assert.deepEqual(issues({ bind: '*:80', keepalive: 'x' }), ['keepalive']);
-  assert.deepEqual(issues({ bind: '*:80', rules: [{ type: 'path', operation: 'path_reg', value: '^/a', backend: 'a' }] }), ['rules[0].operation']);
+  assert.deepEqual(issues({ bind: '*:80', rules: [{ type: 'url', operation: 'url_reg', value: '^/a', backend: 'a' }] }), ['rules[0].operation']);
+  assert.deepEqual(issues({ bind: '*:80', rules: [{ type: 'path', operation: 'path_reg', value: '^/a', backend: 'a' }] }), []);
+  assert.deepEqual(issues({ bind: '*:80', rules: [{ type: 'path', operation: 'path_reg', value: "^/a'", backend: 'a' }] }), ['rules[0].value']);
   assert.deepEqual(issues({ bind: '*:80', rules: [{ type: 'cookie', value: 'a', backend: 'a' }] }), ['rules[0].type']);
   assert.deepEqual(issues({ bind: '*:80', rules: [{ type: 'header', header: 'X-A', operation: 'hdr_dom', value: 'a', backend: 'a' }] }), [
     'rules[0].operation',

@@ -13,12 +13,14 @@
  *
  * Differences, documented in docs/rest-api.md:
  * - path rules: `path_beg`/`url_beg` become prefix rules (`/api` matches
- *   `/api` and `/api/...`, not `/apix`); exact and regex operations are
- *   refused until our rules have exact and regex path matches.
+ *   `/api` and `/api/...`, not `/apix`); `path` (and `url` without a query)
+ *   become Exact path matches, `path_reg` RegularExpression ones; `url_reg`
+ *   and `url` with a query are refused (the path and query are matched apart).
  * - balance: `uri`, `url_param NAME` and `hdr(NAME)` become hashing
  *   algorithms with `hash-type consistent` (aqueduct's were map-based).
  * - header rules: `hdr_dom(host)` matches the domain and its subdomains,
- *   `hdr`/`hdr_str` match exactly; on other headers only exact matches.
+ *   `hdr`/`hdr_str` match exactly; on other headers `hdr`/`hdr_str` (exact)
+ *   and `hdr_reg` (a RegularExpression header match).
  * - every backend gets aqueduct's `check inter <interval>` (tcp connect checks
  *   unless `health` asks for http).
  * - `natives` and `host` (a Host header rewrite) are raw configuration, refused
@@ -186,14 +188,17 @@ function translateRule(r: unknown, i: number, issues: ApiIssue[]): RouteRule[] {
     case 'path':
     case 'url': {
       const operation = op ?? `${r.type}_beg`;
-      if (operation !== `${r.type}_beg`) {
-        issues.push({
-          field: `${f}.operation`,
-          message: `${show(operation)} is not supported yet: node-haproxy routes on path prefixes only (exact and regex path matches await its HTTP routing work); use "${r.type}_beg"`,
-        });
-        return [];
-      }
-      return [{ pathPrefix: value, backend }];
+      if (operation === `${r.type}_beg`) return [{ pathPrefix: value, backend }];
+      if (operation === 'path' || (operation === 'url' && !value.includes('?'))) return [{ matches: { path: { type: 'Exact', value } }, backend }];
+      if (operation === 'path_reg') return [{ matches: { path: { type: 'RegularExpression', value } }, backend }];
+      issues.push({
+        field: `${f}.operation`,
+        message:
+          operation === 'url' || operation === 'url_reg'
+            ? `${show(operation)} with a query is not supported: node-haproxy matches the path and query parameters separately; use "path"/"path_reg" (and a node-haproxy rule with matches.queryParams)`
+            : `${show(operation)} is not supported: use "${r.type}_beg" (prefix), "${r.type}" (exact)${r.type === 'path' ? ' or "path_reg" (regular expression)' : ''}`,
+      });
+      return [];
     }
     case 'header': {
       const header = r.header ?? 'host';
@@ -219,7 +224,11 @@ function translateRule(r: unknown, i: number, issues: ApiIssue[]): RouteRule[] {
         return [];
       }
       if (operation === 'hdr' || operation === 'hdr_str') return [{ header: { name: header, value }, backend }];
-      issues.push({ field: `${f}.operation`, message: `${show(operation)} is not supported on header ${show(header)}; use "hdr" (exact value)` });
+      if (operation === 'hdr_reg') return [{ matches: { headers: [{ name: header, value, type: 'RegularExpression' }] }, backend }];
+      issues.push({
+        field: `${f}.operation`,
+        message: `${show(operation)} is not supported on header ${show(header)}; use "hdr" (exact value) or "hdr_reg" (regular expression)`,
+      });
       return [];
     }
     default:
@@ -512,14 +521,23 @@ function storedOf<T>(r: { metadata: { annotations?: Record<string, string> } }):
 /** Our rule → aqueduct's rule, for resources not written through aqueduct routes. */
 function ruleToAqueduct(r: RouteRule): AqueductFrontend['rules'][number] {
   const conditions = [r.host, r.pathPrefix, r.header].filter((c) => c !== undefined).length;
-  if (conditions === 1) {
-    if (r.pathPrefix) return { type: 'path', operation: 'path_beg', value: r.pathPrefix, backend: r.backend };
-    if (r.header) return { type: 'header', header: r.header.name, operation: 'hdr', value: r.header.value, backend: r.backend };
-    if (r.host?.startsWith('*.')) return { type: 'header', header: 'host', operation: 'hdr_end', value: r.host.slice(1), backend: r.backend };
-    if (r.host) return { type: 'header', header: 'host', operation: 'hdr', value: r.host, backend: r.backend };
+  const backend = r.backend ?? (r.backends?.length === 1 ? r.backends[0]!.name : undefined);
+  const simple = backend !== undefined && !r.filters?.length;
+  if (simple && conditions === 1 && !r.matches) {
+    if (r.pathPrefix) return { type: 'path', operation: 'path_beg', value: r.pathPrefix, backend };
+    if (r.header) return { type: 'header', header: r.header.name, operation: 'hdr', value: r.header.value, backend };
+    if (r.host?.startsWith('*.')) return { type: 'header', header: 'host', operation: 'hdr_end', value: r.host.slice(1), backend };
+    if (r.host) return { type: 'header', header: 'host', operation: 'hdr', value: r.host, backend };
   }
-  // Several conditions in one rule: aqueduct cannot say that; show ours.
-  return { type: 'node-haproxy', rule: r, backend: r.backend };
+  const m = r.matches;
+  if (simple && conditions === 0 && m && Object.keys(m).length === 1) {
+    const p = m.path;
+    if (p) return { type: 'path', operation: p.type === 'Exact' ? 'path' : p.type === 'PathPrefix' ? 'path_beg' : 'path_reg', value: p.value, backend };
+    const h = m.headers?.length === 1 ? m.headers[0]! : undefined;
+    if (h) return { type: 'header', header: h.name, operation: h.type === 'RegularExpression' ? 'hdr_reg' : 'hdr', value: h.value, backend };
+  }
+  // Several conditions, a split or filters in one rule: aqueduct cannot say that; show ours.
+  return { type: 'node-haproxy', rule: r, backend: backend ?? '' };
 }
 
 export function frontendToAqueduct(f: Frontend): AqueductFrontend {
