@@ -187,9 +187,11 @@ test('mTLS: Required refuses a client without a certificate, Optional lets it th
       ].join('---\n'),
     },
   });
+  // A stall bound, not a timing assertion: the first start can be slow on a loaded machine.
   const withCert = await eventually(
     () => httpsGet(required, 'site.example.com', { ca: serverCa.cert, cert: client.cert, key: client.key }),
     (r) => r.body === 'app',
+    30_000,
   );
   assert.equal(withCert.serial, site.serial);
   const without = await httpsGet(required, 'site.example.com', { ca: serverCa.cert });
