@@ -20,7 +20,7 @@ import type { EtcdSource } from './sources/etcd/etcd-source.js';
 import { RestApi } from './sources/rest/api.js';
 import { TokenFileAuthenticator } from './sources/rest/auth.js';
 import { RestSource } from './sources/rest/rest-source.js';
-import type { ResourceWriter } from './sources/rest/writer.js';
+import type { ResourceWriter } from './reconcile/resource-writer.js';
 import { HttpServer, sendJson } from './http/server.js';
 import { RUNNING_STATE_PATH } from './plan/running-state.js';
 import { explainPlan } from './plan/explain.js';

@@ -77,6 +77,48 @@ export function explainDocumentError(err: DocumentError, subject: string, syntax
   return `${syntax}${where}: ${err.message}`;
 }
 
+/**
+ * What a text is, for messages: a manifest file (YAML), an etcd value (JSON
+ * or YAML), a REST request body (JSON, or YAML when its Content-Type says so).
+ */
+export type DocumentSubject = 'file' | 'value' | 'request body';
+
+/**
+ * The one wording of a refused text, for every source: a limit starts with
+ * its subject ("the file is 5 MiB ..."); a syntax error says what the text is
+ * not, and where ("YAML does not parse at line 2, column 1: ..."). `redact`
+ * leaves out the parser's message, which may quote the text (a Secret's value).
+ */
+export function describeDocumentError(err: DocumentError, subject: DocumentSubject, format: ParseOptions['format'], o: { redact?: boolean } = {}): string {
+  const language = format === 'json' ? 'JSON' : format === 'yaml' ? 'YAML' : 'JSON or YAML';
+  const syntax =
+    subject === 'file'
+      ? `${language} does not parse`
+      : format === 'json-or-yaml'
+        ? `the ${subject} is neither JSON nor YAML`
+        : `the ${subject} is not valid ${language}`;
+  if (o.redact && err.kind === 'syntax') return `${syntax}${err.line !== undefined ? ` at line ${err.line}, column ${err.column}` : ''}`;
+  return explainDocumentError(err, `the ${subject}`, syntax);
+}
+
+/**
+ * Parses a text within the limits; a refusal comes back as its message
+ * (describeDocumentError) instead of an exception. `one`: the text holds one
+ * document (parseDocument), else every document (parseDocuments).
+ */
+export function parseFor(
+  text: string,
+  subject: DocumentSubject,
+  options: ParseOptions & { redact?: boolean; one?: boolean },
+): { documents: unknown[]; problem?: undefined } | { documents?: undefined; problem: string } {
+  try {
+    return { documents: options.one ? [parseDocument(text, options)] : parseDocuments(text, options) };
+  } catch (err) {
+    if (!(err instanceof DocumentError)) throw err;
+    return { problem: describeDocumentError(err, subject, options.format, options) };
+  }
+}
+
 /** Checks the size of a text before it is parsed (also for callers that can check before reading). */
 export function checkSize(bytes: number, limits: Partial<DocumentLimits> = {}): void {
   const max = limitsOf(limits).maxBytes;

@@ -23,6 +23,13 @@ export const SECRETS = 'secrets';
 
 export type SecretObjectKind = 'Secret' | 'ConfigMap';
 
+/** Which Secret or ConfigMap. */
+export interface SecretIdentity {
+  kind: SecretObjectKind;
+  namespace: string;
+  name: string;
+}
+
 /** One Secret or ConfigMap, as every source hands it to the store. */
 export interface SecretData {
   kind: SecretObjectKind;

@@ -13,7 +13,7 @@
  *
  * Problems name the field and never quote a value (a value may be a key).
  */
-import { secretKey, type SecretData, type SecretObjectKind } from '../model/secrets.js';
+import { secretKey, type SecretData, type SecretIdentity, type SecretObjectKind } from '../model/secrets.js';
 
 /** The most decoded bytes one Secret or ConfigMap may hold (Kubernetes' limit). */
 export const MAX_SECRET_BYTES = 1024 * 1024;
@@ -37,11 +37,7 @@ const DATA_KEY = /^[-._a-zA-Z0-9]+$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
-export interface SecretIdentity {
-  kind: SecretObjectKind;
-  namespace: string;
-  name: string;
-}
+export type { SecretIdentity };
 
 /**
  * A manifest whose identity is known (from a URL or an etcd key) → its

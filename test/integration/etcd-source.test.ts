@@ -107,6 +107,7 @@ test('etcd keys (JSON or YAML) change routing; a bad value is reported by its ke
   );
   assert.equal(mismatch.json.status.issues[0].field, 'metadata.name');
   assert.match(mismatch.json.status.issues[0].message, /does not match its key/);
+  assert.match(mismatch.json.status.issues[0].message, /which names "web2"; leave metadata\.name out or set it to "web2"$/, 'the message says the fix');
   assert.equal((await httpGet(port)).body, 'b', 'still serving the last good version');
 
   // Fixed: served again. Deleted: gone.

@@ -215,6 +215,21 @@ test('bad requests get a JSON error naming the field, and change nothing', async
   await expect(put(`${NS}/backends/App_1`, { body: { spec: {} } }), 422, 'metadata.name', /DNS-1123/);
   await expect(put('/api/v1/namespaces/Bad_NS/backends/app', { body: { spec: {} } }), 422, 'metadata.namespace');
   await expect(put(`${NS}/frontends/web`, { body: { kind: 'Backend', spec: {} } }), 422, 'kind', /does not match the URL/);
+  // Every disagreement with the URL at once, each naming its field and the fix (the declare step, src/model/declare.ts).
+  const all = await expect(
+    put(`${NS}/frontends/web`, { body: { kind: 'Backend', metadata: { name: 'other', namespace: 'prod' }, spec: {} } }),
+    422,
+    'kind',
+    /^Frontend default\/web: kind: "Backend" does not match the URL, which names "Frontend"; leave kind out or set it to "Frontend" \(and 2 more problems/,
+  );
+  assert.deepEqual(
+    all.json.issues.map((i: { field: string; message: string }) => `${i.field}: ${i.message}`),
+    [
+      'kind: "Backend" does not match the URL, which names "Frontend"; leave kind out or set it to "Frontend"',
+      'metadata.name: "other" does not match the URL, which names "web"; leave metadata.name out or set it to "web"',
+      'metadata.namespace: "prod" does not match the URL, which names "default"; leave metadata.namespace out or set it to "default"',
+    ],
+  );
   await expect(put(`${NS}/frontends/web`, { body: { apiVersion: 'v1', spec: {} } }), 422, 'apiVersion');
 
   // Member administration.

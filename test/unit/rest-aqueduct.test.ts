@@ -16,7 +16,7 @@ import {
   parseBind,
 } from '../../src/sources/rest/aqueduct.js';
 import { tokensEqual } from '../../src/sources/rest/auth.js';
-import { resourceFromBody } from '../../src/sources/rest/resource-body.js';
+import { identifiedObject } from '../../src/model/declare.js';
 
 const opts = { namespace: 'default', allowRawConfig: false };
 
@@ -256,14 +256,16 @@ test('etcd: spec, keys and values', () => {
 });
 
 test('REST bodies: the URL fills in identity and must agree with the body; status is dropped', () => {
-  const r = resourceFromBody({ spec: {}, status: { conditions: [] }, metadata: { uid: 'x', labels: { a: 'b' } } }, 'Backend', 'ns', 'app');
+  // The declare step (model/declare.ts) with the identity the URL gives.
+  const fromUrl = { expected: { kind: 'Backend' as const, namespace: 'ns', name: 'app', by: 'the URL' } };
+  const r = identifiedObject({ spec: {}, status: { conditions: [] }, metadata: { uid: 'x', labels: { a: 'b' } } }, fromUrl).object;
   assert.deepEqual(r, {
     spec: {},
     apiVersion: 'haproxy.node-haproxy.io/v1alpha1',
     kind: 'Backend',
     metadata: { labels: { a: 'b' }, name: 'app', namespace: 'ns' },
   });
-  assert.throws(() => resourceFromBody({ metadata: { namespace: 'other' } }, 'Backend', 'ns', 'app'), /metadata\.namespace/);
+  assert.match(identifiedObject({ metadata: { namespace: 'other' } }, fromUrl).issues[0]?.field ?? '', /metadata\.namespace/);
 });
 
 test('token comparison', () => {

@@ -27,11 +27,12 @@ import type { Logger } from '../../log.js';
 import type { Declared } from '../../model/resolve.js';
 import type { Issue, Resource, ResourceKey } from '../../model/types.js';
 import { parseKey, formatProblem } from '../../model/types.js';
-import { rawConfigOptions, validateResource } from '../../model/validate.js';
+import { rawConfigOptions } from '../../model/validate.js';
+import { declare } from '../../model/declare.js';
+import { signatureOf, signatureOfSet } from '../../model/signature.js';
 import type { Store } from '../../reconcile/store.js';
-import { StorageUnavailableError, type ResourceWriter } from '../rest/writer.js';
-import { SECRETS, type SecretData } from '../../model/secrets.js';
-import type { SecretIdentity } from '../secret-manifest.js';
+import { StorageUnavailableError, type ResourceWriter } from '../../reconcile/resource-writer.js';
+import { SECRETS, type SecretData, type SecretIdentity } from '../../model/secrets.js';
 import {
   declareKv,
   etcdKeyOf,
@@ -371,7 +372,7 @@ export class EtcdSource implements ResourceWriter {
       this.o.store.setDiscovered(this.name, SECRETS, key, undefined);
       return;
     }
-    if (before && before.type === value.type && before.origin === value.origin && JSON.stringify(before.data) === JSON.stringify(value.data)) return;
+    if (before && before.type === value.type && before.origin === value.origin && signatureOf(before.data) === signatureOf(value.data)) return;
     this.published.set(key, value);
     this.o.store.setDiscovered(this.name, SECRETS, key, value);
   }
@@ -392,10 +393,7 @@ export class EtcdSource implements ResourceWriter {
     this.entries.clear();
     for (const kv of kvs) this.entries.set(kv.key.toString('utf8'), this.declare(kv.key.toString('utf8'), kv.value, kv.mod_revision));
     this.publishSecrets();
-    const signature = [...this.entries]
-      .map(([k, e]) => `${k}@${e.modRevision}`)
-      .sort()
-      .join('\n');
+    const signature = this.listingSignature();
     if (signature !== this.signature || !this.synced) {
       this.signature = signature;
       this.publishIssues();
@@ -433,11 +431,13 @@ export class EtcdSource implements ResourceWriter {
       this.stats.events++;
     }
     if (issuesChanged) this.publishIssues();
-    this.signature = [...this.entries]
-      .map(([k, e]) => `${k}@${e.modRevision}`)
-      .sort()
-      .join('\n');
+    this.signature = this.listingSignature();
     this.setRevision(Number(res.header.revision));
+  }
+
+  /** Which keys the source holds, at which revisions. */
+  private listingSignature(): string {
+    return signatureOfSet([...this.entries].map(([k, e]) => `${k}@${e.modRevision}`));
   }
 
   private setRevision(revision: number): void {
@@ -521,8 +521,12 @@ export class EtcdSource implements ResourceWriter {
       const current = declareKv(this.spec.prefix, key, kv.value.toString('utf8'), this.source, rawConfigOptions(this.o)).declared?.resource;
       if (!current) return undefined;
       const next = mutate(structuredClone(current));
-      const checked = validateResource(next, `etcd:${key}`, rawConfigOptions(this.o));
-      if (!checked.resource || checked.issues.length > 0)
+      const checked = declare(
+        next,
+        { origin: `etcd:${key}`, source: this.source, expected: { kind, namespace, name, by: 'its key' } },
+        rawConfigOptions(this.o),
+      );
+      if (!checked.declared?.resource || checked.issues.length > 0)
         throw new Error(`the change would make ${rkey} invalid: ${checked.issues[0] ? formatProblem(checked.issues[0]) : 'unknown'}`);
       // Only if nobody changed the key since we read it.
       const tx = await this.call('save', (c) =>

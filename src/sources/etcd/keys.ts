@@ -5,12 +5,13 @@
  * v1 manifest, model/secrets.ts) at `/PREFIX/secrets/NAMESPACE/NAME` and
  * `/PREFIX/configmaps/NAMESPACE/NAME`. Pure.
  */
-import { DocumentError, explainDocumentError, parseDocument } from '../../model/document.js';
+import { declare } from '../../model/declare.js';
+import { parseFor } from '../../model/document.js';
 import type { Declared } from '../../model/resolve.js';
-import { API_VERSION, resourceKey, type Issue, type Kind, type Resource } from '../../model/types.js';
-import { validateResource, type ValidateOptions } from '../../model/validate.js';
-import type { SecretData } from '../../model/secrets.js';
-import { keyOfSecret, SECRET_PLURALS, secretFromManifest, secretPlural, storedManifest, type SecretIdentity } from '../secret-manifest.js';
+import { resourceKey, type Issue, type Kind, type Resource } from '../../model/types.js';
+import type { ValidateOptions } from '../../model/validate.js';
+import type { SecretData, SecretIdentity } from '../../model/secrets.js';
+import { keyOfSecret, SECRET_PLURALS, secretFromManifest, secretPlural, storedManifest } from '../secret-manifest.js';
 
 export interface EtcdSpec {
   /** `host:port` of each endpoint. */
@@ -60,18 +61,11 @@ export function parseEtcdKey(prefix: string, key: string): { kind: Kind; namespa
   return { kind, namespace: parts[1], name: parts[2] };
 }
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.isArray(v);
-
 /** Parses a value as JSON, or else as YAML (one document), within the document limits (src/model/document.ts). */
 export function parseValue(text: string): { value?: unknown; problem?: string } {
   if (text.trim() === '') return { problem: 'the value is empty; store one Frontend or Backend as JSON or YAML, or delete the key' };
-  try {
-    return { value: parseDocument(text, { format: 'json-or-yaml' }) };
-  } catch (err) {
-    if (!(err instanceof DocumentError)) throw err;
-    return { problem: explainDocumentError(err, 'the value', 'the value is neither JSON nor YAML') };
-  }
+  const parsed = parseFor(text, 'value', { format: 'json-or-yaml', one: true });
+  return parsed.problem !== undefined ? { problem: parsed.problem } : { value: parsed.documents[0] };
 }
 
 export interface KvResult {
@@ -82,36 +76,22 @@ export interface KvResult {
 }
 
 /**
- * One key and value → what the source declares. The key gives the identity,
- * so even a value that does not parse is reported against its resource, and
- * the resource's last accepted version keeps serving.
+ * One key and value → what the source declares (the declare step,
+ * model/declare.ts). The key gives the identity, so even a value that does
+ * not parse is reported against its resource, and the resource's last
+ * accepted version keeps serving.
  */
 export function declareKv(prefix: string, key: string, text: string, source: string, rawConfig: boolean | ValidateOptions): KvResult {
   const origin = `etcd:${key}`;
   const id = parseEtcdKey(prefix, key);
   if ('problem' in id) return { keyIssue: { origin, field: '', reason: 'InvalidSpec', message: `key ${id.problem}` } };
-  const rkey = resourceKey(id.kind, id.namespace, id.name);
-  const resource = `${id.kind} ${id.namespace}/${id.name}`;
-  const problem = (field: string, message: string, reason: Issue['reason'] = 'InvalidSpec'): KvResult => ({
-    declared: { key: rkey, origin, source, issues: [{ origin, resource, field, message, reason }] },
-  });
   const parsed = parseValue(text);
-  if (parsed.problem) return problem('', parsed.problem, 'ParseError');
-  const v = parsed.value;
-  if (!isObj(v)) return problem('', 'the value must be one Frontend or Backend object (JSON or YAML)', 'ParseError');
-  // apiVersion, kind, name and namespace may be left out: the key says them.
-  if (v.kind !== undefined && v.kind !== id.kind) return problem('kind', `${JSON.stringify(v.kind)} does not match its key, which holds a ${id.kind}`);
-  if (v.metadata !== undefined && !isObj(v.metadata)) return problem('metadata', 'must be an object');
-  const meta = (v.metadata ?? {}) as Obj;
-  if (meta.name !== undefined && meta.name !== id.name)
-    return problem('metadata.name', `${JSON.stringify(meta.name)} does not match its key, which names ${JSON.stringify(id.name)}`);
-  if (meta.namespace !== undefined && meta.namespace !== id.namespace) {
-    return problem('metadata.namespace', `${JSON.stringify(meta.namespace)} does not match its key, which names ${JSON.stringify(id.namespace)}`);
+  if (parsed.problem !== undefined) {
+    const issue: Issue = { origin, resource: `${id.kind} ${id.namespace}/${id.name}`, field: '', message: parsed.problem, reason: 'ParseError' };
+    return { declared: { key: resourceKey(id.kind, id.namespace, id.name), origin, source, issues: [issue] } };
   }
-  const { status: _status, ...rest } = v;
-  const filled = { ...rest, apiVersion: v.apiVersion ?? API_VERSION, kind: id.kind, metadata: { ...meta, name: id.name, namespace: id.namespace } };
-  const result = validateResource(filled, origin, typeof rawConfig === 'boolean' ? { allowRawConfig: rawConfig } : rawConfig);
-  return { declared: { key: rkey, origin, source, resource: result.resource, issues: result.issues } };
+  const options = typeof rawConfig === 'boolean' ? { allowRawConfig: rawConfig } : rawConfig;
+  return { declared: declare(parsed.value, { origin, source, expected: { ...id, by: 'its key' } }, options).declared };
 }
 
 export function etcdKeyOfSecret(prefix: string, id: SecretIdentity): string {
@@ -145,15 +125,10 @@ export function secretKv(id: SecretIdentity, key: string, text: string): SecretK
     issue: { origin, resource, field, message, reason },
   });
   if (text.trim() === '') return fail('', `the value is empty; store one ${id.kind} manifest as JSON or YAML, or delete the key`, 'ParseError');
-  let raw: unknown;
-  try {
-    raw = parseDocument(text, { format: 'json-or-yaml' });
-  } catch (err) {
-    if (!(err instanceof DocumentError)) throw err;
-    // The parser's message may quote the text; say where only.
-    return fail('', `the value is neither JSON nor YAML${err.line ? ` (line ${err.line})` : ''}`, 'ParseError');
-  }
-  const r = secretFromManifest(raw, id, origin);
+  // The parser's message may quote the text (a private key): say where only.
+  const parsed = parseFor(text, 'value', { format: 'json-or-yaml', one: true, redact: true });
+  if (parsed.problem !== undefined) return fail('', parsed.problem, 'ParseError');
+  const r = secretFromManifest(parsed.documents[0], id, origin);
   if (!r.value) return fail(r.problems[0]!.field, r.problems.map((p) => `${p.field || 'value'}: ${p.message}`).join('; '));
   return { key: skey, value: r.value };
 }

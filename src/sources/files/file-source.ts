@@ -22,6 +22,7 @@ import { SECRETS, type SecretData } from '../../model/secrets.js';
 import { listManifests, parseManifests, readManifest, type PathProblem } from './load.js';
 import { readSecretFiles, type SecretDocument } from './secret-documents.js';
 import { rawConfigOptions } from '../../model/validate.js';
+import { signatureOf, signatureOfSet } from '../../model/signature.js';
 
 export interface FileSourceOptions {
   dir: string;
@@ -233,7 +234,7 @@ export class FileSource {
       }
     }
     const secretsChanged = await this.syncSecrets();
-    const signature = [...[...this.files].map(([p, f]) => `${p}:${f.hash}`), ...listing.problems.map((p) => `!${p.path}:${p.message}`)].sort().join('\n');
+    const signature = signatureOfSet([...[...this.files].map(([p, f]) => `${p}:${f.hash}`), ...listing.problems.map((p) => `!${p.path}:${p.message}`)]);
     if (signature === this.signature) {
       if (secretsChanged) this.publish();
       return;
@@ -259,7 +260,7 @@ export class FileSource {
   /** What this source published per Secret/ConfigMap key (model/secrets.ts). */
   private published = new Map<string, SecretData>();
   private secretIssues: Issue[] = [];
-  private secretSignature = '';
+  private secretSignature = signatureOf([]);
   /** Watchers on the directories of files Secrets point at (`stringDataFiles`), by directory. */
   private readonly fileWatchers = new Map<string, FSWatcher>();
 
@@ -293,7 +294,7 @@ export class FileSource {
     for (const [key, value] of next) this.o.store.setDiscovered(this.name, SECRETS, key, value);
     this.published = next;
     this.watchFileDirs(dirs);
-    const signature = issues.map((i) => `${i.origin}\u0000${i.field}\u0000${i.message}`).join('\n');
+    const signature = signatureOf(issues.map((i) => [i.origin, i.field, i.message]));
     this.secretIssues = issues;
     if (signature === this.secretSignature) return false;
     this.secretSignature = signature;

@@ -2,14 +2,15 @@
  * Reads YAML manifests (multi-document) from a directory tree. Pure apart
  * from reading files; used by the file source and by `render`/`validate`.
  */
-import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, readdir, readlink, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { DocumentError, explainDocumentError, limitsOf, parseDocuments, type DocumentLimits } from '../../model/document.js';
+import { declare, describeValue } from '../../model/declare.js';
+import { limitsOf, parseFor, type DocumentLimits } from '../../model/document.js';
 import type { Declared } from '../../model/resolve.js';
-import { API_GROUP, DEFAULT_NAMESPACE, resourceKey, type Issue } from '../../model/types.js';
-import { describeResource, validateResource, type ValidateOptions } from '../../model/validate.js';
+import { digestOf } from '../../model/signature.js';
+import { API_GROUP, type Issue } from '../../model/types.js';
+import type { ValidateOptions } from '../../model/validate.js';
 import { isSecretDocument, parseSecretDocument, readSecretFiles, type SecretDocument } from './secret-documents.js';
 import { SECRETS, type SecretData } from '../../model/secrets.js';
 
@@ -139,27 +140,11 @@ export async function listManifests(dir: string): Promise<Listing> {
   return { paths, problems, id };
 }
 
-/** The identity a raw document claims, even when it is invalid, so its last good version can keep serving. */
-function identity(raw: unknown): string | undefined {
-  if (!raw || typeof raw !== 'object') return undefined;
-  const r = raw as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
-  if ((r.kind !== 'Frontend' && r.kind !== 'Backend') || typeof r.metadata?.name !== 'string') return undefined;
-  const ns = typeof r.metadata.namespace === 'string' ? r.metadata.namespace : DEFAULT_NAMESPACE;
-  return resourceKey(r.kind, ns, r.metadata.name);
-}
-
 function isOurs(raw: unknown): boolean {
   const v = (raw as { apiVersion?: unknown } | null)?.apiVersion;
   // Documents without an apiVersion are ours to report; other APIs' documents are skipped.
   return typeof v !== 'string' || v.split('/')[0] === API_GROUP;
 }
-
-const describeValue = (v: unknown) =>
-  Array.isArray(v)
-    ? 'a list'
-    : typeof v === 'string'
-      ? `the text ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`
-      : `the ${typeof v} ${JSON.stringify(v)}`;
 
 /**
  * Parses and validates one file's text. `label` names the file in messages;
@@ -177,13 +162,9 @@ export function parseManifests(
   /** The manifest's path: relative `stringDataFiles` resolve from its directory. */
   path: string = label,
 ): Omit<FileResult, 'path' | 'hash'> {
-  let docs: unknown[];
-  try {
-    docs = parseDocuments(text, { format: 'yaml', limits });
-  } catch (err) {
-    if (!(err instanceof DocumentError)) throw err;
-    return { issues: [{ origin: label, field: '', reason: 'ParseError', message: explainDocumentError(err, 'the file', 'YAML does not parse') }], skipped: 0 };
-  }
+  const parsed = parseFor(text, 'file', { format: 'yaml', limits });
+  if (parsed.problem !== undefined) return { issues: [{ origin: label, field: '', reason: 'ParseError', message: parsed.problem }], skipped: 0 };
+  const docs = parsed.documents;
   const declared: Declared[] = [];
   const issues: Issue[] = [];
   const secrets: SecretDocument[] = [];
@@ -215,13 +196,9 @@ export function parseManifests(
       skipped++;
       return;
     }
-    const v = validateResource(doc, origin, options);
-    issues.push(...v.issues);
-    const key = v.resource ? `${v.resource.kind}/${v.resource.metadata.namespace}/${v.resource.metadata.name}` : identity(doc);
-    if (key) declared.push({ key, origin, source, resource: v.resource, issues: v.issues });
-    else if (v.issues.length === 0) {
-      issues.push({ origin, resource: describeResource(doc), field: 'metadata.name', reason: 'InvalidSpec', message: 'is required' });
-    }
+    const d = declare(doc, { origin, source }, options);
+    issues.push(...d.issues);
+    if (d.declared) declared.push(d.declared);
   });
   if (broken) return { issues: issues.filter((i) => i.reason === 'ParseError'), skipped };
   return { declared, issues, skipped, empty: present === 0, ...(secrets.length > 0 ? { secrets } : {}) };
@@ -245,7 +222,7 @@ export async function readManifest(path: string, limits: Partial<DocumentLimits>
       };
     }
     const text = await fh.readFile('utf8');
-    return { text, hash: createHash('sha256').update(text).digest('hex') };
+    return { text, hash: digestOf(text) };
   } finally {
     await fh.close();
   }

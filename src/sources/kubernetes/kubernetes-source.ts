@@ -10,12 +10,12 @@
  * store, so it costs no reconcile pass; the one exception is the raw-config
  * annotation, which shapes HAProxy).
  */
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Declared } from '../../model/resolve.js';
-import { API_VERSION, resourceKey, type Kind, type Member, type ResourceKey, type ServiceRef } from '../../model/types.js';
-import { RAW_CONFIG_ANNOTATION } from '../../model/raw-config.js';
-import { rawConfigOptions, validateResource, type ValidateOptions } from '../../model/validate.js';
+import type { Kind, Member, ResourceKey, ServiceRef } from '../../model/types.js';
+import { rawConfigOptions, type ValidateOptions } from '../../model/validate.js';
+import { declare } from '../../model/declare.js';
+import { signatureOf } from '../../model/signature.js';
 import type { Logger } from '../../log.js';
 import type { Store } from '../../reconcile/store.js';
 import type { BackoffOptions } from '../../util/backoff.js';
@@ -127,24 +127,16 @@ function splitKey(key: string): { namespace: string; name: string } {
 }
 
 /**
- * The store entry for one custom resource object: validated with the one
- * schema, with the controller's options (raw configuration). Pure.
+ * The store entry for one custom resource object: the declare step
+ * (model/declare.ts) with the identity the watch gives and the API server's
+ * metadata (uid and generation kept; status, labels, managedFields and every
+ * annotation but raw-config stay out). Pure.
  */
 export function declaredFromObject(kind: Kind, obj: KubeObject, source: string, options: ValidateOptions = {}): Declared {
-  const namespace = obj.metadata.namespace ?? '';
-  const name = obj.metadata.name ?? '';
-  const key = resourceKey(kind, namespace, name);
-  // Only what shapes HAProxy: status, labels, managedFields and every other annotation stay out.
-  const metadata: Record<string, unknown> = { name, namespace };
-  if (obj.metadata.uid) metadata.uid = obj.metadata.uid;
-  if (typeof obj.metadata.generation === 'number') metadata.generation = obj.metadata.generation;
-  // The raw-config annotation is kept, so validation accepts it (--allow-raw-config) or refuses it.
-  const raw = obj.metadata.annotations?.[RAW_CONFIG_ANNOTATION];
-  if (raw !== undefined) metadata.annotations = { [RAW_CONFIG_ANNOTATION]: raw };
-  const clean = { apiVersion: API_VERSION, kind, metadata, spec: obj.spec ?? {} };
-  const origin = source;
-  const v = validateResource(clean, origin, options);
-  return { key, origin, source, ...(v.resource ? { resource: v.resource } : {}), issues: v.issues };
+  const expected = { kind, namespace: obj.metadata.namespace ?? '', name: obj.metadata.name ?? '', by: 'the API server' };
+  // The API server checked apiVersion and kind; its list items may leave them out.
+  const raw = { metadata: obj.metadata, spec: obj.spec ?? {} };
+  return declare(raw, { origin: source, source, expected, metadata: 'api-server' }, options).declared!;
 }
 
 export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
@@ -547,13 +539,4 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
     }
     return out;
   }
-}
-
-/**
- * What tells a changed value from an unchanged one: a digest of its JSON. The
- * JSON itself, kept per resource, was ~26 MiB at 1,000 Services × 100
- * endpoints (bench/results/k8s-path.md).
- */
-function signatureOf(value: unknown): string {
-  return createHash('sha256').update(JSON.stringify(value)).digest('base64');
 }

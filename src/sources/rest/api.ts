@@ -37,7 +37,8 @@ import {
   type ResourceKey,
   formatProblem,
 } from '../../model/types.js';
-import { rawConfigOptions, validateResource } from '../../model/validate.js';
+import { rawConfigOptions } from '../../model/validate.js';
+import { declare, type Identity } from '../../model/declare.js';
 import type { Reconciler } from '../../reconcile/reconciler.js';
 import type { Store } from '../../reconcile/store.js';
 import { proxyName } from '../../model/naming.js';
@@ -55,9 +56,8 @@ import {
 import type { Authenticator } from './auth.js';
 import { ApiError, bodyFormat, issuesOf, parseBody, readBody, sendError, sendText } from './http-io.js';
 import { openApiDocument, OPENAPI_PATH } from './openapi.js';
-import { resourceFromBody } from './resource-body.js';
 import { resourceView, type ResourceView } from './views.js';
-import { StorageFullError, StorageUnavailableError, type ResourceWriter } from './writer.js';
+import { StorageFullError, StorageUnavailableError, type ResourceWriter } from '../../reconcile/resource-writer.js';
 import { SECRETS, type SecretData, type SecretObjectKind } from '../../model/secrets.js';
 import { keyOfSecret, redactedView, SECRET_PLURALS, secretFromManifest } from '../secret-manifest.js';
 import { sleep } from '../../util/backoff.js';
@@ -415,10 +415,19 @@ export class RestApi {
     return parseBody(await readBody(c.req, this.maxBodyBytes), format);
   }
 
-  private validate(raw: unknown, what: string, mapField?: (f: string) => string): Resource {
-    const v = validateResource(raw, 'rest', rawConfigOptions(this.o));
-    if (!v.resource || v.issues.length > 0) throw ApiError.invalid(issuesOf(v.issues, mapField), what);
-    return v.resource;
+  /**
+   * The declare step (model/declare.ts) for a body; `expected`: the resource
+   * the URL names (the body may leave its identity out, and must agree).
+   */
+  private validate(raw: unknown, what: string, mapField?: (f: string) => string, expected?: Identity): Resource {
+    const d = declare(
+      raw,
+      { origin: 'rest', source: this.o.writer.source, ...(expected ? { expected: { ...expected, by: 'the URL' } } : {}) },
+      rawConfigOptions(this.o),
+    );
+    const resource = d.declared?.resource;
+    if (!resource || d.issues.length > 0) throw ApiError.invalid(issuesOf(d.issues, mapField), what);
+    return resource;
   }
 
   /** Refuses to touch a key another source declares: that would be a conflict, or a silent override. */
@@ -500,8 +509,7 @@ export class RestApi {
     const ns = c.p.ns!;
     const name = c.p.name!;
     const body = await this.readObject(c, true);
-    const raw = resourceFromBody(body, kind, ns, name);
-    const resource = this.validate(raw, `${kind} ${ns}/${name}`);
+    const resource = this.validate(body, `${kind} ${ns}/${name}`, undefined, { kind, namespace: ns, name });
     if (this.isDryRun(c.url)) {
       const key = resourceKey(kind, ns, name);
       this.checkOwnership(key);

@@ -32,7 +32,7 @@ import { RAW_CONFIG_ANNOTATION, RAW_CONFIG_FIELD, rawConfigLines } from '../../m
 import { PATTERNS } from '../../model/schema.js';
 import { API_VERSION, type Backend, type Frontend, type RouteRule } from '../../model/types.js';
 import type { ApiIssue } from './http-io.js';
-import { canonicalJson } from './resource-body.js';
+import { canonicalJson } from '../../model/signature.js';
 
 export const AQUEDUCT_ANNOTATION = 'haproxy.node-haproxy.io/aqueduct';
 

@@ -5,7 +5,7 @@
 import { formatProblem } from '../../model/types.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendJson } from '../../http/server.js';
-import { DocumentError, explainDocumentError, parseDocument } from '../../model/document.js';
+import { parseFor } from '../../model/document.js';
 import type { Issue } from '../../model/types.js';
 
 export interface ApiIssue {
@@ -100,18 +100,9 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
 export function parseBody(buf: Buffer, format: BodyFormat): Record<string, unknown> {
   const text = buf.toString('utf8');
   if (text.trim() === '') throw new ApiError(400, 'MalformedBody', 'the request body is empty; send a JSON object', 'body');
-  let value: unknown;
-  try {
-    value = parseDocument(text, format === 'json' ? { format: 'json' } : { format: 'yaml', schema: 'json' });
-  } catch (err) {
-    if (!(err instanceof DocumentError)) throw err;
-    throw new ApiError(
-      400,
-      'MalformedBody',
-      explainDocumentError(err, 'the request body', `the request body is not valid ${format === 'json' ? 'JSON' : 'YAML'}`),
-      'body',
-    );
-  }
+  const parsed = parseFor(text, 'request body', format === 'json' ? { format: 'json', one: true } : { format: 'yaml', schema: 'json', one: true });
+  if (parsed.problem !== undefined) throw new ApiError(400, 'MalformedBody', parsed.problem, 'body');
+  const value = parsed.documents[0];
   if (!value || typeof value !== 'object' || Array.isArray(value)) {
     throw new ApiError(
       400,

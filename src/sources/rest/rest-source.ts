@@ -13,12 +13,13 @@ import { writeFileAtomic } from '../../util/atomic-file.js';
 import type { Logger } from '../../log.js';
 import type { Declared } from '../../model/resolve.js';
 import { keyOf, type Resource, type ResourceKey } from '../../model/types.js';
-import { rawConfigOptions, validateResource } from '../../model/validate.js';
+import { rawConfigOptions } from '../../model/validate.js';
+import { declare } from '../../model/declare.js';
+import { signatureOf } from '../../model/signature.js';
 import type { Store } from '../../reconcile/store.js';
-import { canonicalJson, identityOf } from './resource-body.js';
-import { SECRETS, type SecretData } from '../../model/secrets.js';
-import { keyOfSecret, secretFromManifest, storedManifest, type SecretIdentity } from '../secret-manifest.js';
-import { StorageFullError, StorageUnavailableError, type ResourceWriter } from './writer.js';
+import { SECRETS, type SecretData, type SecretIdentity } from '../../model/secrets.js';
+import { keyOfSecret, secretFromManifest, storedManifest } from '../secret-manifest.js';
+import { StorageFullError, StorageUnavailableError, type ResourceWriter } from '../../reconcile/resource-writer.js';
 
 export const REST_SOURCE = 'rest';
 export const REST_STATE_FILE = 'rest-resources.json';
@@ -82,8 +83,8 @@ export class RestSource implements ResourceWriter {
         });
       }
       for (const raw of parsed.resources) {
-        const key = identityOf(raw);
-        if (key) this.remember(key, raw);
+        const d = this.declare(raw);
+        if (d) this.remember(d.key, raw);
       }
       for (const raw of parsed.secrets ?? []) {
         const r = raw as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
@@ -99,7 +100,7 @@ export class RestSource implements ResourceWriter {
     for (const [key, v] of this.secrets) this.o.store.setDiscovered(this.name, SECRETS, key, v);
     this.o.store.replaceAll(
       this.name,
-      [...this.stored].map(([key, raw]) => this.declare(key, raw)),
+      [...this.stored.values()].flatMap((raw) => this.declare(raw) ?? []),
     );
     this.o.store.markSynced(this.name);
     this.o.logger.info('REST API resources loaded', { file: this.path, resources: this.stored.size });
@@ -109,9 +110,9 @@ export class RestSource implements ResourceWriter {
     await this.queue.catch(() => undefined);
   }
 
-  private declare(key: ResourceKey, raw: unknown): Declared {
-    const v = validateResource(raw, 'rest', rawConfigOptions(this.o));
-    return { key, origin: 'rest', source: this.source, resource: v.resource, issues: v.issues };
+  /** A stored resource as the store holds it (model/declare.ts); undefined when it names none. */
+  private declare(raw: unknown): Declared | undefined {
+    return declare(raw, { origin: 'rest', source: this.source }, rawConfigOptions(this.o)).declared;
   }
 
   private remember(key: ResourceKey, raw: unknown): void {
@@ -169,12 +170,12 @@ export class RestSource implements ResourceWriter {
       const key = keyOf(resource);
       const created = !this.stored.has(key);
       // The same resource again: nothing to write (the file can be large).
-      if (!created && canonicalJson(this.stored.get(key)) === canonicalJson(resource)) return { created };
+      if (!created && signatureOf(this.stored.get(key)) === signatureOf(resource)) return { created };
       this.checkRoom(key, resource);
       const next = new Map(this.stored).set(key, resource);
       await this.persist(next);
       this.remember(key, resource);
-      this.o.store.upsert(this.declare(key, resource));
+      this.o.store.upsert(this.declare(resource)!);
       return { created };
     });
   }
@@ -184,7 +185,7 @@ export class RestSource implements ResourceWriter {
       const key = keyOfSecret(secret);
       const before = this.secrets.get(key);
       const created = !before;
-      if (before && before.type === secret.type && canonicalJson(before.data) === canonicalJson(secret.data)) return { created };
+      if (before && before.type === secret.type && signatureOf(before.data) === signatureOf(secret.data)) return { created };
       this.checkRoom(key, storedManifest(secret));
       await this.persist(this.stored, new Map(this.secrets).set(key, secret));
       this.rememberSecret(secret);
@@ -222,14 +223,14 @@ export class RestSource implements ResourceWriter {
     return this.exclusive(async () => {
       const raw = this.stored.get(key);
       if (raw === undefined) return undefined;
-      const current = validateResource(raw, 'rest', rawConfigOptions(this.o)).resource;
+      const current = this.declare(raw)?.resource;
       if (!current) return undefined;
       const updated = mutate(structuredClone(current));
       this.checkRoom(key, updated);
       const next = new Map(this.stored).set(key, updated);
       await this.persist(next);
       this.remember(key, updated);
-      this.o.store.upsert(this.declare(key, updated));
+      this.o.store.upsert(this.declare(updated)!);
       return updated;
     });
   }

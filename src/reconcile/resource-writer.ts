@@ -1,12 +1,13 @@
 /**
- * Where the REST API keeps what it is told: the state directory (RestSource)
- * or etcd (EtcdSource) when an etcd source is configured. Either way the
- * writer owns one store source, and a write reaches the store before the call
- * returns, so the API's answers and the reconciler see it at once.
+ * A store source that can be written to: where the REST API keeps what it is
+ * told, the state directory (RestSource) or etcd (EtcdSource) when an etcd
+ * source is configured. Either way the writer owns one store source, and a
+ * write reaches the store before the call returns, so the API's answers and
+ * the reconciler see it at once. At the store's level, so that a source that
+ * writes (etcd) needs nothing from the REST API's code.
  */
-import type { SecretData } from '../../model/secrets.js';
-import type { Resource, ResourceKey } from '../../model/types.js';
-import type { SecretIdentity } from '../secret-manifest.js';
+import type { SecretData, SecretIdentity } from '../model/secrets.js';
+import type { Resource, ResourceKey } from '../model/types.js';
 
 export interface ResourceWriter {
   /** The store source whose entries this writer owns. */
