@@ -17,7 +17,8 @@ import { readRunningState } from './plan/running-state.js';
 import { computeDesired } from './reconcile/desired.js';
 import { plan as planConfig } from './reconcile/plan.js';
 import { resolve } from './model/resolve.js';
-import { buildConfigModel } from './render/model.js';
+import { buildConfigModel, stateDirOf } from './render/model.js';
+import { readAuxFiles } from './haproxy/aux-files.js';
 import { loadRenderer } from './render/render.js';
 import { loadDirectory } from './sources/files/load.js';
 import { parseRawConfigKeywords } from './model/raw-config.js';
@@ -67,7 +68,7 @@ Options:
   --haproxy-bin PATH           HAProxy executable, 2.6 or newer (default: haproxy)
   --debounce-ms N              Coalesce changes arriving within N ms (default: ${DEFAULTS.debounceMs})
   --min-reload-interval-ms N   At least N ms between reloads (default: ${DEFAULTS.minReloadIntervalMs})
-  --no-runtime-updates         Reload for member changes too, instead of the runtime API
+  --no-runtime-updates         Reload for member and certificate changes too, instead of the runtime API
   --hard-stop-after DURATION   Longest an old worker keeps serving after a reload (default: ${DEFAULTS.hardStopAfter})
   --close-spread-time DURATION Spread closing an old worker's connections over DURATION (default: off;
                                on 2.6 it resets keep-alive connections: docs/decisions/0003)
@@ -163,7 +164,7 @@ Options:
                                --api-auth-reads
   --output FORMAT              text (default), json (a stable shape, apiVersion
                                ${PLAN_REPORT_VERSION}) or markdown (a pull-request comment)
-  --no-runtime-updates         plan as "run --no-runtime-updates" does (member changes reload)
+  --no-runtime-updates         plan as "run --no-runtime-updates" does (member and certificate changes reload)
   --allow-raw-config           accept the raw-config annotation, as "run --allow-raw-config" does
   --raw-config-keywords LIST   narrow the raw-config allow-list, as "run --raw-config-keywords" does
 
@@ -374,7 +375,20 @@ async function cmdPlan(args: string[]): Promise<number> {
   const problems = new Map<string, Issue>();
   for (const i of loaded.issues) problems.set(formatIssue(i), i);
   for (const o of desired.resolution.outcomes.values()) if (!o.accepted) for (const i of o.issues) problems.set(formatIssue(i), i);
-  const verdict = planConfig(desired, { text: state.text, model: state.model }, { runtimeUpdates: !values['no-runtime-updates'], maxReasons: 1000 });
+  // From a state directory the running auxiliary files are on disk: certificate changes plan at run time as the controller would.
+  const stateDir = values.from === undefined ? resolvePath(values['state-dir'] ?? '.node-haproxy') : undefined;
+  const files = stateDir ? await readAuxFiles(stateDir) : undefined;
+  const verdict = planConfig(
+    desired,
+    { text: state.text, model: state.model, ...(files && files.size > 0 ? { files } : {}) },
+    {
+      runtimeUpdates: !values['no-runtime-updates'],
+      maxReasons: 1000,
+      ...(files && files.size > 0 && !values['no-runtime-updates']
+        ? { certificates: { stateDir: state.model.global.stateDir ?? stateDirOf(state.model.global) } }
+        : {}),
+    },
+  );
   const report = explainPlan({ plan: verdict, desired: desired.model, running: state.model, problems: [...problems.values()] });
   process.stdout.write(
     output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : output === 'markdown' ? formatPlanMarkdown(report) : formatPlanText(report),

@@ -13,6 +13,8 @@ import { loadRenderer } from './render/render.js';
 import { fileStatePersistence } from './reconcile/persist.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { ServerUpdater } from './reconcile/server-updater.js';
+import { CertUpdater } from './reconcile/cert-updater.js';
+import { SslRuntime } from './haproxy/ssl-runtime.js';
 import { Store } from './reconcile/store.js';
 import { computeDesired } from './reconcile/desired.js';
 import { FileSource } from './sources/files/file-source.js';
@@ -59,6 +61,8 @@ export interface ControllerOptions {
   kubernetes?: Partial<KubernetesOptions>;
   /** Rescan interval of file sources. */
   fileRescanIntervalMs?: number;
+  /** How long file sources wait after a change before reading the tree (editors write in steps). Default 100 ms. */
+  fileDebounceMs?: number;
   /** The controller's HTTP server (REST API and other handlers); none when undefined. Port 0 picks a free one. */
   httpAddress?: { address: string; port: number };
   /**
@@ -184,6 +188,7 @@ async function createSource(spec: string, store: Store, o: ControllerOptions, re
     logger: o.logger.child({ source: 'files' }),
     name: `files:${resolvePath(spec)}`,
     rescanIntervalMs: o.fileRescanIntervalMs,
+    debounceMs: o.fileDebounceMs,
     allowRawConfig: o.allowRawConfig,
     rawConfigKeywords: o.rawConfigKeywords,
   });
@@ -219,6 +224,8 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     store,
     haproxy: supervisor,
     runtime: observe.instrumentRuntime(new ServerUpdater({ api: runtime, serverStateFile: global.serverStateFile })),
+    // Certificates, CA bundles and crt-list lines through the runtime API: a rotated Secret serves without a reload.
+    certificates: new CertUpdater(new SslRuntime({ socketPath: global.adminSocket })),
     render,
     global,
     logger: o.logger.child({ component: 'reconcile' }),
@@ -350,7 +357,11 @@ export async function startController(o: ControllerOptions): Promise<Controller>
           });
           const running = reconciler.runningRendered();
           const verdict: Plan = running
-            ? planConfig(desired, running, { runtimeUpdates: o.runtimeUpdates ?? true, maxReasons: 1000 })
+            ? planConfig(desired, running, {
+                runtimeUpdates: o.runtimeUpdates ?? true,
+                maxReasons: 1000,
+                ...(o.runtimeUpdates === false ? {} : { certificates: { stateDir } }),
+              })
             : { kind: 'reload', reasons: ['HAProxy does not run a configuration from this controller yet'] };
           const outcome = desired.resolution.outcomes.get(key);
           return explainPlan({

@@ -174,6 +174,8 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
   private checkSeq = 0;
   /** The auxiliary files the running HAProxy loaded (undefined until known). */
   private files: AuxFiles | undefined;
+  /** Files writeFiles put on disk ahead of what runs (a runtime certificate update in progress). */
+  private writtenFiles: AuxFiles | undefined;
 
   constructor(options: HaproxySupervisorOptions) {
     super();
@@ -295,6 +297,7 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
       this.assertStarted('apply');
       const previous = await this.runningConfig();
       // Files first: `haproxy -c` reads them. A refused candidate puts the previous ones back.
+      this.writtenFiles = undefined;
       const previousFiles = files ? (this.files ?? (await readAuxFiles(this.paths.dir))) : undefined;
       if (files) await writeAuxFiles(this.paths.dir, files, previousFiles);
       const restoreFiles = async () => {
@@ -341,10 +344,25 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
     });
   }
 
+  /**
+   * Writes the auxiliary files that differ from what runs (mode 0600), before
+   * runtime certificate commands name them. What runs is unchanged: a later
+   * refused apply still restores the running files, and writeRunningConfig
+   * makes them the running ones.
+   */
+  writeFiles(files: AuxFiles): Promise<void> {
+    return this.exclusive(async () => {
+      await writeAuxFiles(this.paths.dir, files, this.writtenFiles ?? this.files);
+      this.writtenFiles = files;
+    });
+  }
+
   /** Replaces haproxy.cfg without reloading (after runtime-API changes, so a later reload keeps them). */
   writeRunningConfig(text: string, files?: AuxFiles): Promise<void> {
     return this.exclusive(async () => {
-      if (files) await writeAuxFiles(this.paths.dir, files, this.files);
+      // Files writeFiles already wrote are not written (and synced) again.
+      if (files) await writeAuxFiles(this.paths.dir, files, this.writtenFiles ?? this.files);
+      this.writtenFiles = undefined;
       await writeFileAtomic(this.paths.config, text);
       if (files) {
         await removeUnreferenced(this.paths.dir, files);

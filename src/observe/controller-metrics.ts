@@ -6,7 +6,7 @@
  * before the first event.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { PassKind, PassResult, RuntimeExecutor } from '../reconcile/reconciler.js';
+import type { CertificateResult, PassKind, PassResult, RuntimeExecutor } from '../reconcile/reconciler.js';
 import type { ServerOp } from '../reconcile/plan.js';
 
 export const PASS_KINDS: readonly PassKind[] = ['start', 'noop', 'runtime', 'reload', 'deferred', 'failed', 'waiting'];
@@ -14,6 +14,8 @@ export const PASS_KINDS: readonly PassKind[] = ['start', 'noop', 'runtime', 'rel
 export const RELOAD_RESULTS = ['success', 'rejected', 'failed'] as const;
 export const RUNTIME_RESULTS = ['success', 'failure'] as const;
 export const RUNTIME_OPS: readonly ServerOp['op'][] = ['add', 'del', 'addr', 'weight', 'state'];
+/** runtime: applied without a reload; reload: by a reload; failed: HAProxy refused the runtime update (one reload followed) or the reload failed. */
+export const CERTIFICATE_ROTATION_RESULTS: readonly CertificateResult[] = ['runtime', 'reload', 'failed'];
 export const RESOURCE_KINDS = ['Frontend', 'Backend'] as const;
 /**
  * accepted: the current version serves; rejected_serving_previous: the current
@@ -74,6 +76,7 @@ export class ControllerMetrics implements WatchRestartRecorder {
   readonly streamClients: Gauge;
   readonly streamDropped: Counter<'reason'>;
   readonly certificateExpiry: Gauge<'namespace' | 'name'>;
+  readonly certificateRotations: Counter<'result'>;
 
   constructor(options: ControllerMetricsOptions = {}) {
     const registers = [this.registry];
@@ -212,6 +215,14 @@ export class ControllerMetrics implements WatchRestartRecorder {
       registers,
     });
 
+    this.certificateRotations = new Counter({
+      name: 'node_haproxy_certificate_rotations_total',
+      help: 'Reconcile passes that changed certificates, CA bundles or crt-lists, by how they were applied: runtime (no reload), reload, failed (HAProxy refused the runtime update and one reload followed, or the reload failed).',
+      labelNames: ['result'],
+      registers,
+    });
+    for (const result of CERTIFICATE_ROTATION_RESULTS) this.certificateRotations.inc({ result }, 0);
+
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -226,6 +237,7 @@ export class ControllerMetrics implements WatchRestartRecorder {
   /** Folds in one reconcile pass. */
   observePass(p: PassResult, applyOk: boolean | undefined, lastSuccessAt: number | undefined): void {
     this.passes.inc({ result: p.kind });
+    if (p.certificates) this.certificateRotations.inc({ result: p.certificates });
     this.reconcileDuration.observe({ result: p.kind }, SECONDS(p.durationMs));
     if (p.kind !== 'waiting') this.renderDuration.observe(SECONDS(p.renderMs));
     this.changes.inc(p.coalesced);

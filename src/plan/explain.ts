@@ -5,7 +5,8 @@
  * differ.
  */
 import type { Issue } from '../model/types.js';
-import type { Plan, ServerOp } from '../reconcile/plan.js';
+import { certificateSummary, type Plan, type ServerOp } from '../reconcile/plan.js';
+import { describeCertOp, type CertOp } from '../reconcile/cert-plan.js';
 import type { BackendModel, ConfigModel, FrontendModel } from '../render/model.js';
 
 export const PLAN_REPORT_VERSION = 'node-haproxy.io/plan/v1';
@@ -39,6 +40,12 @@ export interface RuntimeOperation {
   description: string;
 }
 
+/** A certificate operation through the runtime API, by path only (never the PEM: it holds the key). */
+export interface CertificateOperation {
+  op: CertOp['op'];
+  description: string;
+}
+
 export interface ResourceChange {
   kind: 'Frontend' | 'Backend' | 'Global';
   /** `namespace/name`, or `global`. */
@@ -57,6 +64,8 @@ export interface PlanReport {
   problems: PlanProblem[];
   /** Runtime API operations (plan `runtime`). */
   operations: RuntimeOperation[];
+  /** Certificate operations through the runtime API (plan `runtime`): `certificate update (N)` in the text output. */
+  certificateOperations: CertificateOperation[];
   /** Why it reloads (plan `reload`), as the controller logs it. */
   reasons: string[];
   /** Resources that differ from what runs, and their fields. */
@@ -131,6 +140,8 @@ function describeOp(o: ServerOp): string {
   }
 }
 
+export { certificateSummary };
+
 export function explainPlan(input: { plan: Plan; desired: ConfigModel; running: ConfigModel; problems: readonly Issue[] }): PlanReport {
   const { plan, desired, running } = input;
   const changes: ResourceChange[] = [];
@@ -164,6 +175,7 @@ export function explainPlan(input: { plan: Plan; desired: ConfigModel; running: 
             description: describeOp(o),
           }))
         : [],
+    certificateOperations: plan.kind === 'runtime' ? (plan.certOps ?? []).map((o) => ({ op: o.op, description: describeCertOp(o) })) : [],
     reasons: plan.kind === 'reload' ? plan.reasons : [],
     changes,
   };

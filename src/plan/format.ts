@@ -1,6 +1,6 @@
 /** The plan report as readable text or as Markdown (a pull-request comment). Pure. */
 import { formatIssue, type Issue } from '../model/types.js';
-import type { PlanProblem, PlanReport } from './explain.js';
+import { certificateSummary, type PlanProblem, type PlanReport } from './explain.js';
 
 const HEADLINE: Record<PlanReport['plan'], string> = {
   noop: 'nothing to do: HAProxy already runs this configuration',
@@ -23,6 +23,9 @@ export function formatPlanText(r: PlanReport): string {
     out.push(`${r.problems.length} problem(s): invalid resources are left out; each keeps the version that runs now`, '');
   }
   out.push(`Plan: ${r.plan}: ${HEADLINE[r.plan]}`);
+  const certs = r.certificateOperations ?? [];
+  if (certs.length > 0) out.push(`  runtime: ${certificateSummary(certs.length)}`);
+  for (const c of certs) out.push(`    ${c.description}`);
   for (const o of r.operations) out.push(`  runtime: ${o.description}`);
   for (const reason of r.reasons) out.push(`  reload: ${reason}`);
   if (r.changes.length > 0) {
@@ -53,6 +56,12 @@ export function formatPlanMarkdown(r: PlanReport): string {
   if (r.operations.length > 0) {
     out.push(`#### Runtime operations (${r.operations.length})`, '');
     for (const o of r.operations) out.push(`- ${cell(o.description)}`);
+    out.push('');
+  }
+  const certs = r.certificateOperations ?? [];
+  if (certs.length > 0) {
+    out.push(`#### Runtime: ${certificateSummary(certs.length)}`, '');
+    for (const c of certs) out.push(`- ${cell(c.description)}`);
     out.push('');
   }
   if (r.reasons.length > 0) {

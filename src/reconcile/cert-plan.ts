@@ -3,7 +3,7 @@
  * → runtime certificate operations, or a reload with its reasons. Pure.
  *
  * Auxiliary files are the renderer's `Map<path relative to the state dir,
- * content>` (see the TLS contract in docs/decisions/0009-tls-rotation.md):
+ * content>` (see the TLS contract in docs/decisions/0012-tls-rotation.md):
  * - `certs/<ns>/secret-<name>.pem`: a certificate chain and its key;
  * - `certs/<ns>/(secret|configmap)-<name>.ca.pem`: a CA bundle;
  * - `certs/<frontend>.<bind>.crtlist`: one line per certificate,

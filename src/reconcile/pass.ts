@@ -12,11 +12,14 @@
 import { formatIssue } from '../model/types.js';
 import type { Resolution } from '../model/resolve.js';
 import type { Issue, Resource, ResourceKey } from '../model/types.js';
-import type { ConfigModel, GlobalSettings } from '../render/model.js';
+import { stateDirOf, type ConfigModel, type GlobalSettings } from '../render/model.js';
 import type { ConfigRenderer } from '../render/render.js';
 import type { Logger } from '../log.js';
 import { computeDesired, type Desired } from './desired.js';
 import { plan, type Plan, type ServerOp } from './plan.js';
+import { describeCertOp, type CertOp } from './cert-plan.js';
+import { CertUpdateError } from './cert-updater.js';
+import { changedFiles } from '../render/tls-files.js';
 import { Refusals } from './refusals.js';
 import { CERTIFICATES_IN_USE, emptyTlsInUse, type TlsInUse } from '../model/tls.js';
 import type { StoreSnapshot } from './store.js';
@@ -37,6 +40,18 @@ export interface HaproxyControl {
   ): Promise<{ adopted: boolean; runningConfig?: string; runningFiles?: ReadonlyMap<string, string> }>;
   apply(configText: string, files?: ReadonlyMap<string, string>): Promise<ApplyResult>;
   writeRunningConfig(configText: string, files?: ReadonlyMap<string, string>): Promise<void>;
+  /**
+   * Writes the auxiliary files that differ from what runs (0600), before
+   * runtime certificate operations, so that a reload after a refusal serves
+   * the same certificates. What runs is not changed: a refused reload still
+   * puts the previous files back.
+   */
+  writeFiles?(files: ReadonlyMap<string, string>): Promise<void>;
+}
+
+/** Applies certificate operations through the runtime API (reconcile/cert-updater.ts); throws CertUpdateError on the first refusal. */
+export interface CertificateExecutor {
+  execute(ops: readonly CertOp[]): Promise<void>;
 }
 
 /** Applies server operations through the runtime API; throws on the first failure. */
@@ -70,6 +85,14 @@ export interface StatePersistence {
 
 export type PassKind = 'start' | 'noop' | 'runtime' | 'reload' | 'deferred' | 'failed' | 'waiting';
 
+/**
+ * How a pass that changed certificate files (certificates, CA bundles,
+ * crt-lists) applied them: `runtime` without a reload, `reload` by a planned
+ * reload, `failed` when HAProxy refused the runtime update (the pass then
+ * reloaded once) or the reload that carried them failed.
+ */
+export type CertificateResult = 'runtime' | 'reload' | 'failed';
+
 export interface PassResult {
   kind: PassKind;
   /** For reloads: what structural difference caused it. For failures: what failed. */
@@ -84,6 +107,8 @@ export interface PassResult {
   storeVersion?: number;
   error?: string;
   output?: string;
+  /** Set when the pass changed certificate files (see CertificateResult). */
+  certificates?: CertificateResult;
 }
 
 /** A pass's answer to the loop. */
@@ -111,6 +136,12 @@ export interface PassInput {
 export interface PassOptions {
   haproxy: HaproxyControl;
   runtime?: RuntimeExecutor;
+  /** Certificates through the runtime API; without it a changed certificate reloads. */
+  certificates?: CertificateExecutor;
+  /** HAProxy replaces CA files at run time (`set ssl ca-file`; 2.6 and 3.0 do). Default true. */
+  caFileRuntime?: boolean;
+  /** HAProxy's tune.bufsize: a certificate whose command is larger reloads instead. Default 16384. */
+  cliBufsizeBytes?: number;
   render: ConfigRenderer;
   global: GlobalSettings;
   logger: Logger;
@@ -267,19 +298,28 @@ export class ReconcilePass {
     }
 
     const effective = this.plan(desired);
+    const certFilesChanged = effective.kind !== 'noop' && changedFiles(desired.files, this.running?.files).length > 0;
+    const certificates = (kind: PassKind, fellBack: boolean): CertificateResult | undefined =>
+      !certFilesChanged ? undefined : fellBack || kind === 'failed' ? 'failed' : kind === 'runtime' ? 'runtime' : kind === 'reload' ? 'reload' : undefined;
     switch (effective.kind) {
       case 'noop':
         this.accept(desired, version);
         return { ...base, kind: 'noop', reasons: [] };
-      case 'runtime':
-        return { ...base, ...(await this.applyRuntimeOrReload(desired, version, effective.ops, effective.summary, blame)) };
+      case 'runtime': {
+        const r = await this.applyRuntimeOrReload(desired, version, effective, blame);
+        const { fellBack, ...applied } = r;
+        const c = certificates(applied.kind, fellBack);
+        return { ...base, ...applied, ...(c ? { certificates: c } : {}) };
+      }
       case 'reload': {
         const wait = this.lastReloadAt + this.o.minReloadIntervalMs - this.o.now();
         if (wait > 0) {
           this.deferFor = wait;
           return { ...base, kind: 'deferred', reasons: effective.reasons };
         }
-        return { ...base, ...(await this.reload(desired, version, effective.reasons, blame)) };
+        const applied = await this.reload(desired, version, effective.reasons, blame);
+        const c = certificates(applied.kind, false);
+        return { ...base, ...applied, ...(c ? { certificates: c } : {}) };
       }
     }
   }
@@ -297,6 +337,10 @@ export class ReconcilePass {
       runtimeUpdates: this.o.runtimeUpdates && !!this.o.runtime,
       maxRuntimeOps: this.o.maxRuntimeOps,
       dynamicServerCookies: this.o.dynamicServerCookies,
+      certificates:
+        this.o.certificates && this.o.runtimeUpdates
+          ? { stateDir: this.o.global.stateDir ?? stateDirOf(this.o.global), caFileRuntime: this.o.caFileRuntime, bufsizeBytes: this.o.cliBufsizeBytes }
+          : undefined,
     });
   }
 
@@ -320,29 +364,47 @@ export class ReconcilePass {
   }
 
   /**
-   * The apply step of a runtime plan: the operations through the runtime API,
-   * or a reload when they fail. Operations of other kinds that a runtime plan
-   * may carry one day (certificates next to servers) belong here too, with
-   * the same fallback.
+   * The apply step of a runtime plan: the auxiliary files written first
+   * (0600), then the certificate operations, then the server operations, all
+   * through the runtime API; when HAProxy refuses one, one validated reload
+   * (with the reason logged) puts everything in line.
    */
   private async applyRuntimeOrReload(
     desired: Desired,
     version: number,
-    ops: readonly ServerOp[],
-    summary: string | undefined,
+    p: Extract<Plan, { kind: 'runtime' }>,
     blame: (output: string | undefined) => void,
-  ): Promise<Applied> {
-    try {
-      await this.o.runtime!.execute(ops);
-    } catch (err) {
-      const why = `runtime update failed (${err instanceof Error ? err.message : String(err)}); falling back to a reload`;
+  ): Promise<Applied & { fellBack: boolean }> {
+    const certOps = p.certOps ?? [];
+    /** `fellBack`: the certificate operations were refused (a refused server operation leaves them applied). */
+    const fallBack = async (what: string, err: unknown, certificatesRefused: boolean): Promise<Applied & { fellBack: boolean }> => {
+      const why = `${what} failed (${err instanceof Error ? err.message : String(err)}); falling back to a reload`;
       this.o.logger.warn(why);
-      return this.reload(desired, version, [why], blame);
+      return { ...(await this.reload(desired, version, [why], blame)), fellBack: certificatesRefused };
+    };
+    // Files first: a reload after a refusal (or later) must serve what the runtime API was told.
+    if (desired.files && changedFiles(desired.files, this.running?.files).length > 0) await this.o.haproxy.writeFiles?.(desired.files);
+    if (certOps.length > 0) {
+      try {
+        await this.o.certificates!.execute(certOps);
+      } catch (err) {
+        return fallBack(err instanceof CertUpdateError ? 'certificate update' : 'certificate update (unexpected error)', err, true);
+      }
+    }
+    if (p.ops.length > 0) {
+      try {
+        await this.o.runtime!.execute(p.ops);
+      } catch (err) {
+        return fallBack('runtime update', err, false);
+      }
     }
     await this.o.haproxy.writeRunningConfig(desired.text, desired.files);
     this.accept(desired, version);
-    this.o.logger.info('applied through the runtime API, no reload', { changes: summary });
-    return { kind: 'runtime', reasons: [], summary };
+    this.o.logger.info('applied through the runtime API, no reload', {
+      changes: p.summary,
+      ...(certOps.length > 0 ? { certificates: certOps.map(describeCertOp) } : {}),
+    });
+    return { kind: 'runtime', reasons: [], summary: p.summary, fellBack: false };
   }
 
   private async reload(desired: Desired, version: number, reasons: string[], blame: (output: string | undefined) => void): Promise<Applied> {

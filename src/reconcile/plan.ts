@@ -3,7 +3,9 @@
  *
  * - noop: the rendered text is identical (identical text never reloads);
  * - runtime: only servers differ (added, removed, address/port, weight,
- *   ready/drain/maint) and the runtime API can apply each difference;
+ *   ready/drain/maint) and certificates, CA bundles or crt-list lines
+ *   (reconcile/cert-plan.ts, with `certificates`), and the runtime API can
+ *   apply each difference;
  * - reload: anything structural, with the reasons listed for the log.
  *
  * Member changes the runtime API cannot make also reload, with the reason:
@@ -15,6 +17,7 @@
  */
 import type { BackendModel, ConfigModel, ServerModel } from '../render/model.js';
 import { changedFiles } from '../render/tls-files.js';
+import { planCertificates, type CertOp, type CertPlanOptions } from './cert-plan.js';
 
 export type ServerOp =
   | { op: 'add'; backend: string; server: ServerModel }
@@ -23,7 +26,12 @@ export type ServerOp =
   | { op: 'weight'; backend: string; server: ServerModel }
   | { op: 'state'; backend: string; server: ServerModel };
 
-export type Plan = { kind: 'noop' } | { kind: 'runtime'; ops: ServerOp[]; summary: string } | { kind: 'reload'; reasons: string[] };
+/**
+ * A runtime plan: certificate operations (`certOps`, reconcile/cert-plan.ts,
+ * applied first) and server operations. Its auxiliary files are written
+ * before either runs.
+ */
+export type Plan = { kind: 'noop' } | { kind: 'runtime'; ops: ServerOp[]; certOps?: CertOp[]; summary: string } | { kind: 'reload'; reasons: string[] };
 
 export interface Rendered {
   model: ConfigModel;
@@ -48,6 +56,13 @@ export interface PlanOptions {
    * ("'cookie' option is not accepted for dynamic server"). Default false: such a member is added by a reload.
    */
   dynamicServerCookies?: boolean;
+  /**
+   * Change certificates, CA bundles and crt-list lines through the runtime
+   * API (reconcile/cert-plan.ts) when the running auxiliary files are known.
+   * Without it, any changed auxiliary file reloads (leave it out when
+   * runtime updates are off).
+   */
+  certificates?: Omit<CertPlanOptions, 'runningConfig'>;
 }
 
 export const DEFAULT_MAX_RUNTIME_OPS = 10_000;
@@ -146,11 +161,21 @@ function serverOps(desired: BackendModel, running: BackendModel, reasons: string
 
 export function plan(desired: Rendered, running: Rendered | undefined, options: PlanOptions): Plan {
   if (!running) return { kind: 'reload', reasons: ['no configuration is running yet'] };
-  // Certificate changes reload for now (the runtime API can take them: issue 11, rotation).
   const files = changedFiles(desired.files, running.files);
   if (desired.text === running.text && files.length === 0) return { kind: 'noop' };
 
-  const reasons: string[] = files.map((f) => `file ${f} ${!running.files?.has(f) ? 'added' : !desired.files?.has(f) ? 'removed' : 'changed'}`);
+  const reasons: string[] = [];
+  let certOps: CertOp[] = [];
+  if (files.length > 0) {
+    // Certificates change at run time when the running files are known (not for an adopted HAProxy whose files were not read).
+    if (options.certificates && running.files) {
+      const cert = planCertificates(running.files, desired.files ?? new Map(), { ...options.certificates, runningConfig: running.text });
+      if (cert.kind === 'reload') reasons.push(...cert.reasons);
+      else if (cert.kind === 'runtime') certOps = cert.ops;
+    } else {
+      reasons.push(...files.map((f) => `file ${f} ${!running.files?.has(f) ? 'added' : !desired.files?.has(f) ? 'removed' : 'changed'}`));
+    }
+  }
   if (stableJson(desired.model.global) !== stableJson(running.model.global)) reasons.push('global settings changed');
   diffNamed('frontend', desired.model.frontends, running.model.frontends, (a, b) => stableJson(a) === stableJson(b), reasons);
   // Each backend's structure serialized once (100,000 servers: this loop is the planner's cost).
@@ -170,11 +195,11 @@ export function plan(desired: Rendered, running: Rendered | undefined, options: 
     for (const op of serverOps(d, r, reasons, options)) ops.push(op);
   }
 
-  if (reasons.length === 0 && ops.length === 0) {
+  if (reasons.length === 0 && ops.length === 0 && desired.text !== running.text) {
     // The text differs but no modelled field does: only a template change can do that.
     reasons.push('configuration text changed');
   }
-  if (reasons.length === 0 && !options.runtimeUpdates) {
+  if (reasons.length === 0 && ops.length > 0 && !options.runtimeUpdates) {
     reasons.push(`${ops.length} server change(s) and runtime updates are disabled`);
   }
   const budget = options.maxRuntimeOps ?? DEFAULT_MAX_RUNTIME_OPS;
@@ -187,8 +212,18 @@ export function plan(desired: Rendered, running: Rendered | undefined, options: 
     if (reasons.length > max) shown.push(`and ${reasons.length - max} more`);
     return { kind: 'reload', reasons: shown };
   }
-  return { kind: 'runtime', ops, summary: summarize(ops) };
+  // Only auxiliary files HAProxy does not use any more (or uses unchanged) differ: a runtime plan with no operation writes them.
+  const summary = [certOps.length > 0 ? certificateSummary(certOps.length) : '', ops.length > 0 ? summarize(ops) : ''].filter(Boolean).join(', ');
+  return {
+    kind: 'runtime',
+    ops,
+    ...(certOps.length > 0 ? { certOps } : {}),
+    summary: summary || 'auxiliary files rewritten, nothing to change in HAProxy',
+  };
 }
+
+/** How plans, logs and dry runs name the certificate part of a runtime plan. */
+export const certificateSummary = (n: number): string => `certificate update (${n})`;
 
 export function summarize(ops: readonly ServerOp[]): string {
   const counts = new Map<string, number>();

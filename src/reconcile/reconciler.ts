@@ -19,6 +19,7 @@ import type { Logger } from '../log.js';
 import { Backoff, sleep } from '../util/backoff.js';
 import {
   ReconcilePass,
+  type CertificateExecutor,
   type HaproxyControl,
   type PassOutcome,
   type PassResult,
@@ -29,12 +30,25 @@ import {
 import type { Store } from './store.js';
 import type { TlsInUse } from '../model/tls.js';
 
-export type { ApplyResult, HaproxyControl, PassKind, PassResult, PersistedState, RuntimeExecutor, SaveOptions, StatePersistence } from './pass.js';
+export type {
+  ApplyResult,
+  CertificateExecutor,
+  CertificateResult,
+  HaproxyControl,
+  PassKind,
+  PassResult,
+  PersistedState,
+  RuntimeExecutor,
+  SaveOptions,
+  StatePersistence,
+} from './pass.js';
 
 export interface ReconcilerOptions {
   store: Store;
   haproxy: HaproxyControl;
   runtime?: RuntimeExecutor;
+  /** Certificates through the runtime API (cert-updater.ts); without it a changed certificate reloads. */
+  certificates?: CertificateExecutor;
   render: ConfigRenderer;
   global: GlobalSettings;
   logger: Logger;
@@ -58,8 +72,8 @@ export interface ReconcilerEvents {
 }
 
 export class Reconciler extends EventEmitter<ReconcilerEvents> {
-  private readonly o: Required<Omit<ReconcilerOptions, 'runtime' | 'persistence' | 'maxRuntimeOps'>> &
-    Pick<ReconcilerOptions, 'runtime' | 'persistence' | 'maxRuntimeOps'>;
+  private readonly o: Required<Omit<ReconcilerOptions, 'runtime' | 'certificates' | 'persistence' | 'maxRuntimeOps'>> &
+    Pick<ReconcilerOptions, 'runtime' | 'certificates' | 'persistence' | 'maxRuntimeOps'>;
   private readonly pass: ReconcilePass;
   private lastPassEnd = -Infinity;
   private timer: NodeJS.Timeout | undefined;
@@ -92,6 +106,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.pass = new ReconcilePass({
       haproxy: this.o.haproxy,
       runtime: this.o.runtime,
+      certificates: this.o.certificates,
       render: this.o.render,
       global: this.o.global,
       logger: this.o.logger,

@@ -1,6 +1,6 @@
 // Real HAProxy (2.6, or 3.0 with HAPROXY_BIN): certificates changed through the
 // runtime API with 0 reloads, seen by a real TLS client. The configuration is
-// written by hand, laid out as the TLS contract says (docs/decisions/0009):
+// written by hand, laid out as the TLS contract says (docs/decisions/0012-tls-rotation.md):
 // certs/<ns>/secret-<name>.pem and a crt-list per bind, absolute paths.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

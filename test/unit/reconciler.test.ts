@@ -21,6 +21,7 @@ function frontendOn(port: number, name = 'web'): Declared {
 }
 
 class FakeHaproxy implements HaproxyControl {
+  writeFiles?: (files: ReadonlyMap<string, string>) => Promise<void>;
   readonly actions: string[] = [];
   running = '';
   failStarts = 0;
@@ -245,4 +246,63 @@ test('a refusal that blames nothing known fails the pass as before (nothing to i
   assert.equal(passes.at(-1)!.kind, 'failed');
   assert.doesNotMatch(h.running, /8001/);
   assert.equal(r.isConverged(), false);
+});
+
+test('a certificate change goes through the runtime API; when HAProxy refuses it, one reload with the reason', async (t) => {
+  const { selfSignedCert } = await import('../helpers/secret-fixtures.js');
+  const { SECRETS } = await import('../../src/model/secrets.js');
+  const { CertUpdateError } = await import('../../src/reconcile/cert-updater.js');
+  const h = new FakeHaproxy();
+  const written: string[] = [];
+  h.writeFiles = async (files: ReadonlyMap<string, string>) => void written.push(...files.keys());
+  const applied: string[][] = [];
+  let refuse = false;
+  const certificates = {
+    async execute(ops: readonly import('../../src/reconcile/cert-plan.js').CertOp[]) {
+      if (refuse) throw new CertUpdateError(`update certificate ${ops[0]!.path} failed: Can't update`, ops[0]!, 0);
+      applied.push(ops.map((o) => `${o.op} ${o.path}`));
+    },
+  };
+  const { store, r, passes } = setup(t, h, { certificates, global: { ...global, stateDir: '/s' } });
+  const raw = {
+    apiVersion: API,
+    kind: 'Frontend',
+    metadata: { name: 'web' },
+    spec: { binds: [{ address: '127.0.0.1', port: 8443, tls: { certificateRefs: [{ name: 'site' }] } }] },
+  };
+  const v = validateResource(raw);
+  const secret = (c: { cert: string; key: string }) => ({
+    kind: 'Secret',
+    namespace: 'default',
+    name: 'site',
+    type: 'kubernetes.io/tls',
+    data: { 'tls.crt': c.cert, 'tls.key': c.key },
+    origin: 'test',
+  });
+  store.replaceAll('test', [{ key: 'Frontend/default/web', origin: 'web.yaml', source: 'test', resource: v.resource, issues: v.issues }]);
+  store.setDiscovered('test', SECRETS, 'Secret/default/site', secret(selfSignedCert('site.example.com')));
+  store.markSynced('test');
+  await r.start();
+  await r.settled();
+  assert.deepEqual(h.actions, ['start']);
+
+  store.setDiscovered('test', SECRETS, 'Secret/default/site', secret(selfSignedCert('site.example.com')));
+  await r.settled();
+  assert.deepEqual(h.actions, ['start'], 'rotation: no reload');
+  assert.deepEqual(applied, [['update-cert /s/certs/default/secret-site.pem']]);
+  assert.deepEqual(written, ['certs/default/secret-site.pem', 'certs/default_web.0.crtlist'], 'the files are written before the runtime commands');
+  assert.equal(passes.at(-1)?.kind, 'runtime');
+  assert.equal(passes.at(-1)?.certificates, 'runtime');
+  assert.equal(passes.at(-1)?.summary, 'certificate update (1)');
+
+  refuse = true;
+  store.setDiscovered('test', SECRETS, 'Secret/default/site', secret(selfSignedCert('site.example.com')));
+  await r.settled();
+  assert.deepEqual(h.actions, ['start', 'reload'], 'a refused certificate update falls back to one reload');
+  assert.equal(passes.at(-1)?.kind, 'reload');
+  assert.equal(passes.at(-1)?.certificates, 'failed');
+  assert.match(
+    passes.at(-1)!.reasons[0]!,
+    /^certificate update failed \(update certificate \/s\/certs\/default\/secret-site\.pem failed: Can't update\); falling back to a reload$/,
+  );
 });

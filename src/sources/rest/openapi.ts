@@ -210,6 +210,15 @@ function schemas(): Record<string, Schema> {
         plan: { type: 'string', enum: ['noop', 'runtime', 'reload'] },
         problems: arr(obj({ origin: str, resource: str, field: str, message: str, reason: str }, ['field', 'message', 'reason'])),
         operations: arr(ref('RuntimeOperation')),
+        certificateOperations: arr(
+          obj(
+            {
+              op: { type: 'string', enum: ['update-cert', 'new-cert', 'add-crtlist-line', 'del-crtlist-line', 'del-cert', 'update-ca-file'] },
+              description: str,
+            },
+            ['op', 'description'],
+          ),
+        ),
         reasons: arr(str),
         changes: arr(
           obj(
