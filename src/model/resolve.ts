@@ -14,6 +14,7 @@
  */
 import { MEMBERS, mergeDiscovered, type Discovered, type DiscoveredValues } from './discovered.js';
 import { SECRETS, secretKey, type SecretData } from './secrets.js';
+import { parseCaBundle } from './certificate.js';
 import {
   CERTIFICATES_IN_USE,
   collectTlsInUse,
@@ -143,6 +144,9 @@ export function caRefProblem(b: Backend, secrets: DiscoveredValues<SecretData> |
   if (!/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.test(ca)) {
     return { field, reason: 'InvalidSpec', message: `${what}: ca.crt holds no PEM certificate; put the CA bundle (PEM) under ca.crt` };
   }
+  // The same parsing as a frontend's client CA: every block a certificate that parses, nothing between them.
+  const bundle = parseCaBundle(data);
+  if (!bundle.ok) return { field, reason: 'InvalidCertificate', message: bundle.problem };
   return undefined;
 }
 

@@ -463,7 +463,11 @@ export const frontendSpecSchema: JsonSchema = namedObject(
     basicAuth: namedObject(
       'BasicAuth',
       {
-        secretRef: object({ name: str(PATTERNS.name, 'Secret name (same namespace).') }, ['name'], 'Secret whose `users` key holds `name:crypt-hash` lines.'),
+        secretRef: object(
+          { name: str(PATTERNS.name, 'Secret name (same namespace).') },
+          ['name'],
+          'Secret whose `users` key holds `name:crypt-hash` lines; in Kubernetes, of type `node-haproxy.io/basic-auth` (the only other type listed is kubernetes.io/tls).',
+        ),
         realm: { ...str(PATTERNS.realm, 'Realm shown by the browser.', 64), default: 'restricted' },
       },
       ['secretRef'],

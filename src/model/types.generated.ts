@@ -280,7 +280,7 @@ export type RateLimitKey = 'SourceIP' | 'Header';
 
 /** HTTP basic authentication (http mode): users from a Secret; requests without valid credentials get 401. */
 export interface BasicAuth {
-  /** Secret whose `users` key holds `name:crypt-hash` lines. */
+  /** Secret whose `users` key holds `name:crypt-hash` lines; in Kubernetes, of type `node-haproxy.io/basic-auth` (the only other type listed is kubernetes.io/tls). */
   secretRef: {
     /** Secret name (same namespace). */
     name: string;

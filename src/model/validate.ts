@@ -261,6 +261,18 @@ function checkResource(r: Resource, origin?: string): Issue[] {
     }
     s.rules.forEach((rule, i) => checkRule(rule, i, add));
     if (s.mode === 'tcp' && s.httpsRedirect) add('spec.httpsRedirect', 'redirects HTTP requests and needs mode "http"; remove it in tcp mode');
+    if (s.mode === 'http' && s.httpsRedirect) {
+      // Redirecting to a plain bind of this frontend answers the redirected request with the same redirect: a loop.
+      const port = s.httpsRedirect.port;
+      const onPort = s.binds.map((b, i) => ({ b, i })).filter(({ b }) => b.port === port);
+      if (onPort.length > 0 && onPort.every(({ b }) => !b.tls)) {
+        add(
+          'spec.httpsRedirect.port',
+          `${port} is spec.binds[${onPort[0]!.i}], which has no tls: the redirected request would be redirected again, in a loop; ` +
+            `point port at a TLS bind, or add tls to spec.binds[${onPort[0]!.i}]`,
+        );
+      }
+    }
     if (s.mode === 'tcp' && s.hsts) add('spec.hsts', 'is an HTTP response header and needs mode "http"; remove it in tcp mode');
     if (s.hsts?.preload && (!s.hsts.includeSubDomains || s.hsts.maxAge < HSTS_PRELOAD_MIN_AGE)) {
       add(

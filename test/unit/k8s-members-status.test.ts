@@ -143,6 +143,25 @@ test('status of a rejected resource says why and what keeps serving; ResolvedRef
   assert.match(s.conditions[1]!.message, /generation 2\) keeps serving/);
 });
 
+test('certificate notes (Secret, serial, notAfter, warnings) follow the Accepted message, as REST shows them; a rotation is a status change', () => {
+  const inUse = 'certificates in use: Secret default/site (serial 1A2B, notAfter 2027-01-01T00:00:00Z)';
+  const warning = 'Secret default/site: the certificate (serial 1A2B) expires at 2027-01-01T00:00:00Z, in 3 day(s); renew it';
+  const s = desiredStatus({ generation: 1, outcome: { ...accepted, notes: [inUse, warning] }, pass: { ok: true } });
+  assert.equal(s.conditions[0]!.message, `The spec is valid and every reference resolves; ${inUse}; ${warning}.`);
+  assert.equal(
+    desiredStatus({ generation: 1, outcome: accepted, pass: { ok: true } }).conditions[0]!.message,
+    'The spec is valid and every reference resolves.',
+    'no notes: the message as before',
+  );
+  const refused = desiredStatus({ generation: 3, outcome: { ...rejected, notes: [inUse] }, pass: { ok: true } });
+  assert.match(refused.conditions[0]!.message, /^spec\.balance: .*; certificates in use: Secret default\/site \(serial 1A2B/);
+  const written = mergeStatus(undefined, s, '2026-01-01T00:00:00Z');
+  const rotated = desiredStatus({ generation: 1, outcome: { ...accepted, notes: [inUse.replace('1A2B', '3C4D')] }, pass: { ok: true } });
+  assert.ok(statusMatches(written, s));
+  assert.ok(!statusMatches(written, rotated), 'a new serial is written');
+  assert.deepEqual(conditionChanges(written, mergeStatus(written, rotated, '2026-01-01T00:01:00Z')), [], 'no Event for a rotation');
+});
+
 test('lastTransitionTime moves only when a condition flips; matches ignore it; events on changes', () => {
   const ok = desiredStatus({ generation: 1, outcome: accepted, pass: { ok: true }, members: { total: 1, ready: 1 } });
   const first = mergeStatus(undefined, ok, '2026-01-01T00:00:00Z');

@@ -14,6 +14,7 @@ import { keyOf, type Backend, type Frontend } from '../../src/model/types.js';
 import { validateResource } from '../../src/model/validate.js';
 import { backendFiles, buildConfigModel, type GlobalSettings } from '../../src/render/model.js';
 import { loadRenderer } from '../../src/render/render.js';
+import { selfSignedCert } from '../helpers/secret-fixtures.js';
 
 const API = 'haproxy.node-haproxy.io/v1alpha1';
 const global: GlobalSettings = {
@@ -104,6 +105,12 @@ test('bad values name the field and the fix', () => {
     [backend({ tls: { sni: '10.0.0.1' } }), /^spec\.tls\.sni: "10\.0\.0\.1" is an IP address/],
     [backend({ tls: { sni: 'x y' } }), /^spec\.tls\.sni: "x y" is not allowed/],
     [backend({ tls: { caRef: { name: 'ca', kind: 'Pod' } } }), /^spec\.tls\.caRef\.kind: "Pod" is not one of "Secret", "ConfigMap"/],
+    // Redirecting to a plain bind of the same frontend would redirect again, forever.
+    [
+      frontend({ binds: [{ port: 80 }, { port: 8080 }], defaultBackend: 'app', httpsRedirect: { port: 8080 } }),
+      /^spec\.httpsRedirect\.port: 8080 is spec\.binds\[1\], which has no tls: the redirected request would be redirected again, in a loop; point port at a TLS bind, or add tls to spec\.binds\[1\]$/,
+    ],
+    [frontend({ binds: [{ port: 443 }], defaultBackend: 'app', httpsRedirect: {} }), /^spec\.httpsRedirect\.port: 443 is spec\.binds\[0\], which has no tls/],
   ];
   for (const [raw, want] of cases) {
     const got = problems(raw);
@@ -112,6 +119,12 @@ test('bad values name the field and the fix', () => {
       `${JSON.stringify(raw)}: want ${want}, got ${JSON.stringify(got)}`,
     );
   }
+});
+
+test('httpsRedirect to a TLS bind of the same frontend, or to a port it does not bind, is accepted', () => {
+  const tlsBind = { port: 8443, tls: { certificateRefs: [{ name: 'site' }] } };
+  assert.deepEqual(problems(frontend({ binds: [{ port: 80 }, tlsBind], defaultBackend: 'app', httpsRedirect: { port: 8443 } })), []);
+  assert.deepEqual(problems(frontend({ binds: [{ port: 80 }], defaultBackend: 'app', httpsRedirect: {} })), []);
 });
 
 test('httpsRedirect, hsts and acceptProxyProtocol render: plain HTTP only, ACME exempt, HSTS over TLS only', () => {
@@ -210,7 +223,7 @@ test('caRef: the CA bundle is a file under the state directory, named by absolut
     namespace: 'default',
     name: 'backend-ca',
     type: 'Opaque',
-    data: { 'ca.crt': '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n' },
+    data: { 'ca.crt': selfSignedCert('backend-ca').cert },
     origin: 'test',
   };
   const secrets = new Map([[secretKey('Secret', 'default', 'backend-ca'), ca]]);
@@ -250,4 +263,63 @@ test('caRef: the CA bundle is a file under the state directory, named by absolut
   assert.equal(kept.backends[0]?.spec.tls?.verify, 'None');
   const o = kept.outcomes.get('Backend/default/app');
   assert.ok(o && !o.accepted && o.serving === before);
+});
+
+test('caRef: a malformed CA bundle is refused on spec.tls.caRef with the message a frontend client CA gets, and the last good version serves', () => {
+  const good = selfSignedCert('backend-ca');
+  const secretWith = (caCrt: string): DiscoveredValues<SecretData> =>
+    new Map([
+      [
+        secretKey('Secret', 'default', 'backend-ca'),
+        { kind: 'Secret' as const, namespace: 'default', name: 'backend-ca', type: 'Opaque', data: { 'ca.crt': caCrt }, origin: 'test' },
+      ],
+    ]);
+  const b = valid<Backend>(backend({ members: [member], tls: { caRef: { name: 'backend-ca' } } }));
+  const run = (s: DiscoveredValues<SecretData>, last?: Backend) =>
+    resolve({ declared: [declared(b)], lastAccepted: new Map(last ? [[keyOf(b), last]] : []), discovered: new Map([[SECRETS, s]]) });
+  // A valid bundle (two certificates) is accepted.
+  assert.ok(run(secretWith(good.cert + good.cert)).outcomes.get('Backend/default/app')?.accepted);
+  const cases: [string, RegExp][] = [
+    // Base64 that is not a certificate.
+    ['-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n', /^Secret default\/backend-ca: ca\.crt certificate 1 does not parse/],
+    // A key among the certificates.
+    [good.cert + good.key, /^Secret default\/backend-ca: ca\.crt block 2 is a "PRIVATE KEY", not a "CERTIFICATE"/],
+  ];
+  for (const [caCrt, want] of cases) {
+    const o = run(secretWith(caCrt)).outcomes.get('Backend/default/app');
+    assert.ok(o && !o.accepted, `refused: ${caCrt.slice(0, 40)}`);
+    assert.equal(o.reason, 'InvalidCertificate');
+    assert.equal(o.issues[0]!.field, 'spec.tls.caRef');
+    assert.match(o.issues[0]!.message, want);
+    assert.match(o.message, /^spec\.tls\.caRef: /);
+  }
+  // The frontend's client CA gets the same words for the same bundle.
+  const fe = valid<Frontend>(
+    frontend({
+      binds: [{ port: 443, tls: { certificateRefs: [{ name: 'site' }], clientCertificate: { caRef: { name: 'backend-ca' } } } }],
+      defaultBackend: 'app',
+    }),
+  );
+  const site = selfSignedCert('site.example');
+  const both = new Map(secretWith(cases[0]![0]));
+  both.set(secretKey('Secret', 'default', 'site'), {
+    kind: 'Secret',
+    namespace: 'default',
+    name: 'site',
+    type: 'kubernetes.io/tls',
+    data: { 'tls.crt': site.cert, 'tls.key': site.key },
+    origin: 'test',
+  });
+  const plain = valid<Backend>(backend({ members: [member] }));
+  const feOutcome = resolve({ declared: [declared(fe), declared(plain)], lastAccepted: new Map(), discovered: new Map([[SECRETS, both]]) }).outcomes.get(
+    'Frontend/default/web',
+  );
+  assert.ok(feOutcome && !feOutcome.accepted);
+  const feIssue = feOutcome.issues.find((i) => i.field === 'spec.binds[0].tls.clientCertificate.caRef');
+  const beOutcome = run(secretWith(cases[0]![0])).outcomes.get('Backend/default/app');
+  assert.ok(beOutcome && !beOutcome.accepted);
+  assert.equal(beOutcome.issues[0]!.message, feIssue?.message, 'the same message for the same bundle');
+  // The last accepted version keeps serving while the bundle is bad.
+  const before = valid<Backend>(backend({ members: [member], tls: { verify: 'None' } }));
+  assert.equal(run(secretWith(cases[1]![0]), before).backends[0]?.spec.tls?.verify, 'None');
 });

@@ -1,7 +1,8 @@
 /**
  * The Kubernetes source: Frontend and Backend custom resources, the
  * members of Backends with `spec.service` from EndpointSlices (or core/v1
- * Endpoints), and Secrets of type `kubernetes.io/tls` and ConfigMaps' CA
+ * Endpoints), and Secrets of type `kubernetes.io/tls` (and
+ * `node-haproxy.io/basic-auth`, for spec.basicAuth) and ConfigMaps' CA
  * bundles (`ca.crt`) as discovered data (model/secrets.ts), into the store.
  *
  * Level-triggered: a reflector only says which keys changed; the source then
@@ -88,8 +89,15 @@ const CR_KINDS: ReadonlyArray<{ kind: Kind; resource: ApiResource }> = [
   { kind: 'Backend', resource: RESOURCES.backends },
 ];
 
-/** The only Secrets the controller lists and caches: it never sees another type. */
+/** The TLS Secrets the controller lists and caches. */
 export const SECRET_FIELD_SELECTOR = 'type=kubernetes.io/tls';
+/**
+ * The type of a Secret that holds basic-auth users (spec.basicAuth.secretRef):
+ * listed by a second reflector with its own field selector, so the controller
+ * still never sees an Opaque, service-account or Helm Secret.
+ */
+export const BASIC_AUTH_SECRET_TYPE = 'node-haproxy.io/basic-auth';
+export const BASIC_AUTH_FIELD_SELECTOR = `type=${BASIC_AUTH_SECRET_TYPE}`;
 /** The only ConfigMap keys the cache keeps (a CA bundle); a ConfigMap without one is not handed on. */
 export const CONFIGMAP_KEYS: readonly string[] = ['ca.crt'];
 
@@ -142,7 +150,9 @@ export function declaredFromObject(kind: Kind, obj: KubeObject, source: string, 
 export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
   readonly name: string;
   /** `endpoints` (EndpointSlices or Endpoints) is made once the server's APIs are known. */
-  private readonly reflectors: Record<'frontends' | 'backends' | 'services' | 'secrets' | 'configmaps', Reflector> & { endpoints?: Reflector };
+  private readonly reflectors: Record<'frontends' | 'backends' | 'services' | 'secrets' | 'basicAuthSecrets' | 'configmaps', Reflector> & {
+    endpoints?: Reflector;
+  };
   /** What this source last wrote for each Secret/ConfigMap key (its resourceVersion), so a resync writes nothing new. */
   private readonly secretVersions = new Map<string, string>();
   private readonly declared = new Map<ResourceKey, { signature: string; declared: Declared; info: DeclaredInfo }>();
@@ -177,19 +187,28 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
       backends: this.makeReflector(RESOURCES.backends),
       services: this.makeReflector(RESOURCES.services),
       secrets: this.makeReflector(RESOURCES.secrets, undefined, SECRET_FIELD_SELECTOR, trimSecretObject),
+      // Named apart from `secrets` in stats and logs (the same API resource, another selector).
+      basicAuthSecrets: this.makeReflector(RESOURCES.secrets, undefined, BASIC_AUTH_FIELD_SELECTOR, trimSecretObject, 'basic-auth-secrets'),
       configmaps: this.makeReflector(RESOURCES.configmaps, undefined, undefined, trimSecretObject),
     };
     this.reflectors.secrets.on('change', (keys) => this.secretsChanged('Secret', keys));
+    this.reflectors.basicAuthSecrets.on('change', (keys) => this.secretsChanged('Secret', keys));
     this.reflectors.configmaps.on('change', (keys) => this.secretsChanged('ConfigMap', keys));
     this.reflectors.frontends.on('change', (keys) => this.resourcesChanged('Frontend', keys));
     this.reflectors.backends.on('change', (keys) => this.resourcesChanged('Backend', keys));
     this.reflectors.services.on('change', (keys) => this.servicesChanged(keys));
   }
 
-  private makeReflector(resource: ApiResource, labelSelector?: string, fieldSelector?: string, transform?: (obj: KubeObject) => KubeObject): Reflector {
+  private makeReflector(
+    resource: ApiResource,
+    labelSelector?: string,
+    fieldSelector?: string,
+    transform?: (obj: KubeObject) => KubeObject,
+    label = resource.plural,
+  ): Reflector {
     const o = this.o;
     const r = new Reflector({
-      resource: resource.plural,
+      resource: label,
       kubeConfig: o.client.kubeConfig,
       path: collectionPath(resource, o.namespace),
       list: o.client.listFunction(resource, o.namespace, labelSelector, fieldSelector),
@@ -374,7 +393,8 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
   private updateSecret(kind: SecretObjectKind, k: string): void {
     const { namespace, name } = splitKey(k);
     const key = secretKey(kind, namespace, name);
-    const obj = (kind === 'Secret' ? this.reflectors.secrets : this.reflectors.configmaps).get(k);
+    // A Secret's type is immutable: it is in one of the two Secret caches at most.
+    const obj = kind === 'Secret' ? (this.reflectors.secrets.get(k) ?? this.reflectors.basicAuthSecrets.get(k)) : this.reflectors.configmaps.get(k);
     const value = obj ? secretDataFromObject(kind, obj, this.name) : undefined;
     if (!value) {
       if (this.secretVersions.delete(key)) this.o.store.setDiscovered(this.name, SECRETS, key, undefined);
@@ -431,6 +451,7 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
     if (this.membersFrom === 'endpointslices') for (const key of this.reflectors.endpoints.keys()) this.indexSlice(key);
     this.dirtyResources.clear();
     for (const k of this.reflectors.secrets.keys()) this.updateSecret('Secret', k);
+    for (const k of this.reflectors.basicAuthSecrets.keys()) this.updateSecret('Secret', k);
     for (const k of this.reflectors.configmaps.keys()) this.updateSecret('ConfigMap', k);
     this.o.store.replaceAll(this.name, all);
     for (const d of all) this.record(d.key);
@@ -443,6 +464,7 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
       backends: this.reflectors.backends.stats.objects,
       services: this.reflectors.services.stats.objects,
       secrets: this.reflectors.secrets.stats.objects,
+      basicAuthSecrets: this.reflectors.basicAuthSecrets.stats.objects,
       configmaps: this.reflectors.configmaps.stats.objects,
       [this.membersFrom ?? 'endpoints']: this.reflectors.endpoints.stats.objects,
     });

@@ -339,6 +339,8 @@ export class StatusWriter {
       info.uid,
       info.generation,
       outcome.accepted ? outcome.resource : outcome,
+      // The certificate notes change with a Secret, not with the resource: compared by value.
+      outcome.notes?.join('\n'),
       last.verdict.ok ? true : last.verdict,
       serving?.uid,
       serving?.generation,

@@ -4,7 +4,9 @@
  * Conditions:
  * - Accepted: the current generation is valid and its references resolve
  *   (reasons Accepted, InvalidSpec, BackendNotFound, Conflict, Duplicate,
- *   RejectedByHAProxy);
+ *   RejectedByHAProxy); a Frontend with TLS binds adds the certificates that
+ *   serve (Secret, serial, notAfter) and any warning (expiry within 14 days, a
+ *   bad Secret whose last good certificate keeps serving), as REST shows them;
  * - Programmed: HAProxy serves the current generation (reasons Programmed,
  *   ConfigRejected when HAProxy refused the configuration, or the reason it
  *   was not accepted); while True, its message says how the resource's last
@@ -85,6 +87,11 @@ function issuesText(outcome: Extract<Outcome, { accepted: false }>): string {
   return unique.length > 0 ? unique.join('; ') + more : outcome.message;
 }
 
+/** `; certificates in use: Secret ns/name (serial …, notAfter …); <warning>`, or nothing. */
+function notesText(notes: readonly string[] | undefined): string {
+  return notes && notes.length > 0 ? `; ${notes.join('; ')}` : '';
+}
+
 export function desiredStatus(input: StatusInput): DesiredStatus {
   const g = input.generation;
   const cond = (type: string, status: Condition['status'], reason: string, message: string): DesiredCondition => ({
@@ -97,7 +104,8 @@ export function desiredStatus(input: StatusInput): DesiredStatus {
   const conditions: DesiredCondition[] = [];
   const o = input.outcome;
   if (o.accepted) {
-    conditions.push(cond('Accepted', 'True', 'Accepted', 'The spec is valid and every reference resolves.'));
+    // Notes: the certificates that serve (Secret, serial, notAfter) and warnings, as REST shows them.
+    conditions.push(cond('Accepted', 'True', 'Accepted', `The spec is valid and every reference resolves${notesText(o.notes)}.`));
     if (input.pass.ok || (input.servingGeneration !== undefined && input.servingGeneration === g)) {
       const members = input.members ? ` with ${input.members.ready} of ${input.members.total} member(s) in rotation` : '';
       conditions.push(
@@ -116,7 +124,7 @@ export function desiredStatus(input: StatusInput): DesiredStatus {
     }
   } else {
     const why = issuesText(o);
-    conditions.push(cond('Accepted', 'False', o.reason, why));
+    conditions.push(cond('Accepted', 'False', o.reason, `${why}${notesText(o.notes)}`));
     const servingGen = o.serving?.metadata.generation;
     const keeps = o.serving
       ? `The last accepted version${servingGen !== undefined ? ` (generation ${servingGen})` : ''} keeps serving.`
