@@ -241,3 +241,46 @@ test('a Secret that points at PEM files on disk (certbot) follows them as they c
     'the renewed certificate served',
   );
 });
+
+test('h2 via ALPN: a bind with alpn [h2, http/1.1] serves HTTP/2 to clients that ask for it, and HTTP/1.1 to the others', async (t) => {
+  const pki = new TestPki();
+  t.after(() => pki.cleanup());
+  const ca = pki.issue({ cn: 'Test CA', ca: true });
+  const site = pki.issue({ cn: 'site.example.com', dns: ['site.example.com'], issuer: ca });
+  const app = await startUpstream('app');
+  t.after(() => app.close());
+  const port = await freePort();
+  await startRestController(t, {
+    withManifests: true,
+    files: {
+      'tls.yaml': tlsSecretYaml('site', site.cert, site.key),
+      'web.yaml': [
+        frontendYaml(`    - address: 127.0.0.1\n      port: ${port}\n      tls:\n        certificateRefs: [{name: site}]\n        alpn: [h2, http/1.1]`),
+        backendYaml('app', [{ name: 'app-1', port: app.port }]),
+      ].join('---\n'),
+    },
+  });
+  // HTTP/1.1 clients (no ALPN, or ALPN http/1.1) are served as before.
+  await eventually(
+    () => httpsGet(port, 'site.example.com', { ca: ca.cert }),
+    (r) => r.body === 'app',
+    30_000,
+  );
+  const { connect: h2connect } = await import('node:http2');
+  const session = h2connect(`https://127.0.0.1:${port}`, { ca: ca.cert, servername: 'site.example.com' });
+  t.after(() => session.close());
+  const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    session.on('error', reject);
+    const req = session.request({ ':path': '/', ':authority': 'site.example.com' });
+    let status = 0;
+    const chunks: Buffer[] = [];
+    req.on('response', (h) => (status = Number(h[':status'])));
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve({ status, body: Buffer.concat(chunks).toString() }));
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(session.alpnProtocol, 'h2', 'HAProxy chose h2 by ALPN');
+  assert.equal(status, 200);
+  assert.equal(body, 'app', 'the HTTP/2 request reached the backend');
+});
