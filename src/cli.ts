@@ -337,7 +337,11 @@ async function cmdRender(args: string[]): Promise<number> {
   for (const o of r.outcomes.values()) if (!o.accepted) problems.push(...o.issues);
   for (const p of problems) process.stderr.write(`${formatIssue(p)}\n`);
   // The absolute state directory, as run uses it: HAProxy reads a relative socket path without "./" as host:port.
-  const global = globalSettings(resolvePath(values['state-dir'] ?? '.node-haproxy'), { statsListener: hostPort('stats-address', values['stats-address']) });
+  // Self-contained text: rules as ACLs (no routing map files beside it, which `run` writes; render/routing-maps.ts).
+  const global = {
+    ...globalSettings(resolvePath(values['state-dir'] ?? '.node-haproxy'), { statsListener: hostPort('stats-address', values['stats-address']) }),
+    routingMaps: false,
+  };
   process.stdout.write(loadRenderer()(buildConfigModel({ frontends: r.frontends, backends: r.backends, global, tls: r.tls })));
   return problems.length > 0 ? 1 : 0;
 }
@@ -374,7 +378,13 @@ async function cmdPlan(args: string[]): Promise<number> {
   const problems = new Map<string, Issue>();
   for (const i of loaded.issues) problems.set(formatIssue(i), i);
   for (const o of desired.resolution.outcomes.values()) if (!o.accepted) for (const i of o.issues) problems.set(formatIssue(i), i);
-  const verdict = planConfig(desired, { text: state.text, model: state.model }, { runtimeUpdates: !values['no-runtime-updates'], maxReasons: 1000 });
+  // The saved model carries the routing maps HAProxy runs (render/routing-maps.ts): a map change plans as a runtime update.
+  const runningMaps = state.model.mapFiles ? new Map(Object.entries(state.model.mapFiles)) : undefined;
+  const verdict = planConfig(
+    desired,
+    { text: state.text, model: state.model, ...(runningMaps ? { files: runningMaps } : {}) },
+    { runtimeUpdates: !values['no-runtime-updates'], maxReasons: 1000 },
+  );
   const report = explainPlan({ plan: verdict, desired: desired.model, running: state.model, problems: [...problems.values()] });
   process.stdout.write(
     output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : output === 'markdown' ? formatPlanMarkdown(report) : formatPlanText(report),

@@ -2,6 +2,7 @@
  * Wiring: sources → store → reconciler → supervised HAProxy. The CLI, the
  * demo and the integration tests all start the controller through here.
  */
+import { MapUpdater } from './reconcile/map-updater.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { HaproxySupervisor } from './haproxy/supervisor.js';
@@ -135,6 +136,8 @@ export function globalSettings(
     maxconn: o.maxconn,
     statsListener: o.statsListener,
     stateDir,
+    // Host/path rules through map files: their changes apply at run time (render/routing-maps.ts).
+    routingMaps: true,
   };
 }
 
@@ -219,6 +222,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     store,
     haproxy: supervisor,
     runtime: observe.instrumentRuntime(new ServerUpdater({ api: runtime, serverStateFile: global.serverStateFile })),
+    maps: new MapUpdater(runtime),
     render,
     global,
     logger: o.logger.child({ component: 'reconcile' }),

@@ -17,6 +17,8 @@ import type { ConfigRenderer } from '../render/render.js';
 import type { Logger } from '../log.js';
 import { computeDesired, type Desired } from './desired.js';
 import { plan, type Plan, type ServerOp } from './plan.js';
+import type { MapOp } from './map-plan.js';
+import type { MapExecutor } from './map-updater.js';
 import { Refusals } from './refusals.js';
 import { CERTIFICATES_IN_USE, emptyTlsInUse, type TlsInUse } from '../model/tls.js';
 import type { StoreSnapshot } from './store.js';
@@ -111,6 +113,8 @@ export interface PassInput {
 export interface PassOptions {
   haproxy: HaproxyControl;
   runtime?: RuntimeExecutor;
+  /** Replaces routing maps at run time (reconcile/map-updater.ts); without it, a map change reloads. */
+  maps?: MapExecutor;
   render: ConfigRenderer;
   global: GlobalSettings;
   logger: Logger;
@@ -272,7 +276,7 @@ export class ReconcilePass {
         this.accept(desired, version);
         return { ...base, kind: 'noop', reasons: [] };
       case 'runtime':
-        return { ...base, ...(await this.applyRuntimeOrReload(desired, version, effective.ops, effective.summary, blame)) };
+        return { ...base, ...(await this.applyRuntimeOrReload(desired, version, effective.ops, effective.summary, blame, effective.maps)) };
       case 'reload': {
         const wait = this.lastReloadAt + this.o.minReloadIntervalMs - this.o.now();
         if (wait > 0) {
@@ -293,11 +297,14 @@ export class ReconcilePass {
         : { kind: 'reload', reasons: ['the adopted HAProxy runs a configuration this controller has no record of'] };
     }
     const r = running?.model ? { text: running.text, model: running.model, files: running.files } : undefined;
-    return plan(desired, r, {
+    const p = plan(desired, r, {
       runtimeUpdates: this.o.runtimeUpdates && !!this.o.runtime,
       maxRuntimeOps: this.o.maxRuntimeOps,
       dynamicServerCookies: this.o.dynamicServerCookies,
     });
+    // Without a map executor, routing map changes reload.
+    if (p.kind === 'runtime' && p.maps?.length && !this.o.maps) return { kind: 'reload', reasons: [`${p.summary}, and no map updater is configured`] };
+    return p;
   }
 
   private async startHaproxy(desired: Desired, version: number): Promise<{ kind: PassKind; reasons: string[] } | undefined> {
@@ -331,9 +338,12 @@ export class ReconcilePass {
     ops: readonly ServerOp[],
     summary: string | undefined,
     blame: (output: string | undefined) => void,
+    maps: readonly MapOp[] = [],
   ): Promise<Applied> {
     try {
-      await this.o.runtime!.execute(ops);
+      if (ops.length > 0 || maps.length === 0) await this.o.runtime!.execute(ops);
+      // Routing maps (reconcile/map-plan.ts), after the servers they may route to; the files are written below.
+      if (maps.length > 0) await this.o.maps!.execute(maps);
     } catch (err) {
       const why = `runtime update failed (${err instanceof Error ? err.message : String(err)}); falling back to a reload`;
       this.o.logger.warn(why);

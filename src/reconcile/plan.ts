@@ -15,6 +15,9 @@
  */
 import type { BackendModel, ConfigModel, ServerModel } from '../render/model.js';
 import { changedFiles } from '../render/tls-files.js';
+import { isMapFile } from '../render/routing-maps.js';
+import { aclRuleReasons, planMaps, summarizeMaps, type MapOp } from './map-plan.js';
+import { stateDirOf } from '../render/model.js';
 
 export type ServerOp =
   | { op: 'add'; backend: string; server: ServerModel }
@@ -23,7 +26,11 @@ export type ServerOp =
   | { op: 'weight'; backend: string; server: ServerModel }
   | { op: 'state'; backend: string; server: ServerModel };
 
-export type Plan = { kind: 'noop' } | { kind: 'runtime'; ops: ServerOp[]; summary: string } | { kind: 'reload'; reasons: string[] };
+export type Plan =
+  | { kind: 'noop' }
+  /** `maps`: routing map files to replace at run time (reconcile/map-plan.ts), absent when none changed. */
+  | { kind: 'runtime'; ops: ServerOp[]; summary: string; maps?: MapOp[] }
+  | { kind: 'reload'; reasons: string[] };
 
 export interface Rendered {
   model: ConfigModel;
@@ -150,9 +157,21 @@ export function plan(desired: Rendered, running: Rendered | undefined, options: 
   const files = changedFiles(desired.files, running.files);
   if (desired.text === running.text && files.length === 0) return { kind: 'noop' };
 
-  const reasons: string[] = files.map((f) => `file ${f} ${!running.files?.has(f) ? 'added' : !desired.files?.has(f) ? 'removed' : 'changed'}`);
+  const reasons: string[] = files
+    .filter((f) => !isMapFile(f))
+    .map((f) => `file ${f} ${!running.files?.has(f) ? 'added' : !desired.files?.has(f) ? 'removed' : 'changed'}`);
+  // Routing maps: replaced at run time when HAProxy has them loaded (reconcile/map-plan.ts).
+  const maps = planMaps({
+    changed: files,
+    desired: desired.files,
+    running: running.files,
+    runningModel: running.model,
+    stateDir: desired.model.global.stateDir ?? stateDirOf(desired.model.global),
+  });
+  reasons.push(...maps.reasons);
   if (stableJson(desired.model.global) !== stableJson(running.model.global)) reasons.push('global settings changed');
   diffNamed('frontend', desired.model.frontends, running.model.frontends, (a, b) => stableJson(a) === stableJson(b), reasons);
+  reasons.push(...aclRuleReasons(desired.model, running.model));
   // Each backend's structure serialized once (100,000 servers: this loop is the planner's cost).
   const structure = new Map<BackendModel, string>();
   const structureOf = (b: BackendModel): string => {
@@ -170,12 +189,16 @@ export function plan(desired: Rendered, running: Rendered | undefined, options: 
     for (const op of serverOps(d, r, reasons, options)) ops.push(op);
   }
 
-  if (reasons.length === 0 && ops.length === 0) {
+  if (reasons.length === 0 && ops.length === 0 && maps.ops.length === 0) {
     // The text differs but no modelled field does: only a template change can do that.
     reasons.push('configuration text changed');
   }
   if (reasons.length === 0 && !options.runtimeUpdates) {
-    reasons.push(`${ops.length} server change(s) and runtime updates are disabled`);
+    reasons.push(
+      maps.ops.length > 0 && ops.length === 0
+        ? `${summarizeMaps(maps.ops)} and runtime updates are disabled`
+        : `${ops.length} server change(s) and runtime updates are disabled`,
+    );
   }
   const budget = options.maxRuntimeOps ?? DEFAULT_MAX_RUNTIME_OPS;
   if (reasons.length === 0 && ops.length > budget) {
@@ -186,6 +209,10 @@ export function plan(desired: Rendered, running: Rendered | undefined, options: 
     const shown = reasons.slice(0, max);
     if (reasons.length > max) shown.push(`and ${reasons.length - max} more`);
     return { kind: 'reload', reasons: shown };
+  }
+  if (maps.ops.length > 0) {
+    const summary = [ops.length > 0 ? summarize(ops) : '', summarizeMaps(maps.ops)].filter((x) => x !== '').join(', ');
+    return { kind: 'runtime', ops, summary, maps: maps.ops };
   }
   return { kind: 'runtime', ops, summary: summarize(ops) };
 }

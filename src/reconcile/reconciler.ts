@@ -12,6 +12,7 @@
  * time and only the latest, pausing while a pass runs: the save is never on
  * the path of a change.
  */
+import type { MapExecutor } from './map-updater.js';
 import { EventEmitter } from 'node:events';
 import type { GlobalSettings } from '../render/model.js';
 import type { ConfigRenderer } from '../render/render.js';
@@ -35,6 +36,8 @@ export interface ReconcilerOptions {
   store: Store;
   haproxy: HaproxyControl;
   runtime?: RuntimeExecutor;
+  /** Replaces routing maps at run time (reconcile/map-updater.ts); without it, a map change reloads. */
+  maps?: MapExecutor;
   render: ConfigRenderer;
   global: GlobalSettings;
   logger: Logger;
@@ -58,8 +61,8 @@ export interface ReconcilerEvents {
 }
 
 export class Reconciler extends EventEmitter<ReconcilerEvents> {
-  private readonly o: Required<Omit<ReconcilerOptions, 'runtime' | 'persistence' | 'maxRuntimeOps'>> &
-    Pick<ReconcilerOptions, 'runtime' | 'persistence' | 'maxRuntimeOps'>;
+  private readonly o: Required<Omit<ReconcilerOptions, 'runtime' | 'maps' | 'persistence' | 'maxRuntimeOps'>> &
+    Pick<ReconcilerOptions, 'runtime' | 'maps' | 'persistence' | 'maxRuntimeOps'>;
   private readonly pass: ReconcilePass;
   private lastPassEnd = -Infinity;
   private timer: NodeJS.Timeout | undefined;
@@ -92,6 +95,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.pass = new ReconcilePass({
       haproxy: this.o.haproxy,
       runtime: this.o.runtime,
+      maps: this.o.maps,
       render: this.o.render,
       global: this.o.global,
       logger: this.o.logger,
