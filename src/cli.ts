@@ -338,7 +338,11 @@ async function cmdRender(args: string[]): Promise<number> {
   for (const o of r.outcomes.values()) if (!o.accepted) problems.push(...o.issues);
   for (const p of problems) process.stderr.write(`${formatIssue(p)}\n`);
   // The absolute state directory, as run uses it: HAProxy reads a relative socket path without "./" as host:port.
-  const global = globalSettings(resolvePath(values['state-dir'] ?? '.node-haproxy'), { statsListener: hostPort('stats-address', values['stats-address']) });
+  // Self-contained text: rules as ACLs (no routing map files beside it, which `run` writes; render/routing-maps.ts).
+  const global = {
+    ...globalSettings(resolvePath(values['state-dir'] ?? '.node-haproxy'), { statsListener: hostPort('stats-address', values['stats-address']) }),
+    routingMaps: false,
+  };
   process.stdout.write(loadRenderer()(buildConfigModel({ frontends: r.frontends, backends: r.backends, global, tls: r.tls })));
   return problems.length > 0 ? 1 : 0;
 }
@@ -377,16 +381,16 @@ async function cmdPlan(args: string[]): Promise<number> {
   for (const o of desired.resolution.outcomes.values()) if (!o.accepted) for (const i of o.issues) problems.set(formatIssue(i), i);
   // From a state directory the running auxiliary files are on disk: certificate changes plan at run time as the controller would.
   const stateDir = values.from === undefined ? resolvePath(values['state-dir'] ?? '.node-haproxy') : undefined;
-  const files = stateDir ? await readAuxFiles(stateDir) : undefined;
+  const files = stateDir ? await readAuxFiles(stateDir) : new Map<string, string>();
+  // The saved model carries the routing maps HAProxy runs (render/routing-maps.ts): a map change plans as a runtime update.
+  for (const [path, content] of Object.entries(state.model.mapFiles ?? {})) if (!files.has(path)) files.set(path, content);
   const verdict = planConfig(
     desired,
-    { text: state.text, model: state.model, ...(files && files.size > 0 ? { files } : {}) },
+    { text: state.text, model: state.model, ...(files.size > 0 ? { files } : {}) },
     {
       runtimeUpdates: !values['no-runtime-updates'],
       maxReasons: 1000,
-      ...(files && files.size > 0 && !values['no-runtime-updates']
-        ? { certificates: { stateDir: state.model.global.stateDir ?? stateDirOf(state.model.global) } }
-        : {}),
+      ...(files.size > 0 && !values['no-runtime-updates'] ? { certificates: { stateDir: state.model.global.stateDir ?? stateDirOf(state.model.global) } } : {}),
     },
   );
   const report = explainPlan({ plan: verdict, desired: desired.model, running: state.model, problems: [...problems.values()] });

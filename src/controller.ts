@@ -2,6 +2,7 @@
  * Wiring: sources → store → reconciler → supervised HAProxy. The CLI, the
  * demo and the integration tests all start the controller through here.
  */
+import { MapUpdater } from './reconcile/map-updater.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { HaproxySupervisor } from './haproxy/supervisor.js';
@@ -139,6 +140,8 @@ export function globalSettings(
     maxconn: o.maxconn,
     statsListener: o.statsListener,
     stateDir,
+    // Host/path rules through map files: their changes apply at run time (render/routing-maps.ts).
+    routingMaps: true,
   };
 }
 
@@ -226,6 +229,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     runtime: observe.instrumentRuntime(new ServerUpdater({ api: runtime, serverStateFile: global.serverStateFile })),
     // Certificates, CA bundles and crt-list lines through the runtime API: a rotated Secret serves without a reload.
     certificates: new CertUpdater(new SslRuntime({ socketPath: global.adminSocket })),
+    maps: new MapUpdater(runtime),
     render,
     global,
     logger: o.logger.child({ component: 'reconcile' }),

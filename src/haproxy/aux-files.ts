@@ -3,19 +3,25 @@
  * crt-lists: render/tls-files.ts), by path relative to the state directory.
  * Every one holds or points at key material: files are mode 0600 and their
  * directories 0700. Only paths under `certs/` are managed (written, read back
- * on adoption, removed when no longer referenced).
+ * on adoption, removed when no longer referenced), and routing maps under
+ * `maps/` (render/routing-maps.ts).
  */
 import { mkdir, readdir, readFile, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join, normalize, relative, sep } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { CERTS_DIR, isTlsFile } from '../render/tls-files.js';
+import { MAPS_DIR, isMapFile } from '../render/routing-maps.js';
+
+/** The directories of managed files: certificates and routing maps. */
+const MANAGED_DIRS = [CERTS_DIR, MAPS_DIR];
 
 export type AuxFiles = ReadonlyMap<string, string>;
 
 function safePath(dir: string, rel: string): string {
   const n = normalize(rel);
-  if (!isTlsFile(n.split(sep).join('/')) || n.startsWith('..') || n.includes(`${sep}..${sep}`)) {
-    throw new Error(`refusing to write ${JSON.stringify(rel)}: auxiliary files live under ${CERTS_DIR}/ in the state directory`);
+  const posixPath = n.split(sep).join('/');
+  if (!(isTlsFile(posixPath) || isMapFile(posixPath)) || n.startsWith('..') || n.includes(`${sep}..${sep}`)) {
+    throw new Error(`refusing to write ${JSON.stringify(rel)}: auxiliary files live under ${CERTS_DIR}/ or ${MAPS_DIR}/ in the state directory`);
   }
   return join(dir, n);
 }
@@ -44,7 +50,7 @@ export async function readAuxFiles(dir: string): Promise<Map<string, string>> {
       else if (e.isFile() && !e.name.startsWith('.')) out.set(relative(dir, p).split(sep).join('/'), await readFile(p, 'utf8'));
     }
   };
-  await walk(join(dir, CERTS_DIR));
+  for (const d of MANAGED_DIRS) await walk(join(dir, d));
   return out;
 }
 
@@ -67,7 +73,7 @@ export async function removeUnreferenced(dir: string, keep: AuxFiles): Promise<s
     }
     return empty;
   };
-  await walk(join(dir, CERTS_DIR));
+  for (const d of MANAGED_DIRS) await walk(join(dir, d));
   return removed;
 }
 

@@ -479,6 +479,22 @@ const RENDERED_POLICY: readonly RegExp[] = [
   /^http-request deny deny_status [45][0-9]{2} if \{ sc_http_req_rate\(0\) gt [0-9]+ \}$/,
 ];
 
+const NOT_FOUND = String.raw`if !\{ var\(txn\.nh_rule\) -m found \}`;
+const SUFFIX = String.raw`( \{ var\(txn\.nh_host\) -m beg \. \})?`;
+const MAP_PATH = String.raw`/[A-Za-z0-9._/-]+/maps/[A-Za-z0-9_.:-]+`;
+/** Lines of routing by maps (render/routing-maps.ts), in the exact shape the controller renders. */
+const RENDERED_MAP_ROUTING: readonly RegExp[] = [
+  new RegExp(String.raw`^http-request set-var\(txn\.nh_host\) req\.hdr\(host\),field\(1,:\),lower ${NOT_FOUND}$`),
+  new RegExp(String.raw`^http-request set-var\(txn\.nh_host\) var\(txn\.nh_host\),regsub\(\^\[\.\]\?\[\^\.\]\*,\) ${NOT_FOUND}$`),
+  new RegExp(String.raw`^http-request set-var-fmt\(txn\.nh_key\) (%\[var\(txn\.nh_host\)\])?%\[path\]/? ${NOT_FOUND}${SUFFIX}$`),
+  new RegExp(String.raw`^http-request set-var\(txn\.nh_rule\) var\(txn\.nh_key\),map_(str|beg)_int\(${MAP_PATH}\.(exact|routes)\.map\) ${NOT_FOUND}${SUFFIX}$`),
+  /^http-request set-var\(txn\.nh_slot\) rand\(1000\) if \{ var\(txn\.nh_rule\) -m found \}$/,
+  new RegExp(
+    String.raw`^http-request set-var\(txn\.nh_backend\) var\(txn\.nh_rule\),mul\(1000\),add\(txn\.nh_slot\),map_int\(${MAP_PATH}\.backends\.map\) if \{ var\(txn\.nh_rule\) -m found \}$`,
+  ),
+  /^use_backend %\[var\(txn\.nh_backend\)\] if \{ var\(txn\.nh_backend\) -m found \}$/,
+];
+
 /** A `userlist` line as render/policy.ts writes it: a user and a crypt hash, single-quoted. */
 function userLineOk(words: readonly HaproxyWord[]): boolean {
   const t = words.map((w) => w.text);
@@ -544,7 +560,7 @@ export function checkRenderedConfig(text: string): RenderedProblem[] {
       section === 'frontend' &&
       texts.length === 7 &&
       texts[0] === 'acl' &&
-      /^r\d+_hdr$/.test(texts[1]!) &&
+      /^[ra]\d+_hdr$/.test(texts[1]!) &&
       /^req\.fhdr\([A-Za-z0-9][A-Za-z0-9_.-]*\)$/.test(texts[2]!) &&
       texts[3] === '-m' &&
       texts[4] === 'str' &&
@@ -554,6 +570,7 @@ export function checkRenderedConfig(text: string): RenderedProblem[] {
       return;
     }
     if (section === 'frontend' && words.every(isPlain) && RENDERED_POLICY.some((re) => re.test(texts.join(' ')))) return;
+    if (section === 'frontend' && words.every(isPlain) && RENDERED_MAP_ROUTING.some((re) => re.test(texts.join(' ')))) return;
     const shape = RENDERED[section][texts[0] ?? ''];
     if (shape) {
       if (!words.every(isPlain) || !shape(texts)) add(`"${texts[0]}" is not in the shape the controller renders`);

@@ -7,6 +7,7 @@
 import type { Issue } from '../model/types.js';
 import { certificateSummary, type Plan, type ServerOp } from '../reconcile/plan.js';
 import { describeCertOp, type CertOp } from '../reconcile/cert-plan.js';
+import type { MapOp } from '../reconcile/map-plan.js';
 import type { BackendModel, ConfigModel, FrontendModel } from '../render/model.js';
 
 export const PLAN_REPORT_VERSION = 'node-haproxy.io/plan/v1';
@@ -29,7 +30,11 @@ export interface PlanProblem {
 }
 
 export interface RuntimeOperation {
-  op: ServerOp['op'];
+  /** A server operation, or `replace-map` (a routing map swapped whole: reconcile/map-plan.ts; backend, server and address are then empty). */
+  op: ServerOp['op'] | MapOp['op'];
+  /** replace-map: the map file (relative to the state directory) and how many entries the new version has. */
+  map?: string;
+  entries?: number;
   /** HAProxy backend (proxy) name, `namespace_name`. */
   backend: string;
   server: string;
@@ -165,15 +170,28 @@ export function explainPlan(input: { plan: Plan; desired: ConfigModel; running: 
     problems,
     operations:
       plan.kind === 'runtime'
-        ? plan.ops.map((o) => ({
-            op: o.op,
-            backend: o.backend,
-            server: o.server.name,
-            address: o.server.endpoint,
-            weight: o.server.weight,
-            state: o.server.state,
-            description: describeOp(o),
-          }))
+        ? [
+            ...plan.ops.map((o) => ({
+              op: o.op,
+              backend: o.backend,
+              server: o.server.name,
+              address: o.server.endpoint,
+              weight: o.server.weight,
+              state: o.server.state,
+              description: describeOp(o),
+            })),
+            ...(plan.maps ?? []).map((m) => ({
+              op: m.op,
+              backend: '',
+              server: '',
+              address: '',
+              weight: 0,
+              state: '',
+              map: m.file,
+              entries: m.entries.length,
+              description: `map update (${m.entries.length} entries): replace ${m.file}`,
+            })),
+          ]
         : [],
     certificateOperations: plan.kind === 'runtime' ? (plan.certOps ?? []).map((o) => ({ op: o.op, description: describeCertOp(o) })) : [],
     reasons: plan.kind === 'reload' ? plan.reasons : [],

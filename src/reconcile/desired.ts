@@ -35,5 +35,7 @@ export function computeDesired(
   // Auxiliary files: certificates, crt-lists and client CA bundles of TLS binds, and backend CA bundles.
   const files = tlsFiles(resolution.frontends, resolution.tls, global.stateDir ?? stateDirOf(global));
   for (const [path, content] of backendFiles(model)) files.set(path, content);
+  // Routing maps (render/routing-maps.ts): changes to them alone apply at run time (reconcile/map-plan.ts).
+  for (const [path, content] of Object.entries(model.mapFiles ?? {})) files.set(path, content);
   return { resolution, model, text, files, renderMs: now() - t0 };
 }

@@ -20,6 +20,8 @@ import { plan, type Plan, type ServerOp } from './plan.js';
 import { describeCertOp, type CertOp } from './cert-plan.js';
 import { CertUpdateError } from './cert-updater.js';
 import { changedFiles } from '../render/tls-files.js';
+import type { MapOp } from './map-plan.js';
+import type { MapExecutor } from './map-updater.js';
 import { Refusals } from './refusals.js';
 import { CERTIFICATES_IN_USE, emptyTlsInUse, type TlsInUse } from '../model/tls.js';
 import type { StoreSnapshot } from './store.js';
@@ -142,6 +144,8 @@ export interface PassOptions {
   caFileRuntime?: boolean;
   /** HAProxy's tune.bufsize: a certificate whose command is larger reloads instead. Default 16384. */
   cliBufsizeBytes?: number;
+  /** Replaces routing maps at run time (reconcile/map-updater.ts); without it, a map change reloads. */
+  maps?: MapExecutor;
   render: ConfigRenderer;
   global: GlobalSettings;
   logger: Logger;
@@ -333,7 +337,7 @@ export class ReconcilePass {
         : { kind: 'reload', reasons: ['the adopted HAProxy runs a configuration this controller has no record of'] };
     }
     const r = running?.model ? { text: running.text, model: running.model, files: running.files } : undefined;
-    return plan(desired, r, {
+    const p = plan(desired, r, {
       runtimeUpdates: this.o.runtimeUpdates && !!this.o.runtime,
       maxRuntimeOps: this.o.maxRuntimeOps,
       dynamicServerCookies: this.o.dynamicServerCookies,
@@ -342,6 +346,9 @@ export class ReconcilePass {
           ? { stateDir: this.o.global.stateDir ?? stateDirOf(this.o.global), caFileRuntime: this.o.caFileRuntime, bufsizeBytes: this.o.cliBufsizeBytes }
           : undefined,
     });
+    // Without a map executor, routing map changes reload.
+    if (p.kind === 'runtime' && p.maps?.length && !this.o.maps) return { kind: 'reload', reasons: [`${p.summary}, and no map updater is configured`] };
+    return p;
   }
 
   private async startHaproxy(desired: Desired, version: number): Promise<{ kind: PassKind; reasons: string[] } | undefined> {
@@ -396,6 +403,14 @@ export class ReconcilePass {
         await this.o.runtime!.execute(p.ops);
       } catch (err) {
         return fallBack('runtime update', err, false);
+      }
+    }
+    // Routing maps (reconcile/map-plan.ts), after the servers they may route to.
+    if ((p.maps ?? []).length > 0) {
+      try {
+        await this.o.maps!.execute(p.maps!);
+      } catch (err) {
+        return fallBack('routing map update', err, false);
       }
     }
     await this.o.haproxy.writeRunningConfig(desired.text, desired.files);

@@ -18,6 +18,9 @@
 import type { BackendModel, ConfigModel, ServerModel } from '../render/model.js';
 import { changedFiles } from '../render/tls-files.js';
 import { planCertificates, type CertOp, type CertPlanOptions } from './cert-plan.js';
+import { isMapFile } from '../render/routing-maps.js';
+import { aclRuleReasons, planMaps, summarizeMaps, type MapOp } from './map-plan.js';
+import { stateDirOf } from '../render/model.js';
 
 export type ServerOp =
   | { op: 'add'; backend: string; server: ServerModel }
@@ -28,10 +31,12 @@ export type ServerOp =
 
 /**
  * A runtime plan: certificate operations (`certOps`, reconcile/cert-plan.ts,
- * applied first) and server operations. Its auxiliary files are written
- * before either runs.
+ * applied first), server operations, and routing maps to replace (`maps`,
+ * reconcile/map-plan.ts, applied after the servers they may route to). Its
+ * auxiliary files are written before any of them runs.
  */
-export type Plan = { kind: 'noop' } | { kind: 'runtime'; ops: ServerOp[]; certOps?: CertOp[]; summary: string } | { kind: 'reload'; reasons: string[] };
+export type Plan =
+  { kind: 'noop' } | { kind: 'runtime'; ops: ServerOp[]; certOps?: CertOp[]; maps?: MapOp[]; summary: string } | { kind: 'reload'; reasons: string[] };
 
 export interface Rendered {
   model: ConfigModel;
@@ -166,18 +171,31 @@ export function plan(desired: Rendered, running: Rendered | undefined, options: 
 
   const reasons: string[] = [];
   let certOps: CertOp[] = [];
-  if (files.length > 0) {
-    // Certificates change at run time when the running files are known (not for an adopted HAProxy whose files were not read).
+  // Certificate files (everything but the routing maps): at run time when the running files are known
+  // (not for an adopted HAProxy whose files were not read).
+  const certFiles = files.filter((f) => !isMapFile(f));
+  if (certFiles.length > 0) {
     if (options.certificates && running.files) {
-      const cert = planCertificates(running.files, desired.files ?? new Map(), { ...options.certificates, runningConfig: running.text });
+      const withoutMaps = (m: ReadonlyMap<string, string> | undefined) => new Map([...(m ?? new Map<string, string>())].filter(([f]) => !isMapFile(f)));
+      const cert = planCertificates(withoutMaps(running.files), withoutMaps(desired.files), { ...options.certificates, runningConfig: running.text });
       if (cert.kind === 'reload') reasons.push(...cert.reasons);
       else if (cert.kind === 'runtime') certOps = cert.ops;
     } else {
-      reasons.push(...files.map((f) => `file ${f} ${!running.files?.has(f) ? 'added' : !desired.files?.has(f) ? 'removed' : 'changed'}`));
+      reasons.push(...certFiles.map((f) => `file ${f} ${!running.files?.has(f) ? 'added' : !desired.files?.has(f) ? 'removed' : 'changed'}`));
     }
   }
+  // Routing maps: replaced at run time when HAProxy has them loaded (reconcile/map-plan.ts).
+  const maps = planMaps({
+    changed: files,
+    desired: desired.files,
+    running: running.files,
+    runningModel: running.model,
+    stateDir: desired.model.global.stateDir ?? stateDirOf(desired.model.global),
+  });
+  reasons.push(...maps.reasons);
   if (stableJson(desired.model.global) !== stableJson(running.model.global)) reasons.push('global settings changed');
   diffNamed('frontend', desired.model.frontends, running.model.frontends, (a, b) => stableJson(a) === stableJson(b), reasons);
+  reasons.push(...aclRuleReasons(desired.model, running.model));
   // Each backend's structure serialized once (100,000 servers: this loop is the planner's cost).
   const structure = new Map<BackendModel, string>();
   const structureOf = (b: BackendModel): string => {
@@ -195,12 +213,16 @@ export function plan(desired: Rendered, running: Rendered | undefined, options: 
     for (const op of serverOps(d, r, reasons, options)) ops.push(op);
   }
 
-  if (reasons.length === 0 && ops.length === 0 && desired.text !== running.text) {
+  if (reasons.length === 0 && ops.length === 0 && maps.ops.length === 0 && desired.text !== running.text) {
     // The text differs but no modelled field does: only a template change can do that.
     reasons.push('configuration text changed');
   }
-  if (reasons.length === 0 && ops.length > 0 && !options.runtimeUpdates) {
-    reasons.push(`${ops.length} server change(s) and runtime updates are disabled`);
+  if (reasons.length === 0 && (ops.length > 0 || maps.ops.length > 0) && !options.runtimeUpdates) {
+    reasons.push(
+      maps.ops.length > 0 && ops.length === 0
+        ? `${summarizeMaps(maps.ops)} and runtime updates are disabled`
+        : `${ops.length} server change(s) and runtime updates are disabled`,
+    );
   }
   const budget = options.maxRuntimeOps ?? DEFAULT_MAX_RUNTIME_OPS;
   if (reasons.length === 0 && ops.length > budget) {
@@ -213,11 +235,18 @@ export function plan(desired: Rendered, running: Rendered | undefined, options: 
     return { kind: 'reload', reasons: shown };
   }
   // Only auxiliary files HAProxy does not use any more (or uses unchanged) differ: a runtime plan with no operation writes them.
-  const summary = [certOps.length > 0 ? certificateSummary(certOps.length) : '', ops.length > 0 ? summarize(ops) : ''].filter(Boolean).join(', ');
+  const summary = [
+    certOps.length > 0 ? certificateSummary(certOps.length) : '',
+    ops.length > 0 ? summarize(ops) : '',
+    maps.ops.length > 0 ? summarizeMaps(maps.ops) : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
   return {
     kind: 'runtime',
     ops,
     ...(certOps.length > 0 ? { certOps } : {}),
+    ...(maps.ops.length > 0 ? { maps: maps.ops } : {}),
     summary: summary || 'auxiliary files rewritten, nothing to change in HAProxy',
   };
 }

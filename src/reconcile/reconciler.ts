@@ -12,6 +12,7 @@
  * time and only the latest, pausing while a pass runs: the save is never on
  * the path of a change.
  */
+import type { MapExecutor } from './map-updater.js';
 import { EventEmitter } from 'node:events';
 import type { GlobalSettings } from '../render/model.js';
 import type { ConfigRenderer } from '../render/render.js';
@@ -49,6 +50,8 @@ export interface ReconcilerOptions {
   runtime?: RuntimeExecutor;
   /** Certificates through the runtime API (cert-updater.ts); without it a changed certificate reloads. */
   certificates?: CertificateExecutor;
+  /** Replaces routing maps at run time (reconcile/map-updater.ts); without it, a map change reloads. */
+  maps?: MapExecutor;
   render: ConfigRenderer;
   global: GlobalSettings;
   logger: Logger;
@@ -72,8 +75,8 @@ export interface ReconcilerEvents {
 }
 
 export class Reconciler extends EventEmitter<ReconcilerEvents> {
-  private readonly o: Required<Omit<ReconcilerOptions, 'runtime' | 'certificates' | 'persistence' | 'maxRuntimeOps'>> &
-    Pick<ReconcilerOptions, 'runtime' | 'certificates' | 'persistence' | 'maxRuntimeOps'>;
+  private readonly o: Required<Omit<ReconcilerOptions, 'runtime' | 'certificates' | 'maps' | 'persistence' | 'maxRuntimeOps'>> &
+    Pick<ReconcilerOptions, 'runtime' | 'certificates' | 'maps' | 'persistence' | 'maxRuntimeOps'>;
   private readonly pass: ReconcilePass;
   private lastPassEnd = -Infinity;
   private timer: NodeJS.Timeout | undefined;
@@ -107,6 +110,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       haproxy: this.o.haproxy,
       runtime: this.o.runtime,
       certificates: this.o.certificates,
+      maps: this.o.maps,
       render: this.o.render,
       global: this.o.global,
       logger: this.o.logger,

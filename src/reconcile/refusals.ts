@@ -17,7 +17,8 @@
 import { blameSections } from '../haproxy/check-output.js';
 import type { Declared } from '../model/resolve.js';
 import { RAW_CONFIG_FIELD, rawConfigLines } from '../model/raw-config.js';
-import type { Issue, Resource, ResourceKey } from '../model/types.js';
+import type { Issue, Resource, ResourceKey, RouteRule } from '../model/types.js';
+import { isMapRoutable, normaliseRule } from '../model/routing.js';
 import type { Desired } from './desired.js';
 
 interface Refusal {
@@ -99,14 +100,23 @@ function fieldOf(resource: Resource, lineText: string | undefined): string {
   if (/^bind\s/.test(lineText)) return 'spec.binds';
   if (resource.kind === 'Frontend') {
     // A routing ACL (src/render/routing.ts names them r<rule>_<condition>): a regular expression HAProxy refuses.
-    const acl = /^acl r(\d+)_(path|hdr(\d*)|query(\d+))\s/.exec(lineText);
-    const rule = acl ? resource.spec.rules[Number(acl[1])] : undefined;
+    // Routed by maps (src/render/routing-maps.ts), ACL rules are named a<k>_<condition>: k counts ACL rules only.
+    const acl = /^acl ([ra])(\d+)_(path|hdr(\d*)|query(\d+))\s/.exec(lineText);
+    const index = !acl ? -1 : acl[1] === 'r' ? Number(acl[2]) : aclRuleIndex(resource.spec.rules, Number(acl[2]));
+    const rule = index >= 0 ? resource.spec.rules[index] : undefined;
     if (acl && rule) {
-      const f = `spec.rules[${acl[1]}]`;
-      if (acl[2] === 'path') return rule.matches?.path ? `${f}.matches.path.value` : `${f}.pathPrefix`;
-      if (acl[4] !== undefined) return `${f}.matches.queryParams[${acl[4]}].value`;
-      return rule.matches?.headers ? `${f}.matches.headers[${Number(acl[3] || 0)}].value` : `${f}.header.value`;
+      const f = `spec.rules[${index}]`;
+      if (acl[3] === 'path') return rule.matches?.path ? `${f}.matches.path.value` : `${f}.pathPrefix`;
+      if (acl[5] !== undefined) return `${f}.matches.queryParams[${acl[5]}].value`;
+      return rule.matches?.headers ? `${f}.matches.headers[${Number(acl[4] || 0)}].value` : `${f}.header.value`;
     }
   }
   return 'spec';
+}
+
+/** The list index of the k-th rule routed by ACL (not map-routable), or -1. */
+function aclRuleIndex(rules: readonly RouteRule[], k: number): number {
+  let n = 0;
+  for (let i = 0; i < rules.length; i++) if (!isMapRoutable(normaliseRule(rules[i]!).matches) && n++ === k) return i;
+  return -1;
 }

@@ -13,6 +13,7 @@ import { HASH_BALANCE, type Backend, type CaRef, type Frontend, type MemberState
 import { backendPolicy, frontendPolicy, memberPolicyParams, type UserlistModel } from './policy.js';
 import { tlsBindOptions } from './tls-files.js';
 import { routingLines } from './routing.js';
+import { mapRoutingLines, usesMaps, type AclRuleNote } from './routing-maps.js';
 
 export interface GlobalSettings {
   /** Stats socket (runtime API), `expose-fd listeners` for hitless reloads. */
@@ -33,6 +34,12 @@ export interface GlobalSettings {
   statsListener?: { address: string; port: number };
   /** Absolute state directory: TLS files (render/tls-files.ts) are named by absolute path under it. */
   stateDir?: string;
+  /**
+   * Route host/path rules through map files (render/routing-maps.ts), so their
+   * changes apply at run time. The controller sets it; without it, every rule is
+   * an ACL (render/routing.ts, phase 1).
+   */
+  routingMaps?: boolean;
 }
 
 /**
@@ -85,6 +92,14 @@ export interface ConfigModel {
   global: GlobalSettings;
   frontends: FrontendModel[];
   backends: BackendModel[];
+  /**
+   * Routing map files (render/routing-maps.ts) by path relative to the state
+   * directory: auxiliary files, outside the frontends so that the planner
+   * compares them as files (a map change is a runtime change), not as structure.
+   */
+  mapFiles?: Record<string, string>;
+  /** Rules of map-routed frontends that haproxy.cfg holds, by frontend name: the planner names them in reload reasons. */
+  aclRules?: Record<string, AclRuleNote[]>;
 }
 
 export { endpoint, proxyName } from '../model/naming.js';
@@ -120,7 +135,13 @@ const KEEPALIVE_OPTION = {
   close: 'option httpclose',
 } as const;
 
-function frontendModel(f: Frontend, tls: readonly BindTlsMaterial[] | undefined, stateDir: string | undefined): FrontendModel {
+function frontendModel(
+  f: Frontend,
+  tls: readonly BindTlsMaterial[] | undefined,
+  stateDir: string | undefined,
+  maps?: Map<string, string>,
+  notes?: Map<string, AclRuleNote[]>,
+): FrontendModel {
   const s = f.spec;
   const ns = f.metadata.namespace;
   const lines: string[] = [];
@@ -156,7 +177,15 @@ function frontendModel(f: Frontend, tls: readonly BindTlsMaterial[] | undefined,
   lines.push(...rawConfigLines(f));
 
   // Routing (http mode): src/render/routing.ts.
-  const { acls, routes } = routingLines(ns, s.rules);
+  const { acls, routes } =
+    maps && stateDir && s.mode === 'http' && usesMaps(s.rules)
+      ? (() => {
+          const r = mapRoutingLines(ns, name, s.rules, stateDir);
+          for (const [path, content] of r.files) maps.set(path, content);
+          if (r.aclRules.length > 0) notes?.set(name, r.aclRules);
+          return r;
+        })()
+      : routingLines(ns, s.rules);
   (s.sniRoutes ?? []).forEach((route, i) => {
     // One ACL, one line per name (ORed); names compared in lower case, wildcards as host rules do.
     const acl = `sni${i}`;
@@ -308,9 +337,16 @@ export function buildConfigModel(input: {
 }): ConfigModel {
   const byName = <T extends { name: string }>(a: T, b: T) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   const stateDir = input.global.stateDir ?? stateDirOf(input.global);
-  return {
+  const maps = input.global.routingMaps ? new Map<string, string>() : undefined;
+  const notes = new Map<string, AclRuleNote[]>();
+  const model: ConfigModel = {
     global: { statsListener: undefined, maxconn: undefined, closeSpreadTime: undefined, ...input.global },
-    frontends: input.frontends.map((f) => frontendModel(f, input.tls?.get(`Frontend/${f.metadata.namespace}/${f.metadata.name}`), stateDir)).sort(byName),
+    frontends: input.frontends
+      .map((f) => frontendModel(f, input.tls?.get(`Frontend/${f.metadata.namespace}/${f.metadata.name}`), stateDir, maps, notes))
+      .sort(byName),
     backends: input.backends.map((b) => cachedBackendModel(b, stateDir, input.secrets)).sort(byName),
   };
+  if (maps && maps.size > 0) model.mapFiles = Object.fromEntries([...maps].sort(([a], [b]) => (a < b ? -1 : 1)));
+  if (notes.size > 0) model.aclRules = Object.fromEntries(notes);
+  return model;
 }

@@ -34,11 +34,11 @@ const PATH_VAR = 'txn.nh_path';
 const DEFAULT_PORT = { http: 80, https: 443 } as const;
 
 /** The ACL lines of rule `i` and the names a condition lists (all must match). */
-function conditions(i: number, m: NormalRule['matches']): { acls: string[]; conds: string[] } {
+export function conditions(i: number, m: NormalRule['matches'], prefix = 'r'): { acls: string[]; conds: string[] } {
   const acls: string[] = [];
   const conds: string[] = [];
   if (m.host) {
-    const acl = `r${i}_host`;
+    const acl = `${prefix}${i}_host`;
     const host = m.host.toLowerCase();
     acls.push(
       host.startsWith('*.') ? `acl ${acl} req.hdr(host),field(1,:),lower -m end ${host.slice(1)}` : `acl ${acl} req.hdr(host),field(1,:),lower -m str ${host}`,
@@ -47,7 +47,7 @@ function conditions(i: number, m: NormalRule['matches']): { acls: string[]; cond
   }
   const p = m.path;
   if (p) {
-    const acl = `r${i}_path`;
+    const acl = `${prefix}${i}_path`;
     if (p.type === 'RegularExpression') {
       acls.push(`acl ${acl} path -m reg -- ${haproxyQuote(p.value)}`);
       conds.push(acl);
@@ -68,19 +68,19 @@ function conditions(i: number, m: NormalRule['matches']): { acls: string[]; cond
     // The whole value of a header sent once: req.fhdr does not split on commas (req.hdr
     // would match `yes` in `no, yes`), and a header sent twice is one comma-joined value
     // (RFC 9110), so it must occur once. `--` ends the flags: a value like `-i` is a pattern.
-    const acl = j === 0 ? `r${i}_hdr` : `r${i}_hdr${j}`;
+    const acl = j === 0 ? `${prefix}${i}_hdr` : `${prefix}${i}_hdr${j}`;
     acls.push(`acl ${acl}_once req.fhdr_cnt(${h.name}) eq 1`);
     acls.push(`acl ${acl} req.fhdr(${h.name}) -m ${h.type === 'RegularExpression' ? 'reg' : 'str'} -- ${haproxyQuote(h.value)}`);
     conds.push(`${acl}_once`, acl);
   });
   m.queryParams?.forEach((q, j) => {
-    const acl = `r${i}_query${j}`;
+    const acl = `${prefix}${i}_query${j}`;
     acls.push(`acl ${acl} url_param(${q.name}) -m ${q.type === 'RegularExpression' ? 'reg' : 'str'} -- ${haproxyQuote(q.value)}`);
     conds.push(acl);
   });
   if (m.method) {
-    acls.push(`acl r${i}_method method ${m.method}`);
-    conds.push(`r${i}_method`);
+    acls.push(`acl ${prefix}${i}_method method ${m.method}`);
+    conds.push(`${prefix}${i}_method`);
   }
   return { acls, conds };
 }
@@ -118,7 +118,7 @@ function redirectPaths(rule: NormalRule, path: PathModifier | undefined): { cond
   ];
 }
 
-function redirectLines(rule: NormalRule, rr: RequestRedirect, when: string): string[] {
+export function redirectLines(rule: NormalRule, rr: RequestRedirect, when: string): string[] {
   const scheme = rr.scheme ?? '%[ssl_fc,iif(https,http)]';
   let authority: string;
   if (rr.port !== undefined) {
@@ -136,7 +136,7 @@ function redirectLines(rule: NormalRule, rr: RequestRedirect, when: string): str
   );
 }
 
-function rewriteLines(rule: NormalRule, u: UrlRewrite, when: string): string[] {
+export function rewriteLines(rule: NormalRule, u: UrlRewrite, when: string): string[] {
   const out: string[] = [];
   if (u.hostname) out.push(`http-request set-header Host ${u.hostname} if ${when}`);
   const path = u.path;
@@ -158,7 +158,7 @@ function rewriteLines(rule: NormalRule, u: UrlRewrite, when: string): string[] {
   return out;
 }
 
-function headerLines(side: 'http-request' | 'http-response', h: HeaderModifier, when: string): string[] {
+export function headerLines(side: 'http-request' | 'http-response', h: HeaderModifier, when: string): string[] {
   return [
     ...(h.set ?? []).map((x) => `${side} set-header ${x.name} ${haproxyQuote(lit(x.value))} if ${when}`),
     ...(h.add ?? []).map((x) => `${side} add-header ${x.name} ${haproxyQuote(lit(x.value))} if ${when}`),

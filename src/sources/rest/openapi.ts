@@ -193,12 +193,14 @@ function schemas(): Record<string, Schema> {
     ]),
     RuntimeOperation: obj(
       {
-        op: { type: 'string', enum: ['add', 'del', 'addr', 'weight', 'state'] },
+        op: { type: 'string', enum: ['add', 'del', 'addr', 'weight', 'state', 'replace-map'] },
         backend: str,
         server: str,
         address: str,
         weight: int,
         state: str,
+        map: str,
+        entries: int,
         description: str,
       },
       ['op', 'backend', 'server', 'address', 'weight', 'state', 'description'],

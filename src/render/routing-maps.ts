@@ -1,0 +1,206 @@
+/**
+ * HTTP routing through HAProxy maps (issue 12, phase 2; docs/decisions/0011-http-routing.md). Pure.
+ *
+ * Host and path rules ("map-routable": an exact or `*.suffix` host and an
+ * Exact or PathPrefix path, nothing else) are entries of two map files that
+ * yield the winning rule's id; their backends (one, or a weighted split over
+ * 1,000 slots) are ranges of a third, `map_int` keyed by `ruleId*1000 + slot`
+ * (the backends of ACL rules stay `use_backend` lines in haproxy.cfg). haproxy.cfg holds only fixed lookups, the ACL rules
+ * (headers, query parameters, method, regular expressions) and the filters,
+ * so adding, removing or retargeting a host/path rule, or changing a split's
+ * weights, changes map files only: reconcile/map-plan.ts applies that at run
+ * time, no reload.
+ *
+ * Rule ids, stable across map-only changes:
+ * - ACL rules: their position among the ACL rules (`a<k>_...` ACL names);
+ * - map-routable rules with filters: FILTERED_BASE + their position among those
+ *   (their filter lines in haproxy.cfg name the id);
+ * - other map-routable rules: UNFILTERED_BASE + their position among those (in
+ *   the maps only, so they may shift freely).
+ *
+ * Lookups, in the precedence of decision 0011: ACL rules in list order; then
+ * for the request's host, then its suffixes (`.b.example.com`, `.example.com`,
+ * ... : at most WILDCARD_LEVELS labels stripped, longest suffix first), then no
+ * host: the Exact-path map (`map_str`), then the PathPrefix map (`map_beg`,
+ * longest prefix whatever the line order). A PathPrefix `/v1` is the key
+ * `<host>/v1/` looked up with `<host><path>/`, so `/v1` and `/v1/x` match and
+ * `/v1x` does not.
+ */
+import { proxyName } from '../model/naming.js';
+import { isMapRoutable, normaliseRule, precedence, weightSlots, type NormalRule } from '../model/routing.js';
+import type { RouteRule } from '../model/types.js';
+import { conditions, headerLines, redirectLines, rewriteLines, type RoutingLines } from './routing.js';
+
+export const MAPS_DIR = 'maps';
+export const FILTERED_BASE = 100_000;
+export const UNFILTERED_BASE = 200_000;
+/** Most leading labels stripped from the Host when looking for a `*.suffix` rule. */
+export const WILDCARD_LEVELS = 8;
+
+export type MapKind = 'exact' | 'routes' | 'backends';
+
+/** Relative path (under the state directory) of a frontend's map file. */
+export const mapFile = (proxy: string, kind: MapKind): string => `${MAPS_DIR}/${proxy}.${kind}.map`;
+
+/** True for a path under the state directory that holds a routing map. */
+export const isMapFile = (relativePath: string): boolean => relativePath.startsWith(`${MAPS_DIR}/`) && relativePath.endsWith('.map');
+
+const RULE = 'txn.nh_rule';
+const SLOT = 'txn.nh_slot';
+const HOST = 'txn.nh_host';
+const KEY = 'txn.nh_key';
+const BACKEND = 'txn.nh_backend';
+
+/** A frontend's rules have a host/path rule: it is routed by maps. */
+export function usesMaps(rules: readonly RouteRule[]): boolean {
+  return rules.some((r) => isMapRoutable(normaliseRule(r).matches));
+}
+
+export interface MapRouting extends RoutingLines {
+  /** Map files by path relative to the state directory → content (one `key value` line each). */
+  files: Map<string, string>;
+  /** The id of each rule, by list index. */
+  ids: number[];
+  /** Rules haproxy.cfg names (ACL rules, rules with filters): why, for the planner's reload reasons. */
+  aclRules: AclRuleNote[];
+}
+
+/** A rule rendered into haproxy.cfg: changing it reloads. `sig` identifies its content. */
+export interface AclRuleNote {
+  index: number;
+  why: string;
+  sig: string;
+}
+
+/** Why a rule is in haproxy.cfg rather than only in the maps, or undefined. */
+export function aclReason(rule: RouteRule): string | undefined {
+  const m = normaliseRule(rule).matches;
+  if (m.headers?.length) return 'uses a header match, which is routed by ACL';
+  if (m.queryParams?.length) return 'uses a query parameter match, which is routed by ACL';
+  if (m.method !== undefined) return 'uses a method match, which is routed by ACL';
+  if (m.path?.type === 'RegularExpression') return 'uses a regular expression path, which is routed by ACL';
+  if ((rule.filters?.length ?? 0) > 0) return 'has filters, which haproxy.cfg applies';
+  return undefined;
+}
+
+/** The rule id of each rule, by list index (see the module comment). */
+export function ruleIds(rules: readonly RouteRule[]): number[] {
+  let acl = 0;
+  let filtered = 0;
+  let plain = 0;
+  return rules.map((r) => {
+    if (!isMapRoutable(normaliseRule(r).matches)) return acl++;
+    return (r.filters?.length ?? 0) > 0 ? FILTERED_BASE + filtered++ : UNFILTERED_BASE + plain++;
+  });
+}
+
+/** The map key of a rule's host: the host, `.suffix` for `*.suffix`, empty for none. */
+const hostKey = (m: NormalRule['matches']): string => {
+  const h = m.host?.toLowerCase();
+  return h === undefined ? '' : h.startsWith('*.') ? h.slice(1) : h;
+};
+
+/** The ACL lines, routing lines and map files of a frontend's rules (http mode), routed by maps. */
+export function mapRoutingLines(namespace: string, proxy: string, rules: readonly RouteRule[], stateDir: string): MapRouting {
+  const normal = rules.map(normaliseRule);
+  const ids = ruleIds(rules);
+  const order = precedence(rules);
+  const abs = (kind: MapKind): string => `${stateDir.replace(/\/$/, '')}/${mapFile(proxy, kind)}`;
+  const acls: string[] = [];
+  const routes: string[] = [];
+  const exact = new Map<string, number>();
+  const prefix = new Map<string, number>();
+  const notFound = `!{ var(${RULE}) -m found }`;
+
+  for (const i of order) {
+    const m = normal[i]!.matches;
+    if (!isMapRoutable(m)) {
+      const c = conditions(ids[i]!, m, 'a');
+      acls.push(...c.acls);
+      routes.push(`http-request set-var(${RULE}) int(${ids[i]}) if ${notFound}${c.conds.length > 0 ? ` ${c.conds.join(' ')}` : ''}`);
+      continue;
+    }
+    const path = m.path ?? { type: 'PathPrefix' as const, value: '/' };
+    if (path.type === 'Exact') {
+      const key = hostKey(m) + path.value;
+      if (!exact.has(key)) exact.set(key, ids[i]!);
+    } else {
+      const key = hostKey(m) + (path.value.endsWith('/') ? path.value : `${path.value}/`);
+      if (!prefix.has(key)) prefix.set(key, ids[i]!);
+    }
+  }
+  const lookups = (cond: string): string[] => [
+    `http-request set-var-fmt(${KEY}) %[var(${HOST})]%[path] if ${notFound}${cond}`,
+    `http-request set-var(${RULE}) var(${KEY}),map_str_int(${abs('exact')}) if ${notFound}${cond}`,
+    `http-request set-var-fmt(${KEY}) %[var(${HOST})]%[path]/ if ${notFound}${cond}`,
+    `http-request set-var(${RULE}) var(${KEY}),map_beg_int(${abs('routes')}) if ${notFound}${cond}`,
+  ];
+  routes.push(`http-request set-var(${HOST}) req.hdr(host),field(1,:),lower if ${notFound}`);
+  routes.push(...lookups(''));
+  for (let level = 1; level <= WILDCARD_LEVELS; level++) {
+    routes.push(`http-request set-var(${HOST}) var(${HOST}),regsub(^[.]?[^.]*,) if ${notFound}`);
+    routes.push(...lookups(` { var(${HOST}) -m beg . }`));
+  }
+  routes.push(`http-request set-var-fmt(${KEY}) %[path] if ${notFound}`);
+  routes.push(`http-request set-var(${RULE}) var(${KEY}),map_str_int(${abs('exact')}) if ${notFound}`);
+  routes.push(`http-request set-var-fmt(${KEY}) %[path]/ if ${notFound}`);
+  routes.push(`http-request set-var(${RULE}) var(${KEY}),map_beg_int(${abs('routes')}) if ${notFound}`);
+  routes.push(`http-request set-var(${SLOT}) rand(1000) if { var(${RULE}) -m found }`);
+  routes.push(`http-request set-var(${BACKEND}) var(${RULE}),mul(1000),add(${SLOT}),map_int(${abs('backends')}) if { var(${RULE}) -m found }`);
+
+  // Filters: ACL rules and map-routable rules with filters, by their (stable) id.
+  const responses: string[] = [];
+  const backendLines: string[] = [];
+  const aclUses: string[] = [];
+  for (const i of order) {
+    const id = ids[i]!;
+    const when = `{ var(${RULE}) -m int ${id} }`;
+    for (const f of rules[i]!.filters ?? []) {
+      if (f.type === 'RequestRedirect') routes.push(...redirectLines(normal[i]!, f.requestRedirect!, when));
+      else if (f.type === 'URLRewrite') routes.push(...rewriteLines(normal[i]!, f.urlRewrite!, when));
+      else if (f.type === 'RequestHeaderModifier') routes.push(...headerLines('http-request', f.requestHeaderModifier!, when));
+      else responses.push(...headerLines('http-response', f.responseHeaderModifier!, when));
+    }
+    const backends = normal[i]!.backends;
+    const acl = !isMapRoutable(normal[i]!.matches);
+    weightSlots(backends.map((b) => b.weight)).forEach((slots, j) => {
+      if (!slots) return;
+      const target = proxyName(namespace, backends[j]!.name);
+      // An ACL rule's backends stay in haproxy.cfg (it reloads when it changes anyway, and says why).
+      if (!acl) backendLines.push(`${id * 1000 + slots[0]}:${id * 1000 + slots[1]} ${target}`);
+      else if (backends.length === 1) aclUses.push(`use_backend ${target} if ${when}`);
+      else aclUses.push(`use_backend ${target} if ${when} { var(${SLOT}) -m int ${slots[0]}:${slots[1]} }`);
+    });
+  }
+  routes.push(...responses, ...aclUses);
+  routes.push(`use_backend %[var(${BACKEND})] if { var(${BACKEND}) -m found }`);
+
+  const lines = (m: Map<string, number>): string =>
+    [...m]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([k, v]) => `${k} ${v}\n`)
+      .join('');
+  const files = new Map<string, string>([
+    [mapFile(proxy, 'exact'), lines(exact)],
+    [mapFile(proxy, 'routes'), lines(prefix)],
+    [mapFile(proxy, 'backends'), backendLines.map((l) => `${l}\n`).join('')],
+  ]);
+  const aclRules: AclRuleNote[] = [];
+  rules.forEach((r, index) => {
+    const why = aclReason(r);
+    if (why) aclRules.push({ index, why, sig: JSON.stringify([normal[index], r.filters ?? []]) });
+  });
+  return { acls, routes, files, ids, aclRules };
+}
+
+/** The `key value` entries of a map file's content (blank lines and `#` comments skipped). */
+export function parseMap(content: string): [string, string][] {
+  const out: [string, string][] = [];
+  for (const raw of content.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const sp = line.search(/\s/);
+    out.push(sp < 0 ? [line, ''] : [line.slice(0, sp), line.slice(sp).trim()]);
+  }
+  return out;
+}

@@ -1,0 +1,207 @@
+/**
+ * Routing through maps (issue 12, phase 2; docs/decisions/0011-http-routing.md)
+ * against real HAProxy with real requests: adding a host rule, retargeting a
+ * path and shifting a split's weights change traffic with the master's reload
+ * count unchanged, and the map files on disk equal the live maps (`show map`)
+ * afterwards; a rule to a new backend, and a header rule, reload, and say why
+ * (in the pass and in `node-haproxy plan`).
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { packageRoot } from '../../src/paths.js';
+import { PLAN_EXIT_CODES } from '../../src/plan/explain.js';
+import { API_VERSION, backendYaml, startTestController, type ControllerFixture } from '../helpers/controller.js';
+import { freePort } from '../helpers/haproxy.js';
+import { httpGet, startUpstreams } from '../helpers/upstream.js';
+import { RuntimeApi } from '../../src/haproxy/runtime.js';
+import { isMapFile, parseMap } from '../../src/render/routing-maps.js';
+
+const frontend = (port: number, rules: string) => `apiVersion: ${API_VERSION}
+kind: Frontend
+metadata:
+  name: web
+spec:
+  binds:
+    - { address: 127.0.0.1, port: ${port} }
+  defaultBackend: app
+  rules:
+${rules}`;
+
+const BASE = `
+    - { host: api.test, backend: api }
+    - { pathPrefix: /svc, backend: api }
+    - matches: { path: { type: PathPrefix, value: /split } }
+      backends: [{ name: api, weight: 90 }, { name: canary, weight: 10 }]
+`;
+
+async function fixture(t: TestContext) {
+  const up = await startUpstreams(t, 'app', 'api', 'canary', 'extra');
+  const port = await freePort();
+  const backends = ['app', 'api', 'canary'].map((n) => backendYaml(n, [{ name: 'm1', port: up[n]!.port }])).join('---\n');
+  const fx = await startTestController(t, { 'backends.yaml': backends, 'web.yaml': frontend(port, BASE) });
+  return { fx, port, up };
+}
+
+const to = async (port: number, path: string, host = 'x.test'): Promise<string> => (await httpGet(port, path, 3000, { host })).body;
+
+/** Writes the Frontend's rules and waits for the pass that applies them. */
+async function change(fx: ControllerFixture, port: number, rules: string) {
+  const pass = fx.nextPass((p) => p.kind !== 'noop' && p.kind !== 'waiting');
+  await fx.write('web.yaml', frontend(port, rules));
+  return pass;
+}
+
+/** Every map file on disk, compared with what HAProxy serves (`show map`). */
+async function assertDiskEqualsLive(fx: ControllerFixture): Promise<number> {
+  const api = new RuntimeApi({ socketPath: join(fx.stateDir, 'admin.sock') });
+  const files = fx.controller.reconciler.runningRendered()?.files ?? new Map<string, string>();
+  let checked = 0;
+  for (const rel of [...files.keys()].filter(isMapFile)) {
+    const disk = parseMap(await readFile(join(fx.stateDir, rel), 'utf8'));
+    const live = (await api.execute(`show map ${join(fx.stateDir, rel)}`))
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => l.trim().split(/\s+/).slice(1) as [string, string]);
+    const sort = (x: [string, string][]) => x.map((e) => e.join(' ')).sort();
+    assert.deepEqual(sort(live), sort(disk), `${rel}: live map differs from the file on disk`);
+    checked++;
+  }
+  return checked;
+}
+
+test('adding a host rule, retargeting a path and shifting weights apply at run time: no reload, files equal live maps', async (t) => {
+  const { fx, port } = await fixture(t);
+  const sup = fx.controller.supervisor;
+  const reloads = await sup.reloadCount();
+  assert.equal(await to(port, '/', 'api.test'), 'api');
+  assert.equal(await to(port, '/svc/x'), 'api');
+  assert.equal(await to(port, '/', 'new.test'), 'app');
+
+  // Add a host rule (listed first: precedence, not list order, decides).
+  let rules = `    - { host: new.test, backend: canary }\n${BASE}`;
+  let p = await change(fx, port, rules);
+  assert.equal(p.kind, 'runtime', JSON.stringify(p));
+  assert.match(p.summary ?? '', /map update \(\d+ entries/);
+  assert.equal(await to(port, '/', 'new.test'), 'canary');
+  assert.equal(await to(port, '/', 'api.test'), 'api', 'the other rules still route');
+
+  // Retarget a path to another existing backend.
+  rules = rules.replace('{ pathPrefix: /svc, backend: api }', '{ pathPrefix: /svc, backend: canary }');
+  p = await change(fx, port, rules);
+  assert.equal(p.kind, 'runtime', JSON.stringify(p));
+  assert.equal(await to(port, '/svc/x'), 'canary');
+  assert.equal(await to(port, '/svcx'), 'app', '/svcx is not under /svc');
+
+  // Shift the split: 90/10 → 50/50 → 0/100, within ±5% over 1,000 requests after the runtime shift.
+  for (const [a, c] of [
+    [50, 50],
+    [0, 100],
+  ] as const) {
+    rules = rules.replace(
+      /backends: \[\{ name: api, weight: \d+ \}, \{ name: canary, weight: \d+ \}\]/,
+      `backends: [{ name: api, weight: ${a} }, { name: canary, weight: ${c} }]`,
+    );
+    p = await change(fx, port, rules);
+    assert.equal(p.kind, 'runtime', JSON.stringify(p));
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 1000; i++) {
+      const b = await to(port, '/split/x');
+      counts.set(b, (counts.get(b) ?? 0) + 1);
+    }
+    t.diagnostic(`${a}/${c}: ${JSON.stringify([...counts])}`);
+    assert.ok(Math.abs((counts.get('api') ?? 0) - a * 10) <= 50, `api got ${counts.get('api') ?? 0} of 1000 (want ${a * 10} ± 50)`);
+    assert.ok(Math.abs((counts.get('canary') ?? 0) - c * 10) <= 50, `canary got ${counts.get('canary') ?? 0} of 1000 (want ${c * 10} ± 50)`);
+  }
+
+  // Removing a rule is a runtime change too.
+  rules = rules.replace('    - { host: new.test, backend: canary }\n', '');
+  p = await change(fx, port, rules);
+  assert.equal(p.kind, 'runtime', JSON.stringify(p));
+  assert.equal(await to(port, '/', 'new.test'), 'app');
+
+  assert.equal(await sup.reloadCount(), reloads, 'the master did not reload');
+  assert.equal(await assertDiskEqualsLive(fx), 3, 'three maps checked');
+});
+
+test('a rule to a new backend, or a header rule, reloads and says why', async (t) => {
+  const { fx, port, up } = await fixture(t);
+  const sup = fx.controller.supervisor;
+  const reloads = await sup.reloadCount();
+  const backends = ['app', 'api', 'canary', 'extra'].map((n) => backendYaml(n, [{ name: 'm1', port: up[n]!.port }])).join('---\n');
+  let p = fx.nextPass((x) => x.kind !== 'noop' && x.kind !== 'waiting');
+  await fx.write('backends.yaml', backends);
+  await p; // the new Backend alone: a reload (a new backend section)
+  const afterBackend = await sup.reloadCount();
+  assert.ok(afterBackend > reloads);
+  // Now that it runs, routing a rule to it is a map change.
+  p = change(fx, port, `    - { host: extra.test, backend: extra }\n${BASE}`);
+  assert.equal((await p).kind, 'runtime');
+  assert.equal(await to(port, '/', 'extra.test'), 'extra');
+  assert.equal(await sup.reloadCount(), afterBackend);
+
+  // A header rule is in haproxy.cfg: a reload, with the reason naming the rule.
+  const r = await change(fx, port, `    - { header: { name: X-Env, value: beta }, backend: canary }\n${BASE}`);
+  assert.equal(r.kind, 'reload');
+  assert.ok(
+    r.reasons.some((x) => /rule 0 uses a header match, which is routed by ACL/.test(x)),
+    r.reasons.join('; '),
+  );
+  assert.equal((await httpGet(port, '/svc/x', 3000, { 'x-env': 'beta' })).body, 'canary');
+  assert.equal(await to(port, '/svc/x'), 'api');
+  assert.equal(await assertDiskEqualsLive(fx), 3);
+});
+
+test('a rule to a backend HAProxy does not run yet reloads: "new backend"', async (t) => {
+  const { fx, port, up } = await fixture(t);
+  const p = fx.nextPass((x) => x.kind !== 'noop' && x.kind !== 'waiting');
+  // One file, one pass: the new Backend and the rule that routes to it.
+  await fx.write(
+    'web.yaml',
+    `${backendYaml('extra', [{ name: 'm1', port: up.extra!.port }])}---\n${frontend(port, `    - { host: extra.test, backend: extra }\n${BASE}`)}`,
+  );
+  const r = await p;
+  assert.equal(r.kind, 'reload', JSON.stringify(r));
+  assert.ok(
+    r.reasons.some((x) => x.startsWith('new backend default_extra')),
+    r.reasons.join('; '),
+  );
+  assert.equal(await to(port, '/', 'extra.test'), 'extra');
+  assert.equal(await assertDiskEqualsLive(fx), 3);
+});
+
+/** Runs the CLI; resolves with its exit status and output. */
+function cli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.on('error', reject);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+test('node-haproxy plan says "runtime: map update" for a host rule and names the header rule that reloads', async (t) => {
+  const { fx, port } = await fixture(t);
+  const repo = await mkdtemp(join(tmpdir(), 'nh-plan-maps-'));
+  t.after(() => rm(repo, { recursive: true, force: true }));
+  await cp(fx.manifests, repo, { recursive: true });
+  await writeFile(join(repo, 'web.yaml'), frontend(port, `    - { host: new.test, backend: canary }\n${BASE}`));
+  let r = await cli('plan', repo, '--state-dir', fx.stateDir);
+  assert.equal(r.status, PLAN_EXIT_CODES.runtime, r.stdout + r.stderr);
+  assert.match(r.stdout, /runtime: map update \(\d+ entries\): replace maps\/default_web\.routes\.map/);
+  assert.match(r.stdout, /runtime: map update \(\d+ entries\): replace maps\/default_web\.backends\.map/);
+  await writeFile(join(repo, 'web.yaml'), frontend(port, `    - { header: { name: X-Env, value: beta }, backend: canary }\n${BASE}`));
+  r = await cli('plan', repo, '--state-dir', fx.stateDir);
+  assert.equal(r.status, PLAN_EXIT_CODES.reload, r.stdout + r.stderr);
+  assert.match(r.stdout, /reload: frontend default_web: rule 0 uses a header match, which is routed by ACL/);
+});
