@@ -29,7 +29,7 @@
 import { proxyName } from '../model/naming.js';
 import { isMapRoutable, normaliseRule, precedence, weightSlots, type NormalRule } from '../model/routing.js';
 import type { RouteRule } from '../model/types.js';
-import { conditions, headerLines, redirectLines, rewriteLines, type RoutingLines } from './routing.js';
+import { conditions, filterLines, type RoutingLines } from './routing.js';
 
 export const MAPS_DIR = 'maps';
 export const FILTERED_BASE = 100_000;
@@ -155,12 +155,7 @@ export function mapRoutingLines(namespace: string, proxy: string, rules: readonl
   for (const i of order) {
     const id = ids[i]!;
     const when = `{ var(${RULE}) -m int ${id} }`;
-    for (const f of rules[i]!.filters ?? []) {
-      if (f.type === 'RequestRedirect') routes.push(...redirectLines(normal[i]!, f.requestRedirect!, when));
-      else if (f.type === 'URLRewrite') routes.push(...rewriteLines(normal[i]!, f.urlRewrite!, when));
-      else if (f.type === 'RequestHeaderModifier') routes.push(...headerLines('http-request', f.requestHeaderModifier!, when));
-      else responses.push(...headerLines('http-response', f.responseHeaderModifier!, when));
-    }
+    filterLines(rules[i]!, normal[i]!, when, routes, responses);
     const backends = normal[i]!.backends;
     const acl = !isMapRoutable(normal[i]!.matches);
     weightSlots(backends.map((b) => b.weight)).forEach((slots, j) => {

@@ -167,6 +167,20 @@ export function headerLines(side: 'http-request' | 'http-response', h: HeaderMod
 }
 
 /** True when a frontend's rules need the rule-id shape (a weighted split, filters, a redirect-only rule). */
+/**
+ * A rule's filters, in order, applied when `when` (its rule id) holds: request
+ * lines go to `requests`, response header changes to `responses`. Validation
+ * (model/routing.ts checkRule) requires the member that matches each filter's type.
+ */
+export function filterLines(rule: RouteRule, normal: NormalRule, when: string, requests: string[], responses: string[]): void {
+  for (const f of rule.filters ?? []) {
+    if (f.type === 'RequestRedirect') requests.push(...redirectLines(normal, f.requestRedirect!, when));
+    else if (f.type === 'URLRewrite') requests.push(...rewriteLines(normal, f.urlRewrite!, when));
+    else if (f.type === 'RequestHeaderModifier') requests.push(...headerLines('http-request', f.requestHeaderModifier!, when));
+    else responses.push(...headerLines('http-response', f.responseHeaderModifier!, when));
+  }
+}
+
 export function needsRuleId(rules: readonly RouteRule[]): boolean {
   return rules.some((r) => (r.filters?.length ?? 0) > 0 || (r.backends?.length ?? 1) !== 1);
 }
@@ -196,13 +210,7 @@ export function routingLines(namespace: string, rules: readonly RouteRule[]): Ro
   const uses: string[] = [];
   for (const i of order) {
     const when = `{ var(${RULE_VAR}) -m int ${i} }`;
-    // Validation (model/routing.ts checkRule) requires the member that matches each filter's type.
-    for (const f of rules[i]!.filters ?? []) {
-      if (f.type === 'RequestRedirect') routes.push(...redirectLines(normal[i]!, f.requestRedirect!, when));
-      else if (f.type === 'URLRewrite') routes.push(...rewriteLines(normal[i]!, f.urlRewrite!, when));
-      else if (f.type === 'RequestHeaderModifier') routes.push(...headerLines('http-request', f.requestHeaderModifier!, when));
-      else responses.push(...headerLines('http-response', f.responseHeaderModifier!, when));
-    }
+    filterLines(rules[i]!, normal[i]!, when, routes, responses);
     const backends = normal[i]!.backends;
     if (backends.length === 1) uses.push(`use_backend ${proxyName(namespace, backends[0]!.name)} if ${when}`);
     else {
