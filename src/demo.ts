@@ -149,6 +149,7 @@ node-haproxy demo is running. HAProxy listens on http://127.0.0.1:8080/
   curl -H 'X-Canary: yes' http://127.0.0.1:8080/        -> backend canary (header rule)
   curl -i http://127.0.0.1:8083/old/page                -> a 301 redirect (examples/routing.yaml: every routing feature)
   curl -i http://127.0.0.1:8081/                        -> HTTP policy: IP allow list, rate limit, CORS (examples/policy.yaml)
+  curl -i -u alice:secret http://127.0.0.1:8084/        -> basic auth from a Secret (examples/basic-auth.yaml; 401 without -u)
 
 Edit ${join(examples, 'frontend.yaml')} or backends.yaml: routing changes live.
 ${

@@ -22,7 +22,7 @@ async function dir(t: import('node:test').TestContext, files: Record<string, str
 test('validate: the examples are valid (exit 0)', () => {
   const r = run('validate', join(packageRoot(), 'examples'));
   assert.equal(r.status, 0, r.stdout + r.stderr);
-  assert.match(r.stderr, /8 resource\(s\) in 4 file\(s\): all valid/);
+  assert.match(r.stderr, /9 resource\(s\) in 5 file\(s\): all valid/);
 });
 
 test('validate: one line per problem naming file, document, resource and field (exit 1)', async (t) => {
