@@ -20,7 +20,6 @@ import { plan, type Plan, type ServerOp } from './plan.js';
 import { describeCertOp, type CertOp } from './cert-plan.js';
 import { CertUpdateError } from './cert-updater.js';
 import { changedFiles } from '../render/tls-files.js';
-import type { MapOp } from './map-plan.js';
 import type { MapExecutor } from './map-updater.js';
 import { Refusals } from './refusals.js';
 import { CERTIFICATES_IN_USE, emptyTlsInUse, type TlsInUse } from '../model/tls.js';
