@@ -7,7 +7,7 @@
 import type { Issue } from '../model/types.js';
 import { certificateSummary, type Plan, type ServerOp } from '../reconcile/plan.js';
 import { describeCertOp, type CertOp } from '../reconcile/cert-plan.js';
-import type { MapOp } from '../reconcile/map-plan.js';
+import { describeMapOp, mapOpEntries, type MapOp } from '../reconcile/map-plan.js';
 import type { BackendModel, ConfigModel, FrontendModel } from '../render/model.js';
 
 export const PLAN_REPORT_VERSION = 'node-haproxy.io/plan/v1';
@@ -30,9 +30,9 @@ export interface PlanProblem {
 }
 
 export interface RuntimeOperation {
-  /** A server operation, or `replace-map` (a routing map swapped whole: reconcile/map-plan.ts; backend, server and address are then empty). */
+  /** A server operation, `replace-map` (a routing map swapped whole: reconcile/map-plan.ts; backend, server and address are then empty), or `add-map`/`set-map`/`del-map` (one entry). */
   op: ServerOp['op'] | MapOp['op'];
-  /** replace-map: the map file (relative to the state directory) and how many entries the new version has. */
+  /** Map operations: the map file (relative to the state directory) and how many entries it writes (the new version's, or 1). */
   map?: string;
   entries?: number;
   /** HAProxy backend (proxy) name, `namespace_name`. */
@@ -188,8 +188,8 @@ export function explainPlan(input: { plan: Plan; desired: ConfigModel; running: 
               weight: 0,
               state: '',
               map: m.file,
-              entries: m.entries.length,
-              description: `map update (${m.entries.length} entries): replace ${m.file}`,
+              entries: mapOpEntries(m),
+              description: m.op === 'replace-map' ? `map update (${m.entries.length} entries): replace ${m.file}` : `map update: ${describeMapOp(m)}`,
             })),
           ]
         : [],

@@ -1,6 +1,8 @@
 /**
  * Applies routing map operations (reconcile/map-plan.ts) through HAProxy's
- * runtime API: per map, `prepare map` (a new, empty version), `add map @<ver>`
+ * runtime API, in order: a single entry with `add map`, `set map` or `del map`
+ * (one command each; the planner orders them so that no request sees a mix);
+ * a whole map with `prepare map` (a new, empty version), `add map @<ver>`
  * per entry, `commit map @<ver>` (the whole version swapped atomically;
  * HAProxy 2.4+; the entries go as payloads, a few hundred a command). Stops at the first refusal: a map not committed keeps its
  * old version, so requests never see half a map. The files on disk are written
@@ -43,6 +45,13 @@ export class MapUpdater implements MapExecutor {
   }
 
   private async apply(o: MapOp): Promise<void> {
+    if (o.op !== 'replace-map') {
+      // One entry of the live version: HAProxy answers nothing when it did it ("Key not found.", "entry not found." otherwise).
+      const command = o.op === 'del-map' ? `del map ${o.path} ${o.key}` : `${o.op === 'add-map' ? 'add' : 'set'} map ${o.path} ${o.key} ${o.value}`;
+      const reply = (await this.api.execute(command)).trim();
+      if (reply !== '') throw new Error(`"${command}": HAProxy answered ${JSON.stringify(reply.slice(0, 300))}`);
+      return;
+    }
     const expectEmpty = async (command: string, payload?: string): Promise<void> => {
       const reply = (await this.api.execute(command, payload)).trim();
       if (reply !== '') throw new Error(`"${command}": HAProxy answered ${JSON.stringify(reply.slice(0, 300))}`);

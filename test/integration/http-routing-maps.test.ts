@@ -173,6 +173,102 @@ test('a rule to a backend HAProxy does not run yet reloads: "new backend"', asyn
   assert.equal(await assertDiskEqualsLive(fx), 3);
 });
 
+/** The live entries of the frontend's maps: `<map kind> <key> <value>` → the entry's address in HAProxy (`show map`). */
+async function liveEntries(fx: ControllerFixture): Promise<Map<string, string>> {
+  const api = new RuntimeApi({ socketPath: join(fx.stateDir, 'admin.sock') });
+  const out = new Map<string, string>();
+  for (const kind of ['exact', 'routes', 'backends']) {
+    const reply = await api.execute(`show map ${join(fx.stateDir, `maps/default_web.${kind}.map`)}`);
+    for (const line of reply.split('\n').filter((l) => l.trim() !== '')) {
+      const [addr, key, value] = line.trim().split(/\s+/);
+      out.set(`${kind} ${key} ${value}`, addr!);
+    }
+  }
+  return out;
+}
+
+/** How many entries kept their place in HAProxy (same key, value and address): all of them unless a map was swapped whole. */
+const kept = (before: Map<string, string>, after: Map<string, string>): { same: number; common: number } => {
+  const common = [...before.keys()].filter((k) => after.has(k));
+  return { same: common.filter((k) => before.get(k) === after.get(k)).length, common: common.length };
+};
+
+test('small diffs apply as single map entries (add, set, del), no map swapped, no reload; show map equals the files after each', async (t) => {
+  const { fx, port } = await fixture(t);
+  const sup = fx.controller.supervisor;
+  const reloads = await sup.reloadCount();
+  const split = (a: number, c: number) => `    - matches: { path: { type: PathPrefix, value: /split } }
+      backends: [{ name: api, weight: ${a} }, { name: canary, weight: ${c} }]
+`;
+  const base = BASE.replace(/ {4}- matches: \{ path: \{ type: PathPrefix, value: \/split[^]*$/, split(100, 0));
+  let live = await liveEntries(fx);
+  /** Applies the rules; asserts a runtime pass, the entry count, whether the entries in common stayed in place, and disk = live. */
+  const step = async (rules: string, entries: number, inPlace: boolean): Promise<void> => {
+    const p = await change(fx, port, rules);
+    assert.equal(p.kind, 'runtime', JSON.stringify(p));
+    assert.match(p.summary ?? '', new RegExp(`^map update \\(${entries} entries`), p.summary);
+    const now = await liveEntries(fx);
+    const k = kept(live, now);
+    if (inPlace) assert.equal(k.same, k.common, 'single entries: every other entry is the same live entry');
+    else assert.equal(k.same < k.common, true, 'a whole swap: new live entries');
+    live = now;
+    assert.equal(await assertDiskEqualsLive(fx), 3);
+  };
+  // 90/10 → 100/0 moves the split's ranges: the backends map is swapped whole (1 entry per other rule too).
+  await step(base, 3, false);
+
+  // A rule added at the end: its backend range, then its key.
+  let rules = `${base}    - { host: new.test, backend: canary }\n`;
+  await step(rules, 2, true);
+  assert.equal(await to(port, '/', 'new.test'), 'canary');
+
+  // Retargeted: one set map.
+  rules = rules.replace('{ host: new.test, backend: canary }', '{ host: new.test, backend: api }');
+  await step(rules, 1, true);
+  assert.equal(await to(port, '/', 'new.test'), 'api');
+
+  // 100/0 → 0/100 keeps the one range: one set map.
+  rules = rules.replace(split(100, 0), split(0, 100));
+  await step(rules, 1, true);
+  for (let i = 0; i < 20; i++) assert.equal(await to(port, '/split/x'), 'canary');
+
+  // Removed: the key, then the range.
+  rules = rules.replace('    - { host: new.test, backend: api }\n', '');
+  await step(rules, 2, true);
+  assert.equal(await to(port, '/', 'new.test'), 'app');
+  assert.equal(await to(port, '/', 'api.test'), 'api', 'the other rules still route');
+  assert.equal(await sup.reloadCount(), reloads, 'the master did not reload');
+});
+
+test('a map entry HAProxy refuses falls back to one reload that serves the desired routing', async (t) => {
+  const { fx, port } = await fixture(t);
+  const sup = fx.controller.supervisor;
+  assert.equal(await to(port, '/svc/x'), 'api');
+  // Behind the controller's back: the /svc rule's backend range is gone from the live map, so `set map` answers "entry not found."
+  const api = new RuntimeApi({ socketPath: join(fx.stateDir, 'admin.sock') });
+  const backendsMap = join(fx.stateDir, 'maps/default_web.backends.map');
+  // The /svc rule is the second map-routable rule listed: id 200001, slots 200001000..200001999.
+  const svc = '200001000:200001999';
+  assert.ok(
+    parseMap(await readFile(backendsMap, 'utf8')).some(([k, v]) => k === svc && v === 'default_api'),
+    'the /svc rule has its range',
+  );
+  assert.equal((await api.execute(`del map ${backendsMap} ${svc}`)).trim(), '');
+  const reloads = await sup.reloadCount();
+  const p = await change(fx, port, BASE.replace('{ pathPrefix: /svc, backend: api }', '{ pathPrefix: /svc, backend: canary }'));
+  assert.equal(p.kind, 'reload', JSON.stringify(p));
+  assert.ok(
+    p.reasons.some((r) =>
+      /^routing map update failed \(set map maps\/default_web\.backends\.map .* failed .*entry not found.*\); falling back to a reload$/.test(r),
+    ),
+    p.reasons.join('; '),
+  );
+  assert.equal(await sup.reloadCount(), reloads + 1, 'one reload');
+  assert.equal(await to(port, '/svc/x'), 'canary');
+  assert.equal(await to(port, '/', 'api.test'), 'api');
+  assert.equal(await assertDiskEqualsLive(fx), 3, 'the reload loaded the files: live maps equal them again');
+});
+
 /** Runs the CLI; resolves with its exit status and output. */
 function cli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {

@@ -193,7 +193,7 @@ function schemas(): Record<string, Schema> {
     ]),
     RuntimeOperation: obj(
       {
-        op: { type: 'string', enum: ['add', 'del', 'addr', 'weight', 'state', 'replace-map'] },
+        op: { type: 'string', enum: ['add', 'del', 'addr', 'weight', 'state', 'replace-map', 'add-map', 'set-map', 'del-map'] },
         backend: str,
         server: str,
         address: str,
