@@ -9,6 +9,7 @@
  * accepted version of each resource, the refused resources, and which
  * problems were logged already.
  */
+import { isRoutingNote } from '../model/routing.js';
 import { formatIssue } from '../model/types.js';
 import type { Resolution } from '../model/resolve.js';
 import type { Issue, Resource, ResourceKey } from '../model/types.js';
@@ -20,7 +21,6 @@ import { plan, type Plan, type ServerOp } from './plan.js';
 import { describeCertOp, type CertOp } from './cert-plan.js';
 import { CertUpdateError } from './cert-updater.js';
 import { changedFiles } from '../render/tls-files.js';
-import type { MapOp } from './map-plan.js';
 import type { MapExecutor } from './map-updater.js';
 import { Refusals } from './refusals.js';
 import { CERTIFICATES_IN_USE, emptyTlsInUse, type TlsInUse } from '../model/tls.js';
@@ -493,7 +493,7 @@ export class ReconcilePass {
     const warnings = new Set<string>();
     for (const [key, o] of res.outcomes) {
       for (const note of o.notes ?? []) {
-        if (note.startsWith(CERTIFICATES_IN_USE)) continue;
+        if (note.startsWith(CERTIFICATES_IN_USE) || isRoutingNote(note)) continue;
         const sig = `${key}\u0000${note}`;
         warnings.add(sig);
         if (!this.reportedWarnings.has(sig)) this.o.logger.warn('certificate warning', { resource: key, warning: note });
