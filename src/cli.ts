@@ -16,7 +16,10 @@ import { formatPlanMarkdown, formatPlanText } from './plan/format.js';
 import { readRunningState } from './plan/running-state.js';
 import { computeDesired } from './reconcile/desired.js';
 import { plan as planConfig } from './reconcile/plan.js';
-import { resolve } from './model/resolve.js';
+import { resolve, type Declared } from './model/resolve.js';
+import { regexFields } from './model/routing.js';
+import { checkRegexes, isMissingBinary } from './haproxy/regex-check.js';
+import type { Frontend } from './model/types.js';
 import { buildConfigModel, stateDirOf } from './render/model.js';
 import { readAuxFiles } from './haproxy/aux-files.js';
 import { loadRenderer } from './render/render.js';
@@ -132,14 +135,18 @@ Options:
                                does (default: refused); each line is checked
   --raw-config-keywords LIST   Narrow the raw-config allow-list, as "run --raw-config-keywords" does`;
 
-const VALIDATE_HELP = `Usage: node-haproxy validate DIR [--allow-raw-config [--raw-config-keywords LIST]]
+const VALIDATE_HELP = `Usage: node-haproxy validate DIR [--haproxy-bin PATH] [--allow-raw-config [--raw-config-keywords LIST]]
 
 Checks every manifest below DIR against the schema and the cross-resource rules
-(unknown backends, duplicate names, two frontends on one address and port).
+(unknown backends, duplicate names, two frontends on one address and port), and
+every regular expression in the rules with HAProxy's own engine (one "haproxy -c"
+of a generated file; without an HAProxy binary they are not checked, and a
+warning on stderr says so).
 Exit 0 when all are valid; else 1, with one line per problem:
   FILE#DOCUMENT: KIND NAMESPACE/NAME: FIELD: PROBLEM
 
 Options:
+  --haproxy-bin PATH           HAProxy executable that checks regular expressions (default: haproxy)
   --allow-raw-config           Accept the raw-config annotation, as "run --allow-raw-config"
                                does (default: refused); each line is checked
   --raw-config-keywords LIST   Narrow the raw-config allow-list, as "run --raw-config-keywords" does`;
@@ -393,7 +400,13 @@ async function cmdPlan(args: string[]): Promise<number> {
       ...(files.size > 0 && !values['no-runtime-updates'] ? { certificates: { stateDir: state.model.global.stateDir ?? stateDirOf(state.model.global) } } : {}),
     },
   );
-  const report = explainPlan({ plan: verdict, desired: desired.model, running: state.model, problems: [...problems.values()] });
+  const report = explainPlan({
+    plan: verdict,
+    desired: desired.model,
+    running: state.model,
+    problems: [...problems.values()],
+    frontends: desired.resolution.frontends,
+  });
   process.stdout.write(
     output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : output === 'markdown' ? formatPlanMarkdown(report) : formatPlanText(report),
   );
@@ -401,7 +414,7 @@ async function cmdPlan(args: string[]): Promise<number> {
 }
 
 async function cmdValidate(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { ...common, ...allowRawConfig }, true);
+  const { values, positionals } = parse(args, { ...common, ...allowRawConfig, 'haproxy-bin': { type: 'string' } }, true);
   if (values.help) return print(VALIDATE_HELP);
   if (positionals.length !== 1) throw new UsageError('validate needs exactly one DIR');
   const loaded = await loadDirectory(positionals[0]!, rawConfigFlags(values));
@@ -409,6 +422,7 @@ async function cmdValidate(args: string[]): Promise<number> {
   const lines = new Set<string>();
   for (const i of loaded.issues) lines.add(formatIssue(i));
   for (const o of r.outcomes.values()) if (!o.accepted) for (const i of o.issues) lines.add(formatIssue(i));
+  for (const i of await regexIssues(loaded.declared, values['haproxy-bin'] ?? 'haproxy')) lines.add(formatIssue(i));
   for (const l of lines) process.stdout.write(`${l}\n`);
   const resources = loaded.declared.length;
   if (lines.size === 0) {
@@ -417,6 +431,49 @@ async function cmdValidate(args: string[]): Promise<number> {
   }
   process.stderr.write(`${lines.size} problem(s) in ${positionals[0]}\n`);
   return 1;
+}
+
+/**
+ * Every regular expression in the declared Frontends' rules, checked by
+ * HAProxy's own engine: one issue per expression it refuses, naming the field.
+ * Without an HAProxy binary, a warning on stderr and no issues.
+ */
+async function regexIssues(declared: readonly Declared[], haproxyBin: string): Promise<Issue[]> {
+  const found: { d: Declared; f: Frontend; field: string; value: string }[] = [];
+  for (const d of declared) {
+    if (d.resource?.kind !== 'Frontend') continue;
+    const f = d.resource;
+    f.spec.rules.forEach((rule, i) => {
+      for (const x of regexFields(rule, i)) found.push({ d, f, ...x });
+    });
+  }
+  if (found.length === 0) return [];
+  let verdicts;
+  try {
+    verdicts = await checkRegexes(
+      found.map((x) => x.value),
+      { haproxyBin },
+    );
+  } catch (err) {
+    if (!isMissingBinary(err)) throw err;
+    process.stderr.write(
+      `warning: ${found.length} regular expression(s) not checked: cannot run HAProxy binary "${haproxyBin}"; install HAProxy or pass its path with --haproxy-bin\n`,
+    );
+    return [];
+  }
+  const out: Issue[] = [];
+  for (const x of found) {
+    const words = verdicts.get(x.value);
+    if (words === undefined) continue;
+    out.push({
+      origin: x.d.origin,
+      resource: `Frontend ${x.f.metadata.namespace}/${x.f.metadata.name}`,
+      field: x.field,
+      reason: 'InvalidSpec',
+      message: `HAProxy refuses this regular expression: ${words}`,
+    });
+  }
+  return out;
 }
 
 async function cmdDemo(args: string[]): Promise<number> {

@@ -373,6 +373,7 @@ export async function startController(o: ControllerOptions): Promise<Controller>
             desired: desired.model,
             running: running?.model ?? { global, frontends: [], backends: [] },
             problems: outcome && !outcome.accepted ? outcome.issues : [],
+            frontends: desired.resolution.frontends.filter((f) => `Frontend/${f.metadata.namespace}/${f.metadata.name}` === key),
           });
         },
         // haproxy -c of the whole configuration with the candidate in it, before raw lines are accepted.

@@ -26,7 +26,7 @@ import {
   type TlsInUse,
 } from './tls.js';
 import { resolveBasicAuth, withBasicAuthUsers } from './basic-auth.js';
-import { backendFields } from './routing.js';
+import { backendFields, routingNote } from './routing.js';
 import { bindOverlap, bindValue, describeBind } from './ip-address.js';
 import { formatProblem, keyOf, parseKey, type Backend, type Frontend, type Issue, type Member, type Resource, type ResourceKey } from './types.js';
 
@@ -290,15 +290,29 @@ export function resolve(input: ResolveInput): Resolution {
     return undefined;
   };
 
+  /** Each rule of `f` that cannot serve, with its index and why (`rule 3: backend "x" does not exist`). */
+  const ruleNotes = (f: Frontend): string[] =>
+    f.spec.rules.flatMap((r, i) =>
+      backendFields(r, i).flatMap(({ name }) => {
+        const b = backends.get(`Backend/${f.metadata.namespace}/${name}`);
+        if (!b) return [`rule ${i}: backend ${JSON.stringify(name)} does not exist`];
+        if (b.spec.mode !== f.spec.mode) return [`rule ${i}: backend ${JSON.stringify(name)} has mode ${b.spec.mode}, this frontend ${f.spec.mode}`];
+        return [];
+      }),
+    );
+  const routeNotes = new Map<ResourceKey, string[]>();
   for (const key of frontendKeys) {
     const c = candidates.get(key)!;
     const f = withDiscovered(key, c.resource as Frontend);
     const checked = checkFrontend(f);
     const problem = checked.issue;
+    const routed = (served: Frontend): string[] => (served.spec.mode === 'http' ? [routingNote(served.spec.rules) ?? []].flat() : []);
     if (!problem) {
       serve(key, withUsers(f), checked.tls);
+      routeNotes.set(key, routed(f));
       continue;
     }
+    routeNotes.set(key, ruleNotes(f));
     const previous = input.lastAccepted.get(key) as Frontend | undefined;
     const previousServing = previous && withDiscovered(key, previous);
     const prior = outcomes.get(key);
@@ -324,6 +338,10 @@ export function resolve(input: ResolveInput): Resolution {
   for (const [key, n] of notes) {
     const o = outcomes.get(key);
     if (o) o.notes = n;
+  }
+  for (const [key, n] of routeNotes) {
+    const o = outcomes.get(key);
+    if (o && n.length > 0) o.notes = [...(o.notes ?? []), ...n];
   }
 
   const byName = <T extends Resource>(a: T, b: T) => {

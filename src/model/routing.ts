@@ -179,3 +179,39 @@ export function checkRule(rule: RouteRule, i: number, add: (field: string, messa
     seen.add(b.name);
   });
 }
+
+/** The regular expressions rule `i` holds, with the field each is written in (for HAProxy's own check). */
+export function regexFields(rule: RouteRule, i: number): { field: string; value: string }[] {
+  const f = `spec.rules[${i}].matches`;
+  const out: { field: string; value: string }[] = [];
+  const m = rule.matches;
+  if (m?.path?.type === 'RegularExpression') out.push({ field: `${f}.path.value`, value: m.path.value });
+  for (const list of ['headers', 'queryParams'] as const) {
+    m?.[list]?.forEach((h, j) => {
+      if (h.type === 'RegularExpression') out.push({ field: `${f}.${list}[${j}].value`, value: h.value });
+    });
+  }
+  return out;
+}
+
+/** How a rule is routed: by the routing maps (a change applies at run time) or by ACL lines in haproxy.cfg (a change reloads). */
+export function routedBy(rule: RouteRule): 'map' | 'acl' {
+  return isMapRoutable(normaliseRule(rule).matches) && (rule.filters?.length ?? 0) === 0 ? 'map' : 'acl';
+}
+
+/** How a status note about routing starts (resolve's notes; the others are certificate notes). */
+export const RULES_ROUTED = 'rules routed by ';
+const RULE_NOTE = /^rule \d+: /;
+
+/** Whether an outcome note is about routing (rule outcomes), not certificates. */
+export const isRoutingNote = (note: string): boolean => note.startsWith(RULES_ROUTED) || RULE_NOTE.test(note);
+
+/** The note saying which rules the maps route and which haproxy.cfg routes, e.g. `rules routed by map (runtime): 1, 2; by ACL (reload on change): 0`. */
+export function routingNote(rules: readonly RouteRule[]): string | undefined {
+  if (rules.length === 0) return undefined;
+  const map: number[] = [];
+  const acl: number[] = [];
+  rules.forEach((r, i) => (routedBy(r) === 'map' ? map : acl).push(i));
+  const parts = [...(map.length > 0 ? [`map (runtime): ${map.join(', ')}`] : []), ...(acl.length > 0 ? [`ACL (reload on change): ${acl.join(', ')}`] : [])];
+  return `${RULES_ROUTED}${parts.join('; by ')}`;
+}

@@ -4,7 +4,9 @@
  * verdict plus, for a reload, which resources and which of their fields
  * differ.
  */
-import type { Issue } from '../model/types.js';
+import type { Frontend, Issue } from '../model/types.js';
+import { routedBy } from '../model/routing.js';
+import { aclReason } from '../render/routing-maps.js';
 import { certificateSummary, type Plan, type ServerOp } from '../reconcile/plan.js';
 import { describeCertOp, type CertOp } from '../reconcile/cert-plan.js';
 import { describeMapOp, mapOpEntries, type MapOp } from '../reconcile/map-plan.js';
@@ -75,6 +77,33 @@ export interface PlanReport {
   reasons: string[];
   /** Resources that differ from what runs, and their fields. */
   changes: ResourceChange[];
+  /**
+   * How each rule of each http Frontend that would serve is routed (plan
+   * `runtime` or `reload`): by the routing maps (a change to it applies at run
+   * time) or by ACL lines in haproxy.cfg (a change to it reloads), with why.
+   */
+  routing?: FrontendRouting[];
+}
+
+export interface FrontendRouting {
+  /** `namespace/name`. */
+  frontend: string;
+  /** Rule indexes routed by map. */
+  map: number[];
+  /** Rules routed by ACL, and why. */
+  acl: { rule: number; why: string }[];
+}
+
+/** How the rules of `frontends` are routed (see PlanReport.routing). */
+export function routingOf(frontends: readonly Frontend[]): FrontendRouting[] {
+  return frontends
+    .filter((f) => f.spec.mode === 'http' && f.spec.rules.length > 0)
+    .map((f) => {
+      const map: number[] = [];
+      const acl: { rule: number; why: string }[] = [];
+      f.spec.rules.forEach((r, i) => (routedBy(r) === 'map' ? map.push(i) : acl.push({ rule: i, why: aclReason(r) ?? 'is routed by ACL' })));
+      return { frontend: `${f.metadata.namespace}/${f.metadata.name}`, map, acl };
+    });
 }
 
 const FRONTEND_FIELDS: Record<keyof Omit<FrontendModel, 'key' | 'name'>, string> = {
@@ -147,7 +176,14 @@ function describeOp(o: ServerOp): string {
 
 export { certificateSummary };
 
-export function explainPlan(input: { plan: Plan; desired: ConfigModel; running: ConfigModel; problems: readonly Issue[] }): PlanReport {
+export function explainPlan(input: {
+  plan: Plan;
+  desired: ConfigModel;
+  running: ConfigModel;
+  problems: readonly Issue[];
+  /** The Frontends that would serve: their rules' routing goes into the report (plan runtime or reload). */
+  frontends?: readonly Frontend[];
+}): PlanReport {
   const { plan, desired, running } = input;
   const changes: ResourceChange[] = [];
   if (plan.kind !== 'noop') {
@@ -196,5 +232,6 @@ export function explainPlan(input: { plan: Plan; desired: ConfigModel; running: 
     certificateOperations: plan.kind === 'runtime' ? (plan.certOps ?? []).map((o) => ({ op: o.op, description: describeCertOp(o) })) : [],
     reasons: plan.kind === 'reload' ? plan.reasons : [],
     changes,
+    ...(plan.kind !== 'noop' && input.frontends ? { routing: routingOf(input.frontends) } : {}),
   };
 }

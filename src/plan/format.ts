@@ -1,6 +1,6 @@
 /** The plan report as readable text or as Markdown (a pull-request comment). Pure. */
 import { formatIssue, type Issue } from '../model/types.js';
-import { certificateSummary, type PlanProblem, type PlanReport } from './explain.js';
+import { certificateSummary, type FrontendRouting, type PlanProblem, type PlanReport } from './explain.js';
 
 const HEADLINE: Record<PlanReport['plan'], string> = {
   noop: 'nothing to do: HAProxy already runs this configuration',
@@ -32,7 +32,19 @@ export function formatPlanText(r: PlanReport): string {
     out.push('Changes:');
     for (const c of r.changes) out.push(`  ${changeLine(c)}`);
   }
+  if ((r.routing ?? []).length > 0) {
+    out.push('Routing (a change to a map rule applies at run time; to an ACL rule, it reloads):');
+    for (const f of r.routing ?? []) out.push(...routingLines(f).map((l) => `  ${l}`));
+  }
   return `${out.join('\n')}\n`;
+}
+
+/** `Frontend ns/name: rules 0, 2 by map (runtime)` and one line per ACL rule with why. */
+function routingLines(f: FrontendRouting): string[] {
+  return [
+    ...(f.map.length > 0 ? [`Frontend ${f.frontend}: rule${f.map.length > 1 ? 's' : ''} ${f.map.join(', ')} by map (runtime)`] : []),
+    ...f.acl.map((a) => `Frontend ${f.frontend}: rule ${a.rule} by ACL (reload on change): ${a.why}`),
+  ];
 }
 
 /** Markdown cells may not hold `|` or line breaks. */
@@ -72,6 +84,11 @@ export function formatPlanMarkdown(r: PlanReport): string {
   if (r.changes.length > 0) {
     out.push('#### Changes', '', '| resource | change | fields |', '|---|---|---|');
     for (const c of r.changes) out.push(`| ${c.kind === 'Global' ? 'global' : `${c.kind} \`${c.resource}\``} | ${c.change} | ${cell(c.fields.join(', '))} |`);
+    out.push('');
+  }
+  if ((r.routing ?? []).length > 0) {
+    out.push('#### Routing', '', 'A change to a map rule applies at run time; to an ACL rule, it reloads.', '');
+    for (const f of r.routing ?? []) for (const l of routingLines(f)) out.push(`- ${cell(l)}`);
     out.push('');
   }
   return out.join('\n');

@@ -9,6 +9,7 @@
  * accepted version of each resource, the refused resources, and which
  * problems were logged already.
  */
+import { isRoutingNote } from '../model/routing.js';
 import { formatIssue } from '../model/types.js';
 import type { Resolution } from '../model/resolve.js';
 import type { Issue, Resource, ResourceKey } from '../model/types.js';
@@ -492,7 +493,7 @@ export class ReconcilePass {
     const warnings = new Set<string>();
     for (const [key, o] of res.outcomes) {
       for (const note of o.notes ?? []) {
-        if (note.startsWith(CERTIFICATES_IN_USE)) continue;
+        if (note.startsWith(CERTIFICATES_IN_USE) || isRoutingNote(note)) continue;
         const sig = `${key}\u0000${note}`;
         warnings.add(sig);
         if (!this.reportedWarnings.has(sig)) this.o.logger.warn('certificate warning', { resource: key, warning: note });

@@ -301,3 +301,20 @@ test('node-haproxy plan says "runtime: map update" for a host rule and names the
   assert.equal(r.status, PLAN_EXIT_CODES.reload, r.stdout + r.stderr);
   assert.match(r.stdout, /reload: frontend default_web: rule 0 uses a header match, which is routed by ACL/);
 });
+
+test('node-haproxy plan lists which rules are routed by map (runtime) and which by ACL (reload on change)', async (t) => {
+  const { fx, port } = await fixture(t);
+  const repo = await mkdtemp(join(tmpdir(), 'nh-plan-routing-'));
+  t.after(() => rm(repo, { recursive: true, force: true }));
+  await cp(fx.manifests, repo, { recursive: true });
+  await writeFile(join(repo, 'web.yaml'), frontend(port, `    - { header: { name: X-Env, value: beta }, backend: canary }\n${BASE}`));
+  const r = await cli('plan', repo, '--state-dir', fx.stateDir);
+  assert.equal(r.status, PLAN_EXIT_CODES.reload, r.stdout + r.stderr);
+  assert.match(r.stdout, /\nRouting \(a change to a map rule applies at run time; to an ACL rule, it reloads\):\n/);
+  assert.match(r.stdout, /\n {2}Frontend default\/web: rules 1, 2, 3 by map \(runtime\)\n/);
+  assert.match(r.stdout, /\n {2}Frontend default\/web: rule 0 by ACL \(reload on change\): uses a header match, which is routed by ACL\n/);
+  const json = await cli('plan', repo, '--state-dir', fx.stateDir, '--output', 'json');
+  assert.deepEqual(JSON.parse(json.stdout).routing, [
+    { frontend: 'default/web', map: [1, 2, 3], acl: [{ rule: 0, why: 'uses a header match, which is routed by ACL' }] },
+  ]);
+});

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { eventually, startApiServer } from '../k8s/controller-harness.js';
-import { condition, statusOf } from '../k8s/fixtures.js';
+import { backendObject, condition, frontendObject, statusOf } from '../k8s/fixtures.js';
 import type { KubeApiTestServer, KubeObject } from '../k8s/index.js';
 import { applyBackends, startStatusWriter } from '../k8s/status-writer-harness.js';
 
@@ -107,4 +107,34 @@ test('a status write that keeps failing waits for its backoff between syncs (no 
   cancel();
   await eventually('every status written once the API takes them', () => objs.every((o) => programmed(server, o)) || undefined);
   for (const o of objs) assertWritten(server, o);
+});
+
+test('a Frontend rule whose backend is missing: the status names the rule index; fixed, it says how each rule is routed', async (t) => {
+  const server = await startApiServer(t, { latencyMs: 1 });
+  server.apply(backendObject('app', { members: [{ name: 'm0', address: '127.0.0.1', port: 10_000 }] }));
+  server.apply(
+    frontendObject('web', {
+      binds: [{ address: '127.0.0.1', port: 18080 }],
+      defaultBackend: 'app',
+      rules: [
+        { pathPrefix: '/a', backend: 'app' },
+        { matches: { headers: [{ name: 'X-Env', value: 'beta' }] }, backend: 'app' },
+        { pathPrefix: '/b', backend: 'missing' },
+      ],
+    }),
+  );
+  const f = await startStatusWriter(server, { backoff: FAST_BACKOFF });
+  t.after(() => f.stop());
+  const accepted = () => condition(server.getObject('Frontend', 'default', 'web'), 'Accepted');
+  f.pass();
+  const refused = await eventually('the Frontend status written', () => (accepted()?.status === 'False' ? accepted() : undefined));
+  assert.equal(refused.reason, 'BackendNotFound');
+  assert.match(refused.message ?? '', /rule 2: backend "missing" does not exist/);
+  assert.doesNotMatch(refused.message ?? '', /rule [01]:/);
+
+  server.apply(backendObject('missing', { members: [{ name: 'm0', address: '127.0.0.1', port: 10_001 }] }));
+  await eventually('the new Backend seen', () => (f.store.snapshot().declared.some((d) => d.key === 'Backend/default/missing') ? true : undefined));
+  f.pass();
+  const ok = await eventually('the Frontend status re-written', () => (accepted()?.status === 'True' ? accepted() : undefined));
+  assert.match(ok.message ?? '', /rules routed by map \(runtime\): 0, 2; by ACL \(reload on change\): 1/);
 });

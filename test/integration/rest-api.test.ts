@@ -489,3 +489,28 @@ test('the API does not touch what another source declares: 409 naming it', async
   assert.equal((await api.del(`${NS}/backends/app`)).status, 409);
   assert.equal((await api.get(`${NS}/backends/app`)).json.status.source.startsWith('files:'), true);
 });
+
+test('the REST view names the rule whose backend is missing, and how each rule is routed', async (t) => {
+  const up = await startUpstreams(t, 'a');
+  const fx = await startRestController(t);
+  const { api } = fx;
+  const port = await freePort();
+  assert.equal((await api.put(`${NS}/backends/app`, backend([{ name: 'a', port: up.a!.port }]))).status, 201);
+  const rules = [
+    { pathPrefix: '/a', backend: 'app' },
+    { header: { name: 'X-Env', value: 'beta' }, backend: 'app' },
+  ];
+  const ok = await api.put(`${NS}/frontends/web?wait=true`, frontend(port, 'app', rules));
+  assert.equal(ok.status, 201, ok.text);
+  assert.equal(ok.json.status.conditions[0].status, 'True', ok.text);
+  assert.match(ok.json.status.conditions[0].message, /rules routed by map \(runtime\): 0; by ACL \(reload on change\): 1/);
+
+  const dangling = await api.put(`${NS}/frontends/web?wait=true`, frontend(port, 'app', [...rules, { pathPrefix: '/b', backend: 'missing' }]));
+  assert.equal(dangling.status, 200, dangling.text);
+  const c = dangling.json.status.conditions[0];
+  assert.equal(c.reason, 'BackendNotFound', dangling.text);
+  assert.match(c.message, /rule 2: backend "missing" does not exist/);
+  const read = await api.get(`${NS}/frontends/web`);
+  assert.match(read.json.status.conditions[0].message, /rule 2: backend "missing" does not exist/);
+  assert.equal((await httpGet(port, '/a')).body, 'a');
+});

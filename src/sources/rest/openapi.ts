@@ -233,6 +233,16 @@ function schemas(): Record<string, Schema> {
             ['kind', 'resource', 'change', 'fields'],
           ),
         ),
+        routing: arr(
+          obj(
+            {
+              frontend: { ...str, description: '`NS/NAME`' },
+              map: { ...arr(int), description: 'Rule indexes routed by map: a change to one applies at run time.' },
+              acl: { ...arr(obj({ rule: int, why: str }, ['rule', 'why'])), description: 'Rules routed by ACL in haproxy.cfg: a change to one reloads.' },
+            },
+            ['frontend', 'map', 'acl'],
+          ),
+        ),
       },
       ['apiVersion', 'result', 'plan', 'problems', 'operations', 'reasons', 'changes'],
       { description: 'The shape `node-haproxy plan --output json` prints.' },
