@@ -40,8 +40,12 @@ function listen(server: Server, port: number, host: string): Promise<void> {
 /** The demo's HTTPS frontend. */
 export const DEMO_HTTPS_PORT = 8443;
 
-/** `openssl req` for a fresh self-signed certificate for localhost (also how to rotate it by hand). */
-export function selfSignedCommand(dir: string): string[] {
+/**
+ * `openssl req` for a fresh self-signed EC certificate for `name` (default
+ * localhost), valid 30 days, written to DIR/tls.key and DIR/tls.crt (also how
+ * to rotate the demo's by hand).
+ */
+export function selfSignedCommand(dir: string, name = 'localhost'): string[] {
   return [
     'req',
     '-x509',
@@ -53,9 +57,9 @@ export function selfSignedCommand(dir: string): string[] {
     '-days',
     '30',
     '-subj',
-    '/CN=localhost',
+    `/CN=${name}`,
     '-addext',
-    'subjectAltName=DNS:localhost',
+    `subjectAltName=DNS:${name}`,
     '-keyout',
     join(dir, 'tls.key'),
     '-out',

@@ -105,6 +105,20 @@ export async function startTestController(
 export const API_VERSION = 'haproxy.node-haproxy.io/v1alpha1';
 
 /** YAML for a Backend with static members on 127.0.0.1. */
+/** Frontend `web` on 127.0.0.1:PORT, default backend `app`, with `rules` (YAML list items, indented 4). */
+export function routingFrontendYaml(port: number, rules: string): string {
+  return `apiVersion: ${API_VERSION}
+kind: Frontend
+metadata:
+  name: web
+spec:
+  binds:
+    - { address: 127.0.0.1, port: ${port} }
+  defaultBackend: app
+  rules:
+${rules}`;
+}
+
 export function backendYaml(name: string, members: { name: string; port: number; state?: string; weight?: number }[], extra = ''): string {
   const list = members
     .map(

@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { selfSignedCommand } from '../../src/demo.js';
 
 export interface TestCert {
   cert: string;
@@ -18,31 +19,9 @@ export interface TestCert {
 export function selfSignedCert(cn: string): TestCert {
   const dir = mkdtempSync(join(tmpdir(), 'nh-cert-'));
   try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '30',
-        '-subj',
-        `/CN=${cn}`,
-        '-addext',
-        `subjectAltName=DNS:${cn}`,
-        '-keyout',
-        join(dir, 'k.pem'),
-        '-out',
-        join(dir, 'c.pem'),
-      ],
-      { stdio: 'ignore' },
-    );
-    const key = readFileSync(join(dir, 'k.pem'), 'utf8');
-    const cert = readFileSync(join(dir, 'c.pem'), 'utf8');
+    execFileSync('openssl', selfSignedCommand(dir, cn), { stdio: 'ignore' });
+    const key = readFileSync(join(dir, 'tls.key'), 'utf8');
+    const cert = readFileSync(join(dir, 'tls.crt'), 'utf8');
     const lines = key.trim().split('\n');
     return { cert, key, keyMarker: lines[Math.floor(lines.length / 2)]! };
   } finally {

@@ -14,22 +14,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/paths.js';
 import { PLAN_EXIT_CODES } from '../../src/plan/explain.js';
-import { API_VERSION, backendYaml, startTestController, type ControllerFixture } from '../helpers/controller.js';
+import { routingFrontendYaml, backendYaml, startTestController, type ControllerFixture } from '../helpers/controller.js';
 import { freePort } from '../helpers/haproxy.js';
 import { httpGet, startUpstreams } from '../helpers/upstream.js';
 import { RuntimeApi } from '../../src/haproxy/runtime.js';
 import { isMapFile, parseMap } from '../../src/render/routing-maps.js';
 
-const frontend = (port: number, rules: string) => `apiVersion: ${API_VERSION}
-kind: Frontend
-metadata:
-  name: web
-spec:
-  binds:
-    - { address: 127.0.0.1, port: ${port} }
-  defaultBackend: app
-  rules:
-${rules}`;
+const frontend = routingFrontendYaml;
 
 const BASE = `
     - { host: api.test, backend: api }

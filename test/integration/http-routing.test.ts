@@ -8,7 +8,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { API_VERSION, startTestController } from '../helpers/controller.js';
+import { API_VERSION, routingFrontendYaml, startTestController } from '../helpers/controller.js';
 import { freePort } from '../helpers/haproxy.js';
 import { call, startRestController, TOKEN } from '../helpers/rest.js';
 
@@ -77,16 +77,7 @@ function send(port: number, o: { path?: string; method?: string; headers?: Recor
 const backend = (name: string, port: number) =>
   `apiVersion: ${API_VERSION}\nkind: Backend\nmetadata:\n  name: ${name}\nspec:\n  members:\n    - { name: m1, address: 127.0.0.1, port: ${port} }\n`;
 
-const frontend = (port: number, rules: string) => `apiVersion: ${API_VERSION}
-kind: Frontend
-metadata:
-  name: web
-spec:
-  binds:
-    - { address: 127.0.0.1, port: ${port} }
-  defaultBackend: app
-  rules:
-${rules}`;
+const frontend = routingFrontendYaml;
 
 const RULES = `
     - matches: { host: exact.test }
