@@ -19,7 +19,7 @@ import { API_VERSION } from '../src/model/types.js';
 import { SECRETS, type SecretData } from '../src/model/secrets.js';
 import { computeDesired } from '../src/reconcile/desired.js';
 import { loadRenderer } from '../src/render/render.js';
-import { servedCert } from '../test/helpers/tls-certs.js';
+import { servedCert } from '../test/helpers/tls-client.js';
 import { benchCerts, tlsSecretYaml } from './lib/bench-certs.js';
 import { HAPROXY_BIN, startHarness } from './lib/harness.js';
 import { freeLoopbackPort } from './lib/ports.js';

@@ -12,7 +12,7 @@ import { SECRETS, type SecretData } from '../../src/model/secrets.js';
 import type { Store } from '../../src/reconcile/store.js';
 import { startEtcd } from '../helpers/etcd.js';
 import { eventually, startRestController } from '../helpers/rest.js';
-import { b64, selfSignedCert, tlsSecret } from '../helpers/secret-fixtures.js';
+import { b64, selfSignedCert, tlsSecret } from '../helpers/certs.js';
 
 const PREFIX = '/nh';
 const FAST = { etcdRetryMaxMs: 500, etcdResyncIntervalMs: 0 } as const;

@@ -17,7 +17,7 @@ import { CoreV1Api, CustomObjectsApi, EventsV1Api, CoordinationV1Api, type Kuber
 import { startController } from '../../src/controller.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { SECRETS, type SecretData } from '../../src/model/secrets.js';
-import { b64, selfSignedCert, tlsSecret } from '../helpers/secret-fixtures.js';
+import { b64, selfSignedCert, tlsSecret } from '../helpers/certs.js';
 import type { LeaderElectionSettings } from '../../src/sources/kubernetes/integration.js';
 import { HAPROXY_BIN, freePort } from '../helpers/haproxy.js';
 import { startUpstream, waitForHttp } from '../helpers/upstream.js';

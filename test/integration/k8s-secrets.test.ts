@@ -12,7 +12,7 @@ import { createLogger } from '../../src/log.js';
 import { SECRETS, type SecretData } from '../../src/model/secrets.js';
 import type { Store } from '../../src/reconcile/store.js';
 import { eventually, startApiServer, startK8sController } from '../k8s/controller-harness.js';
-import { b64, selfSignedCert, tlsSecret } from '../helpers/secret-fixtures.js';
+import { b64, selfSignedCert, tlsSecret } from '../helpers/certs.js';
 
 function secretIn(store: Store, key: string): SecretData | undefined {
   return store.snapshot().discovered.get(SECRETS)?.get(key) as SecretData | undefined;

@@ -18,8 +18,8 @@ import { BASIC_AUTH_SECRET_TYPE } from '../../src/sources/kubernetes/kubernetes-
 import { eventually, startApiServer, startK8sController } from '../k8s/controller-harness.js';
 import { backendObject, condition, frontendObject } from '../k8s/fixtures.js';
 import { freePort } from '../helpers/haproxy.js';
-import { b64, selfSignedCert, tlsSecret } from '../helpers/secret-fixtures.js';
-import { servedCert } from '../helpers/tls-certs.js';
+import { b64, selfSignedCert, tlsSecret } from '../helpers/certs.js';
+import { servedCert } from '../helpers/tls-client.js';
 import { startUpstream } from '../helpers/upstream.js';
 
 const serialOf = (pem: string): string => new X509Certificate(pem).serialNumber.toUpperCase();

@@ -7,7 +7,7 @@
  * bodies are invalid. A tampered answer fails the check, so the check can fail.
  */
 import { test } from 'node:test';
-import { selfSignedCert, tlsSecret } from '../helpers/secret-fixtures.js';
+import { selfSignedCert, tlsSecret } from '../helpers/certs.js';
 import assert from 'node:assert/strict';
 import { backendSpecSchema, frontendSpecSchema } from '../../src/model/schema.js';
 import { RestApi, type RestApiOptions } from '../../src/sources/rest/api.js';

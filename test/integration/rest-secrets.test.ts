@@ -12,7 +12,7 @@ import { createLogger, silentLogger } from '../../src/log.js';
 import { SECRETS, type SecretData } from '../../src/model/secrets.js';
 import { Store } from '../../src/reconcile/store.js';
 import { REST_STATE_FILE, RestSource } from '../../src/sources/rest/rest-source.js';
-import { b64, selfSignedCert, tlsSecret } from '../helpers/secret-fixtures.js';
+import { b64, selfSignedCert, tlsSecret } from '../helpers/certs.js';
 import { call, startRestController } from '../helpers/rest.js';
 
 const NS = '/api/v1/namespaces/default';

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { API_VERSION } from '../helpers/controller.js';
 import { freePort } from '../helpers/haproxy.js';
 import { eventually, startRestController } from '../helpers/rest.js';
-import { selfSignedCert } from '../helpers/secret-fixtures.js';
+import { selfSignedCert } from '../helpers/certs.js';
 import { httpGet, startUpstreams } from '../helpers/upstream.js';
 
 const NS = '/api/v1/namespaces/default';

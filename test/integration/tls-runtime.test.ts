@@ -12,7 +12,8 @@ import { planCertificates } from '../../src/reconcile/cert-plan.js';
 import { CertUpdater } from '../../src/reconcile/cert-updater.js';
 import { statePaths } from '../../src/haproxy/supervisor.js';
 import { freePort, haproxyFixture } from '../helpers/haproxy.js';
-import { httpsStatus, makeCert, normalSerial, servedCert } from '../helpers/tls-certs.js';
+import { makeCert, normalSerial } from '../helpers/certs.js';
+import { httpsStatus, servedCert } from '../helpers/tls-client.js';
 
 const A = 'certs/default/secret-a.pem';
 const B = 'certs/default/secret-b.pem';

@@ -249,7 +249,7 @@ test('a refusal that blames nothing known fails the pass as before (nothing to i
 });
 
 test('a certificate change goes through the runtime API; when HAProxy refuses it, one reload with the reason', async (t) => {
-  const { selfSignedCert } = await import('../helpers/secret-fixtures.js');
+  const { selfSignedCert } = await import('../helpers/certs.js');
   const { SECRETS } = await import('../../src/model/secrets.js');
   const { CertUpdateError } = await import('../../src/reconcile/cert-updater.js');
   const h = new FakeHaproxy();

@@ -14,7 +14,7 @@ import { keyOf, type Backend, type Frontend } from '../../src/model/types.js';
 import { validateResource } from '../../src/model/validate.js';
 import { backendFiles, buildConfigModel, type GlobalSettings } from '../../src/render/model.js';
 import { loadRenderer } from '../../src/render/render.js';
-import { selfSignedCert } from '../helpers/secret-fixtures.js';
+import { selfSignedCert } from '../helpers/certs.js';
 
 const API = 'haproxy.node-haproxy.io/v1alpha1';
 const global: GlobalSettings = {
