@@ -1,13 +1,13 @@
 /**
- * The Secret and ConfigMap manifest (apiVersion v1) as the REST API and the
- * etcd source take it, read into the SecretData every source hands the store
+ * The Secret and ConfigMap manifest (apiVersion v1) as the REST API, the
+ * etcd source and the files source take it, read into the SecretData every source hands the store
  * (model/secrets.ts), and the redacted view that is all a read ever shows.
  * Pure.
  *
  * - `kind: Secret`: `type` (default `Opaque`), `data` (base64, checked
  *   strictly) and/or `stringData` (text; wins on a key present in both, as
  *   in Kubernetes).
- * - `kind: ConfigMap`: `data` (text).
+ * - `kind: ConfigMap`: `data` (text) and `binaryData` (base64).
  * - Keys as Kubernetes allows them (`[-._a-zA-Z0-9]+`), values together at
  *   most MAX_SECRET_BYTES (Kubernetes' own limit, 1 MiB).
  *
@@ -40,11 +40,20 @@ const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 export type { SecretIdentity };
 
 /**
- * A manifest whose identity is known (from a URL or an etcd key) → its
- * SecretData, or every problem found. apiVersion, kind, metadata.name and
- * metadata.namespace may be left out but must agree with `id` when given.
+ * A manifest whose identity is known (from a URL, an etcd key or the
+ * document's own metadata) → its SecretData, or every problem found.
+ * apiVersion, kind, metadata.name and metadata.namespace may be left out but
+ * must agree with `id` when given. `extraFields` are top-level fields a source
+ * reads itself (the files source's `stringDataFiles`); `externalKeys` are data
+ * keys that source will fill in (so a kubernetes.io/tls Secret may take
+ * tls.crt from a file).
  */
-export function secretFromManifest(raw: unknown, id: SecretIdentity, origin: string): { value?: SecretData; problems: SecretProblem[] } {
+export function secretFromManifest(
+  raw: unknown,
+  id: SecretIdentity,
+  origin: string,
+  options: { extraFields?: readonly string[]; externalKeys?: readonly string[] } = {},
+): { value?: SecretData; problems: SecretProblem[] } {
   const problems: SecretProblem[] = [];
   const p = (field: string, message: string) => problems.push({ field, message });
   if (!isObj(raw)) return { problems: [{ field: '', message: `must be one ${id.kind} object (apiVersion: v1, kind: ${id.kind})` }] };
@@ -61,8 +70,8 @@ export function secretFromManifest(raw: unknown, id: SecretIdentity, origin: str
     p('metadata.namespace', 'must be a DNS label: lower-case letters, digits and "-", at most 63 characters');
   const allowed =
     id.kind === 'Secret'
-      ? ['apiVersion', 'kind', 'metadata', 'type', 'data', 'stringData', 'immutable']
-      : ['apiVersion', 'kind', 'metadata', 'data', 'immutable'];
+      ? ['apiVersion', 'kind', 'metadata', 'type', 'data', 'stringData', 'immutable', ...(options.extraFields ?? [])]
+      : ['apiVersion', 'kind', 'metadata', 'data', 'binaryData', 'immutable', ...(options.extraFields ?? [])];
   for (const k of Object.keys(raw)) if (!allowed.includes(k) && k !== 'status') p(k, `is not a field of a ${id.kind}; use ${allowed.join(', ')}`);
 
   let type = 'ConfigMap';
@@ -73,7 +82,7 @@ export function secretFromManifest(raw: unknown, id: SecretIdentity, origin: str
   }
   const data: Record<string, string> = {};
   let bytes = 0;
-  const readMap = (field: 'data' | 'stringData', base64: boolean) => {
+  const readMap = (field: 'data' | 'stringData' | 'binaryData', base64: boolean) => {
     const m = raw[field];
     if (m === undefined || m === null) return;
     if (!isObj(m)) return p(field, 'must be an object of key: value');
@@ -89,7 +98,7 @@ export function secretFromManifest(raw: unknown, id: SecretIdentity, origin: str
       }
       let text = v;
       if (base64) {
-        const compact = v.replace(/[\r\n]/g, '');
+        const compact = v.replace(/\s/g, '');
         if (!BASE64.test(compact)) {
           p(f, 'is not valid base64; encode the value (base64 -w0 FILE), or put the text under stringData');
           continue;
@@ -100,11 +109,17 @@ export function secretFromManifest(raw: unknown, id: SecretIdentity, origin: str
       data[k] = text;
     }
   };
-  readMap('data', id.kind === 'Secret');
-  if (id.kind === 'Secret') readMap('stringData', false);
+  if (id.kind === 'Secret') {
+    readMap('data', true);
+    readMap('stringData', false);
+  } else {
+    readMap('binaryData', true);
+    readMap('data', false);
+  }
   if (bytes > MAX_SECRET_BYTES) p('data', `holds ${bytes} bytes; a ${id.kind} may hold at most ${MAX_SECRET_BYTES} bytes (1 MiB)`);
   if (id.kind === 'Secret' && type === 'kubernetes.io/tls') {
-    for (const k of ['tls.crt', 'tls.key']) if (data[k] === undefined) p(`data.${k}`, `is missing; a kubernetes.io/tls Secret holds tls.crt and tls.key`);
+    for (const k of ['tls.crt', 'tls.key'])
+      if (data[k] === undefined && !options.externalKeys?.includes(k)) p(`data.${k}`, `is missing; a kubernetes.io/tls Secret holds tls.crt and tls.key`);
   }
   if (problems.length > 0) return { problems };
   return { value: { kind: id.kind, namespace: id.namespace, name: id.name, type, data, origin }, problems };

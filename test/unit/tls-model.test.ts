@@ -162,7 +162,7 @@ test('files source: Secret and ConfigMap documents become SecretData; bad ones a
   assert.equal(byKey.get('Secret/default/bad')?.value, undefined);
   assert.deepEqual(
     r.issues.map((i) => `${i.origin} ${i.resource}: ${i.field}: ${i.message}`),
-    ['tls.yaml#3 Secret default/bad: data.tls.crt: is not base64; put text under stringData instead, or encode it (base64 -w0 file)'],
+    ['tls.yaml#3 Secret default/bad: data.tls.crt: is not valid base64; encode the value (base64 -w0 FILE), or put the text under stringData'],
   );
   assert.deepEqual(byKey.get('Secret/default/files')?.files, { 'tls.crt': '/etc/m/certs/full.pem' }, 'relative to the manifest');
 });

@@ -4,9 +4,10 @@
  * references of Frontends. Parsing is pure; reading the PEM files a Secret
  * points at (`stringDataFiles`) is the only I/O, in `readSecretFiles`.
  *
- * - Secret: `data` values are base64 and decoded; `stringData` values are
- *   text and win on a key present in both (as Kubernetes does).
- * - ConfigMap: `data` values are text; `binaryData` values are base64.
+ * - The manifest is read as the REST API and etcd read it
+ *   (sources/secret-manifest.ts): Secret `data` base64, `stringData` text
+ *   (wins on a key present in both), ConfigMap `data` text and `binaryData`
+ *   base64, at most 1 MiB.
  * - Files source only: `stringDataFiles: {tls.crt: /etc/letsencrypt/live/x/fullchain.pem, ...}`
  *   takes a key's value from a file on disk (relative paths: from the
  *   manifest's directory), re-read whenever it changes (certbot renewals).
@@ -16,6 +17,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve as resolvePath } from 'node:path';
 import { PATTERNS } from '../../model/schema.js';
 import { secretKey, type SecretData, type SecretObjectKind } from '../../model/secrets.js';
+import { secretFromManifest } from '../secret-manifest.js';
 import { DEFAULT_NAMESPACE, type Issue } from '../../model/types.js';
 
 /** A Secret or ConfigMap document as the files source holds it (before `stringDataFiles` are read). */
@@ -37,11 +39,12 @@ export function isSecretDocument(doc: unknown): boolean {
 
 /** Data keys as Kubernetes allows them: `[-._a-zA-Z0-9]+`. */
 const DATA_KEY = /^[-._a-zA-Z0-9]{1,253}$/;
-const BASE64 = /^[A-Za-z0-9+/\s]*={0,2}\s*$/;
 
 /**
- * Parses one Secret/ConfigMap document. `manifestPath` resolves relative
- * `stringDataFiles` paths. Never throws.
+ * Parses one Secret/ConfigMap document: the manifest rules are those of the
+ * REST API and etcd (secretFromManifest), plus the files source's own
+ * `stringDataFiles`. `manifestPath` resolves relative `stringDataFiles` paths.
+ * Never throws.
  */
 export function parseSecretDocument(doc: Record<string, unknown>, origin: string, manifestPath: string): SecretDocument | { issues: Issue[]; key?: undefined } {
   const kind = doc.kind as SecretObjectKind;
@@ -60,46 +63,24 @@ export function parseSecretDocument(doc: Record<string, unknown>, origin: string
     return { issues };
   }
   const key = secretKey(kind, namespace, name);
-  const data: Record<string, string> = {};
-  const known = kind === 'Secret' ? ['data', 'stringData', 'stringDataFiles'] : ['data', 'binaryData', 'stringDataFiles'];
-  for (const f of Object.keys(doc)) {
-    if (!['apiVersion', 'kind', 'metadata', 'type', 'immutable', ...known].includes(f)) add(f, `is not a field of a ${kind}; use ${known.join(', ')}`);
-  }
-  const map = (field: string): Record<string, unknown> | undefined => {
-    const v = doc[field];
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'object' || Array.isArray(v)) {
-      add(field, 'must be a map of keys to values');
-      return undefined;
-    }
-    return v as Record<string, unknown>;
-  };
-  const take = (field: string, decode: boolean) => {
-    for (const [k, v] of Object.entries(map(field) ?? {})) {
-      if (!DATA_KEY.test(k)) add(`${field}.${k}`, 'is not a valid key: use letters, digits, "-", "_" and "."');
-      else if (typeof v !== 'string') add(`${field}.${k}`, 'must be a string');
-      else if (!decode) data[k] = v;
-      else if (!BASE64.test(v)) add(`${field}.${k}`, 'is not base64; put text under stringData instead, or encode it (base64 -w0 file)');
-      else data[k] = Buffer.from(v.replace(/\s/g, ''), 'base64').toString('utf8');
-    }
-  };
-  if (kind === 'Secret') {
-    take('data', true);
-    take('stringData', false);
-  } else {
-    take('binaryData', true);
-    take('data', false);
-  }
   let files: Record<string, string> | undefined;
-  for (const [k, v] of Object.entries(map('stringDataFiles') ?? {})) {
-    if (!DATA_KEY.test(k)) add(`stringDataFiles.${k}`, 'is not a valid key: use letters, digits, "-", "_" and "."');
-    else if (typeof v !== 'string' || v === '') add(`stringDataFiles.${k}`, 'must be the path of a file');
-    else (files ??= {})[k] = isAbsolute(v) ? v : resolvePath(dirname(manifestPath), v);
+  const fileMap = doc.stringDataFiles;
+  if (fileMap !== undefined && fileMap !== null && (typeof fileMap !== 'object' || Array.isArray(fileMap)))
+    add('stringDataFiles', 'must be a map of keys to file paths');
+  else {
+    for (const [k, v] of Object.entries((fileMap ?? {}) as Record<string, unknown>)) {
+      if (!DATA_KEY.test(k)) add(`stringDataFiles.${k}`, 'is not a valid key: use letters, digits, "-", "_" and "."');
+      else if (typeof v !== 'string' || v === '') add(`stringDataFiles.${k}`, 'must be the path of a file');
+      else (files ??= {})[k] = isAbsolute(v) ? v : resolvePath(dirname(manifestPath), v);
+    }
   }
-  const type = doc.type === undefined ? (kind === 'Secret' ? 'Opaque' : 'ConfigMap') : doc.type;
-  if (typeof type !== 'string') add('type', 'must be a string such as kubernetes.io/tls');
-  if (issues.length > 0) return { key, origin, issues };
-  return { key, origin, value: { kind, namespace, name, type: type as string, data, origin }, files, issues };
+  const { value, problems } = secretFromManifest(doc, { kind, namespace, name }, origin, {
+    extraFields: ['stringDataFiles'],
+    externalKeys: Object.keys(files ?? {}),
+  });
+  for (const pr of problems) add(pr.field, pr.message);
+  if (issues.length > 0 || !value) return { key, origin, issues };
+  return { key, origin, value, files, issues };
 }
 
 /**
