@@ -12,7 +12,6 @@
  * reports what it cannot read. When the directory itself disappears, what it
  * declared keeps serving; it is polled until it is back, then watched again.
  */
-import { watch, type FSWatcher } from 'node:fs';
 import type { Declared } from '../../model/resolve.js';
 import type { Issue } from '../../model/types.js';
 import type { Logger } from '../../log.js';
@@ -21,6 +20,7 @@ import { dirname, relative } from 'node:path';
 import { SECRETS, type SecretData } from '../../model/secrets.js';
 import { listManifests, parseManifests, readManifest, type PathProblem } from './load.js';
 import { readSecretFiles, type SecretDocument } from './secret-documents.js';
+import { DirectoryWatchers } from './directory-watchers.js';
 import { rawConfigOptions } from '../../model/validate.js';
 import { signatureOf, signatureOfSet } from '../../model/signature.js';
 
@@ -53,15 +53,25 @@ const MISSING_POLL_MS = 500;
 export class FileSource {
   readonly name: string;
   private readonly files = new Map<string, FileState>();
-  private watcher: FSWatcher | undefined;
+  /** The source tree's directories, each watched on its own (directory-watchers.ts says why not recursively). */
+  private readonly treeWatchers = new DirectoryWatchers(
+    () => this.changed(),
+    (dir, err, first) =>
+      first
+        ? this.o.logger.warn('cannot watch a source directory; relying on periodic rescans for it', { dir, err })
+        : this.o.logger.debug('cannot watch a source directory', { dir, err }),
+  );
+  /** The directories of files Secrets point at (`stringDataFiles`): a renewal (certbot swaps links in live/) rescans. */
+  private readonly fileWatchers = new DirectoryWatchers(
+    () => this.changed(),
+    // A directory that does not exist yet: the periodic rescan finds the file when it appears.
+    (dir, err) => this.o.logger.debug('cannot watch a directory Secrets read files from', { dir, err }),
+  );
   private debounce: NodeJS.Timeout | undefined;
   private rescan: NodeJS.Timeout | undefined;
   private scanning: Promise<void> | undefined;
   private again = false;
   private signature = '';
-  /** `dev:ino` of the directory the watcher watches. */
-  private watchedId: string | undefined;
-  private watchFailed: string | undefined;
   private missing: NodeJS.Timeout | undefined;
   private missingIssue: Issue | undefined;
   private stopped = false;
@@ -86,39 +96,12 @@ export class FileSource {
 
   stop(): Promise<void> {
     this.stopped = true;
-    this.watcher?.close();
-    this.watcher = undefined;
+    this.treeWatchers.close();
     if (this.debounce) clearTimeout(this.debounce);
     if (this.rescan) clearInterval(this.rescan);
     if (this.missing) clearTimeout(this.missing);
-    for (const w of this.fileWatchers.values()) w.close();
-    this.fileWatchers.clear();
+    this.fileWatchers.close();
     return this.scanning ?? Promise.resolve();
-  }
-
-  /** Watches the directory; again when it is a different directory now (deleted and created again). */
-  private ensureWatcher(id: string): void {
-    if (this.stopped || (this.watcher && this.watchedId === id)) return;
-    if (this.watchFailed === id) return; // it failed on this directory: periodic rescans only, no retry loop
-    this.watcher?.close();
-    this.watchedId = id;
-    let w: FSWatcher;
-    try {
-      w = watch(this.o.dir, { recursive: true }, () => this.changed());
-    } catch (err) {
-      this.o.logger.warn('cannot watch the source directory; relying on periodic rescans', { dir: this.o.dir, err });
-      this.watchFailed = id;
-      this.watcher = undefined;
-      return;
-    }
-    this.watcher = w;
-    w.on('error', (err) => {
-      this.o.logger.warn('file watch failed; relying on periodic rescans until the directory is created again', { dir: this.o.dir, err });
-      this.watchFailed = id;
-      w.close();
-      if (this.watcher === w) this.watcher = undefined;
-      this.changed();
-    });
   }
 
   private changed(): void {
@@ -162,8 +145,7 @@ export class FileSource {
         };
         this.publish();
       }
-      this.watcher?.close();
-      this.watcher = undefined;
+      this.treeWatchers.close();
       if (!this.stopped && !this.missing) {
         this.missing = setTimeout(() => {
           this.missing = undefined;
@@ -177,7 +159,7 @@ export class FileSource {
       this.o.logger.info('the source directory is readable again', { dir: this.o.dir });
       this.signature = ''; // publish even when no file changed
     }
-    this.ensureWatcher(listing.id);
+    if (!this.stopped) this.treeWatchers.sync(listing.dirs);
     const problems = new Map<string, PathProblem>(listing.problems.map((p) => [p.path, p]));
     const problemDirs = listing.problems.filter((p) => p.dir).map((p) => `${p.path}/`);
     // A file is gone only when the walk saw where it was: below an unreadable directory it is kept.
@@ -261,8 +243,6 @@ export class FileSource {
   private published = new Map<string, SecretData>();
   private secretIssues: Issue[] = [];
   private secretSignature = signatureOf([]);
-  /** Watchers on the directories of files Secrets point at (`stringDataFiles`), by directory. */
-  private readonly fileWatchers = new Map<string, FSWatcher>();
 
   /**
    * Publishes every Secret and ConfigMap document as discovered data, with
@@ -293,35 +273,11 @@ export class FileSource {
     for (const key of this.published.keys()) if (!next.has(key)) this.o.store.setDiscovered(this.name, SECRETS, key, undefined);
     for (const [key, value] of next) this.o.store.setDiscovered(this.name, SECRETS, key, value);
     this.published = next;
-    this.watchFileDirs(dirs);
+    if (!this.stopped) this.fileWatchers.sync([...dirs].map((path) => ({ path })));
     const signature = signatureOf(issues.map((i) => [i.origin, i.field, i.message]));
     this.secretIssues = issues;
     if (signature === this.secretSignature) return false;
     this.secretSignature = signature;
     return true;
-  }
-
-  /** Watches the directories of files Secrets point at: a renewal (certbot swaps links in live/) rescans. */
-  private watchFileDirs(dirs: ReadonlySet<string>): void {
-    for (const [dir, w] of this.fileWatchers) {
-      if (dirs.has(dir)) continue;
-      w.close();
-      this.fileWatchers.delete(dir);
-    }
-    if (this.stopped) return;
-    for (const dir of dirs) {
-      if (this.fileWatchers.has(dir)) continue;
-      try {
-        const w = watch(dir, () => this.changed());
-        w.on('error', () => {
-          w.close();
-          this.fileWatchers.delete(dir);
-        });
-        this.fileWatchers.set(dir, w);
-      } catch (err) {
-        // A directory that does not exist yet: the periodic rescan finds the file when it appears.
-        this.o.logger.debug('cannot watch a directory Secrets read files from', { dir, err });
-      }
-    }
   }
 }

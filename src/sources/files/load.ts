@@ -43,6 +43,13 @@ export interface Listing {
   problems: PathProblem[];
   /** `dev:ino` of the directory itself (to notice it was deleted and created again). */
   id: string;
+  /** Every directory walked (the root first), with its `dev:ino`: what the source watches. */
+  dirs: WalkedDir[];
+}
+
+export interface WalkedDir {
+  path: string;
+  id: string;
 }
 
 const errCode = (err: unknown) => (err as NodeJS.ErrnoException).code ?? (err as Error).message;
@@ -73,6 +80,7 @@ export async function listManifests(dir: string): Promise<Listing> {
   seen.add(id);
   const linkedDirs: string[] = [];
   const linkedFiles: string[] = [];
+  const dirs: WalkedDir[] = [{ path: dir, id }];
 
   const addFile = async (p: string) => {
     const st = await stat(p).catch((err: unknown) => err as Error);
@@ -116,6 +124,7 @@ export async function listManifests(dir: string): Promise<Listing> {
         const key = `${st.dev}:${st.ino}`;
         if (seen.has(key)) continue;
         seen.add(key);
+        dirs.push({ path: p, id: key });
         await walk(p);
       } else if (isManifest(e.name)) {
         await addFile(p);
@@ -135,9 +144,10 @@ export async function listManifests(dir: string): Promise<Listing> {
     const key = `${st.dev}:${st.ino}`;
     if (seen.has(key)) continue;
     seen.add(key);
+    dirs.push({ path: d, id: key });
     await walk(d);
   }
-  return { paths, problems, id };
+  return { paths, problems, id, dirs };
 }
 
 function isOurs(raw: unknown): boolean {
