@@ -161,8 +161,10 @@ ${
     ? `
 HTTPS, with a self-signed certificate made at start:
   curl -k https://localhost:${DEMO_HTTPS_PORT}/                    -> backend app, over TLS
-Rotate it live (a new serial serves; see it with curl -kv):
+Rotate it live (a new serial serves, no reload):
   openssl ${selfSignedCommand(tls).join(' ')}
+See the serial served:
+  openssl s_client -connect 127.0.0.1:${DEMO_HTTPS_PORT} -servername localhost </dev/null 2>/dev/null | openssl x509 -noout -serial
 `
     : ''
 }

@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -74,6 +74,24 @@ test('quick start: the demo serves every route it prints, and Ctrl-C stops it cl
   const https = await getHttps();
   assert.match(https.server ?? '', /^app-[12]$/, `curl -k https://localhost:8443/ -> backend app (status ${https.status})`);
   assert.equal(https.subject, 'localhost', 'the self-signed certificate made at start');
+
+  // The two lines the demo prints for a live rotation, run as a user pastes them.
+  const lineAfter = (heading: string) => out.split('\n')[out.split('\n').findIndex((l) => l.startsWith(heading)) + 1]?.trim() ?? '';
+  const rotate = lineAfter('Rotate it live');
+  const showSerial = lineAfter('See the serial served');
+  assert.match(rotate, /^openssl req /, 'the demo prints the rotate command');
+  assert.match(showSerial, /^openssl s_client .* -serial$/, 'the demo prints how to see the serial');
+  const sh = (cmd: string) => execFileSync('sh', ['-c', cmd], { encoding: 'utf8', timeout: 10_000 }).trim();
+  const before = sh(showSerial);
+  assert.match(before, /^serial=[0-9A-F]+$/, `the serial line prints a serial: ${before}`);
+  sh(rotate);
+  let after = before;
+  const rotated = Date.now() + 15_000;
+  while (after === before && Date.now() < rotated) {
+    await new Promise((r) => setTimeout(r, 200));
+    after = sh(showSerial);
+  }
+  assert.notEqual(after, before, 'the rotated certificate is served (stall bound 15 s)');
 
   child.kill('SIGINT');
   const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('timeout'), 15_000))]);
