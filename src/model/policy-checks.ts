@@ -26,6 +26,18 @@ export function ipOrCidrProblem(entry: string): string | undefined {
   return undefined;
 }
 
+/** The IP allow and deny lists of a frontend or of one rule (`at` is `spec` or `spec.rules[i]`): one of them, every entry valid. */
+function checkIpLists(lists: { ipAllowList?: string[]; ipDenyList?: string[] }, at: string, add: Add): void {
+  if (lists.ipAllowList && lists.ipDenyList)
+    add(`${at}.ipDenyList`, 'is set together with ipAllowList; use one: ipAllowList serves only the listed clients, ipDenyList refuses the listed ones');
+  for (const list of ['ipAllowList', 'ipDenyList'] as const) {
+    lists[list]?.forEach((entry, i) => {
+      const bad = ipOrCidrProblem(entry);
+      if (bad) add(`${at}.${list}[${i}]`, bad);
+    });
+  }
+}
+
 const HTTP_ONLY = (field: string, mode: string) =>
   `${field} applies to HTTP requests and needs mode "http" (mode is ${show(mode)}); remove it or set mode: http`;
 
@@ -39,14 +51,9 @@ export function checkFrontendPolicy(f: Frontend, add: Add): void {
     ['cors', s.cors],
   ];
   for (const [field, value] of named) if (value !== undefined && s.mode !== 'http') add(`spec.${field}`, HTTP_ONLY(field, s.mode));
-  if (s.ipAllowList && s.ipDenyList)
-    add('spec.ipDenyList', 'is set together with ipAllowList; use one: ipAllowList serves only the listed clients, ipDenyList refuses the listed ones');
-  for (const list of ['ipAllowList', 'ipDenyList'] as const) {
-    s[list]?.forEach((entry, i) => {
-      const bad = ipOrCidrProblem(entry);
-      if (bad) add(`spec.${list}[${i}]`, bad);
-    });
-  }
+  checkIpLists(s, 'spec', add);
+  // A rule's lists: the same checks, named under the rule (rules need mode http: validate.ts says so).
+  s.rules.forEach((rule, i) => checkIpLists(rule, `spec.rules[${i}]`, add));
   const rl = s.rateLimit;
   if (rl) {
     if (rl.key === 'Header' && !rl.header)

@@ -194,9 +194,12 @@ export function regexFields(rule: RouteRule, i: number): { field: string; value:
   return out;
 }
 
+/** A rule with an IP allow or deny list: its `http-request deny` line names its rule id in haproxy.cfg, as filters do. */
+export const hasIpList = (rule: RouteRule): boolean => rule.ipAllowList !== undefined || rule.ipDenyList !== undefined;
+
 /** How a rule is routed: by the routing maps (a change applies at run time) or by ACL lines in haproxy.cfg (a change reloads). */
 export function routedBy(rule: RouteRule): 'map' | 'acl' {
-  return isMapRoutable(normaliseRule(rule).matches) && (rule.filters?.length ?? 0) === 0 ? 'map' : 'acl';
+  return isMapRoutable(normaliseRule(rule).matches) && (rule.filters?.length ?? 0) === 0 && !hasIpList(rule) ? 'map' : 'acl';
 }
 
 /** How a status note about routing starts (resolve's notes; the others are certificate notes). */

@@ -266,6 +266,13 @@ const routingRuleProperties: Record<string, JsonSchema> = {
       ['type'],
     ),
   },
+  // Per-rule IP lists (render/policy.ts ruleIpPolicy): the frontend-level ones' schema and checks.
+  ipAllowList: ipList(
+    'Only clients whose source address is in this list are served by this rule; the others get 403 (they do not fall through to another rule). Not together with ipDenyList.',
+  ),
+  ipDenyList: ipList(
+    'Clients whose source address is in this list get 403 from this rule (they do not fall through to another rule). Not together with ipAllowList.',
+  ),
 };
 /* ---- end of HTTP routing ---- */
 

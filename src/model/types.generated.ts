@@ -101,6 +101,10 @@ export interface RouteRule {
   backends?: WeightedBackend[];
   /** Changes applied to matching requests and their responses, in order. */
   filters?: RouteFilter[];
+  /** Only clients whose source address is in this list are served by this rule; the others get 403 (they do not fall through to another rule). Not together with ipDenyList. */
+  ipAllowList?: string[];
+  /** Clients whose source address is in this list get 403 from this rule (they do not fall through to another rule). Not together with ipAllowList. */
+  ipDenyList?: string[];
 }
 
 /** Match a request header sent once whose whole value is exactly this value. */

@@ -10,7 +10,7 @@
  * credentials), basic auth (401).
  */
 import type { AuthUser, FrontendWithUsers } from '../model/basic-auth.js';
-import type { Backend, Cors, Frontend, Member } from '../model/types.js';
+import type { Backend, Cors, Frontend, Member, RouteRule } from '../model/types.js';
 import { haproxyQuote } from './model.js';
 
 /** Addresses per `acl` line: HAProxy reads at most 64 words and 2,048 bytes a line (40 IPv6 networks fit). */
@@ -35,6 +35,27 @@ function aclLines(name: string, fetch: string, values: readonly string[]): strin
   const out: string[] = [];
   for (let i = 0; i < values.length; i += ACL_VALUES_PER_LINE) out.push(`acl ${name} ${fetch} ${values.slice(i, i + ACL_VALUES_PER_LINE).join(' ')}`);
   return out;
+}
+
+/**
+ * The IP list of one routing rule, in the frontend's form (named ACLs, 40
+ * addresses a line, so a list of thousands parses): the ACL lines, named
+ * `<name>_ip_allowed` or `<name>_ip_denied`, and the deny line for the
+ * requests that rule won (`when`: its rule-id condition). Rendered after the
+ * frontend's own policy and before the rule's filters (render/routing.ts).
+ */
+export function ruleIpPolicy(rule: Pick<RouteRule, 'ipAllowList' | 'ipDenyList'>, name: string, when: string): { acls: string[]; lines: string[] } {
+  const acls: string[] = [];
+  const lines: string[] = [];
+  if (rule.ipAllowList) {
+    acls.push(...aclLines(`${name}_ip_allowed`, 'src', rule.ipAllowList));
+    lines.push(`http-request deny deny_status 403 if ${when} !${name}_ip_allowed`);
+  }
+  if (rule.ipDenyList) {
+    acls.push(...aclLines(`${name}_ip_denied`, 'src', rule.ipDenyList));
+    lines.push(`http-request deny deny_status 403 if ${when} ${name}_ip_denied`);
+  }
+  return { acls, lines };
 }
 
 function corsLines(c: Cors): { request: string[]; response: string[] } {

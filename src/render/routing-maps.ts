@@ -13,8 +13,8 @@
  *
  * Rule ids, stable across map-only changes:
  * - ACL rules: their position among the ACL rules (`a<k>_...` ACL names);
- * - map-routable rules with filters: FILTERED_BASE + their position among those
- *   (their filter lines in haproxy.cfg name the id);
+ * - map-routable rules with filters or an IP list: FILTERED_BASE + their position
+ *   among those (their filter and deny lines in haproxy.cfg name the id);
  * - other map-routable rules: UNFILTERED_BASE + their position among those (in
  *   the maps only, so they may shift freely).
  *
@@ -27,8 +27,9 @@
  * `/v1x` does not.
  */
 import { proxyName } from '../model/naming.js';
-import { isMapRoutable, normaliseRule, precedence, weightSlots, type NormalRule } from '../model/routing.js';
+import { hasIpList, isMapRoutable, normaliseRule, precedence, weightSlots, type NormalRule } from '../model/routing.js';
 import type { RouteRule } from '../model/types.js';
+import { ruleIpPolicy } from './policy.js';
 import { conditions, filterLines, type RoutingLines } from './routing.js';
 
 export const MAPS_DIR = 'maps';
@@ -80,6 +81,7 @@ export function aclReason(rule: RouteRule): string | undefined {
   if (m.method !== undefined) return 'uses a method match, which is routed by ACL';
   if (m.path?.type === 'RegularExpression') return 'uses a regular expression path, which is routed by ACL';
   if ((rule.filters?.length ?? 0) > 0) return 'has filters, which haproxy.cfg applies';
+  if (hasIpList(rule)) return 'has an IP allow/deny list, which haproxy.cfg applies';
   return undefined;
 }
 
@@ -90,7 +92,7 @@ export function ruleIds(rules: readonly RouteRule[]): number[] {
   let plain = 0;
   return rules.map((r) => {
     if (!isMapRoutable(normaliseRule(r).matches)) return acl++;
-    return (r.filters?.length ?? 0) > 0 ? FILTERED_BASE + filtered++ : UNFILTERED_BASE + plain++;
+    return (r.filters?.length ?? 0) > 0 || hasIpList(r) ? FILTERED_BASE + filtered++ : UNFILTERED_BASE + plain++;
   });
 }
 
@@ -155,6 +157,10 @@ export function mapRoutingLines(namespace: string, proxy: string, rules: readonl
   for (const i of order) {
     const id = ids[i]!;
     const when = `{ var(${RULE}) -m int ${id} }`;
+    // The rule's IP list answers 403 before its filters run (a refused client gets no redirect).
+    const ip = ruleIpPolicy(rules[i]!, `a${id}`, when);
+    acls.push(...ip.acls);
+    routes.push(...ip.lines);
     filterLines(rules[i]!, normal[i]!, when, routes, responses);
     const backends = normal[i]!.backends;
     const acl = !isMapRoutable(normal[i]!.matches);
@@ -183,7 +189,8 @@ export function mapRoutingLines(namespace: string, proxy: string, rules: readonl
   const aclRules: AclRuleNote[] = [];
   rules.forEach((r, index) => {
     const why = aclReason(r);
-    if (why) aclRules.push({ index, why, sig: JSON.stringify([normal[index], r.filters ?? []]) });
+    const lists = hasIpList(r) ? [{ allow: r.ipAllowList, deny: r.ipDenyList }] : [];
+    if (why) aclRules.push({ index, why, sig: JSON.stringify([normal[index], r.filters ?? [], ...lists]) });
   });
   return { acls, routes, files, ids, aclRules };
 }

@@ -2,10 +2,10 @@
  * HTTP routing rendered with ACLs (issue 12, phase 1; docs/decisions/0011-http-routing.md). Pure.
  *
  * Two shapes, chosen per frontend:
- * - plain: every rule has one backend and no filter; each rule is
+ * - plain: every rule has one backend, no filter and no IP list; each rule is
  *   `use_backend <backend> if <its ACLs>`, in precedence order (the text
  *   older versions rendered, so upgrading reloads nothing);
- * - by rule id: as soon as one rule has a weighted split or filters, the
+ * - by rule id: as soon as one rule has a weighted split, filters or an IP list, the
  *   winning rule's index goes into `txn.nh_rule` (first match in precedence
  *   order), and filters, the split and `use_backend` test that variable. The
  *   filters of one rule therefore never apply to a request another rule won,
@@ -16,8 +16,9 @@
  * log-format strings (header values, paths, redirect locations) `%` is doubled.
  */
 import { haproxyQuote } from './model.js';
+import { ruleIpPolicy } from './policy.js';
 import { proxyName } from '../model/naming.js';
-import { normaliseRule, precedence, weightSlots, type NormalRule } from '../model/routing.js';
+import { hasIpList, normaliseRule, precedence, weightSlots, type NormalRule } from '../model/routing.js';
 import type { HeaderModifier, PathModifier, RequestRedirect, RouteRule, UrlRewrite } from '../model/types.js';
 
 export interface RoutingLines {
@@ -182,7 +183,7 @@ export function filterLines(rule: RouteRule, normal: NormalRule, when: string, r
 }
 
 export function needsRuleId(rules: readonly RouteRule[]): boolean {
-  return rules.some((r) => (r.filters?.length ?? 0) > 0 || (r.backends?.length ?? 1) !== 1);
+  return rules.some((r) => (r.filters?.length ?? 0) > 0 || (r.backends?.length ?? 1) !== 1 || hasIpList(r));
 }
 
 /** The ACL and routing lines of a frontend's rules (http mode). */
@@ -210,6 +211,10 @@ export function routingLines(namespace: string, rules: readonly RouteRule[]): Ro
   const uses: string[] = [];
   for (const i of order) {
     const when = `{ var(${RULE_VAR}) -m int ${i} }`;
+    // The rule's IP list answers 403 before its filters run (a refused client gets no redirect).
+    const ip = ruleIpPolicy(rules[i]!, `r${i}`, when);
+    acls.push(...ip.acls);
+    routes.push(...ip.lines);
     filterLines(rules[i]!, normal[i]!, when, routes, responses);
     const backends = normal[i]!.backends;
     if (backends.length === 1) uses.push(`use_backend ${proxyName(namespace, backends[0]!.name)} if ${when}`);
