@@ -8,7 +8,9 @@
  * planner) → MapUpdater (prepare/add/commit map over the admin socket) → map
  * files written (HaproxySupervisor.writeRunningConfig); then requests with the
  * changed Host until the new upstream answers; timed from the start of the
- * computation. The master's reload count is read before and after.
+ * computation. The master's reload count is read before and after. Then host
+ * rules inserted at the top of the list and removed from its middle (rule ids
+ * are hashes of the map keys: single entries, decision 0011).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,6 +25,7 @@ import { loadRenderer } from '../src/render/render.js';
 import { computeDesired } from '../src/reconcile/desired.js';
 import { plan, type Rendered } from '../src/reconcile/plan.js';
 import { MapUpdater } from '../src/reconcile/map-updater.js';
+import { mapOpEntries } from '../src/reconcile/map-plan.js';
 import { parseManifests } from '../src/sources/files/load.js';
 import type { Declared } from '../src/model/resolve.js';
 import { HAPROXY_BIN } from './lib/harness.js';
@@ -33,6 +36,8 @@ import { atMost, percentile, round, writeResult, type Target } from './lib/resul
 const API = 'haproxy.node-haproxy.io/v1alpha1';
 const ROUTE_CHANGES = 200;
 const WEIGHT_SHIFTS = 200;
+/** Host rules inserted at the top of the list, each followed by one removed from the middle. */
+const INSERTS = 100;
 const RULES = 1000;
 const LOAD_SECONDS = 5;
 const CONNECTIONS = 32;
@@ -134,8 +139,15 @@ async function main(): Promise<void> {
   const aclFrontend = buildConfigModel({ frontends: aclResolved.frontends, backends: aclResolved.backends, global: { ...global, routingMaps: false } })
     .frontends[0]!;
   /** The manifests as a source hands them to the store (parsed and validated): outside the timed path. */
+  /** Rules inserted at the top of the map frontend's list, and indexes of its host rules removed (the insert/remove phase). */
+  const inserted: { host: string; backend: string }[] = [];
+  const removed = new Set<number>();
   const declaredFor = (targets: (i: number) => string, weights: [number, number]) =>
-    declared([...backends, fe('maps', mapsPort, hostRules(RULES, targets)), fe('canary', canaryPort, [split(...weights)])]);
+    declared([
+      ...backends,
+      fe('maps', mapsPort, [...inserted, ...hostRules(RULES, targets).filter((_, i) => !removed.has(i))]),
+      fe('canary', canaryPort, [split(...weights)]),
+    ]);
   /** What the pass computes from the store: the desired state (plus the fixed ACL frontend). */
   const desiredFrom = (decl: Declared[]): Rendered => {
     const d = computeDesired({ declared: decl }, new Map(), global, render);
@@ -156,7 +168,7 @@ async function main(): Promise<void> {
     /** Map operations planned over all changes, by kind (single entries or whole swaps). */
     const opsSeen = new Map<string, number>();
     /** One change through the runtime path; resolves when `probe` answers `want`. */
-    const apply = async (probe: () => Promise<string>, want: string): Promise<{ liveMs: number; applyMs: number; computeMs: number }> => {
+    const apply = async (probe: () => Promise<string>, want: string): Promise<{ liveMs: number; applyMs: number; computeMs: number; entries: number }> => {
       const decl = declaredFor((i) => targets[i]!, weights);
       const t0 = performance.now();
       const desired = desiredFrom(decl);
@@ -176,7 +188,7 @@ async function main(): Promise<void> {
       await sup.writeRunningConfig(desired.text, desired.files);
       writeMs.push(performance.now() - w0);
       running = desired;
-      return { liveMs, applyMs, computeMs };
+      return { liveMs, applyMs, computeMs, entries: p.maps.reduce((a, o) => a + mapOpEntries(o), 0) };
     };
 
     const routeMs: number[] = [];
@@ -196,7 +208,26 @@ async function main(): Promise<void> {
       const r = await apply(() => get(canaryPort, 'x.test', '/canary/a'), weights[0] === 100 ? 'u0' : 'u1');
       shiftMs.push(r.liveMs);
     }
+
+    // A host rule inserted at the top of the list, then one removed from the middle: with ids from the map keys, a range and a key each.
+    const insertMs: number[] = [];
+    const removeMs: number[] = [];
+    let insertRemoveEntries = 0;
+    for (let c = 0; c < INSERTS; c++) {
+      inserted.unshift({ host: `n${c}.test`, backend: 'u1' });
+      const ins = await apply(() => get(mapsPort, `n${c}.test`), 'u1');
+      const i = (RULES / 2 + c * 7) % RULES;
+      removed.add(i);
+      const rem = await apply(() => get(mapsPort, `h${i}.test`), 'u2');
+      insertMs.push(ins.liveMs);
+      removeMs.push(rem.liveMs);
+      insertRemoveEntries = Math.max(insertRemoveEntries, ins.entries, rem.entries);
+    }
     const reloads = (await sup.reloadCount()) - reloads0;
+    // Back to the 1,000 host rules for the throughput comparison (one change, not timed).
+    inserted.length = 0;
+    removed.clear();
+    await apply(() => get(mapsPort, `h${RULES / 2}.test`), targets[RULES / 2]!);
 
     // Throughput: every request names one of the 1,000 hosts (round-robin), through each frontend, alternately.
     const hosts = Array.from({ length: RULES }, (_, i) => `h${i}.test`);
@@ -237,13 +268,22 @@ async function main(): Promise<void> {
         `One HAProxy, a frontend with ${RULES} host rules and one with a weighted split, routed by maps. ${ROUTE_CHANGES} times a host rule is retargeted ` +
         `(u0 ↔ u1), then ${WEIGHT_SHIFTS} times the split shifts 100/0 ↔ 0/100, each through the pass's runtime path from the store (computeDesired → plan → ` +
         'MapUpdater: single-entry set/add/del map, or a prepare/add/commit swap), then GETs with that Host until the new upstream answers, timed from the start of the computation; ' +
-        `then the files are written (timed apart). Throughput: ${CONNECTIONS} keep-alive node:http connections for ${LOAD_SECONDS} s per round, Host round-robin over the ` +
+        `then the files are written (timed apart). Then ${INSERTS} times a host rule is inserted at the top of the list and one removed from its middle, timed the same way. Throughput: ${CONNECTIONS} keep-alive node:http connections for ${LOAD_SECONDS} s per round, Host round-robin over the ` +
         `${RULES} hosts, through the map frontend and a frontend with the same rules as ${RULES} ACLs (phase-1 rendering), alternately, 3 rounds.`,
-      settings: { rules: RULES, routeChanges: ROUTE_CHANGES, weightShifts: WEIGHT_SHIFTS, connections: CONNECTIONS, loadSeconds: LOAD_SECONDS },
+      settings: {
+        rules: RULES,
+        routeChanges: ROUTE_CHANGES,
+        weightShifts: WEIGHT_SHIFTS,
+        inserts: INSERTS,
+        connections: CONNECTIONS,
+        loadSeconds: LOAD_SECONDS,
+      },
       targets: [
         atMost('route change → live, p99', percentile(routeMs, 99), 50, 'ms'),
         atMost('canary weight shift → live, p99', percentile(shiftMs, 99), 50, 'ms'),
-        atMost(`reloads during the ${ROUTE_CHANGES + WEIGHT_SHIFTS} changes`, reloads, 0, ''),
+        atMost('host rule inserted at the top of the list → live, p99', percentile(insertMs, 99), 50, 'ms'),
+        atMost('host rule removed from the middle of the list → live, p99', percentile(removeMs, 99), 50, 'ms'),
+        atMost(`reloads during the ${ROUTE_CHANGES + WEIGHT_SHIFTS + 2 * INSERTS} changes`, reloads, 0, ''),
         notSlower,
       ],
       metrics: {
@@ -255,6 +295,9 @@ async function main(): Promise<void> {
         'files written after a change p99 (ms)': round(percentile(writeMs, 99)),
         'weight shift → live p50 (ms)': round(percentile(shiftMs, 50)),
         'weight shift → live p99 (ms)': round(percentile(shiftMs, 99)),
+        'insert at the top → live p50 (ms)': round(percentile(insertMs, 50)),
+        'remove from the middle → live p50 (ms)': round(percentile(removeMs, 50)),
+        'insert or remove: map entries written per change (max)': insertRemoveEntries,
         'maps: requests/s (median)': round(mapsRps, 0),
         'ACLs: requests/s (median)': round(aclRps, 0),
         'maps: requests/s, every request for the last rule': round(lastHost.maps, 0),
@@ -269,7 +312,7 @@ async function main(): Promise<void> {
       ],
       notes: [
         'From the store on: the source (watch, parse and validate 1,000 rules) and the debounce (100 ms by default) add to this in the controller.',
-        `Map operations planned over the ${ROUTE_CHANGES + WEIGHT_SHIFTS} changes: ${[...opsSeen].map(([op, n]) => `${n} ${op}`).join(', ')}. A retarget and a 100/0 ↔ 0/100 shift are one \`set map\` of one backends range each (decision 0011, "Small diffs"); earlier runs swapped the whole 1,000-entry backends map (prepare, add, commit) for each change: p99 71 ms (2.6.12) and 75 ms (3.0.11) at load 8.`,
+        `Map operations planned over the ${ROUTE_CHANGES + WEIGHT_SHIFTS + 2 * INSERTS + 1} changes (the last one restores the 1,000 rules, a swap): ${[...opsSeen].map(([op, n]) => `${n} ${op}`).join(', ')}. A retarget and a 100/0 ↔ 0/100 shift are one \`set map\` of one backends range each (decision 0011, "Small diffs"); earlier runs swapped the whole 1,000-entry backends map (prepare, add, commit) for each change: p99 71 ms (2.6.12) and 75 ms (3.0.11) at load 8.`,
         'The machine (2 cores) is shared with other engineers running test suites: the load average in the header is the one at the end of the run.',
         'The load generator is node:http in the same process as the measurement, on a 2-core machine shared with other work: it, not HAProxy, bounds the absolute numbers; the comparison is between frontends of one HAProxy in the same run.',
       ],

@@ -12,11 +12,16 @@
  * time, no reload.
  *
  * Rule ids, stable across map-only changes:
- * - ACL rules: their position among the ACL rules (`a<k>_...` ACL names);
- * - map-routable rules with filters or an IP list: FILTERED_BASE + their position
- *   among those (their filter and deny lines in haproxy.cfg name the id);
- * - other map-routable rules: UNFILTERED_BASE + their position among those (in
- *   the maps only, so they may shift freely).
+ * - ACL rules: their position among the ACL rules (`a<k>_...` ACL names; any
+ *   change to an ACL rule reloads anyway);
+ * - map-routable rules (with or without filters or an IP list): RULE_ID_BASE + a hash of the
+ *   rule's map key (`exact`/`routes` and `<hostkey><path>`), whatever its list
+ *   position, so inserting or removing a rule anywhere changes no other rule's
+ *   id, key or backend ranges (single map entries at run time), and a rule
+ *   with filters keeps the id its haproxy.cfg lines name. Recomputed from the
+ *   declared rules alone (no state). Only two rules with the same key (the
+ *   later in precedence is shadowed) or a genuine hash collision make an id
+ *   depend on another rule: see ruleIds.
  *
  * Lookups, in the precedence of decision 0011: ACL rules in list order; then
  * for the request's host, then its suffixes (`.b.example.com`, `.example.com`,
@@ -33,8 +38,15 @@ import { ruleIpPolicy } from './policy.js';
 import { conditions, filterLines, type RoutingLines } from './routing.js';
 
 export const MAPS_DIR = 'maps';
-export const FILTERED_BASE = 100_000;
-export const UNFILTERED_BASE = 200_000;
+/**
+ * Map-routable rules' ids are RULE_ID_BASE + (hash mod RULE_ID_SPACE): 13 digits,
+ * far above ACL rules' positions. `id*1000 + 999` stays below 2e15, inside
+ * JavaScript's exact integers (2^53) and HAProxy's 64-bit ones (`int()`,
+ * `-m int`, `mul`/`add`, `map_*_int` values and `map_int` range keys, in the
+ * files and through `add map`/`set map`: measured on 2.6.12 and 3.0.11).
+ */
+export const RULE_ID_BASE = 1_000_000_000_000;
+export const RULE_ID_SPACE = 1_000_000_000_000;
 /** Most leading labels stripped from the Host when looking for a `*.suffix` rule. */
 export const WILDCARD_LEVELS = 8;
 
@@ -85,28 +97,76 @@ export function aclReason(rule: RouteRule): string | undefined {
   return undefined;
 }
 
-/** The rule id of each rule, by list index (see the module comment). */
-export function ruleIds(rules: readonly RouteRule[]): number[] {
-  let acl = 0;
-  let filtered = 0;
-  let plain = 0;
-  return rules.map((r) => {
-    if (!isMapRoutable(normaliseRule(r).matches)) return acl++;
-    return (r.filters?.length ?? 0) > 0 || hasIpList(r) ? FILTERED_BASE + filtered++ : UNFILTERED_BASE + plain++;
-  });
-}
-
 /** The map key of a rule's host: the host, `.suffix` for `*.suffix`, empty for none. */
 const hostKey = (m: NormalRule['matches']): string => {
   const h = m.host?.toLowerCase();
   return h === undefined ? '' : h.startsWith('*.') ? h.slice(1) : h;
 };
 
+/** The map and key of a map-routable rule: `exact` `<hostkey><path>`, or `routes` `<hostkey><prefix>/` (a host alone is the prefix `/`). */
+export function mapKey(m: NormalRule['matches']): { kind: 'exact' | 'routes'; key: string } {
+  const path = m.path ?? { type: 'PathPrefix' as const, value: '/' };
+  if (path.type === 'Exact') return { kind: 'exact', key: hostKey(m) + path.value };
+  return { kind: 'routes', key: hostKey(m) + (path.value.endsWith('/') ? path.value : `${path.value}/`) };
+}
+
+/** A 53-bit string hash (cyrb53, public domain): deterministic, fast, not cryptographic (collisions are probed, see ruleIds). */
+export function hash53(text: string): number {
+  let h1 = 0xdeadbeef;
+  let h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+}
+
+/**
+ * The rule id of each rule, by list index (see the module comment). A
+ * map-routable rule's id is RULE_ID_BASE + hash53(`<map> <key>`) mod
+ * RULE_ID_SPACE. When that id is taken, the next free one (wrapping) is used,
+ * the rules taken in one order that does not depend on list position: by
+ * `<map> <key>`, then (same key) in precedence. So a shadowed duplicate of a
+ * key gets the next id after the rule that holds the key, and of two different
+ * keys with the same hash (for 1,000 rules, a chance of about n²/2/10^12 =
+ * 5e-7) the smaller key keeps the hashed id: only then does an id depend on
+ * another rule (and changing that other rule may then be a whole-map swap).
+ */
+export function ruleIds(rules: readonly RouteRule[], order: readonly number[] = precedence(rules), normal = rules.map(normaliseRule)): number[] {
+  const ids: number[] = [];
+  let acl = 0;
+  normal.forEach((n, i) => {
+    if (!isMapRoutable(n.matches)) ids[i] = acl++;
+  });
+  const routable = order
+    .filter((i) => isMapRoutable(normal[i]!.matches))
+    .map((i) => {
+      const k = mapKey(normal[i]!.matches);
+      const identity = `${k.kind} ${k.key}`;
+      return { i, identity, home: hash53(identity) % RULE_ID_SPACE };
+    });
+  // Usually every rule has its own hashed id; the order below matters only when two share one.
+  if (new Set(routable.map((r) => r.home)).size < routable.length) {
+    routable.sort((a, b) => (a.identity < b.identity ? -1 : a.identity > b.identity ? 1 : 0));
+  }
+  const taken = new Set<number>();
+  for (const { i, home } of routable) {
+    let h = home;
+    while (taken.has(h)) h = (h + 1) % RULE_ID_SPACE;
+    taken.add(h);
+    ids[i] = RULE_ID_BASE + h;
+  }
+  return ids;
+}
+
 /** The ACL lines, routing lines and map files of a frontend's rules (http mode), routed by maps. */
 export function mapRoutingLines(namespace: string, proxy: string, rules: readonly RouteRule[], stateDir: string): MapRouting {
   const normal = rules.map(normaliseRule);
-  const ids = ruleIds(rules);
   const order = precedence(rules);
+  const ids = ruleIds(rules, order, normal);
   const abs = (kind: MapKind): string => `${stateDir.replace(/\/$/, '')}/${mapFile(proxy, kind)}`;
   const acls: string[] = [];
   const routes: string[] = [];
@@ -122,14 +182,9 @@ export function mapRoutingLines(namespace: string, proxy: string, rules: readonl
       routes.push(`http-request set-var(${RULE}) int(${ids[i]}) if ${notFound}${c.conds.length > 0 ? ` ${c.conds.join(' ')}` : ''}`);
       continue;
     }
-    const path = m.path ?? { type: 'PathPrefix' as const, value: '/' };
-    if (path.type === 'Exact') {
-      const key = hostKey(m) + path.value;
-      if (!exact.has(key)) exact.set(key, ids[i]!);
-    } else {
-      const key = hostKey(m) + (path.value.endsWith('/') ? path.value : `${path.value}/`);
-      if (!prefix.has(key)) prefix.set(key, ids[i]!);
-    }
+    const { kind, key } = mapKey(m);
+    const map = kind === 'exact' ? exact : prefix;
+    if (!map.has(key)) map.set(key, ids[i]!);
   }
   const lookups = (cond: string): string[] => [
     `http-request set-var-fmt(${KEY}) %[var(${HOST})]%[path] if ${notFound}${cond}`,

@@ -4,7 +4,9 @@
  * path and shifting a split's weights change traffic with the master's reload
  * count unchanged, and the map files on disk equal the live maps (`show map`)
  * afterwards; a rule to a new backend, and a header rule, reload, and say why
- * (in the pass and in `node-haproxy plan`).
+ * (in the pass and in `node-haproxy plan`). Rule ids are hashes of the map
+ * keys: a host rule inserted at the top or removed from the middle is a few
+ * single entries, and a restarted controller adopts the maps unchanged.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +20,8 @@ import { routingFrontendYaml, backendYaml, startTestController, type ControllerF
 import { freePort } from '../helpers/haproxy.js';
 import { httpGet, startUpstreams } from '../helpers/upstream.js';
 import { RuntimeApi } from '../../src/haproxy/runtime.js';
-import { isMapFile, parseMap } from '../../src/render/routing-maps.js';
+import { startController } from '../../src/controller.js';
+import { hash53, isMapFile, parseMap, RULE_ID_BASE, RULE_ID_SPACE } from '../../src/render/routing-maps.js';
 
 const frontend = routingFrontendYaml;
 
@@ -231,6 +234,67 @@ test('small diffs apply as single map entries (add, set, del), no map swapped, n
   assert.equal(await sup.reloadCount(), reloads, 'the master did not reload');
 });
 
+test('with many host rules, one inserted at the top and one removed from the middle are single entries: no reload, no swap; a restarted controller changes nothing', async (t) => {
+  const up = await startUpstreams(t, 'app', 'api', 'canary');
+  const port = await freePort();
+  const backends = ['app', 'api', 'canary'].map((n) => backendYaml(n, [{ name: 'm1', port: up[n]!.port }])).join('---\n');
+  const N = 12;
+  const hosts = Array.from({ length: N }, (_, i) => `h${i}.test`);
+  const target = (i: number): string => (i % 2 === 0 ? 'api' : 'canary');
+  const yaml = (list: { host: string; backend: string }[]): string => list.map((r) => `    - { host: ${r.host}, backend: ${r.backend} }\n`).join('');
+  let rules = hosts.map((host, i) => ({ host, backend: target(i) }));
+  const fx = await startTestController(t, { 'backends.yaml': backends, 'web.yaml': frontend(port, yaml(rules)) });
+  const sup = fx.controller.supervisor;
+  const reloads = await sup.reloadCount();
+  /** Every listed host goes to its backend; the others fall to the default backend. */
+  const assertRouting = async (list: { host: string; backend: string }[], gone: string[]): Promise<void> => {
+    for (const r of list) assert.equal(await to(port, '/x', r.host), r.backend, r.host);
+    for (const host of gone) assert.equal(await to(port, '/x', host), 'app', `${host} (removed) falls to the default backend`);
+  };
+  await assertRouting(rules, ['top.test']);
+  let live = await liveEntries(fx);
+  assert.equal(live.size, 2 * N, 'one key and one range per rule');
+  /** Applies the rules: a runtime pass of `entries` single entries in the two maps, every other live entry kept in place. */
+  const step = async (list: { host: string; backend: string }[], entries: number): Promise<void> => {
+    const p = await change(fx, port, yaml(list));
+    assert.equal(p.kind, 'runtime', JSON.stringify(p));
+    // A swap would write every entry of a changed map (N keys, N ranges); single entries are one each.
+    assert.equal(p.summary, `map update (${entries} entries in 2 maps)`);
+    const now = await liveEntries(fx);
+    const k = kept(live, now);
+    assert.equal(k.same, k.common, 'every other entry is the same live entry (no map swapped)');
+    live = now;
+    assert.equal(await assertDiskEqualsLive(fx), 3, 'show map equals the files on disk');
+  };
+
+  // Inserted at the top of the list: its range, then its key.
+  rules = [{ host: 'top.test', backend: 'canary' }, ...rules];
+  await step(rules, 2);
+  await assertRouting(rules, []);
+  // Removed from the middle: its key, then its range.
+  const middle = rules.splice(Math.floor(rules.length / 2), 1)[0]!;
+  await step(rules, 2);
+  await assertRouting(rules, [middle.host]);
+  // Both at once, and a retarget: two keys under two exact hosts, their ranges, one set map.
+  const second = rules.splice(3, 1)[0]!;
+  rules = [{ host: 'first.test', backend: 'api' }, ...rules.map((r) => (r.host === 'h0.test' ? { ...r, backend: 'canary' } : r))];
+  await step(rules, 5);
+  await assertRouting(rules, [middle.host, second.host]);
+  assert.equal(await sup.reloadCount(), reloads, 'the master did not reload');
+
+  // Ids come from the declared rules alone: a restarted controller adopts HAProxy and its maps with no change.
+  await fx.controller.stop({ stopHaproxy: false });
+  const again = await startController({ ...fx.options, sources: [fx.manifests], stateDir: fx.stateDir });
+  t.after(() => again.stop({ stopHaproxy: true }));
+  await again.reconciler.settled();
+  assert.equal(again.reconciler.last?.kind, 'noop', `adoption plans no change: ${JSON.stringify(again.reconciler.last)}`);
+  assert.equal(await again.supervisor.reloadCount(), reloads, 'adoption reloads nothing');
+  const adopted = await liveEntries(fx);
+  assert.equal(kept(live, adopted).same, live.size, 'the live maps are untouched');
+  assert.equal(adopted.size, live.size);
+  await assertRouting(rules, [middle.host, second.host]);
+});
+
 test('a map entry HAProxy refuses falls back to one reload that serves the desired routing', async (t) => {
   const { fx, port } = await fixture(t);
   const sup = fx.controller.supervisor;
@@ -238,8 +302,9 @@ test('a map entry HAProxy refuses falls back to one reload that serves the desir
   // Behind the controller's back: the /svc rule's backend range is gone from the live map, so `set map` answers "entry not found."
   const api = new RuntimeApi({ socketPath: join(fx.stateDir, 'admin.sock') });
   const backendsMap = join(fx.stateDir, 'maps/default_web.backends.map');
-  // The /svc rule is the second map-routable rule listed: id 200001, slots 200001000..200001999.
-  const svc = '200001000:200001999';
+  // The /svc rule's id is the hash of its map key `/svc/` (render/routing-maps.ts ruleIds): slots id*1000..id*1000+999.
+  const id = RULE_ID_BASE + (hash53('routes /svc/') % RULE_ID_SPACE);
+  const svc = `${id * 1000}:${id * 1000 + 999}`;
   assert.ok(
     parseMap(await readFile(backendsMap, 'utf8')).some(([k, v]) => k === svc && v === 'default_api'),
     'the /svc rule has its range',
@@ -285,7 +350,17 @@ test('node-haproxy plan says "runtime: map update" for a host rule and names the
   await writeFile(join(repo, 'web.yaml'), frontend(port, `    - { host: new.test, backend: canary }\n${BASE}`));
   let r = await cli('plan', repo, '--state-dir', fx.stateDir);
   assert.equal(r.status, PLAN_EXIT_CODES.runtime, r.stdout + r.stderr);
-  assert.match(r.stdout, /runtime: map update \(\d+ entries\): replace maps\/default_web\.routes\.map/);
+  // Listed first, the new rule is still two single entries (its id is its key's hash): its backends range, then its key.
+  assert.match(r.stdout, /runtime: map update: add map maps\/default_web\.backends\.map \d+000:\d+999 default_canary\n/);
+  assert.match(r.stdout, /runtime: map update: add map maps\/default_web\.routes\.map new\.test\/ \d+\n/);
+  assert.doesNotMatch(r.stdout, /replace maps/);
+  // A split whose ranges move (90/10 → 50/50) swaps the backends map whole.
+  await writeFile(
+    join(repo, 'web.yaml'),
+    frontend(port, BASE.replace('weight: 90 }, { name: canary, weight: 10 }', 'weight: 50 }, { name: canary, weight: 50 }')),
+  );
+  r = await cli('plan', repo, '--state-dir', fx.stateDir);
+  assert.equal(r.status, PLAN_EXIT_CODES.runtime, r.stdout + r.stderr);
   assert.match(r.stdout, /runtime: map update \(\d+ entries\): replace maps\/default_web\.backends\.map/);
   await writeFile(join(repo, 'web.yaml'), frontend(port, `    - { header: { name: X-Env, value: beta }, backend: canary }\n${BASE}`));
   r = await cli('plan', repo, '--state-dir', fx.stateDir);

@@ -10,7 +10,7 @@ import { parseManifests } from '../../src/sources/files/load.js';
 import type { Declared } from '../../src/model/resolve.js';
 import { buildConfigModel, type GlobalSettings } from '../../src/render/model.js';
 import { loadRenderer } from '../../src/render/render.js';
-import { mapRoutingLines, parseMap, ruleIds, FILTERED_BASE, UNFILTERED_BASE } from '../../src/render/routing-maps.js';
+import { hash53, mapRoutingLines, parseMap, ruleIds, RULE_ID_BASE, RULE_ID_SPACE } from '../../src/render/routing-maps.js';
 import { plan, type Rendered } from '../../src/reconcile/plan.js';
 import { payloadChunks, PAYLOAD_BYTES } from '../../src/reconcile/map-updater.js';
 import { checkRenderedConfig } from '../../src/model/raw-config.js';
@@ -53,6 +53,9 @@ function rendered(rules: unknown[], backends?: string[]): Rendered {
   return { model, text: render(model), files: new Map(Object.entries(model.mapFiles ?? {})) };
 }
 
+/** The id a map-routable rule gets from its map key alone (no collision): RULE_ID_BASE + hash53(`<map> <key>`) mod RULE_ID_SPACE. */
+const idOf = (map: 'exact' | 'routes', key: string): number => RULE_ID_BASE + (hash53(`${map} ${key}`) % RULE_ID_SPACE);
+
 const BASE = [
   { host: 'api.test', backend: 'api' },
   { host: '*.wild.test', pathPrefix: '/v1', backend: 'canary' },
@@ -69,13 +72,13 @@ const BASE = [
 test('host and path rules are map entries: the keys, the ids and the backend ranges', () => {
   const r = rendered(BASE);
   const files = r.files!;
-  assert.deepEqual(parseMap(files.get('maps/default_web.exact.map')!), [['/exact', String(UNFILTERED_BASE + 2)]]);
+  assert.deepEqual(parseMap(files.get('maps/default_web.exact.map')!), [['/exact', String(idOf('exact', '/exact'))]]);
   assert.deepEqual(parseMap(files.get('maps/default_web.routes.map')!), [
-    ['.wild.test/v1/', String(UNFILTERED_BASE + 1)],
-    ['/split/', String(UNFILTERED_BASE + 3)],
-    ['api.test/', String(UNFILTERED_BASE)],
+    ['.wild.test/v1/', String(idOf('routes', '.wild.test/v1/'))],
+    ['/split/', String(idOf('routes', '/split/'))],
+    ['api.test/', String(idOf('routes', 'api.test/'))],
   ]);
-  const split = (UNFILTERED_BASE + 3) * 1000;
+  const split = idOf('routes', '/split/') * 1000;
   const backends = parseMap(files.get('maps/default_web.backends.map')!);
   assert.ok(
     backends.some(([k, v]) => k === `${split}:${split + 899}` && v === 'default_api'),
@@ -142,7 +145,7 @@ test('adding, removing and retargeting host/path rules and shifting weights chan
   }
 });
 
-test('rule ids: a rule with filters keeps its id when plain rules are added before it; ACL rules are numbered among themselves', () => {
+test('rule ids: a hash of the map key, whatever the list position; a rule with filters keeps its id and its haproxy.cfg lines; ACL rules are numbered among themselves', () => {
   const filtered = {
     host: 'f.test',
     backend: 'api',
@@ -151,12 +154,58 @@ test('rule ids: a rule with filters keeps its id when plain rules are added befo
   const header = { header: { name: 'X-Env', value: 'beta' }, backend: 'canary' };
   const a = ruleIds([header, filtered] as RouteRule[]);
   const b = ruleIds([{ host: 'n.test', backend: 'api' }, header, { host: 'm.test', backend: 'api' }, filtered] as RouteRule[]);
-  assert.deepEqual(a, [0, FILTERED_BASE]);
-  assert.deepEqual([b[1], b[3]], [0, FILTERED_BASE]);
-  const before = rendered([header, filtered]);
-  const after = rendered([{ host: 'n.test', backend: 'api' }, header, filtered]);
-  assert.equal(after.text, before.text, 'a plain host rule inserted before others changes no haproxy.cfg line');
-  assert.equal(plan(after, before, { runtimeUpdates: true }).kind, 'runtime');
+  assert.deepEqual(a, [0, idOf('routes', 'f.test/')]);
+  assert.deepEqual(b, [idOf('routes', 'n.test/'), 0, idOf('routes', 'm.test/'), idOf('routes', 'f.test/')]);
+  // Every id fits HAProxy's and JavaScript's integers with its 1,000 slots.
+  for (const id of b.slice(2)) assert.ok(id >= RULE_ID_BASE && id * 1000 + 999 < Number.MAX_SAFE_INTEGER, String(id));
+  // Inserted anywhere, removed anywhere, reordered: every other rule keeps its id.
+  const plain = ['a.test', 'b.test', 'c.test', 'd.test'].map((host) => ({ host, backend: 'api' })) as RouteRule[];
+  const idsBy = (rules: RouteRule[]) => new Map(ruleIds(rules).map((id, i) => [rules[i]!.host, id]));
+  const all = idsBy(plain);
+  for (const variant of [
+    [{ host: 'new.test', backend: 'api' }, ...plain],
+    [plain[0]!, plain[1]!, plain[3]!],
+    [...plain].reverse(),
+    [plain[0]!, { matches: { host: 'new.test', path: { type: 'Exact', value: '/x' } }, backend: 'api' }, ...plain.slice(1)],
+  ] as RouteRule[][]) {
+    for (const [host, id] of idsBy(variant)) if (all.has(host)) assert.equal(id, all.get(host), `${host} in ${JSON.stringify(variant)}`);
+  }
+  const before = rendered([filtered, header]);
+  const after = rendered([{ host: 'n.test', backend: 'api' }, { host: 'g.test', backend: 'api', filters: filtered.filters }, header, filtered]);
+  assert.ok(
+    before.text.includes(`http-request set-header X-A 'b' if { var(txn.nh_rule) -m int ${idOf('routes', 'f.test/')} }`),
+    'the filter line names the hashed id',
+  );
+  const lines = (text: string) => new Set(text.split('\n'));
+  const gone = [...lines(before.text)].filter((l) => !lines(after.text).has(l));
+  assert.deepEqual(gone, [], 'a rule with filters inserted before another changes none of its lines (only adds its own)');
+  const plainBefore = rendered([header, filtered]);
+  const plainAfter = rendered([{ host: 'n.test', backend: 'api' }, header, filtered]);
+  assert.equal(plainAfter.text, plainBefore.text, 'a plain host rule inserted before others changes no haproxy.cfg line');
+  assert.equal(plan(plainAfter, plainBefore, { runtimeUpdates: true }).kind, 'runtime');
+});
+
+test('rule ids: a shadowed duplicate key and a genuine hash collision probe to the next free id, in an order that is not list order', () => {
+  // Two keys whose hashes collide (found by search): `routes h345568.test/` and `routes h1236059.test/`.
+  const x = { host: 'h345568.test', backend: 'api' };
+  const y = { host: 'h1236059.test', backend: 'canary' };
+  const home = idOf('routes', 'h345568.test/');
+  assert.equal(idOf('routes', 'h1236059.test/'), home, 'the two keys do collide');
+  // The smaller key (`routes h1236059.test/` < `routes h345568.test/`) keeps the hashed id, whichever is listed first.
+  assert.deepEqual(ruleIds([x, y] as RouteRule[]), [home + 1, home]);
+  assert.deepEqual(ruleIds([y, x] as RouteRule[]), [home, home + 1]);
+  assert.deepEqual(ruleIds([x] as RouteRule[]), [home], 'alone, each has the hashed id');
+  // The same key twice: the first in precedence holds the key and the hashed id, the shadowed one the next id.
+  const r = mapRoutingLines(
+    'ns',
+    'ns_fe',
+    [
+      { pathPrefix: '/v1', backend: 'a' },
+      { pathPrefix: '/v1/', backend: 'b' },
+    ] as RouteRule[],
+    '/s',
+  );
+  assert.deepEqual(r.ids, [idOf('routes', '/v1/') + 1, idOf('routes', '/v1/')]);
 });
 
 test('a header rule, a regular expression and changed filters reload, the reason naming the rule', () => {
@@ -195,5 +244,7 @@ test('map files: PathPrefix keys end with "/", so /v1 and /v1/x match and /v1x d
     ] as RouteRule[],
     '/s',
   );
-  assert.deepEqual(parseMap(r.files.get('maps/ns_fe.routes.map')!), [['/v1/', String(UNFILTERED_BASE + 1)]]);
+  // `/v1/` is longer: first in precedence.
+  assert.deepEqual(parseMap(r.files.get('maps/ns_fe.routes.map')!), [['/v1/', String(idOf('routes', '/v1/'))]]);
+  assert.equal(r.ids[1], idOf('routes', '/v1/'));
 });
