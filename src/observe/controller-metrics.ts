@@ -285,6 +285,7 @@ export class ControllerMetrics implements WatchRestartRecorder {
       },
       saveServerState: executor.saveServerState?.bind(executor),
       converge: executor.converge?.bind(executor),
+      finishDeletes: executor.finishDeletes?.bind(executor),
     };
   }
 

@@ -63,6 +63,12 @@ export interface RuntimeExecutor {
   saveServerState?(desired: ConfigModel): Promise<void>;
   /** Corrects live servers that differ from the model (after a reload); returns how many were fixed. */
   converge?(model: ConfigModel): Promise<number>;
+  /**
+   * Deletes removed servers that were left in maint because their connections
+   * had not ended (`tryNow: false`: only reports them). Returns how many
+   * remain and when to try again, or undefined when none does.
+   */
+  finishDeletes?(options?: { tryNow?: boolean }): Promise<{ remaining: number; recheckAfterMs: number } | undefined>;
 }
 
 /** What survives a controller restart, so an adopted HAProxy can still get runtime plans. */
@@ -118,6 +124,11 @@ export interface PassOutcome {
   result: PassResult;
   /** Run again after this long whatever else happens (a reload deferred by minReloadIntervalMs). */
   requeueAfter?: number;
+  /**
+   * Run again after this long unless a change runs a pass sooner: removed
+   * servers wait in maint for their connections to end (finishDeletes).
+   */
+  recheckAfter?: number;
   /**
    * Run again with backoff: `failed` (the pass failed) or `refused` (it left
    * out resources for a cause outside the configuration, like a port in use).
@@ -251,7 +262,38 @@ export class ReconcilePass {
     else if (result.kind !== 'waiting' && this.refusals.hasTransient()) outcome.backoff = 'refused';
     if (this.deferFor !== undefined) outcome.requeueAfter = this.deferFor;
     this.deferFor = undefined;
+    const recheck = await this.finishDeletes(result);
+    if (recheck !== undefined) outcome.recheckAfter = recheck;
     return outcome;
+  }
+
+  private waitingDeletes = 0;
+
+  /**
+   * Removed servers whose connections had not ended stay in maint (they take
+   * no new request) and are deleted by a later pass: no reload, no cut
+   * connection. Returns when to look again, if any remain.
+   */
+  private async finishDeletes(result: PassResult): Promise<number | undefined> {
+    const rt = this.o.runtime;
+    if (!rt?.finishDeletes || !this.started || result.kind === 'waiting') return undefined;
+    let r;
+    try {
+      // A runtime pass has just tried them (with a short wait); a reload has converged the live servers.
+      r = await rt.finishDeletes({ tryNow: result.kind !== 'runtime' && result.kind !== 'reload' });
+    } catch (err) {
+      this.o.logger.warn('could not delete a removed server; correcting the live servers', { err });
+      const model = this.running?.model;
+      if (model) await rt.converge?.(model).catch((e: unknown) => this.o.logger.warn('could not verify live servers', { err: e }));
+      r = await rt.finishDeletes({ tryNow: false }).catch(() => undefined);
+    }
+    const remaining = r?.remaining ?? 0;
+    if (remaining !== this.waitingDeletes) {
+      if (remaining > 0) this.o.logger.info('removed servers still have connections: kept in maint, deleted once those end', { servers: remaining });
+      else this.o.logger.info('removed servers deleted after their connections ended', { servers: this.waitingDeletes });
+      this.waitingDeletes = remaining;
+    }
+    return r?.recheckAfterMs;
   }
 
   private deferFor: number | undefined;

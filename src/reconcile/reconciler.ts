@@ -210,10 +210,11 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.schedule(wait);
   }
 
-  private schedule(ms: number, retry = false): void {
+  /** `preemptible`: a change runs its pass sooner (retries and rechecks). */
+  private schedule(ms: number, retry = false, preemptible = retry): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
-    this.timerIsRetry = retry;
+    this.timerIsRetry = preemptible;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.timerIsRetry = false;
@@ -249,6 +250,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       this.schedule(outcome.requeueAfter);
     }
     this.scheduleRetry(outcome);
+    // Removed servers waiting for their connections to end: look again, unless a pass comes sooner.
+    if (outcome.recheckAfter !== undefined && !this.timer && !this.dirty && !this.stopped) this.schedule(outcome.recheckAfter, false, true);
     if (outcome.changed) this.persist();
     this.emit('pass', result);
   }

@@ -7,6 +7,13 @@
  * connections, not thousands. Measured on 2.6 (docs/decisions/0002): `add
  * server` starts the server in maint and ignores default-server (all
  * parameters are explicit), `del server` needs maint and no connection.
+ *
+ * A removed server whose connections have not ended yet stays in maint (it
+ * takes no new request) and is deleted by a later pass (finishDeletes); no
+ * connection is ever cut. HAProxy 2.6 also counts idle keep-alive server
+ * connections, which return to its idle pool when a request ends after
+ * `state maint` and would stay there for several pool-purge-delay periods:
+ * those are closed by re-addressing the server (see closeIdle).
  */
 import { isIP } from 'node:net';
 import { writeFileAtomic } from '../util/atomic-file.js';
@@ -21,10 +28,10 @@ export interface ServerUpdaterOptions {
   api: RuntimeApi;
   serverStateFile: string;
   /**
-   * How long a removed server may keep serving the requests it has (in maint,
-   * so it takes no new one) before they are cut (`shutdown sessions`). Default 1000 ms.
+   * How long a pass waits for a removed server's connections to end before
+   * leaving it in maint for a later pass (finishDeletes). Default 100 ms.
    */
-  deleteTimeoutMs?: number;
+  deleteWaitMs?: number;
   /** Commands per runtime-API connection. Default 500. */
   batchSize?: number;
 }
@@ -42,6 +49,58 @@ export class RuntimeUpdateError extends Error {
 
 const ORDER: Record<ServerOp['op'], number> = { del: 0, add: 1, addr: 2, weight: 3, state: 4 };
 const STILL_CONNECTED = /connections/i;
+const NO_SUCH_SERVER = /^No such (server|backend)/i;
+/** A removed server still connected is tried again after this long, doubling up to DELETE_RECHECK_MAX_MS. */
+const DELETE_RECHECK_MS = 100;
+const DELETE_RECHECK_MAX_MS = 5000;
+
+/** A server of `show servers conn`: its used and idle server-side connections. */
+export interface ServerConns {
+  backend: string;
+  server: string;
+  addr: string;
+  port: number;
+  used: number;
+  idle: number;
+}
+
+/**
+ * Parses `show servers conn` (2.6 and 3.0 print the same columns, named in a
+ * `# ` header). Throws on an unexpected format. Pure.
+ */
+export function parseServerConns(text: string): ServerConns[] {
+  const lines = text.split('\n');
+  const header = lines.find((l) => l.startsWith('# '));
+  if (!header) throw new Error(`Unexpected show servers conn output from HAProxy: ${JSON.stringify(text.slice(0, 200))}`);
+  const cols = header.slice(2).trim().split(/\s+/);
+  const at = (name: string): number => {
+    const i = cols.indexOf(name);
+    if (i < 0) throw new Error(`show servers conn has no ${name} column (header: ${header})`);
+    return i;
+  };
+  const [name, addr, port, used, idle] = ['bkname/svname', 'addr', 'port', 'used_cur', 'idle_cur'].map(at) as [number, number, number, number, number];
+  const out: ServerConns[] = [];
+  for (const line of lines) {
+    if (line.startsWith('#') || line.trim() === '') continue;
+    const f = line.trim().split(/\s+/);
+    const [backend, server] = splitTarget(f[name] ?? '');
+    if (f.length <= Math.max(name, addr, port, used, idle) || server === undefined) {
+      throw new Error(`Unexpected show servers conn line from HAProxy: ${JSON.stringify(line)}`);
+    }
+    out.push({ backend, server, addr: f[addr]!, port: Number(f[port]), used: Number(f[used]), idle: Number(f[idle]) });
+  }
+  return out;
+}
+
+function splitTarget(s: string): [string, string | undefined] {
+  const i = s.indexOf('/');
+  return i < 0 ? [s, undefined] : [s.slice(0, i), s.slice(i + 1)];
+}
+
+interface PendingDelete {
+  backend: string;
+  server: string;
+}
 
 /** What the controller compares of a live server: the fields of ServerState it needs. */
 export type LiveServer = Pick<ServerState, 'backend' | 'server' | 'addr' | 'port' | 'adminFlags' | 'weight'>;
@@ -102,12 +161,55 @@ export function liveAdmin(s: Pick<ServerState, 'adminFlags'>): 'ready' | 'drain'
 }
 
 export class ServerUpdater implements RuntimeExecutor {
+  /** Removed servers left in maint until their connections end, by `backend/server`. */
+  private readonly pending = new Map<string, PendingDelete>();
+  /** Consecutive rechecks that left servers pending (drives recheckAfterMs). */
+  private rechecks = 0;
+
   constructor(private readonly o: ServerUpdaterOptions) {}
 
+  /** Removed servers still in maint, waiting for their connections to end. */
+  get pendingDeletes(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Tries the pending deletions once (no waiting: a pass calls it; `tryNow:
+   * false` only reports them, right after execute tried). Returns
+   * how many remain and when to try again (100 ms, doubling up to 5 s), or
+   * undefined when none remains. A pending server that is gone already
+   * (a reload dropped it) is forgotten.
+   */
+  async finishDeletes(options: { tryNow?: boolean } = {}): Promise<{ remaining: number; recheckAfterMs: number } | undefined> {
+    if (this.pending.size === 0) return undefined;
+    const left = options.tryNow === false ? [...this.pending.values()] : await this.remove([...this.pending.values()], 0, true);
+    if (left.length === 0) {
+      this.rechecks = 0;
+      return undefined;
+    }
+    this.rechecks++;
+    return { remaining: left.length, recheckAfterMs: Math.min(DELETE_RECHECK_MAX_MS, DELETE_RECHECK_MS * 2 ** Math.min(this.rechecks - 1, 10)) };
+  }
+
   async execute(ops: readonly ServerOp[]): Promise<void> {
+    // A server added again while its removal waits: the old one must go first (or the pass reloads).
+    const again = ops.filter((op) => op.op === 'add' && this.pending.has(key(op.backend, op.server.name)));
+    if (again.length > 0) {
+      const left = await this.remove(
+        again.map((op) => ({ backend: op.backend, server: op.server.name })),
+        this.o.deleteWaitMs ?? 100,
+        true,
+      );
+      if (left.length > 0) {
+        throw new RuntimeUpdateError(
+          `${left.map((d) => key(d.backend, d.server)).join(', ')} was added again while its removal still waits for its connections to end`,
+          [],
+        );
+      }
+    }
     const sorted = [...ops].sort((a, b) => ORDER[a.op] - ORDER[b.op]);
     const first: RuntimeCommand[] = [];
-    const dels: ServerOp[] = [];
+    const dels: PendingDelete[] = [];
     for (const op of sorted) {
       const s = op.server;
       switch (op.op) {
@@ -119,7 +221,7 @@ export class ServerUpdater implements RuntimeExecutor {
         case 'del':
           // Out of rotation now; deleted below once its requests are done.
           first.push(serverCommands.state(op.backend, s.name, 'maint'));
-          dels.push(op);
+          dels.push({ backend: op.backend, server: s.name });
           break;
         case 'addr':
           first.push(serverCommands.addr(op.backend, s.name, s.address, s.port));
@@ -134,7 +236,7 @@ export class ServerUpdater implements RuntimeExecutor {
       }
     }
     await this.run(first);
-    if (dels.length > 0) await this.remove(dels);
+    if (dels.length > 0) await this.remove(dels, this.o.deleteWaitMs ?? 100, false);
   }
 
   private async run(commands: RuntimeCommand[]): Promise<BatchReply[]> {
@@ -146,37 +248,73 @@ export class ServerUpdater implements RuntimeExecutor {
   }
 
   /**
-   * Deletes servers already in maint. Those that still have connections get
-   * until deleteTimeoutMs to finish them, then their sessions are shut down
-   * and HAProxy gets as long again to release them before the update fails
-   * (and the reconciler falls back to a reload).
+   * Deletes servers already in maint, trying for up to `waitMs` while HAProxy
+   * says they still have connections (after closing their idle ones, see
+   * closeIdle). Those still connected then stay in maint, pending, for a
+   * later pass (finishDeletes): their requests finish, nothing is cut. Any
+   * other refusal throws (the pass falls back to a reload), except "no such
+   * server" for a server already pending (`pendingOnly`): gone is done.
+   * Returns the servers left pending.
    */
-  private async remove(ops: ServerOp[]): Promise<void> {
-    const api = this.o.api;
-    const grace = this.o.deleteTimeoutMs ?? 1000;
-    let deadline = Date.now() + grace;
-    let pending = ops;
-    let cut = false;
+  private async remove(targets: PendingDelete[], waitMs: number, pendingOnly: boolean): Promise<PendingDelete[]> {
+    const deadline = Date.now() + waitMs;
+    let pending = targets;
+    let tries = 0;
     for (;;) {
-      const replies = await api.batch(
-        pending.map((op) => serverCommands.del(op.backend, op.server.name)),
+      const replies = await this.o.api.batch(
+        pending.map((d) => serverCommands.del(d.backend, d.server)),
         { chunkSize: this.o.batchSize },
       );
       const failed = replies.filter((r) => !r.ok);
-      const fatal = failed.filter((r) => !STILL_CONNECTED.test(r.reply));
+      const fatal = failed.filter((r) => !STILL_CONNECTED.test(r.reply) && !(pendingOnly && NO_SUCH_SERVER.test(r.reply)));
       if (fatal.length > 0) throw refused(fatal);
-      if (failed.length === 0) return;
-      const busy = new Set(failed.map((r) => r.command));
-      pending = pending.filter((op) => busy.has(serverCommands.del(op.backend, op.server.name).command));
-      if (Date.now() >= deadline) {
-        if (cut) throw refused(failed);
-        // Their time is up: cut what is left, then give HAProxy time to release it (a busy
-        // HAProxy can take longer than one retry; a give-up here costs a reload).
-        await this.run(pending.map((op) => serverCommands.shutdownSessions(op.backend, op.server.name)));
-        cut = true;
-        deadline = Date.now() + grace;
-      }
+      const busy = new Set(failed.filter((r) => STILL_CONNECTED.test(r.reply)).map((r) => r.command));
+      for (const d of pending) if (!busy.has(serverCommands.del(d.backend, d.server).command)) this.pending.delete(key(d.backend, d.server));
+      pending = pending.filter((d) => busy.has(serverCommands.del(d.backend, d.server).command));
+      if (pending.length === 0) return [];
+      // Idle connections are closed on the first refusal (and every fifth); one more try follows
+      // 20 ms later however short the wait, as HAProxy releases them asynchronously.
+      if (tries % 5 === 0) await this.closeIdle(pending);
+      tries++;
+      if (Date.now() >= deadline && tries > 1) break;
       await sleep(20);
+    }
+    for (const d of pending) this.pending.set(key(d.backend, d.server), d);
+    return pending;
+  }
+
+  /**
+   * Closes the idle server-side connections of servers about to be deleted,
+   * when those are all that is left (`show servers conn`: none used, some
+   * idle). HAProxy 2.6 refuses `del server` while a server has idle
+   * connections, closes them when a server enters maint, but puts back in the
+   * idle pool the connection of a request that ends later, and frees idle
+   * connections only over several pool-purge-delay periods (about 15 s at
+   * the default 5 s). A changed address makes it close them at once
+   * (srv_update_addr_port → srv_cleanup_connections), used ones untouched: the
+   * server is in maint and about to be deleted, so its port moves by one.
+   * 3.0 closes idle connections itself in `del server`, so this finds nothing
+   * to do there. Best effort: a failure here only delays the deletion.
+   */
+  private async closeIdle(targets: PendingDelete[]): Promise<void> {
+    const backends = [...new Set(targets.map((d) => d.backend))];
+    const wanted = new Set(targets.map((d) => key(d.backend, d.server)));
+    const commands: RuntimeCommand[] = [];
+    try {
+      const replies = await this.o.api.batch(
+        backends.map((b) => ({ command: `show servers conn ${b}`, accept: (r: string) => r.startsWith('# ') })),
+        { chunkSize: this.o.batchSize },
+      );
+      for (const r of replies) {
+        if (!r.ok) continue;
+        for (const c of parseServerConns(r.reply)) {
+          if (!wanted.has(key(c.backend, c.server)) || c.used !== 0 || c.idle === 0 || isIP(c.addr) === 0) continue;
+          commands.push(serverCommands.addr(c.backend, c.server, c.addr, c.port >= 65535 ? c.port - 1 : c.port + 1));
+        }
+      }
+      if (commands.length > 0) await this.o.api.batch(commands, { chunkSize: this.o.batchSize });
+    } catch {
+      // Best effort: the deletion is tried again anyway.
     }
   }
 
@@ -197,11 +335,18 @@ export class ServerUpdater implements RuntimeExecutor {
   }
 
   async converge(model: ConfigModel): Promise<number> {
+    // What is live decides: a pending server still there is a `del` again, one a reload dropped is gone.
+    this.pending.clear();
+    this.rechecks = 0;
     const text = await this.o.api.execute('show servers state');
     const ops = convergeOps(model, parseLiveServers(text).servers);
     await this.execute(ops);
     return ops.length;
   }
+}
+
+function key(backend: string, server: string): string {
+  return `${backend}/${server}`;
 }
 
 function refused(failed: BatchReply[]): RuntimeUpdateError {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { splitPromptReplies } from '../../src/haproxy/runtime.js';
-import { convergeOps, filterServerState, liveAdmin, parseLiveServers } from '../../src/reconcile/server-updater.js';
+import { convergeOps, filterServerState, liveAdmin, parseLiveServers, parseServerConns } from '../../src/reconcile/server-updater.js';
 import { dynamicBalance, isIpLiteral, plan, type Rendered } from '../../src/reconcile/plan.js';
 import type { BackendModel, ConfigModel, ServerModel } from '../../src/render/model.js';
 
@@ -131,4 +131,19 @@ test('plan: an unchanged backend object is skipped, a changed one is diffed', ()
   const b = backend([server('a', { weight: 3 })]);
   const p = plan({ model: model(b), text: 'y' }, running, { runtimeUpdates: true });
   assert.ok(p.kind === 'runtime' && p.summary === '1 weight');
+});
+
+test('parseServerConns reads used and idle server connections from show servers conn (2.6 and 3.0 print the same)', () => {
+  const text = [
+    '# bkname/svname bkid/svid addr port - purge_delay used_cur used_max need_est unsafe_nb safe_nb idle_lim idle_cur idle_per_thr[2]',
+    'default_app/a 3/1 127.0.0.1 35801 - 5000 0 3 3 0 2 -1 2 2 0',
+    'default_app/b 3/2 127.0.0.1 35802 - 5000 1 1 1 0 0 -1 0 0 0',
+    '',
+  ].join('\n');
+  assert.deepEqual(parseServerConns(text), [
+    { backend: 'default_app', server: 'a', addr: '127.0.0.1', port: 35801, used: 0, idle: 2 },
+    { backend: 'default_app', server: 'b', addr: '127.0.0.1', port: 35802, used: 1, idle: 0 },
+  ]);
+  assert.throws(() => parseServerConns("Can't find backend.\n"), /Unexpected show servers conn output/);
+  assert.throws(() => parseServerConns('# bkname/svname addr port\nx/y 1.2.3.4 80\n'), /no used_cur column/);
 });

@@ -306,3 +306,42 @@ test('a certificate change goes through the runtime API; when HAProxy refuses it
     /^certificate update failed \(update certificate \/s\/certs\/default\/secret-site\.pem failed: Can't update\); falling back to a reload$/,
   );
 });
+
+test('removed servers still connected are deleted by later passes of their own, which a change pre-empts; no reload', async (t) => {
+  const h = new FakeHaproxy();
+  let pending = 0;
+  const calls: { tryNow: boolean; at: number }[] = [];
+  const runtime = {
+    async execute() {},
+    async finishDeletes(options: { tryNow?: boolean } = {}) {
+      calls.push({ tryNow: options.tryNow !== false, at: Date.now() });
+      if (pending === 0) return undefined;
+      if (options.tryNow !== false) pending--;
+      return pending === 0 ? undefined : { remaining: pending, recheckAfterMs: 100 };
+    },
+  };
+  const { store, r, passes } = setup(t, h, { runtime });
+  await startOn8000(store, r);
+  pending = 3; // three more tries before HAProxy lets them go
+  store.replaceAll('test', [frontendOn(8000)]); // an unchanged resource: a noop pass that tries them
+  await r.settled();
+  assert.equal(pending, 2, 'the pass tried once; settled() does not wait for the rechecks');
+  const t0 = Date.now();
+  await waitUntil(() => pending === 0, 3000);
+  assert.ok(Date.now() - t0 >= 150, 'the rechecks are spaced (recheckAfterMs), not a busy loop');
+  const n = calls.length;
+  await new Promise((res) => setTimeout(res, 250));
+  assert.equal(calls.length, n, 'no recheck once none remains');
+
+  // A change while a recheck waits runs its pass at once, not after the recheck delay.
+  pending = 2;
+  store.replaceAll('test', [frontendOn(8000)]);
+  await r.settled();
+  const before = passes.length;
+  const t1 = Date.now();
+  store.replaceAll('test', [frontendOn(8000), frontendOn(8001, 'other')]);
+  await waitUntil(() => passes.length > before);
+  assert.ok(Date.now() - t1 < 90, `the change pre-empts the recheck (${Date.now() - t1} ms)`);
+  await waitUntil(() => pending === 0, 3000);
+  assert.deepEqual(h.actions, ['start', 'reload'], 'only the new frontend reloaded');
+});
