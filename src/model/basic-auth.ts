@@ -8,8 +8,13 @@
  * reads the hashes allowed below. Anything else (MD5-crypt `$1$`, Apache's
  * `$apr1$`, `{SHA}`, DES, plain text) is refused with the Secret, the line and
  * the fix, never with the hash itself.
+ *
+ * A Secret that goes bad after its users served (a bad line, no `users` key,
+ * the Secret deleted) resolves to its last good users (model/last-good.ts),
+ * with a warning naming the Secret and the problem.
  */
 import type { Discovered } from './discovered.js';
+import { orLastGood, type ReferenceProblem } from './last-good.js';
 import { SECRETS, secretKey, type SecretData } from './secrets.js';
 import type { Frontend } from './types.js';
 
@@ -94,23 +99,44 @@ export function parseUsers(text: string): UsersResult {
   return { users, problems };
 }
 
-export type BasicAuthResolution = { users: readonly AuthUser[] } | { problem: { field: string; message: string; reason: 'SecretNotFound' | 'InvalidSpec' } };
+/** The users of a Frontend's basic auth, with a warning when they are the last good ones; or why there are none. */
+export type BasicAuthResolution = { users: readonly AuthUser[]; warning?: string } | { problem: ReferenceProblem };
 
 const parsed = new WeakMap<SecretData, BasicAuthResolution>();
 
-/** The users of `f`'s basic auth from the discovered Secrets, or why there are none to use. */
-export function resolveBasicAuth(f: Frontend, discovered: Discovered | undefined): BasicAuthResolution | undefined {
+/** The key of the Secret that holds `f`'s basic-auth users (`Secret/ns/name`), if it has basic auth. */
+export function basicAuthSecretKey(f: Frontend): string | undefined {
   const auth = f.spec.basicAuth;
-  if (!auth) return undefined;
+  return auth && secretKey('Secret', f.metadata.namespace, auth.secretRef.name);
+}
+
+/**
+ * The users of `f`'s basic auth from the discovered Secrets, or why there are
+ * none to use. With `lastGood` (the users that served, by Secret key), a bad
+ * Secret resolves to its last good users instead.
+ */
+export function resolveBasicAuth(
+  f: Frontend,
+  discovered: Discovered | undefined,
+  lastGood?: ReadonlyMap<string, readonly AuthUser[]>,
+): BasicAuthResolution | undefined {
+  const key = basicAuthSecretKey(f);
+  if (!key) return undefined;
+  const fresh = readUsers(f, discovered?.get(SECRETS)?.get(key) as SecretData | undefined);
+  if (!lastGood || 'users' in fresh) return fresh;
+  const got = orLastGood<readonly AuthUser[]>(fresh, lastGood.get(key), 'user list');
+  return 'value' in got ? { users: got.value, ...(got.warning ? { warning: got.warning } : {}) } : got;
+}
+
+function readUsers(f: Frontend, secret: SecretData | undefined): BasicAuthResolution {
   const ns = f.metadata.namespace;
   const field = 'spec.basicAuth.secretRef.name';
-  const secret = discovered?.get(SECRETS)?.get(secretKey('Secret', ns, auth.secretRef.name)) as SecretData | undefined;
   if (!secret) {
     return {
       problem: {
         field,
         reason: 'SecretNotFound',
-        message: `Secret ${ns}/${auth.secretRef.name} does not exist; create it with a "${USERS_KEY}" key of "name:hash" lines, or fix the name`,
+        message: `Secret ${ns}/${f.spec.basicAuth!.secretRef.name} does not exist; create it with a "${USERS_KEY}" key of "name:hash" lines, or fix the name`,
       },
     };
   }

@@ -11,21 +11,27 @@
  * - Two frontends cannot listen on the same socket (compared by value: one
  *   address in two spellings, or a wildcard and an address it includes, on one
  *   port); the one that already served keeps the socket.
+ * - A Secret or ConfigMap that goes bad after it served (certificates, CA
+ *   bundles, basic-auth users) resolves to its last good value
+ *   (model/last-good.ts): the resource's last accepted version keeps serving
+ *   with it, and its status says which reference is bad and why.
  */
 import { MEMBERS, mergeDiscovered, type Discovered, type DiscoveredValues } from './discovered.js';
 import { SECRETS, secretKey, type SecretData } from './secrets.js';
-import { parseCaBundle } from './certificate.js';
+import { parseCaBundle, type CaBundle } from './certificate.js';
+import { orLastGood, type FromSecret } from './last-good.js';
 import {
   CERTIFICATES_IN_USE,
   collectTlsInUse,
   emptyTlsInUse,
   hasTls,
   resolveFrontendTls,
+  withCaBundle,
   type BindTlsMaterial,
   type FrontendTls,
   type TlsInUse,
 } from './tls.js';
-import { resolveBasicAuth, withBasicAuthUsers } from './basic-auth.js';
+import { basicAuthSecretKey, resolveBasicAuth, withBasicAuthUsers, type AuthUser, type BasicAuthResolution } from './basic-auth.js';
 import { backendFields, routingNote } from './routing.js';
 import { bindOverlap, bindValue, describeBind } from './ip-address.js';
 import { formatProblem, keyOf, parseKey, type Backend, type Frontend, type Issue, type Member, type Resource, type ResourceKey } from './types.js';
@@ -43,8 +49,8 @@ export interface Declared {
 
 /**
  * `notes`: what status should say besides acceptance (the certificates in
- * use, a certificate that expires soon, a bad Secret whose last good
- * certificate keeps serving).
+ * use, a certificate that expires soon, a bad Secret or ConfigMap whose last
+ * good certificate, CA bundle or user list keeps serving).
  */
 export type Outcome =
   | { accepted: true; resource: Resource; notes?: string[] }
@@ -58,7 +64,7 @@ export interface Resolution {
   accepted: Map<ResourceKey, Resource>;
   /** What each serving Frontend's TLS binds serve, by Frontend key (absent: no TLS). */
   tls: Map<ResourceKey, BindTlsMaterial[]>;
-  /** Certificates and CA bundles that serve now: pass back in as `lastTls` next time. */
+  /** Certificates, CA bundles and basic-auth users that serve now: pass back in as `lastTls` next time (model/last-good.ts). */
   tlsInUse: TlsInUse;
 }
 
@@ -72,7 +78,10 @@ export interface ResolveInput {
   discovered?: Discovered;
   /** Members discovered for backends with a `service` (Kubernetes), by backend key: the `members` kind of `discovered`. */
   discoveredMembers?: ReadonlyMap<ResourceKey, readonly Member[]>;
-  /** Certificates and CA bundles that served last time: a bad Secret resolves to these (never replaces a good one). */
+  /**
+   * Certificates, CA bundles and basic-auth users that served last time: a bad
+   * Secret or ConfigMap resolves to these (never replaces a good one).
+   */
   lastTls?: TlsInUse;
   /** The time certificates are checked against (default: now). */
   now?: Date;
@@ -150,6 +159,25 @@ export function caRefProblem(b: Backend, secrets: DiscoveredValues<SecretData> |
   return undefined;
 }
 
+/**
+ * The CA bundle of a Backend's `spec.tls.caRef` (undefined without one), or
+ * why it does not resolve; with `lastGood` (CA bundles that served, by
+ * Secret/ConfigMap key), a bad one resolves to its last good bundle.
+ */
+export function resolveBackendCa(
+  b: Backend,
+  secrets: DiscoveredValues<SecretData> | undefined,
+  lastGood?: ReadonlyMap<string, CaBundle>,
+): FromSecret<CaBundle> | undefined {
+  const ref = b.spec.tls?.caRef;
+  if (!ref) return undefined;
+  const key = secretKey(ref.kind, b.metadata.namespace, ref.name);
+  const problem = caRefProblem(b, secrets);
+  const bundle = problem ? undefined : parseCaBundle(secrets!.get(key)!);
+  const fresh: FromSecret<CaBundle> = bundle?.ok ? { value: bundle.bundle } : { problem: problem! };
+  return lastGood ? orLastGood(fresh, lastGood.get(key), 'CA bundle') : fresh;
+}
+
 export function resolve(input: ResolveInput): Resolution {
   const outcomes = new Map<ResourceKey, Outcome>();
   const byKey = new Map<ResourceKey, Declared[]>();
@@ -200,14 +228,26 @@ export function resolve(input: ResolveInput): Resolution {
   const withDiscovered = <T extends Resource>(key: ResourceKey, r: T): T => mergeDiscovered(r, key, discovered) as T;
   const backends = new Map<ResourceKey, Backend>();
   const secrets = discovered?.get(SECRETS) as DiscoveredValues<SecretData> | undefined;
+  const tlsInUse = emptyTlsInUse();
+  const notes = new Map<ResourceKey, string[]>();
+  /** `b` as it serves: discovered data merged, its CA bundle (current or last good) attached and recorded as in use. */
+  const serveBackend = (key: ResourceKey, b: Backend, ca: FromSecret<CaBundle> | undefined): Backend => {
+    const merged = withDiscovered(key, b);
+    if (!ca || !('value' in ca)) return merged;
+    const ref = b.spec.tls!.caRef!;
+    tlsInUse.caBundles.set(secretKey(ref.kind, b.metadata.namespace, ref.name), ca.value);
+    if (ca.warning) notes.set(key, [ca.warning]);
+    return withCaBundle(merged, ca.value);
+  };
   for (const [key, c] of candidates) {
     if (c.resource.kind !== 'Backend') continue;
-    const problem = caRefProblem(c.resource, secrets);
-    if (problem) {
-      const issue: Issue = { origin: input.declared.find((d) => d.key === key)?.origin, resource: label(c.resource), ...problem };
+    const ca = resolveBackendCa(c.resource, secrets);
+    if (ca && 'problem' in ca) {
+      const issue: Issue = { origin: input.declared.find((d) => d.key === key)?.origin, resource: label(c.resource), ...ca.problem };
       const previous = input.lastAccepted.get(key) as Backend | undefined;
-      // The last accepted version serves on if its own reference still resolves.
-      const fallback = c.current && previous && previous !== c.resource && !caRefProblem(previous, secrets) ? previous : undefined;
+      // The last accepted version serves on: with its own CA bundle, or the last good one of a Secret or ConfigMap that went bad.
+      const previousCa = previous && resolveBackendCa(previous, secrets, input.lastTls?.caBundles);
+      const fallback = previous && !(previousCa && 'problem' in previousCa) ? previous : undefined;
       const prior = outcomes.get(key);
       const issues = prior && !prior.accepted ? [...prior.issues, issue] : [issue];
       outcomes.set(key, { accepted: false, reason: issue.reason, message: formatProblem(issue), issues, serving: fallback });
@@ -216,10 +256,10 @@ export function resolve(input: ResolveInput): Resolution {
         continue;
       }
       candidates.set(key, { resource: fallback, current: false });
-      backends.set(key, withDiscovered(key, fallback));
+      backends.set(key, serveBackend(key, fallback, previousCa));
       continue;
     }
-    backends.set(key, withDiscovered(key, c.resource));
+    backends.set(key, serveBackend(key, c.resource, ca));
   }
 
   // 3. Frontends: references and sockets. Frontends that served before claim first.
@@ -232,34 +272,40 @@ export function resolve(input: ResolveInput): Resolution {
       return pa - pb || (a < b ? -1 : a > b ? 1 : 0);
     });
   const frontends: Frontend[] = [];
-  // Basic-auth users from their Secret (checked by frontendProblem) travel with the frontend to the render model.
-  const withUsers = (f: Frontend): Frontend => {
-    const auth = resolveBasicAuth(f, discovered);
-    return auth && 'users' in auth ? withBasicAuthUsers(f, auth.users) : f;
-  };
   const originOf = new Map(input.declared.map((d) => [d.key, d.origin]));
   const now = input.now ?? new Date();
   const tls = new Map<ResourceKey, BindTlsMaterial[]>();
-  const tlsInUse = emptyTlsInUse();
-  const notes = new Map<ResourceKey, string[]>();
-  /** The frontend's problem, or what its TLS binds serve; `fallback` lets bad Secrets resolve to their last good values. */
-  const checkFrontend = (f: Frontend, fallback = false): { issue?: Issue; tls?: FrontendTls } => {
-    const problem = frontendProblem(f);
+  interface Checked {
+    issue?: Issue;
+    tls?: FrontendTls;
+    /** Basic-auth users from their Secret (current or last good): they travel with the frontend to the render model. */
+    users?: readonly AuthUser[];
+    usersWarning?: string;
+  }
+  /** The frontend's problem, or what it serves; `fallback` lets bad Secrets resolve to their last good values. */
+  const checkFrontend = (f: Frontend, fallback = false): Checked => {
+    const auth = resolveBasicAuth(f, discovered, fallback ? (input.lastTls?.users ?? new Map()) : undefined);
+    const problem = frontendProblem(f, auth);
     if (problem) return { issue: { origin: originOf.get(keyOf(f)), ...problem } };
-    if (!hasTls(f)) return {};
+    const users = auth && 'users' in auth ? { users: auth.users, usersWarning: auth.warning } : {};
+    if (!hasTls(f)) return users;
     const t = resolveFrontendTls(f, secrets, now, fallback ? input.lastTls : undefined);
     if (t.problem) return { issue: { origin: originOf.get(keyOf(f)), resource: label(f), ...t.problem } };
-    return { tls: t };
+    return { ...users, tls: t };
   };
-  const serve = (key: ResourceKey, f: Frontend, t: FrontendTls | undefined) => {
-    frontends.push(f);
+  const serve = (key: ResourceKey, f: Frontend, checked: Checked) => {
+    const t = checked.tls;
+    const secretKeyOfUsers = basicAuthSecretKey(f);
+    if (checked.users && secretKeyOfUsers) tlsInUse.users.set(secretKeyOfUsers, checked.users);
+    frontends.push(checked.users ? withBasicAuthUsers(f, checked.users) : f);
+    const n = t ? [...(t.inUse.length > 0 ? [`${CERTIFICATES_IN_USE}${t.inUse.join(', ')}`] : []), ...t.warnings] : [];
+    if (checked.usersWarning) n.push(checked.usersWarning);
+    if (n.length > 0) notes.set(key, n);
     if (!t) return;
     tls.set(key, t.binds);
     collectTlsInUse(f, t, tlsInUse);
-    const n = [...(t.inUse.length > 0 ? [`${CERTIFICATES_IN_USE}${t.inUse.join(', ')}`] : []), ...t.warnings];
-    if (n.length > 0) notes.set(key, n);
   };
-  const frontendProblem = (f: Frontend): Issue | undefined => {
+  const frontendProblem = (f: Frontend, auth: BasicAuthResolution | undefined): Issue | undefined => {
     for (const ref of backendRefs(f)) {
       const b = backends.get(`Backend/${f.metadata.namespace}/${ref.name}`);
       if (!b) {
@@ -279,7 +325,6 @@ export function resolve(input: ResolveInput): Resolution {
         };
       }
     }
-    const auth = resolveBasicAuth(f, discovered);
     if (auth && 'problem' in auth) return { resource: label(f), ...auth.problem };
     for (const other of frontends) {
       const clash = bindsClash(other, f);
@@ -308,7 +353,7 @@ export function resolve(input: ResolveInput): Resolution {
     const problem = checked.issue;
     const routed = (served: Frontend): string[] => (served.spec.mode === 'http' ? [routingNote(served.spec.rules) ?? []].flat() : []);
     if (!problem) {
-      serve(key, withUsers(f), checked.tls);
+      serve(key, f, checked);
       routeNotes.set(key, routed(f));
       continue;
     }
@@ -317,10 +362,12 @@ export function resolve(input: ResolveInput): Resolution {
     const previousServing = previous && withDiscovered(key, previous);
     const prior = outcomes.get(key);
     const issues = prior && !prior.accepted ? [...prior.issues, problem] : [problem];
-    // The previous version serves on, with the last good certificates of Secrets that went bad.
-    const fallback = previous && previousServing && (previous !== c.resource || hasTls(previousServing)) ? checkFrontend(previousServing, true) : undefined;
+    // The previous version serves on, with the last good certificates, CA bundles and users of Secrets that went bad.
+    const usesSecrets = (x: Frontend) => hasTls(x) || x.spec.basicAuth !== undefined;
+    const fallback =
+      previous && previousServing && (previous !== c.resource || usesSecrets(previousServing)) ? checkFrontend(previousServing, true) : undefined;
     if (previous && previousServing && fallback && !fallback.issue) {
-      serve(key, withUsers(previousServing), fallback.tls);
+      serve(key, previousServing, fallback);
       outcomes.set(key, { accepted: false, reason: problem.reason, message: formatProblem(problem), issues, serving: previous });
       candidates.set(key, { resource: previous, current: false });
     } else {

@@ -10,8 +10,9 @@
  */
 import { describeCertificate, parseCaBundle, parseTlsSecret, type CaBundle, type Certificate } from './certificate.js';
 import type { DiscoveredValues } from './discovered.js';
+import { emptySecretsInUse, orLastGood, type FromSecret, type SecretsInUse } from './last-good.js';
 import { secretKey, type SecretData } from './secrets.js';
-import type { Frontend, IssueReason } from './types.js';
+import type { Backend, Frontend, IssueReason } from './types.js';
 
 /** What one TLS bind serves: its certificates in order (the first is the default) and its client CA. */
 export interface BindTlsMaterial {
@@ -20,13 +21,10 @@ export interface BindTlsMaterial {
   ca?: CaBundle;
 }
 
-/** Certificates and CA bundles in use, by Secret/ConfigMap key (`Secret/ns/name`). */
-export interface TlsInUse {
-  certificates: Map<string, Certificate>;
-  caBundles: Map<string, CaBundle>;
-}
+/** Certificates, CA bundles (and basic-auth users) in use, by Secret/ConfigMap key: the last good values (model/last-good.ts). */
+export type TlsInUse = SecretsInUse;
 
-export const emptyTlsInUse = (): TlsInUse => ({ certificates: new Map(), caBundles: new Map() });
+export const emptyTlsInUse = emptySecretsInUse;
 
 /** How an outcome's note naming the certificates in use starts (the other notes are warnings). */
 export const CERTIFICATES_IN_USE = 'certificates in use: ';
@@ -59,19 +57,21 @@ export function resolveFrontendTls(f: Frontend, secrets: DiscoveredValues<Secret
       const field = `spec.binds[${i}].tls.certificateRefs[${j}]`;
       const data = secrets?.get(key);
       const r = data ? parseTlsSecret(data, now) : undefined;
-      if (r?.ok) {
-        material.certificates.push(r.certificate);
-        out.inUse.push(describeCertificate(r.certificate));
-        if (r.warning) out.warnings.push(r.warning);
-        continue;
-      }
-      const message = r ? r.problem : `Secret ${ns}/${ref.name} does not exist; create it (type kubernetes.io/tls, with tls.crt and tls.key) or fix the name`;
-      const reason: IssueReason = r ? 'InvalidCertificate' : 'SecretNotFound';
-      const last = fallback?.certificates.get(key);
-      if (!last) return { ...out, problem: { field, reason, message } };
-      material.certificates.push(last);
-      out.inUse.push(describeCertificate(last));
-      out.warnings.push(`${field}: ${message}; the last good certificate keeps serving`);
+      if (r?.ok && r.warning) out.warnings.push(r.warning);
+      const fresh: FromSecret<Certificate> = r?.ok
+        ? { value: r.certificate }
+        : {
+            problem: {
+              field,
+              reason: r ? 'InvalidCertificate' : 'SecretNotFound',
+              message: r ? r.problem : `Secret ${ns}/${ref.name} does not exist; create it (type kubernetes.io/tls, with tls.crt and tls.key) or fix the name`,
+            },
+          };
+      const got = orLastGood(fresh, fallback?.certificates.get(key), 'certificate');
+      if ('problem' in got) return { ...out, problem: got.problem };
+      material.certificates.push(got.value);
+      out.inUse.push(describeCertificate(got.value));
+      if (got.warning) out.warnings.push(got.warning);
     }
     const cc = b.tls.clientCertificate;
     if (cc) {
@@ -79,16 +79,21 @@ export function resolveFrontendTls(f: Frontend, secrets: DiscoveredValues<Secret
       const field = `spec.binds[${i}].tls.clientCertificate.caRef`;
       const data = secrets?.get(key);
       const r = data ? parseCaBundle(data) : undefined;
-      if (r?.ok) material.ca = r.bundle;
-      else {
-        const message = r
-          ? r.problem
-          : `${cc.caRef.kind} ${ns}/${cc.caRef.name} does not exist; create it with the CA certificates under ca.crt or fix the name`;
-        const last = fallback?.caBundles.get(key);
-        if (!last) return { ...out, problem: { field, reason: r ? 'InvalidCertificate' : 'SecretNotFound', message } };
-        material.ca = last;
-        out.warnings.push(`${field}: ${message}; the last good CA bundle keeps serving`);
-      }
+      const fresh: FromSecret<CaBundle> = r?.ok
+        ? { value: r.bundle }
+        : {
+            problem: {
+              field,
+              reason: r ? 'InvalidCertificate' : 'SecretNotFound',
+              message: r
+                ? r.problem
+                : `${cc.caRef.kind} ${ns}/${cc.caRef.name} does not exist; create it with the CA certificates under ca.crt or fix the name`,
+            },
+          };
+      const got = orLastGood(fresh, fallback?.caBundles.get(key), 'CA bundle');
+      if ('problem' in got) return { ...out, problem: got.problem };
+      material.ca = got.value;
+      if (got.warning) out.warnings.push(got.warning);
     }
     out.binds.push(material);
   }
@@ -106,4 +111,18 @@ export function collectTlsInUse(f: Frontend, tls: FrontendTls, into: TlsInUse): 
     });
     if (b.clientCertificate && m.ca) into.caBundles.set(secretKey(b.clientCertificate.caRef.kind, ns, b.clientCertificate.caRef.name), m.ca);
   }
+}
+
+/** A Backend with the CA bundle that verifies its members (`spec.tls.caRef`), as resolve found it: current or last good. */
+export type BackendWithCaBundle = Backend & { readonly caBundle?: CaBundle };
+
+const withCaCache = new WeakMap<Backend, { ca: CaBundle; out: BackendWithCaBundle }>();
+
+/** `b` with its CA bundle attached (the same object for the same inputs, so caches keyed by resource hit). */
+export function withCaBundle(b: Backend, ca: CaBundle): BackendWithCaBundle {
+  const hit = withCaCache.get(b);
+  if (hit && hit.ca === ca) return hit.out;
+  const out: BackendWithCaBundle = { ...b, caBundle: ca };
+  withCaCache.set(b, { ca, out });
+  return out;
 }

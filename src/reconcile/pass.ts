@@ -193,7 +193,7 @@ type Applied = Omit<PassResult, 'renderMs' | 'coalesced' | 'durationMs'>;
 export class ReconcilePass {
   private running: Running | undefined;
   private lastAccepted = new Map<ResourceKey, Resource>();
-  /** Certificates and CA bundles that serve: a bad Secret resolves to these (model/tls.ts). */
+  /** Certificates, CA bundles and basic-auth users that serve: a bad Secret resolves to these (model/last-good.ts). */
   private lastTls: TlsInUse = emptyTlsInUse();
   private reportedWarnings = new Set<string>();
   private lastFailedText: string | undefined;
@@ -531,14 +531,15 @@ export class ReconcilePass {
         });
     }
     for (const key of [...this.reported.keys()]) if (!res.outcomes.has(key)) this.reported.delete(key);
-    // Certificate warnings (expiring soon, a bad Secret whose last good certificate serves): once each, until they clear.
+    // Secret warnings (a certificate expiring soon, a bad Secret or ConfigMap whose last good certificate,
+    // CA bundle or user list serves): once each, until they clear.
     const warnings = new Set<string>();
     for (const [key, o] of res.outcomes) {
       for (const note of o.notes ?? []) {
         if (note.startsWith(CERTIFICATES_IN_USE) || isRoutingNote(note)) continue;
         const sig = `${key}\u0000${note}`;
         warnings.add(sig);
-        if (!this.reportedWarnings.has(sig)) this.o.logger.warn('certificate warning', { resource: key, warning: note });
+        if (!this.reportedWarnings.has(sig)) this.o.logger.warn('Secret warning', { resource: key, warning: note });
       }
     }
     this.reportedWarnings = warnings;

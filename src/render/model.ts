@@ -8,7 +8,7 @@ import { endpoint, proxyName } from '../model/naming.js';
 import { rawConfigLines } from '../model/raw-config.js';
 import type { DiscoveredValues } from '../model/discovered.js';
 import { secretKey, type SecretData } from '../model/secrets.js';
-import type { BindTlsMaterial } from '../model/tls.js';
+import type { BackendWithCaBundle, BindTlsMaterial } from '../model/tls.js';
 import { HASH_BALANCE, type Backend, type CaRef, type Frontend, type MemberState } from '../model/types.js';
 import { backendPolicy, frontendPolicy, memberPolicyParams, type UserlistModel } from './policy.js';
 import { tlsBindOptions } from './tls-files.js';
@@ -309,8 +309,10 @@ function backendModel(b: Backend, stateDir: string, ca: string | undefined): Bac
 const backendModels = new WeakMap<Backend, { stateDir: string; ca: string | undefined; model: BackendModel }>();
 function cachedBackendModel(b: Backend, stateDir: string, secrets: DiscoveredValues<SecretData> | undefined): BackendModel {
   const ref = b.spec.tls?.caRef;
-  // The CA bundle is an input too: a changed bundle is a changed model (and file).
-  const ca = ref && secrets?.get(secretKey(ref.kind, b.metadata.namespace, ref.name))?.data['ca.crt'];
+  // The CA bundle is an input too: a changed bundle is a changed model (and file). Resolve attaches
+  // the one that serves (validated, or the last good one of a Secret that went bad); else the Secret's text.
+  const attached = (b as BackendWithCaBundle).caBundle;
+  const ca = ref && (attached ? attached.pem : secrets?.get(secretKey(ref.kind, b.metadata.namespace, ref.name))?.data['ca.crt']);
   const hit = backendModels.get(b);
   if (hit && hit.stateDir === stateDir && hit.ca === ca) return hit.model;
   const model = backendModel(b, stateDir, ca);
