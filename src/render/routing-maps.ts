@@ -27,7 +27,7 @@
  * `/v1x` does not.
  */
 import { proxyName } from '../model/naming.js';
-import { isMapRoutable, normaliseRule, precedence, weightSlots, type NormalRule } from '../model/routing.js';
+import { hasRuleLines, isMapRoutable, normaliseRule, precedence, weightSlots, type NormalRule } from '../model/routing.js';
 import type { RouteRule } from '../model/types.js';
 import { conditions, filterLines, type RoutingLines } from './routing.js';
 
@@ -80,6 +80,7 @@ export function aclReason(rule: RouteRule): string | undefined {
   if (m.method !== undefined) return 'uses a method match, which is routed by ACL';
   if (m.path?.type === 'RegularExpression') return 'uses a regular expression path, which is routed by ACL';
   if ((rule.filters?.length ?? 0) > 0) return 'has filters, which haproxy.cfg applies';
+  if (rule.timeouts?.request !== undefined) return 'has a request timeout, which haproxy.cfg sets';
   return undefined;
 }
 
@@ -90,7 +91,7 @@ export function ruleIds(rules: readonly RouteRule[]): number[] {
   let plain = 0;
   return rules.map((r) => {
     if (!isMapRoutable(normaliseRule(r).matches)) return acl++;
-    return (r.filters?.length ?? 0) > 0 ? FILTERED_BASE + filtered++ : UNFILTERED_BASE + plain++;
+    return hasRuleLines(r) ? FILTERED_BASE + filtered++ : UNFILTERED_BASE + plain++;
   });
 }
 
@@ -183,7 +184,7 @@ export function mapRoutingLines(namespace: string, proxy: string, rules: readonl
   const aclRules: AclRuleNote[] = [];
   rules.forEach((r, index) => {
     const why = aclReason(r);
-    if (why) aclRules.push({ index, why, sig: JSON.stringify([normal[index], r.filters ?? []]) });
+    if (why) aclRules.push({ index, why, sig: JSON.stringify([normal[index], r.filters ?? [], ...(r.timeouts ? [r.timeouts] : [])]) });
   });
   return { acls, routes, files, ids, aclRules };
 }
