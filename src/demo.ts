@@ -19,12 +19,23 @@ export const DEMO_UPSTREAMS = [
   { name: 'canary-1', port: 9004 },
 ] as const;
 
-/** An HTTP server that answers every request with its own name. */
+/** Longest wait a demo upstream takes when asked (`?delay=<ms>`). */
+export const MAX_DEMO_DELAY_MS = 10_000;
+
+/** An HTTP server that answers every request with its own name; `?delay=<ms>` makes it wait first (a slow upstream, for rules' timeouts). */
 export function nameServer(name: string): Server {
   return createServer((req, res) => {
     const body = JSON.stringify({ server: name, method: req.method, path: req.url, host: req.headers.host, forwardedFor: req.headers['x-forwarded-for'] });
-    res.writeHead(200, { 'content-type': 'application/json', 'x-served-by': name });
-    res.end(body + '\n');
+    const delay = Math.min(Number(new URL(req.url ?? '/', 'http://x').searchParams.get('delay')) || 0, MAX_DEMO_DELAY_MS);
+    const answer = () => {
+      if (res.destroyed) return;
+      res.writeHead(200, { 'content-type': 'application/json', 'x-served-by': name });
+      res.end(body + '\n');
+    };
+    if (delay > 0) {
+      const timer = setTimeout(answer, delay);
+      res.once('close', () => clearTimeout(timer));
+    } else answer();
   });
 }
 

@@ -479,6 +479,9 @@ const RENDERED_POLICY: readonly RegExp[] = [
   /^http-request deny deny_status [45][0-9]{2} if \{ sc_http_req_rate\(0\) gt [0-9]+ \}$/,
 ];
 
+/** A rule's request timeout, read by the Backends the rule targets (render/routing.ts REQUEST_TIMEOUT_LINE), exactly. */
+const RENDERED_REQUEST_TIMEOUT = /^http-request set-timeout server var\(txn\.nh_timeout\) if \{ var\(txn\.nh_timeout\) -m found \}$/;
+
 const NOT_FOUND = String.raw`if !\{ var\(txn\.nh_rule\) -m found \}`;
 const SUFFIX = String.raw`( \{ var\(txn\.nh_host\) -m beg \. \})?`;
 const MAP_PATH = String.raw`/[A-Za-z0-9._/-]+/maps/[A-Za-z0-9_.:-]+`;
@@ -571,6 +574,7 @@ export function checkRenderedConfig(text: string): RenderedProblem[] {
     }
     if (section === 'frontend' && words.every(isPlain) && RENDERED_POLICY.some((re) => re.test(texts.join(' ')))) return;
     if (section === 'frontend' && words.every(isPlain) && RENDERED_MAP_ROUTING.some((re) => re.test(texts.join(' ')))) return;
+    if (section === 'backend' && words.every(isPlain) && RENDERED_REQUEST_TIMEOUT.test(texts.join(' '))) return;
     const shape = RENDERED[section][texts[0] ?? ''];
     if (shape) {
       if (!words.every(isPlain) || !shape(texts)) add(`"${texts[0]}" is not in the shape the controller renders`);

@@ -96,6 +96,25 @@ export function weightSlots(weights: readonly number[], slots = 1000): ([number,
   });
 }
 
+/** Milliseconds in one unit of an HAProxy duration (no unit: milliseconds). */
+const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, '': 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+/** The longest timeout HAProxy takes: 2^31-1 ms (~24.8 days). */
+export const MAX_TIMEOUT_MS = 2_147_483_647;
+
+/** An HAProxy duration (schema pattern `duration`) in whole milliseconds, rounded up (`500us` is 1). */
+export function durationMs(d: string): number {
+  const m = /^([0-9]+)(us|ms|s|m|h|d)?$/.exec(d);
+  if (!m) throw new Error(`${JSON.stringify(d)} is not a duration`);
+  return Math.ceil(Number(m[1]) * UNIT_MS[m[2] ?? '']!);
+}
+
+/**
+ * The rule has lines of its own in haproxy.cfg, applied when it won (filters, a
+ * request timeout): it is rendered by rule id, and changing it reloads.
+ */
+/** A rule with lines of its own in haproxy.cfg (filters, a request timeout, an IP list): it needs the rule-id shape and is routed by ACL. */
+export const hasRuleLines = (rule: RouteRule): boolean => (rule.filters?.length ?? 0) > 0 || rule.timeouts?.request !== undefined || hasIpList(rule);
+
 const pathPattern = new RegExp(PATTERNS.path);
 const valuePattern = new RegExp(PATTERNS.headerValue);
 
@@ -173,6 +192,20 @@ export function checkRule(rule: RouteRule, i: number, add: (field: string, messa
   if (backends.length > 0 && backends.every((b) => b.weight === 0)) {
     add(`${f}.backends`, 'every backend has weight 0, so no request could be served; give one a weight above 0');
   }
+  const timeout = rule.timeouts?.request;
+  if (timeout !== undefined) {
+    const tf = `${f}.timeouts.request`;
+    const ms = durationMs(timeout);
+    if (ms === 0)
+      add(
+        tf,
+        `${JSON.stringify(timeout)} would never let a request wait; use a duration above 0 (like "10s"), or remove it to keep the Backend's timeouts.server`,
+      );
+    else if (ms > MAX_TIMEOUT_MS)
+      add(tf, `${JSON.stringify(timeout)} is longer than HAProxy's longest timeout, ${MAX_TIMEOUT_MS} ms (about 24 days); use a shorter duration`);
+    if (redirect >= 0)
+      add(tf, 'does not apply to a rule that redirects (HAProxy answers the client, no backend is asked); remove it, or the RequestRedirect filter');
+  }
   const seen = new Set<string>();
   rule.backends?.forEach((b, j) => {
     if (seen.has(b.name)) add(`${f}.backends[${j}].name`, `${JSON.stringify(b.name)} is listed twice; list each backend once`);
@@ -199,7 +232,7 @@ export const hasIpList = (rule: RouteRule): boolean => rule.ipAllowList !== unde
 
 /** How a rule is routed: by the routing maps (a change applies at run time) or by ACL lines in haproxy.cfg (a change reloads). */
 export function routedBy(rule: RouteRule): 'map' | 'acl' {
-  return isMapRoutable(normaliseRule(rule).matches) && (rule.filters?.length ?? 0) === 0 && !hasIpList(rule) ? 'map' : 'acl';
+  return isMapRoutable(normaliseRule(rule).matches) && !hasRuleLines(rule) ? 'map' : 'acl';
 }
 
 /** How a status note about routing starts (resolve's notes; the others are certificate notes). */

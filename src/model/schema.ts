@@ -234,6 +234,16 @@ const routingRuleProperties: Record<string, JsonSchema> = {
       ['name'],
     ),
   },
+  timeouts: namedObject(
+    'RouteTimeouts',
+    {
+      request: duration(
+        "How long the backend may stay silent on a request this rule routes before HAProxy answers 504, instead of the Backend's timeouts.server; an inactivity timeout, so a response that keeps sending bytes outlives it",
+      ),
+    },
+    [],
+    'Timeouts of the requests this rule routes (http mode; the Gateway API HTTPRoute timeouts).',
+  ),
   filters: {
     type: 'array',
     maxItems: 16,

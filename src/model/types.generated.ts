@@ -99,6 +99,8 @@ export interface RouteRule {
   matches?: RouteMatches;
   /** Backends that serve matching requests, split by weight (the long form of backend). */
   backends?: WeightedBackend[];
+  /** Timeouts of the requests this rule routes (http mode; the Gateway API HTTPRoute timeouts). */
+  timeouts?: RouteTimeouts;
   /** Changes applied to matching requests and their responses, in order. */
   filters?: RouteFilter[];
   /** Only clients whose source address is in this list are served by this rule; the others get 403 (they do not fall through to another rule). Not together with ipDenyList. */
@@ -166,6 +168,12 @@ export interface WeightedBackend {
   name: string;
   /** Share of the requests: weight / sum of weights, in steps of 1/1000 (0 takes none). */
   weight: number;
+}
+
+/** Timeouts of the requests this rule routes (http mode; the Gateway API HTTPRoute timeouts). */
+export interface RouteTimeouts {
+  /** How long the backend may stay silent on a request this rule routes before HAProxy answers 504, instead of the Backend's timeouts.server; an inactivity timeout, so a response that keeps sending bytes outlives it (HAProxy duration: 500ms, 5s, 1m). */
+  request?: string;
 }
 
 export interface RouteFilter {

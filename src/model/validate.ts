@@ -259,7 +259,12 @@ function checkResource(r: Resource, origin?: string): Issue[] {
     if (s.mode === 'tcp' && s.rules.length > 0) {
       add('spec.rules', 'rules route HTTP requests and need mode "http"; in tcp mode use defaultBackend only');
     }
-    s.rules.forEach((rule, i) => checkRule(rule, i, add));
+    s.rules.forEach((rule, i) => {
+      checkRule(rule, i, add);
+      if (s.mode === 'tcp' && rule.timeouts?.request !== undefined) {
+        add(`spec.rules[${i}].timeouts.request`, `bounds an HTTP request's wait and needs mode "http"; in tcp mode set the Backend's timeouts.server`);
+      }
+    });
     if (s.mode === 'tcp' && s.httpsRedirect) add('spec.httpsRedirect', 'redirects HTTP requests and needs mode "http"; remove it in tcp mode');
     if (s.mode === 'http' && s.httpsRedirect) {
       // Redirecting to a plain bind of this frontend answers the redirected request with the same redirect: a loop.

@@ -21,6 +21,7 @@ import { planCertificates, type CertOp, type CertPlanOptions } from './cert-plan
 import { isMapFile } from '../render/routing-maps.js';
 import { aclRuleReasons, planMaps, summarizeMaps, type MapOp } from './map-plan.js';
 import { stateDirOf } from '../render/model.js';
+import { REQUEST_TIMEOUT_LINE } from '../render/routing.js';
 
 export type ServerOp =
   | { op: 'add'; backend: string; server: ServerModel }
@@ -164,6 +165,28 @@ function serverOps(desired: BackendModel, running: BackendModel, reasons: string
   return ops;
 }
 
+/**
+ * Backends that start or stop reading a rule's request timeout (REQUEST_TIMEOUT_LINE,
+ * render/model.ts timedBackends): their text changed though their Backend did not, so say why.
+ */
+function requestTimeoutReasons(desired: readonly BackendModel[], running: readonly BackendModel[]): string[] {
+  const out: string[] = [];
+  const run = new Map(running.map((b) => [b.name, b]));
+  for (const d of desired) {
+    const r = run.get(d.name);
+    if (!r || r === d) continue;
+    const now = d.lines.includes(REQUEST_TIMEOUT_LINE);
+    if (now !== r.lines.includes(REQUEST_TIMEOUT_LINE)) {
+      out.push(
+        now
+          ? `backend ${d.name} now applies a request timeout: a rule with timeouts.request targets it`
+          : `backend ${d.name} no longer applies request timeouts: no rule with timeouts.request targets it`,
+      );
+    }
+  }
+  return out;
+}
+
 export function plan(desired: Rendered, running: Rendered | undefined, options: PlanOptions): Plan {
   if (!running) return { kind: 'reload', reasons: ['no configuration is running yet'] };
   const files = changedFiles(desired.files, running.files);
@@ -204,6 +227,7 @@ export function plan(desired: Rendered, running: Rendered | undefined, options: 
     return json;
   };
   diffNamed('backend', desired.model.backends, running.model.backends, (a, b) => a === b || structureOf(a) === structureOf(b), reasons);
+  reasons.push(...requestTimeoutReasons(desired.model.backends, running.model.backends));
 
   const ops: ServerOp[] = [];
   const runningBackends = new Map(running.model.backends.map((b) => [b.name, b]));

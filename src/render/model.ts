@@ -12,7 +12,8 @@ import type { BackendWithCaBundle, BindTlsMaterial } from '../model/tls.js';
 import { HASH_BALANCE, type Backend, type CaRef, type Frontend, type MemberState } from '../model/types.js';
 import { backendPolicy, frontendPolicy, memberPolicyParams, type UserlistModel } from './policy.js';
 import { tlsBindOptions } from './tls-files.js';
-import { routingLines } from './routing.js';
+import { REQUEST_TIMEOUT_LINE, routingLines } from './routing.js';
+import { normaliseRule } from '../model/routing.js';
 import { mapRoutingLines, usesMaps, type AclRuleNote } from './routing-maps.js';
 
 export interface GlobalSettings {
@@ -257,7 +258,24 @@ export function balanceText(s: Backend['spec']): string {
   return s.balance;
 }
 
-function backendModel(b: Backend, stateDir: string, ca: string | undefined): BackendModel {
+/**
+ * Backends (`Backend/<ns>/<name>`) that a rule with `timeouts.request` of an http
+ * Frontend targets (every backend of a split): they render REQUEST_TIMEOUT_LINE,
+ * every other backend's text stays as it was.
+ */
+export function timedBackends(frontends: readonly Frontend[]): Set<string> {
+  const out = new Set<string>();
+  for (const f of frontends) {
+    if (f.spec.mode !== 'http') continue;
+    for (const r of f.spec.rules) {
+      if (r.timeouts?.request === undefined) continue;
+      for (const b of normaliseRule(r).backends) out.add(`Backend/${f.metadata.namespace}/${b.name}`);
+    }
+  }
+  return out;
+}
+
+function backendModel(b: Backend, stateDir: string, ca: string | undefined, timed: boolean): BackendModel {
   const s = b.spec;
   const lines: string[] = [];
   // Hashing algorithms are static in HAProxy 2.6 (no `add server`, no weight change) unless consistent.
@@ -274,6 +292,7 @@ function backendModel(b: Backend, stateDir: string, ca: string | undefined): Bac
     lines.push('http-check expect status 200-399');
   }
   lines.push(...backendPolicy(b));
+  if (timed && s.mode === 'http') lines.push(REQUEST_TIMEOUT_LINE);
   lines.push(...rawConfigLines(b));
   const params = serverParams(b, stateDir);
   // Only when there is one: models of backends without files stay as they were (and compare equal to persisted ones).
@@ -306,17 +325,18 @@ function backendModel(b: Backend, stateDir: string, ca: string | undefined): Bac
  * pass to pass: at 100,000 servers that saves allocating the whole model
  * again, and lets the planner skip it by identity. Weak: no leak.
  */
-const backendModels = new WeakMap<Backend, { stateDir: string; ca: string | undefined; model: BackendModel }>();
-function cachedBackendModel(b: Backend, stateDir: string, secrets: DiscoveredValues<SecretData> | undefined): BackendModel {
+const backendModels = new WeakMap<Backend, { stateDir: string; ca: string | undefined; timed: boolean; model: BackendModel }>();
+function cachedBackendModel(b: Backend, stateDir: string, secrets: DiscoveredValues<SecretData> | undefined, timed: boolean): BackendModel {
   const ref = b.spec.tls?.caRef;
   // The CA bundle is an input too: a changed bundle is a changed model (and file). Resolve attaches
   // the one that serves (validated, or the last good one of a Secret that went bad); else the Secret's text.
   const attached = (b as BackendWithCaBundle).caBundle;
   const ca = ref && (attached ? attached.pem : secrets?.get(secretKey(ref.kind, b.metadata.namespace, ref.name))?.data['ca.crt']);
   const hit = backendModels.get(b);
-  if (hit && hit.stateDir === stateDir && hit.ca === ca) return hit.model;
-  const model = backendModel(b, stateDir, ca);
-  backendModels.set(b, { stateDir, ca, model });
+  // So is whether a Frontend's rule with a request timeout targets it (timedBackends).
+  if (hit && hit.stateDir === stateDir && hit.ca === ca && hit.timed === timed) return hit.model;
+  const model = backendModel(b, stateDir, ca, timed);
+  backendModels.set(b, { stateDir, ca, timed, model });
   return model;
 }
 
@@ -341,12 +361,15 @@ export function buildConfigModel(input: {
   const stateDir = input.global.stateDir ?? stateDirOf(input.global);
   const maps = input.global.routingMaps ? new Map<string, string>() : undefined;
   const notes = new Map<string, AclRuleNote[]>();
+  const timed = timedBackends(input.frontends);
   const model: ConfigModel = {
     global: { statsListener: undefined, maxconn: undefined, closeSpreadTime: undefined, ...input.global },
     frontends: input.frontends
       .map((f) => frontendModel(f, input.tls?.get(`Frontend/${f.metadata.namespace}/${f.metadata.name}`), stateDir, maps, notes))
       .sort(byName),
-    backends: input.backends.map((b) => cachedBackendModel(b, stateDir, input.secrets)).sort(byName),
+    backends: input.backends
+      .map((b) => cachedBackendModel(b, stateDir, input.secrets, timed.has(`Backend/${b.metadata.namespace}/${b.metadata.name}`)))
+      .sort(byName),
   };
   if (maps && maps.size > 0) model.mapFiles = Object.fromEntries([...maps].sort(([a], [b]) => (a < b ? -1 : 1)));
   if (notes.size > 0) model.aclRules = Object.fromEntries(notes);

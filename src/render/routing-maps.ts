@@ -94,6 +94,7 @@ export function aclReason(rule: RouteRule): string | undefined {
   if (m.path?.type === 'RegularExpression') return 'uses a regular expression path, which is routed by ACL';
   if ((rule.filters?.length ?? 0) > 0) return 'has filters, which haproxy.cfg applies';
   if (hasIpList(rule)) return 'has an IP allow/deny list, which haproxy.cfg applies';
+  if (rule.timeouts?.request !== undefined) return 'has a request timeout, which haproxy.cfg sets';
   return undefined;
 }
 
@@ -245,7 +246,7 @@ export function mapRoutingLines(namespace: string, proxy: string, rules: readonl
   rules.forEach((r, index) => {
     const why = aclReason(r);
     const lists = hasIpList(r) ? [{ allow: r.ipAllowList, deny: r.ipDenyList }] : [];
-    if (why) aclRules.push({ index, why, sig: JSON.stringify([normal[index], r.filters ?? [], ...lists]) });
+    if (why) aclRules.push({ index, why, sig: JSON.stringify([normal[index], r.filters ?? [], ...lists, ...(r.timeouts ? [r.timeouts] : [])]) });
   });
   return { acls, routes, files, ids, aclRules };
 }

@@ -18,7 +18,7 @@
 import { haproxyQuote } from './model.js';
 import { ruleIpPolicy } from './policy.js';
 import { proxyName } from '../model/naming.js';
-import { hasIpList, normaliseRule, precedence, weightSlots, type NormalRule } from '../model/routing.js';
+import { durationMs, hasRuleLines, normaliseRule, precedence, weightSlots, type NormalRule } from '../model/routing.js';
 import type { HeaderModifier, PathModifier, RequestRedirect, RouteRule, UrlRewrite } from '../model/types.js';
 
 export interface RoutingLines {
@@ -32,6 +32,15 @@ const lit = (s: string): string => s.replace(/%/g, '%%');
 const RULE_VAR = 'txn.nh_rule';
 const SLOT_VAR = 'txn.nh_slot';
 const PATH_VAR = 'txn.nh_path';
+/** A timed rule's request timeout in ms, set in the frontend and read by the Backends it targets. */
+const TIMEOUT_VAR = 'txn.nh_timeout';
+/**
+ * The line of a Backend that some rule with `timeouts.request` targets
+ * (render/model.ts timedBackends): HAProxy refuses `set-timeout server` in a
+ * frontend, so the frontend sets TIMEOUT_VAR for the rule that won and the
+ * backend applies it; requests of other rules leave it unset and keep `timeout server`.
+ */
+export const REQUEST_TIMEOUT_LINE = `http-request set-timeout server var(${TIMEOUT_VAR}) if { var(${TIMEOUT_VAR}) -m found }`;
 const DEFAULT_PORT = { http: 80, https: 443 } as const;
 
 /** The ACL lines of rule `i` and the names a condition lists (all must match). */
@@ -167,11 +176,12 @@ export function headerLines(side: 'http-request' | 'http-response', h: HeaderMod
   ];
 }
 
-/** True when a frontend's rules need the rule-id shape (a weighted split, filters, a redirect-only rule). */
 /**
  * A rule's filters, in order, applied when `when` (its rule id) holds: request
  * lines go to `requests`, response header changes to `responses`. Validation
  * (model/routing.ts checkRule) requires the member that matches each filter's type.
+ * Then its request timeout, into TIMEOUT_VAR for the Backends it targets to apply
+ * (HAProxy refuses `set-timeout server` in a frontend).
  */
 export function filterLines(rule: RouteRule, normal: NormalRule, when: string, requests: string[], responses: string[]): void {
   for (const f of rule.filters ?? []) {
@@ -180,10 +190,12 @@ export function filterLines(rule: RouteRule, normal: NormalRule, when: string, r
     else if (f.type === 'RequestHeaderModifier') requests.push(...headerLines('http-request', f.requestHeaderModifier!, when));
     else responses.push(...headerLines('http-response', f.responseHeaderModifier!, when));
   }
+  if (rule.timeouts?.request !== undefined) requests.push(`http-request set-var(${TIMEOUT_VAR}) int(${durationMs(rule.timeouts.request)}) if ${when}`);
 }
 
+/** True when a frontend's rules need the rule-id shape (a weighted split, filters, a request timeout, a redirect-only rule). */
 export function needsRuleId(rules: readonly RouteRule[]): boolean {
-  return rules.some((r) => (r.filters?.length ?? 0) > 0 || (r.backends?.length ?? 1) !== 1 || hasIpList(r));
+  return rules.some((r) => hasRuleLines(r) || (r.backends?.length ?? 1) !== 1);
 }
 
 /** The ACL and routing lines of a frontend's rules (http mode). */

@@ -19,7 +19,7 @@ import type { GlobalSettings } from '../../src/render/model.js';
 import { loadRenderer } from '../../src/render/render.js';
 import { computeDesired, type Desired } from '../../src/reconcile/desired.js';
 import { plan } from '../../src/reconcile/plan.js';
-import { selfSignedCert } from '../helpers/secret-fixtures.js';
+import { selfSignedCert } from '../helpers/certs.js';
 
 const API = 'haproxy.node-haproxy.io/v1alpha1';
 const global: GlobalSettings = { adminSocket: '/s/admin.sock', serverStateFile: '/s/state', hardStopAfter: '30s', stateDir: '/s' };

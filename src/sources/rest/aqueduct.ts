@@ -28,8 +28,8 @@
  */
 import { parseDocument } from '../../model/document.js';
 import { endpoint } from '../../model/naming.js';
-import { hasIpList } from '../../model/routing.js';
 import { RAW_CONFIG_ANNOTATION, RAW_CONFIG_FIELD, rawConfigLines } from '../../model/raw-config.js';
+import { hasRuleLines } from '../../model/routing.js';
 import { PATTERNS } from '../../model/schema.js';
 import { API_VERSION, type Backend, type Frontend, type RouteRule } from '../../model/types.js';
 import type { ApiIssue } from './http-io.js';
@@ -523,7 +523,7 @@ function storedOf<T>(r: { metadata: { annotations?: Record<string, string> } }):
 function ruleToAqueduct(r: RouteRule): AqueductFrontend['rules'][number] {
   const conditions = [r.host, r.pathPrefix, r.header].filter((c) => c !== undefined).length;
   const backend = r.backend ?? (r.backends?.length === 1 ? r.backends[0]!.name : undefined);
-  const simple = backend !== undefined && !r.filters?.length && !hasIpList(r);
+  const simple = backend !== undefined && !hasRuleLines(r);
   if (simple && conditions === 1 && !r.matches) {
     if (r.pathPrefix) return { type: 'path', operation: 'path_beg', value: r.pathPrefix, backend };
     if (r.header) return { type: 'header', header: r.header.name, operation: 'hdr', value: r.header.value, backend };
@@ -537,7 +537,7 @@ function ruleToAqueduct(r: RouteRule): AqueductFrontend['rules'][number] {
     const h = m.headers?.length === 1 ? m.headers[0]! : undefined;
     if (h) return { type: 'header', header: h.name, operation: h.type === 'RegularExpression' ? 'hdr_reg' : 'hdr', value: h.value, backend };
   }
-  // Several conditions, a split, filters or an IP list in one rule: aqueduct cannot say that; show ours.
+  // Several conditions, a split, filters, an IP list or a timeout in one rule: aqueduct cannot say that; show ours.
   return { type: 'node-haproxy', rule: r, backend: backend ?? '' };
 }
 
