@@ -102,6 +102,15 @@ async function main(): Promise<void> {
       'diagnosis, without the state save: runtime pass median (ms)': n('passMedianMs', noSave),
     },
     notes: [
+      'Before (2026-11-26 02:49, committed then): peak RSS 319 MB (304 MiB), heap after a full GC 104 MiB after the first load. What held it, measured by ' +
+        'emptying each cache of a synced controller and collecting: the EndpointSlice cache ~15 MiB (each endpoint an object, an addresses array and a ' +
+        'conditions object), Services and Frontend/Backend objects ~2 MiB; @kubernetes/client-node itself ~30 MiB of heap (17 MiB of it the source text of its ' +
+        'generated API and models, which V8 keeps) and ~70 MiB of RSS, before any resource. The caches now keep only what the source reads (docs/kubernetes.md, ' +
+        'Watches): the EndpointSlice cache is ~3 MiB, each listed page is trimmed as it arrives; heap after the first load 91-93 MiB. The state save after each ' +
+        'pass wrote pieces of 1 Mi characters, each a large-object-space string freed only by a full GC: ~20 MiB of peak RSS (measured with and without the ' +
+        'save); pieces of 32 Ki characters are young-generation garbage (src/reconcile/persist.ts).',
+      'This run (2026-11-26 ~03:50) was made while other engineers ran tests on this 2-core machine (load average above 20): the latencies and render+plan ' +
+        'times are not comparable with earlier runs (the committed run before it: live p99 63.5 ms, render+plan 7.2 ms); RSS and heap are.',
       'Before (2026-11-26, bench/results as committed then): live p99 116 ms, peak RSS 675 MB, heap after a full GC 342 MiB. The state save ' +
         '(JSON of the 100,000-server model and text, ~70 ms) ran inside each pass; now the loop saves after the pass, one save at a time, the latest state only, ' +
         "in pieces of ~1 MB that wait for a running pass (src/reconcile/persist.ts). The peak RSS and most of that heap were the benchmark's own: it parsed " +

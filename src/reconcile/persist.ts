@@ -2,17 +2,25 @@
  * Saves the controller's view of what runs, in the state directory,
  * atomically, as one JSON document (read back by `load`, by the restart that
  * adopts HAProxy, and by `node-haproxy plan`). At 100,000 servers that JSON is
- * ~70 ms of work: it is written in pieces of about a megabyte, and between
- * pieces the save waits for whatever `yieldTo` returns (the reconcile loop
- * returns its running pass), so a change never waits for a save.
+ * ~70 ms of work: it is written in pieces of about 32 Ki characters, and
+ * between pieces the save waits for whatever `yieldTo` returns (the reconcile
+ * loop returns its running pass), so a change never waits for a save.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import type { PersistedState, SaveOptions, StatePersistence } from './pass.js';
 
-/** Text written to the file at a time; between two, the save yields. */
-const PIECE_CHARS = 1 << 20;
+/**
+ * Text written to the file at a time; between two, the save yields. Small
+ * enough (≤ 64 KiB, even as two-byte text) that a piece and its copies are
+ * young-generation garbage, freed by the next scavenge: pieces of 1 Mi
+ * characters went to V8's large-object space, freed only by a full
+ * collection, and a save after each pass at 100,000 servers (the JSON of the
+ * whole model and text) added ~20 MiB to the controller's peak RSS
+ * (bench/k8s-path).
+ */
+const PIECE_CHARS = 1 << 15;
 
 export function fileStatePersistence(stateDir: string): StatePersistence {
   const path = join(stateDir, 'controller-state.json');

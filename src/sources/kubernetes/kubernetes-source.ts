@@ -21,8 +21,17 @@ import type { Logger } from '../../log.js';
 import type { Store } from '../../reconcile/store.js';
 import type { BackoffOptions } from '../../util/backoff.js';
 import { collectionPath, KubeClient, RESOURCES, type ApiResource } from './client.js';
-import { membersFromEndpoints, membersFromSlices, SERVICE_NAME_LABEL, type MemberResolution } from './members.js';
-import { describeApiError, type KubeObject } from './objects.js';
+import {
+  membersFromEndpoints,
+  membersFromSlices,
+  SERVICE_NAME_LABEL,
+  slimEndpoints,
+  slimEndpointSlice,
+  slimService,
+  type MemberResolution,
+} from './members.js';
+import { describeApiError, type KubeMeta, type KubeObject } from './objects.js';
+import { RAW_CONFIG_ANNOTATION } from '../../model/raw-config.js';
 import { ManyToOne } from './many-to-one.js';
 import { Reflector, type WatchRestart } from './reflector.js';
 import { SECRETS, secretKey, type SecretData, type SecretObjectKind } from '../../model/secrets.js';
@@ -115,6 +124,22 @@ export function trimSecretObject(obj: KubeObject): KubeObject {
   return { metadata: { name, namespace, resourceVersion, uid }, ...(obj.type !== undefined ? { type: obj.type } : {}), data: kept };
 }
 
+/**
+ * What the cache keeps of a Frontend or Backend: apiVersion, kind, spec,
+ * status, and of its metadata what the declare step, the status writer and
+ * Events read (name, namespace, uid, generation, resourceVersion, the
+ * raw-config annotation). managedFields, labels and the other annotations
+ * (kubectl's last-applied annotation holds the whole spec again) are dropped.
+ */
+export function trimCustomResource(obj: KubeObject): KubeObject {
+  const { name, namespace, uid, generation, resourceVersion, annotations } = obj.metadata;
+  const raw = annotations?.[RAW_CONFIG_ANNOTATION];
+  const metadata: KubeMeta = { name, namespace, uid, generation, resourceVersion };
+  if (raw !== undefined) metadata.annotations = { [RAW_CONFIG_ANNOTATION]: raw };
+  const { apiVersion, kind, spec, status } = obj;
+  return { apiVersion, kind, metadata, spec, ...(status !== undefined ? { status } : {}) };
+}
+
 /** A cached Secret (base64 data) or ConfigMap (text data) as the store takes it; undefined for a ConfigMap without a CA bundle. Pure. */
 export function secretDataFromObject(kind: SecretObjectKind, obj: KubeObject, origin: string): SecretData | undefined {
   const raw = (obj.data ?? {}) as Record<string, unknown>;
@@ -183,9 +208,11 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
     }
     o.store.register(this.name);
     this.reflectors = {
-      frontends: this.makeReflector(RESOURCES.frontends),
-      backends: this.makeReflector(RESOURCES.backends),
-      services: this.makeReflector(RESOURCES.services),
+      // Every cache keeps only what the source reads (a transform, as client-go's): at 100,000
+      // endpoints the decoded EndpointSlices alone held ~15 MiB of heap, slimmed ~3 MiB (bench/k8s-path).
+      frontends: this.makeReflector(RESOURCES.frontends, undefined, undefined, trimCustomResource),
+      backends: this.makeReflector(RESOURCES.backends, undefined, undefined, trimCustomResource),
+      services: this.makeReflector(RESOURCES.services, undefined, undefined, slimService),
       secrets: this.makeReflector(RESOURCES.secrets, undefined, SECRET_FIELD_SELECTOR, trimSecretObject),
       // Named apart from `secrets` in stats and logs (the same API resource, another selector).
       basicAuthSecrets: this.makeReflector(RESOURCES.secrets, undefined, BASIC_AUTH_FIELD_SELECTOR, trimSecretObject, 'basic-auth-secrets'),
@@ -291,7 +318,9 @@ export class KubernetesSource extends EventEmitter<KubernetesSourceEvents> {
     else this.o.logger.info('Kubernetes API server checked', { server: server.gitVersion, membersFrom: choice.membersFrom });
     if (this.abort.signal.aborted) return;
     const endpoints =
-      choice.membersFrom === 'endpoints' ? this.makeReflector(RESOURCES.endpoints) : this.makeReflector(RESOURCES.endpointslices, SERVICE_NAME_LABEL);
+      choice.membersFrom === 'endpoints'
+        ? this.makeReflector(RESOURCES.endpoints, undefined, undefined, slimEndpoints)
+        : this.makeReflector(RESOURCES.endpointslices, SERVICE_NAME_LABEL, undefined, slimEndpointSlice);
     endpoints.on('change', (keys) => this.endpointsChanged(keys));
     this.reflectors.endpoints = endpoints;
     endpoints.start();

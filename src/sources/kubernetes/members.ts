@@ -126,7 +126,75 @@ export function sliceEndpointState(e: SliceEndpoint): MemberState {
   return ready ? 'ready' : 'maint';
 }
 
-/** Members from the EndpointSlices labelled with the Service's name. */
+/**
+ * What the cache keeps of an EndpointSlice's endpoints (slimEndpointSlice):
+ * each endpoint as its first address and its state, in two parallel arrays.
+ * At 100,000 endpoints the decoded slices (an object, an addresses array and
+ * a conditions object per endpoint; on a real cluster also targetRef,
+ * nodeName, zone, hints, managedFields) held ~15 MiB of heap; slimmed, ~3 MiB
+ * (bench/k8s-path).
+ */
+export interface SlimSliceEndpoints {
+  addresses: string[];
+  states: MemberState[];
+}
+
+/** The field of a slimmed EndpointSlice that replaces `endpoints`. */
+export const SLIM_ENDPOINTS = 'slimEndpoints';
+
+/**
+ * What the cache keeps of an EndpointSlice, all that membersFromSlices and the
+ * slice → Service index read: name, namespace, uid, resourceVersion, the
+ * Service-name label, addressType, ports, and per endpoint its first address and
+ * its state (managedFields, other labels, annotations and every other endpoint
+ * field are dropped). Pure.
+ */
+export function slimEndpointSlice(slice: KubeObject): KubeObject {
+  const { name, namespace, uid, resourceVersion, labels } = slice.metadata;
+  const service = labels?.[SERVICE_NAME_LABEL];
+  const addresses: string[] = [];
+  const states: MemberState[] = [];
+  for (const e of asArray<SliceEndpoint>(slice.endpoints)) {
+    const address = e.addresses?.[0];
+    if (!address) continue;
+    addresses.push(address);
+    states.push(sliceEndpointState(e));
+  }
+  const endpoints: SlimSliceEndpoints = { addresses, states };
+  return {
+    metadata: { name, namespace, uid, resourceVersion, ...(service !== undefined ? { labels: { [SERVICE_NAME_LABEL]: service } } : {}) },
+    addressType: slice.addressType,
+    ports: asArray<EndpointPort>(slice.ports).map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })),
+    [SLIM_ENDPOINTS]: endpoints,
+  };
+}
+
+/** What the cache keeps of a Service: name, namespace, uid, resourceVersion, spec.type and spec.ports. Pure. */
+export function slimService(service: KubeObject): KubeObject {
+  const { name, namespace, uid, resourceVersion } = service.metadata;
+  const spec = (service.spec ?? {}) as { type?: string; ports?: unknown };
+  const ports = asArray<ServicePort & { targetPort?: unknown }>(spec.ports).map((p) => ({
+    name: p.name,
+    port: p.port,
+    protocol: p.protocol,
+    targetPort: p.targetPort,
+  }));
+  return { metadata: { name, namespace, uid, resourceVersion }, spec: { ...(spec.type !== undefined ? { type: spec.type } : {}), ports } };
+}
+
+/** What the cache keeps of a core/v1 Endpoints object: per subset the addresses' and not-ready addresses' IPs, and its ports. Pure. */
+export function slimEndpoints(endpoints: KubeObject): KubeObject {
+  const { name, namespace, uid, resourceVersion } = endpoints.metadata;
+  const ips = (list: unknown) => asArray<{ ip?: string }>(list).map((a) => ({ ip: a.ip }));
+  const subsets = asArray<EndpointSubset>(endpoints.subsets).map((s) => ({
+    addresses: ips(s.addresses),
+    notReadyAddresses: ips(s.notReadyAddresses),
+    ports: asArray<EndpointPort>(s.ports).map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })),
+  }));
+  return { metadata: { name, namespace, uid, resourceVersion }, subsets };
+}
+
+/** Members from the EndpointSlices labelled with the Service's name (as the API server sends them, or slimmed by slimEndpointSlice). */
 export function membersFromSlices(ref: ServiceRef, service: KubeObject | undefined, slices: readonly KubeObject[], namespace: string): MemberResolution {
   if (!service) return { members: [], problem: serviceNotFound(namespace, ref.name) };
   const resolved = resolveServicePort(ref, service);
@@ -137,6 +205,11 @@ export function membersFromSlices(ref: ServiceRef, service: KubeObject | undefin
     if (addressType !== 'IPv4' && addressType !== 'IPv6') continue; // FQDN slices are not supported
     const port = asArray<EndpointPort>(slice.ports).find((p) => sameName(p, resolved.port));
     if (!port?.port) continue;
+    const slim = slice[SLIM_ENDPOINTS] as SlimSliceEndpoints | undefined;
+    if (slim) {
+      for (let i = 0; i < slim.addresses.length; i++) add(out, slim.addresses[i], port.port, slim.states[i]!);
+      continue;
+    }
     for (const e of asArray<SliceEndpoint>(slice.endpoints)) {
       // "Consumers may choose to only use the first element": the addresses are fungible.
       add(out, e.addresses?.[0], port.port, sliceEndpointState(e));

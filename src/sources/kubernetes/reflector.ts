@@ -217,14 +217,19 @@ export class Reflector extends EventEmitter<ReflectorEvents> {
     }
   }
 
-  /** Lists every page and replaces the cache; emits the keys that differ. */
+  /**
+   * Lists every page and replaces the cache; emits the keys that differ. Each
+   * page is transformed as it arrives, so the decoded pages are not all held
+   * beside the cache (a relist at 100,000 endpoints would otherwise hold both).
+   */
   private async listAll(): Promise<void> {
     const items: KubeObject[] = [];
     let continueToken: string | undefined;
     let resourceVersion = '';
     do {
       const page = await this.o.list({ limit: this.o.pageSize, continueToken });
-      items.push(...page.items);
+      for (const item of page.items) items.push(this.o.transform ? this.o.transform(item) : item);
+      page.items.length = 0; // the decoded page is garbage now, not while the next one is fetched
       resourceVersion = page.resourceVersion;
       continueToken = page.continueToken || undefined;
     } while (continueToken && !this.stopped);
@@ -232,8 +237,7 @@ export class Reflector extends EventEmitter<ReflectorEvents> {
     this.counters.lists++;
     const changed: string[] = [];
     const seen = new Set<string>();
-    for (const item of items) {
-      const obj = this.o.transform ? this.o.transform(item) : item;
+    for (const obj of items) {
       const key = objectKey(obj);
       seen.add(key);
       const before = this.cache.get(key);
