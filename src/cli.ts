@@ -14,21 +14,25 @@ import { formatIssue, type Issue } from './model/types.js';
 import { explainPlan, PLAN_EXIT_CODES, PLAN_EXIT_NO_STATE, PLAN_REPORT_VERSION } from './plan/explain.js';
 import { formatPlanMarkdown, formatPlanText } from './plan/format.js';
 import { readRunningState } from './plan/running-state.js';
+import { runningFilesFromDigests, sha256Hex } from './plan/file-digests.js';
 import { computeDesired } from './reconcile/desired.js';
 import { plan as planConfig } from './reconcile/plan.js';
 import { resolve, type Declared } from './model/resolve.js';
 import { regexFields } from './model/routing.js';
 import { checkRegexes, isMissingBinary } from './haproxy/regex-check.js';
 import type { Frontend } from './model/types.js';
-import { buildConfigModel, stateDirOf } from './render/model.js';
-import { readAuxFiles } from './haproxy/aux-files.js';
+import { stateDirOf } from './render/model.js';
+import { readAuxFiles, removeUnreferenced, writeAuxFiles } from './haproxy/aux-files.js';
+import { isMapFile } from './render/routing-maps.js';
+import { writeFileAtomic } from './util/atomic-file.js';
+import { mkdir, stat } from 'node:fs/promises';
 import { loadRenderer } from './render/render.js';
 import { loadDirectory } from './sources/files/load.js';
 import { parseRawConfigKeywords } from './model/raw-config.js';
 import { runDemo } from './demo.js';
 import { KUBERNETES_FLAGS, KUBERNETES_HELP, kubernetesOptions } from './sources/kubernetes/cli-options.js';
 import { hostname } from 'node:os';
-import { resolve as resolvePath } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 
 class UsageError extends Error {}
 
@@ -38,7 +42,7 @@ Usage: node-haproxy <command> [options]
 
 Commands:
   run       Run the controller: watch sources, keep HAProxy in line
-  render    Print the HAProxy configuration that run would apply
+  render    Print the HAProxy configuration that run would apply, and the files beside it
   validate  Check manifests; exit 1 with one line per problem
   plan      Show what applying a directory of manifests would do to a running HAProxy
   demo      Run the demo: upstream servers on loopback and HAProxy in front
@@ -122,15 +126,35 @@ Options:
 
 ${KUBERNETES_HELP}`;
 
-const RENDER_HELP = `Usage: node-haproxy render DIR [--state-dir DIR] [--stats-address HOST:PORT] [--allow-raw-config [--raw-config-keywords LIST]]
+const RENDER_HELP = `Usage: node-haproxy render DIR [--state-dir DIR] [--out-dir DIR] [--no-maps] [run's options that change
+                           the text: --stats-address, --hard-stop-after, --close-spread-time, --maxconn]
+                           [--allow-raw-config [--raw-config-keywords LIST]]
 
-Prints the HAProxy configuration that "run --source DIR" would apply. Invalid
+Prints the HAProxy configuration that "run --source DIR" would apply, as run
+writes it: host and path rules route through map files beside haproxy.cfg.
+Those files (routing maps, crt-lists, certificates) follow it as comments,
+a certificate by name and sha256 only (it holds a private key). Invalid
 resources are left out and reported on stderr; the exit code is then 1.
 
+The printed text names the files in run's state directory: "haproxy -c" on it
+needs them there. To check it, write everything with --out-dir and run
+"haproxy -c -f DIR/haproxy.cfg"; for a file that needs nothing beside it,
+use --no-maps.
+
 Options:
-  --state-dir DIR              run's state directory, for the socket and state file paths
-                               (default: ./.node-haproxy)
+  --state-dir DIR              run's state directory, for the socket, state file, map and
+                               certificate paths (default: ./.node-haproxy, or --out-dir)
+  --out-dir DIR                Write haproxy.cfg and every file run writes beside it (maps/,
+                               certs/, private keys included, mode 0600) into DIR instead of
+                               printing; prints the paths written. Files of an earlier render
+                               that are no longer named are removed. Refuses a directory
+                               where a controller runs
+  --no-maps                    A self-contained configuration, every rule as ACLs (the form
+                               render printed before maps; not what run serves)
   --stats-address HOST:PORT    Include HAProxy's stats listener, as run --stats-address does
+  --hard-stop-after DURATION   As run --hard-stop-after (default: ${DEFAULTS.hardStopAfter})
+  --close-spread-time DURATION As run --close-spread-time (default: off)
+  --maxconn N                  As run --maxconn
   --allow-raw-config           Accept the raw-config annotation, as "run --allow-raw-config"
                                does (default: refused); each line is checked
   --raw-config-keywords LIST   Narrow the raw-config allow-list, as "run --raw-config-keywords" does`;
@@ -336,22 +360,106 @@ export function waitForSignal(logger: Logger): Promise<void> {
 }
 
 async function cmdRender(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { ...common, ...allowRawConfig, 'state-dir': { type: 'string' }, 'stats-address': { type: 'string' } }, true);
+  const { values, positionals } = parse(
+    args,
+    {
+      ...common,
+      ...allowRawConfig,
+      'state-dir': { type: 'string' },
+      'stats-address': { type: 'string' },
+      'hard-stop-after': { type: 'string' },
+      'close-spread-time': { type: 'string' },
+      maxconn: { type: 'string' },
+      'out-dir': { type: 'string' },
+      'no-maps': { type: 'boolean' },
+    },
+    true,
+  );
   if (values.help) return print(RENDER_HELP);
   if (positionals.length !== 1) throw new UsageError('render needs exactly one DIR');
+  const outDir = values['out-dir'] === undefined ? undefined : resolvePath(values['out-dir']);
+  if (outDir) await refuseStateDir(outDir);
   const loaded = await loadDirectory(positionals[0]!, rawConfigFlags(values));
-  const r = resolve({ declared: loaded.declared, lastAccepted: new Map(), discovered: loaded.discovered });
-  const problems = [...loaded.issues.filter((i) => i.reason === 'ParseError')];
-  for (const o of r.outcomes.values()) if (!o.accepted) problems.push(...o.issues);
-  for (const p of problems) process.stderr.write(`${formatIssue(p)}\n`);
   // The absolute state directory, as run uses it: HAProxy reads a relative socket path without "./" as host:port.
-  // Self-contained text: rules as ACLs (no routing map files beside it, which `run` writes; render/routing-maps.ts).
+  // With --out-dir and no --state-dir, the files are named where they are written, so "haproxy -c" checks that directory.
+  const stateDir = values['state-dir'] !== undefined ? resolvePath(values['state-dir']) : (outDir ?? resolvePath('.node-haproxy'));
   const global = {
-    ...globalSettings(resolvePath(values['state-dir'] ?? '.node-haproxy'), { statsListener: hostPort('stats-address', values['stats-address']) }),
-    routingMaps: false,
+    // run's options that change the text, so that render prints byte for byte what run writes.
+    ...globalSettings(stateDir, {
+      statsListener: hostPort('stats-address', values['stats-address']),
+      hardStopAfter: durationOption('hard-stop-after', values['hard-stop-after']),
+      closeSpreadTime: durationOption('close-spread-time', values['close-spread-time']),
+      maxconn: intOption('maxconn', values.maxconn),
+    }),
+    // --no-maps: the self-contained form, every rule as ACLs (decision 0011, phase 1).
+    ...(values['no-maps'] ? { routingMaps: false } : {}),
   };
-  process.stdout.write(loadRenderer()(buildConfigModel({ frontends: r.frontends, backends: r.backends, global, tls: r.tls })));
+  // Exactly what run computes: the text, and the files it writes beside it (routing maps, certificates, crt-lists, CA bundles).
+  const desired = computeDesired({ declared: loaded.declared, discovered: loaded.discovered }, new Map(), global, loadRenderer());
+  const problems = [...loaded.issues.filter((i) => i.reason === 'ParseError')];
+  for (const o of desired.resolution.outcomes.values()) if (!o.accepted) problems.push(...o.issues);
+  for (const p of problems) process.stderr.write(`${formatIssue(p)}\n`);
+  const files = desired.files ?? new Map<string, string>();
+  if (outDir) {
+    await mkdir(outDir, { recursive: true }).catch((err: unknown) => {
+      throw new Error(`cannot create --out-dir ${outDir}; pass a directory path that can be created`, { cause: err });
+    });
+    await writeFileAtomic(join(outDir, 'haproxy.cfg'), desired.text, 0o600);
+    // Files of an earlier render that this one does not name are removed, as run removes them.
+    await removeUnreferenced(outDir, files);
+    await writeAuxFiles(outDir, files);
+    for (const rel of ['haproxy.cfg', ...[...files.keys()].sort()]) process.stdout.write(`${join(outDir, rel)}\n`);
+  } else if (values['no-maps']) {
+    process.stdout.write(desired.text);
+  } else {
+    process.stdout.write(desired.text + auxFilesListing(files, stateDir));
+  }
   return problems.length > 0 ? 1 : 0;
+}
+
+/** render --out-dir never writes over a controller's state directory: its haproxy.cfg is what HAProxy last accepted. */
+async function refuseStateDir(dir: string): Promise<void> {
+  for (const name of ['controller-state.json', 'master.sock', 'haproxy.pid']) {
+    const found = await stat(join(dir, name)).then(
+      () => true,
+      () => false,
+    );
+    if (found) {
+      throw new UsageError(
+        `--out-dir ${dir} holds ${name}: it is a controller's state directory, and render does not write over what HAProxy runs; pass an empty or new directory (compare with the running one using "diff -r")`,
+      );
+    }
+  }
+}
+
+/**
+ * The files run writes beside haproxy.cfg, after it as comments (the whole
+ * output stays valid HAProxy syntax): routing maps and crt-lists line by line,
+ * certificates and CA bundles by name and sha256 only (a .pem holds a private key).
+ */
+function auxFilesListing(files: ReadonlyMap<string, string>, stateDir: string): string {
+  if (files.size === 0) return '';
+  const out = [
+    '',
+    '# ---------------------------------------------------------------------------',
+    `# Files "run" writes beside haproxy.cfg, in ${stateDir}; the lines above name them.`,
+    '# "render --out-dir DIR" writes them all (check with haproxy -c -f DIR/haproxy.cfg);',
+    '# "render --no-maps" prints a self-contained haproxy.cfg, every rule as ACLs.',
+    '# ---------------------------------------------------------------------------',
+  ];
+  const order = (p: string) => (isMapFile(p) ? 0 : 1);
+  for (const path of [...files.keys()].sort((a, b) => order(a) - order(b) || (a < b ? -1 : a > b ? 1 : 0))) {
+    const content = files.get(path)!;
+    if (path.endsWith('.pem')) {
+      const what = path.endsWith('.ca.pem') ? 'a CA bundle' : 'a certificate and its private key';
+      out.push(`# ==> ${path} <== ${what}, not printed; sha256 ${sha256Hex(content)}`);
+      continue;
+    }
+    const lines = content.split('\n');
+    if (lines.at(-1) === '') lines.pop();
+    out.push(`# ==> ${path} <== ${lines.length} line(s)`, ...lines.map((l) => `#   ${l}`));
+  }
+  return out.join('\n') + '\n';
 }
 
 async function cmdPlan(args: string[]): Promise<number> {
@@ -387,8 +495,9 @@ async function cmdPlan(args: string[]): Promise<number> {
   for (const i of loaded.issues) problems.set(formatIssue(i), i);
   for (const o of desired.resolution.outcomes.values()) if (!o.accepted) for (const i of o.issues) problems.set(formatIssue(i), i);
   // From a state directory the running auxiliary files are on disk: certificate changes plan at run time as the controller would.
+  // From a running controller, the certificate files come as digests (they hold private keys): equal digests are unchanged files.
   const stateDir = values.from === undefined ? resolvePath(values['state-dir'] ?? '.node-haproxy') : undefined;
-  const files = stateDir ? await readAuxFiles(stateDir) : new Map<string, string>();
+  const files = stateDir ? await readAuxFiles(stateDir) : state.auxFiles ? runningFilesFromDigests(state.auxFiles, desired.files) : new Map<string, string>();
   // The saved model carries the routing maps HAProxy runs (render/routing-maps.ts): a map change plans as a runtime update.
   for (const [path, content] of Object.entries(state.model.mapFiles ?? {})) if (!files.has(path)) files.set(path, content);
   const verdict = planConfig(

@@ -26,6 +26,7 @@ import { RestSource } from './sources/rest/rest-source.js';
 import type { ResourceWriter } from './reconcile/resource-writer.js';
 import { HttpServer, sendJson } from './http/server.js';
 import { RUNNING_STATE_PATH } from './plan/running-state.js';
+import { certFileDigests } from './plan/file-digests.js';
 import { explainPlan } from './plan/explain.js';
 import { plan as planConfig, type Plan } from './reconcile/plan.js';
 import type { AddressInfo } from 'node:net';
@@ -304,7 +305,8 @@ export async function startController(o: ControllerOptions): Promise<Controller>
         }
         const state = reconciler.runningState();
         if (!state) sendJson(res, 503, { error: 'NotReady', message: 'no configuration has been applied yet' }, { 'retry-after': '1' });
-        else sendJson(res, 200, state);
+        // The certificate files by digest only (they hold private keys): plan --from tells a rotated Secret from an unchanged one.
+        else sendJson(res, 200, { ...state, auxFiles: certFileDigests(reconciler.runningRendered()?.files) });
         return true;
       });
       if (restWriter) {

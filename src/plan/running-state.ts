@@ -6,20 +6,33 @@
 import { readFile } from 'node:fs/promises';
 import { fileStatePersistence } from '../reconcile/persist.js';
 import type { PersistedState } from '../reconcile/reconciler.js';
+import { digestsProblem, type RunningFileDigest } from './file-digests.js';
 
 export const RUNNING_STATE_PATH = '/api/v1/running-state';
 
 export class RunningStateError extends Error {}
 
-function checkShape(v: unknown, where: string): PersistedState {
-  const s = v as Partial<PersistedState> | null;
+/**
+ * What `GET /api/v1/running-state` serves: the saved state, and the running
+ * files under certs/ by digest (plan/file-digests.ts), never their content
+ * where it holds a private key. A state directory's controller-state.json has
+ * no `auxFiles`: `plan --state-dir` reads the files themselves.
+ */
+export interface RunningState extends PersistedState {
+  auxFiles?: Record<string, RunningFileDigest>;
+}
+
+function checkShape(v: unknown, where: string): RunningState {
+  const s = v as Partial<RunningState> | null;
   if (!s || typeof s.text !== 'string' || !s.model || !Array.isArray(s.model.frontends) || !Array.isArray(s.model.backends) || !Array.isArray(s.accepted)) {
     throw new RunningStateError(`${where} is not a node-haproxy running state`);
   }
-  return s as PersistedState;
+  const problem = digestsProblem(s.auxFiles);
+  if (problem) throw new RunningStateError(`${where} is not a node-haproxy running state: ${problem}`);
+  return s as RunningState;
 }
 
-export async function readRunningState(o: { stateDir?: string; from?: string; tokenFile?: string; timeoutMs?: number }): Promise<PersistedState> {
+export async function readRunningState(o: { stateDir?: string; from?: string; tokenFile?: string; timeoutMs?: number }): Promise<RunningState> {
   if (o.from !== undefined) {
     let base: URL;
     try {

@@ -95,12 +95,26 @@ test('run --api-auth-reads without --api-token-file is a usage error naming both
 
 test('render, as printed, passes haproxy -c (with and without --state-dir)', async (t) => {
   const cwd = await dir(t, {});
+  const selfContained = await dir(t, {});
   for (const extra of [[], ['--state-dir', 'relative/state'], ['--stats-address', '127.0.0.1:8404']]) {
-    const r = spawnSync(process.execPath, [cli, 'render', join(packageRoot(), 'examples'), ...extra], { encoding: 'utf8', cwd, timeout: 20_000 });
+    const render = (where: string, ...more: string[]) =>
+      spawnSync(process.execPath, [cli, 'render', join(packageRoot(), 'examples'), ...extra, ...more], { encoding: 'utf8', cwd: where, timeout: 20_000 });
+    // The routing maps the printed haproxy.cfg names, written where run would keep them (the state directory).
+    const written = render(cwd, '--out-dir', extra[0] === '--state-dir' ? extra[1]! : '.node-haproxy');
+    assert.equal(written.status, 0, written.stderr);
+    const r = render(cwd);
     assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /map_str_int\(/, 'the routing run serves, through maps');
     await writeFile(join(cwd, 'rendered.cfg'), r.stdout);
     const check = spawnSync(HAPROXY_BIN, ['-c', '-f', 'rendered.cfg'], { encoding: 'utf8', cwd, timeout: 20_000 });
     assert.equal(check.status, 0, `render ${extra.join(' ')} | haproxy -c:\n${check.stdout}${check.stderr}`);
+    // --no-maps: a self-contained file, with no map file anywhere.
+    const alone = render(selfContained, '--no-maps');
+    assert.equal(alone.status, 0, alone.stderr);
+    assert.doesNotMatch(alone.stdout, /maps\//);
+    await writeFile(join(selfContained, 'rendered.cfg'), alone.stdout);
+    const checkAlone = spawnSync(HAPROXY_BIN, ['-c', '-f', 'rendered.cfg'], { encoding: 'utf8', cwd: selfContained, timeout: 20_000 });
+    assert.equal(checkAlone.status, 0, `render --no-maps ${extra.join(' ')} | haproxy -c:\n${checkAlone.stdout}${checkAlone.stderr}`);
   }
 });
 

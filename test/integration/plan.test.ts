@@ -18,6 +18,8 @@ import { API_VERSION, backendYaml, startTestController } from '../helpers/contro
 import { freePort } from '../helpers/haproxy.js';
 import { TOKEN, tokenFile } from '../helpers/rest.js';
 import { startUpstreams } from '../helpers/upstream.js';
+import { selfSignedCert, tlsSecret } from '../helpers/secret-fixtures.js';
+import { createHash } from 'node:crypto';
 
 const cli = join(packageRoot(), 'dist', 'src', 'cli.js');
 
@@ -142,4 +144,54 @@ test('plan --from a running controller; with --api-auth-reads it needs --token-f
   r = await run('plan', fx.manifests, '--from', from, '--token-file', tf);
   assert.equal(r.status, PLAN_EXIT_CODES.noop, r.stdout + r.stderr);
   assert.equal((await run('plan', fx.manifests, '--from', 'http://127.0.0.1:1')).status, PLAN_EXIT_NO_STATE);
+});
+
+test('plan --from tells an unchanged Secret from a rotated one by digest, and the running state never carries key material', async (t) => {
+  const up = await startUpstreams(t, 'a');
+  const port = await freePort();
+  const first = selfSignedCert('tls.plan.test');
+  const second = selfSignedCert('tls.plan.test');
+  // JSON is YAML: the Secret manifest as the files source reads it.
+  const secret = (c: typeof first) => `${JSON.stringify(tlsSecret('default', 'site', c))}\n`;
+  const web = `apiVersion: ${API_VERSION}\nkind: Frontend\nmetadata: {name: web}\nspec:\n  binds:\n    - address: 127.0.0.1\n      port: ${port}\n      tls: {certificateRefs: [{name: site}]}\n  defaultBackend: app\n`;
+  const fx = await startTestController(
+    t,
+    { 'web.yaml': web, 'site.yaml': secret(first), 'app.yaml': backendYaml('app', [{ name: 'a', port: up.a!.port }]) },
+    { httpAddress: { address: '127.0.0.1', port: 0 } },
+  );
+  const from = `http://127.0.0.1:${fx.controller.httpAddress!.port}`;
+
+  // What the controller serves: each certificate file by sha256, never its content.
+  const body = await (await fetch(`${from}/api/v1/running-state`)).text();
+  assert.doesNotMatch(body, /PRIVATE KEY/);
+  assert.ok(!body.includes(first.keyMarker), 'no line of the private key in the running state');
+  const pem = 'certs/default/secret-site.pem';
+  const served = (JSON.parse(body) as { auxFiles: Record<string, { sha256: string; content?: string }> }).auxFiles;
+  const onDisk = await readFile(join(fx.stateDir, pem), 'utf8');
+  assert.ok(onDisk.includes('PRIVATE KEY'), 'the running .pem holds the key');
+  assert.deepEqual(served[pem], { sha256: createHash('sha256').update(onDisk).digest('hex') });
+
+  // The same Secret: nothing to do (before digests, --from saw every certificate file as new and planned a reload).
+  let r = await run('plan', fx.manifests, '--from', from);
+  assert.equal(r.status, PLAN_EXIT_CODES.noop, r.stdout + r.stderr);
+  assert.match(r.stdout, /^Plan: noop/);
+  assert.doesNotMatch(r.stdout, /certificate/);
+
+  // The Secret rotated in a copy of the manifests: a runtime certificate update of that file, no reload.
+  const repo = await mkdtemp(join(tmpdir(), 'nh-plan-'));
+  t.after(() => rm(repo, { recursive: true, force: true }));
+  await cp(fx.manifests, repo, { recursive: true });
+  await writeFile(join(repo, 'site.yaml'), secret(second));
+  r = await run('plan', repo, '--from', from);
+  assert.equal(r.status, PLAN_EXIT_CODES.runtime, r.stdout + r.stderr);
+  assert.match(r.stdout, /certificate update \(1\)/);
+  assert.match(r.stdout, new RegExp(`update certificate ${join(fx.stateDir, pem).replace(/[.]/g, '\\.')}`));
+  assert.doesNotMatch(r.stdout + r.stderr, /PRIVATE KEY/);
+  const json = await run('plan', repo, '--from', from, '--output', 'json');
+  assert.equal(json.status, PLAN_EXIT_CODES.runtime, json.stdout + json.stderr);
+  assert.doesNotMatch(json.stdout, /PRIVATE KEY/);
+
+  // --state-dir, which reads the files themselves, agrees.
+  assert.equal((await run('plan', fx.manifests, '--state-dir', fx.stateDir)).status, PLAN_EXIT_CODES.noop);
+  assert.equal((await run('plan', repo, '--state-dir', fx.stateDir)).status, PLAN_EXIT_CODES.runtime);
 });
