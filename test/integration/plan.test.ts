@@ -18,7 +18,7 @@ import { API_VERSION, backendYaml, startTestController } from '../helpers/contro
 import { freePort } from '../helpers/haproxy.js';
 import { TOKEN, tokenFile } from '../helpers/rest.js';
 import { startUpstreams } from '../helpers/upstream.js';
-import { selfSignedCert, tlsSecret } from '../helpers/secret-fixtures.js';
+import { selfSignedCert, tlsSecret } from '../helpers/certs.js';
 import { createHash } from 'node:crypto';
 
 const cli = join(packageRoot(), 'dist', 'src', 'cli.js');

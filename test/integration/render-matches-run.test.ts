@@ -17,7 +17,7 @@ import { packageRoot } from '../../src/paths.js';
 import { readAuxFiles } from '../../src/haproxy/aux-files.js';
 import { API_VERSION, backendYaml, routingFrontendYaml, startTestController } from '../helpers/controller.js';
 import { freePort, HAPROXY_BIN } from '../helpers/haproxy.js';
-import { selfSignedCert, tlsSecret } from '../helpers/secret-fixtures.js';
+import { selfSignedCert, tlsSecret } from '../helpers/certs.js';
 import { startUpstreams } from '../helpers/upstream.js';
 
 const cli = join(packageRoot(), 'dist', 'src', 'cli.js');
