@@ -19,6 +19,12 @@ export interface ControllerFixture {
   write(file: string, yaml: string): Promise<void>;
   /** Resolves with the first pass (after the call) that satisfies `pred`. */
   nextPass(pred?: (p: PassResult) => boolean, timeoutMs?: number): Promise<PassResult>;
+  /**
+   * Starts another controller on the same directories (a restart: stop the
+   * first one before); it is stopped, with its HAProxy, before the directories
+   * are removed.
+   */
+  restart(overrides?: Partial<ControllerOptions>): Promise<Controller>;
 }
 
 async function tempDir(prefix: string, cleanups: (() => Promise<unknown>)[]): Promise<string> {
@@ -99,6 +105,11 @@ export async function startTestController(
     passes,
     write: (file, yaml) => writeFile(join(manifests, file), yaml),
     nextPass: (pred, timeoutMs) => waitForPass(controller, pred, timeoutMs),
+    restart: async (overrides = {}) => {
+      const again = await startController({ ...full, ...overrides });
+      cleanups.unshift(() => again.stop({ stopHaproxy: true }));
+      return again;
+    },
   };
 }
 

@@ -4,7 +4,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startController } from '../../src/controller.js';
 import { API_VERSION, backendYaml, startTestController } from '../helpers/controller.js';
 import type { PassResult } from '../../src/reconcile/reconciler.js';
 import { nextEvent, freePort, haproxyPids, holdPort } from '../helpers/haproxy.js';
@@ -215,8 +214,7 @@ test('a restarted controller adopts the running HAProxy: same master, no failed 
   const loop = requestLoop(port, 20_000);
   await fx.controller.stop({ stopHaproxy: false });
   assert.ok(haproxyPids(fx.stateDir).includes(master!), 'HAProxy outlives the controller');
-  const again = await startController({ ...fx.options, sources: [fx.manifests], stateDir: fx.stateDir });
-  t.after(() => again.stop({ stopHaproxy: true }));
+  const again = await fx.restart();
   await again.reconciler.settled();
   await new Promise((r) => setTimeout(r, 300));
   const report = await loop.stop();

@@ -20,7 +20,6 @@ import { routingFrontendYaml, backendYaml, startTestController, type ControllerF
 import { freePort } from '../helpers/haproxy.js';
 import { httpGet, startUpstreams } from '../helpers/upstream.js';
 import { RuntimeApi } from '../../src/haproxy/runtime.js';
-import { startController } from '../../src/controller.js';
 import { hash53, isMapFile, parseMap, RULE_ID_BASE, RULE_ID_SPACE } from '../../src/render/routing-maps.js';
 
 const frontend = routingFrontendYaml;
@@ -284,8 +283,7 @@ test('with many host rules, one inserted at the top and one removed from the mid
 
   // Ids come from the declared rules alone: a restarted controller adopts HAProxy and its maps with no change.
   await fx.controller.stop({ stopHaproxy: false });
-  const again = await startController({ ...fx.options, sources: [fx.manifests], stateDir: fx.stateDir });
-  t.after(() => again.stop({ stopHaproxy: true }));
+  const again = await fx.restart();
   await again.reconciler.settled();
   assert.equal(again.reconciler.last?.kind, 'noop', `adoption plans no change: ${JSON.stringify(again.reconciler.last)}`);
   assert.equal(await again.supervisor.reloadCount(), reloads, 'adoption reloads nothing');

@@ -15,7 +15,6 @@ import { rm } from 'node:fs/promises';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
-import { startController } from '../../src/controller.js';
 import type { Outcome } from '../../src/model/resolve.js';
 import { API_VERSION, backendYaml, startTestController, type ControllerFixture } from '../helpers/controller.js';
 import { TestPki } from '../helpers/certs.js';
@@ -110,8 +109,7 @@ test('basic auth: a Secret that gains a bad hash line or is deleted keeps its la
   await badAgain;
   assert.equal(await status(port, basic('bob', 'new-password')), 200, 'the last good users serve before the restart');
   await fx.controller.stop({ stopHaproxy: false });
-  const again = await startController({ ...fx.options, sources: [fx.manifests], stateDir: fx.stateDir });
-  t.after(() => again.stop({ stopHaproxy: true }));
+  const again = await fx.restart();
   await again.reconciler.settled();
   const r = again.reconciler.last?.resolution?.outcomes.get(key);
   assert.ok(r && !r.accepted && !r.serving, JSON.stringify(r));

@@ -15,7 +15,6 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { API_VERSION, backendYaml, startTestController } from '../helpers/controller.js';
-import { startController } from '../../src/controller.js';
 import { packageRoot } from '../../src/paths.js';
 import { PLAN_EXIT_CODES } from '../../src/plan/explain.js';
 import { freePort } from '../helpers/haproxy.js';
@@ -223,8 +222,7 @@ test('a restarted controller adopts HAProxy and still rotates a certificate with
   );
   const reloads = await fx.controller.supervisor.reloadCount();
   await fx.controller.stop({ stopHaproxy: false });
-  const again = await startController({ ...fx.options, sources: [fx.manifests], stateDir: fx.stateDir });
-  t.after(() => again.stop({ stopHaproxy: true }));
+  const again = await fx.restart();
   await again.reconciler.settled();
   assert.equal(again.reconciler.last?.kind, 'noop', 'adoption changes nothing');
 
