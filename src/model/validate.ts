@@ -98,9 +98,20 @@ function describeError(e: ErrorObject, root: unknown): { field: string; message:
     case 'maximum':
     case 'minLength':
     case 'maxLength':
-    case 'minItems':
-    case 'maxItems':
       return { field, message: `${show(value)} ${e.message ?? 'is out of range'}` };
+    case 'minItems':
+    case 'maxItems': {
+      // The count, not the list: a list of a thousand rules quoted back helps nobody.
+      const limit = (e.params as { limit: number }).limit;
+      const n = Array.isArray(value) ? value.length : 0;
+      return {
+        field,
+        message:
+          e.keyword === 'maxItems'
+            ? `has ${n} items; at most ${limit} are allowed: split it (another resource) or remove some`
+            : `has ${n} items; at least ${limit} ${limit === 1 ? 'is' : 'are'} needed`,
+      };
+    }
     case 'anyOf': {
       // One of several shapes (a number or a name): the schema's description says which.
       const at = e.schemaPath

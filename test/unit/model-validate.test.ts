@@ -189,3 +189,15 @@ test('wrong apiVersion or kind says what to use', () => {
   const r2 = validateResource({ ...frontend(), kind: 'Ingress' });
   assert.match(r2.issues[0]!.message, /use "Frontend" or "Backend"/);
 });
+
+test('a list over its limit is reported by its count, not quoted back', () => {
+  const rules = Array.from({ length: 1001 }, (_, i) => ({ host: `h${i}.test`, backend: 'app' }));
+  const r = validateResource({
+    apiVersion: 'haproxy.node-haproxy.io/v1alpha1',
+    kind: 'Frontend',
+    metadata: { name: 'web' },
+    spec: { binds: [{ address: '127.0.0.1', port: 8080 }], defaultBackend: 'app', rules },
+  });
+  const messages = r.issues.map((i) => `${i.field}: ${i.message}`);
+  assert.deepEqual(messages, ['spec.rules: has 1001 items; at most 1000 are allowed: split it (another resource) or remove some']);
+});

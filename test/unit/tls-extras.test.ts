@@ -79,7 +79,7 @@ test('bad values name the field and the fix', () => {
     [frontend({ binds: [{ port: 80 }], sniRoutes: [{ hosts: ['a.example.com'], backend: 'a' }] }), /^spec\.sniRoutes: .*needs mode "tcp"/],
     [
       frontend({ mode: 'tcp', binds: [{ port: 80 }], sniRoutes: [{ hosts: [], backend: 'a' }] }),
-      /^spec\.sniRoutes\[0\]\.hosts: \[\] must NOT have fewer than 1 items/,
+      /^spec\.sniRoutes\[0\]\.hosts: has 0 items; at least 1 is needed/,
     ],
     [
       frontend({ mode: 'tcp', binds: [{ port: 80 }], sniRoutes: [{ hosts: ['a b'], backend: 'a' }] }),

@@ -58,7 +58,7 @@ test('schema: defaults, and the checks the schema cannot express', () => {
     minVersion: 'TLSv1.2',
   });
   const messages = (tls: unknown, mode?: string) => validateResource(frontendRaw(tls, mode)).issues.map((i) => `${i.field}: ${i.message}`);
-  assert.deepEqual(messages({ certificateRefs: [] }), ['spec.binds[0].tls.certificateRefs: [] must NOT have fewer than 1 items']);
+  assert.deepEqual(messages({ certificateRefs: [] }), ['spec.binds[0].tls.certificateRefs: has 0 items; at least 1 is needed']);
   assert.deepEqual(messages({ certificateRefs: [{ name: 'x' }, { name: 'x' }] }), [
     'spec.binds[0].tls.certificateRefs[1]: Secret "x" is listed twice (also certificateRefs[0]); list each certificate once',
   ]);
