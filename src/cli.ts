@@ -4,7 +4,8 @@
  * behaviour lives in the modules it calls.
  *
  * Exit codes: 0 success; 1 invalid manifests (validate) or a runtime failure;
- * 2 usage errors (unknown command or flag, missing argument).
+ * 2 usage errors (unknown command or flag, missing argument); plan and stop
+ * document their own.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createLogger, type Logger, type LogLevel } from './log.js';
@@ -30,6 +31,7 @@ import { loadRenderer } from './render/render.js';
 import { loadDirectory } from './sources/files/load.js';
 import { parseRawConfigKeywords } from './model/raw-config.js';
 import { runDemo } from './demo.js';
+import { DEFAULT_STOP_TIMEOUT_MS, STOP_EXIT_CODES, stopStateDirHaproxy } from './haproxy/stop-command.js';
 import { KUBERNETES_FLAGS, KUBERNETES_HELP, kubernetesOptions } from './sources/kubernetes/cli-options.js';
 import { hostname } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
@@ -46,6 +48,7 @@ Commands:
   validate  Check manifests; exit 1 with one line per problem
   plan      Show what applying a directory of manifests would do to a running HAProxy
   demo      Run the demo: upstream servers on loopback and HAProxy in front
+  stop      Stop the HAProxy a controller left running in a state directory
 
 Run "node-haproxy <command> --help" for a command's options.`;
 
@@ -71,7 +74,8 @@ conflict, reported on both):
 
 Options:
   --state-dir DIR              HAProxy's state: haproxy.cfg, master.sock, admin.sock
-                               (default: ./.node-haproxy)
+                               (default: ./.node-haproxy). One controller per directory: a
+                               second one on it exits 1 naming the first (controller.lock)
   --haproxy-bin PATH           HAProxy executable, 2.6 or newer (default: haproxy)
   --debounce-ms N              Coalesce changes arriving within N ms (default: ${DEFAULTS.debounceMs})
   --min-reload-interval-ms N   At least N ms between reloads (default: ${DEFAULTS.minReloadIntervalMs})
@@ -115,7 +119,10 @@ Options:
                                state directory may take together (default: 33554432)
   --aqueduct-namespace NS      REST API: namespace of thalassa-aqueduct keys (default: default)
   --stop-haproxy-on-exit       Stop HAProxy when the controller stops (default: leave it
-                               running, so a restarted controller adopts it without a blip)
+                               running, so a restarted controller adopts it without a blip;
+                               "node-haproxy stop" stops it later. An HAProxy this run started
+                               whose configuration was never applied in full, as when a port
+                               is in use, is stopped anyway)
   --share-ports                Let HAProxy share listening ports with other processes of
                                this user that hold them with SO_REUSEPORT, such as another
                                replica's HAProxy on the same host network (the kernel splits
@@ -207,6 +214,32 @@ const DEMO_HELP = `Usage: node-haproxy demo [--log-format json|pretty]
 Starts four small HTTP servers on 127.0.0.1:9001-9004 and HAProxy on
 127.0.0.1:8080 in front of them, routed by the manifests in examples/.
 Edit those files while it runs: routing changes live. Ctrl-C stops everything.`;
+
+const STOP_HELP = `Usage: node-haproxy stop [--state-dir DIR] [--hard] [--timeout-ms N]
+
+Stops the HAProxy that runs from a state directory. "run" leaves HAProxy
+running when it stops (unless given --stop-haproxy-on-exit), so that a
+restarted controller adopts it without dropping a connection; this is how to
+stop it for good. The pid in DIR/haproxy.pid must be that directory's HAProxy
+master (its command line names DIR's haproxy.cfg and master socket): a stale
+pid file never signals another process. haproxy.cfg and the files beside it
+are kept; "run" starts HAProxy again.
+
+A controller must not run on DIR: it would start HAProxy again. Stop the
+controller first (SIGTERM or Ctrl-C), then run this command.
+
+Options:
+  --state-dir DIR              the controller's state directory (default: ./.node-haproxy)
+  --hard                       SIGTERM: close connections now (default: SIGUSR1, a soft stop:
+                               workers finish their connections, at most the configuration's
+                               hard-stop-after, 30s by default)
+  --timeout-ms N               wait at most N ms for every HAProxy process to exit
+                               (default: ${DEFAULT_STOP_TIMEOUT_MS}); then a soft stop gives up (exit 1), a hard stop kills
+                               what is left (SIGKILL)
+
+Exit codes: ${STOP_EXIT_CODES.stopped} stopped (or no HAProxy ran), ${STOP_EXIT_CODES.failed} not stopped (the pid file names another
+process, HAProxy still runs after --timeout-ms, or the signal was refused),
+2 bad usage, ${STOP_EXIT_CODES.locked} a controller runs on the state directory.`;
 
 const common = {
   help: { type: 'boolean', short: 'h' },
@@ -596,6 +629,22 @@ async function cmdDemo(args: string[]): Promise<number> {
   return 0;
 }
 
+async function cmdStop(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    help: { type: 'boolean', short: 'h' },
+    'state-dir': { type: 'string' },
+    hard: { type: 'boolean' },
+    'timeout-ms': { type: 'string' },
+  });
+  if (values.help) return print(STOP_HELP);
+  return stopStateDirHaproxy({
+    stateDir: resolvePath(values['state-dir'] ?? '.node-haproxy'),
+    hard: values.hard,
+    timeoutMs: intOption('timeout-ms', values['timeout-ms']),
+    say: (line) => process.stderr.write(`node-haproxy: ${line}\n`),
+  });
+}
+
 function print(text: string): number {
   process.stdout.write(text + '\n');
   return 0;
@@ -615,6 +664,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdPlan(rest);
       case 'demo':
         return await cmdDemo(rest);
+      case 'stop':
+        return await cmdStop(rest);
       case undefined:
       case '-h':
       case '--help':

@@ -6,6 +6,8 @@ import { MapUpdater } from './reconcile/map-updater.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { HaproxySupervisor } from './haproxy/supervisor.js';
+import { LOCK_FILE, lockStateDir, type StateDirLock } from './haproxy/state-lock.js';
+import { isProcessAlive } from './haproxy/process.js';
 import { RuntimeApi } from './haproxy/runtime.js';
 import { detectHaproxyVersion, versionAtLeast, type HaproxyVersion } from './haproxy/version.js';
 import type { Logger } from './log.js';
@@ -204,6 +206,25 @@ export async function startController(o: ControllerOptions): Promise<Controller>
   if (restProblem) throw new Error(restProblem);
   const stateDir = resolvePath(o.stateDir);
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  // One controller per state directory (haproxy/state-lock.ts, docs/decisions/0013-state-dir-lock.md).
+  const lock = await lockStateDir(stateDir, {
+    onStaleTakeover: (stale) =>
+      o.logger.warn('took over the state directory lock of a controller that is gone', {
+        stateDir,
+        lock: join(stateDir, LOCK_FILE),
+        previous: stale ? { pid: stale.pid, host: stale.host, since: stale.since } : 'unreadable',
+        why: !stale ? 'the lock file does not parse' : isProcessAlive(stale.pid) ? 'its pid now runs another process' : 'its process exited',
+      }),
+  });
+  try {
+    return await startLocked(o, stateDir, lock);
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+}
+
+async function startLocked(o: ControllerOptions, stateDir: string, lock: StateDirLock): Promise<Controller> {
   const global = globalSettings(stateDir, o);
   // An empty (version 1) state file, so the first start does not warn that it is missing.
   await writeFile(global.serverStateFile, '1\n', { flag: 'wx' }).catch(() => undefined);
@@ -265,6 +286,22 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       restWriter = rest;
     }
   }
+  // HAProxy started by this run (not adopted): stopped again when the controller stops before applying its configuration in full.
+  let startedHere = false;
+  reconciler.on('started', (e) => {
+    if (!e.adopted) startedHere = true;
+  });
+  /** Whether stopping now must stop HAProxy too; logs why when it does. */
+  const stopsHaproxy = (explicit: boolean | undefined, why: string): boolean => {
+    if (explicit !== undefined) return explicit;
+    if (!startedHere || reconciler.appliedInFull || supervisor.masterPid === undefined) return false;
+    o.logger.warn(`stopping the HAProxy this controller started: ${why}, and its configuration was never applied in full`, {
+      masterPid: supervisor.masterPid,
+      last: reconciler.last?.kind,
+      hint: 'a controller started again starts HAProxy again; --stop-haproxy-on-exit always stops it',
+    });
+    return true;
+  };
   reconciler.on('pass', (r) => {
     if (r.kind === 'reload') o.logger.info('HAProxy reloaded', { reasons: r.reasons, ms: Math.round(r.durationMs) });
   });
@@ -399,6 +436,10 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     await apiHttp?.close().catch(() => undefined);
     await reconciler.stop();
     await observe.stop();
+    // Not left behind serving nothing (or half of it) with no controller: a fresh start owns what it started.
+    await supervisor
+      .stop({ stopHaproxy: stopsHaproxy(o.stopHaproxyOnExit, `the controller could not start (${(err as Error).message})`) })
+      .catch((e: unknown) => o.logger.error('could not stop HAProxy', { err: e }));
     throw err;
   }
 
@@ -421,7 +462,11 @@ export async function startController(o: ControllerOptions): Promise<Controller>
       await apiHttp?.close();
       for (const s of sources) await s.stop();
       await reconciler.stop();
-      await supervisor.stop({ stopHaproxy: opts?.stopHaproxy ?? o.stopHaproxyOnExit ?? false });
+      try {
+        await supervisor.stop({ stopHaproxy: stopsHaproxy(opts?.stopHaproxy ?? o.stopHaproxyOnExit, 'the controller stops') });
+      } finally {
+        await lock.release();
+      }
     },
   };
 }

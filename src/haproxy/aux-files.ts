@@ -39,6 +39,24 @@ export async function writeAuxFiles(dir: string, files: AuxFiles, previous?: Aux
   return written;
 }
 
+/**
+ * Writes each file of `files` whose content on disk differs from it: new or
+ * changed files, and also files removed or edited behind the controller's
+ * back (another process on the state directory, a clean-up script), which a
+ * comparison with what runs would miss. Returns the written paths.
+ */
+export async function syncAuxFiles(dir: string, files: AuxFiles): Promise<string[]> {
+  const written: string[] = [];
+  for (const [rel, content] of files) {
+    const path = safePath(dir, rel);
+    if ((await readFile(path, 'utf8').catch(() => undefined)) === content) continue;
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    await writeFileAtomic(path, content, 0o600);
+    written.push(rel);
+  }
+  return written;
+}
+
 /** Every managed file on disk, by relative path (what an adopted HAProxy loaded). */
 export async function readAuxFiles(dir: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();

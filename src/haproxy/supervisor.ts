@@ -11,6 +11,8 @@
  *   certs/        auxiliary files (certificates, CA bundles, crt-lists; mode
  *                 0600), written before `haproxy -c` and removed once no
  *                 configuration references them (haproxy/aux-files.ts)
+ *   controller.lock  the controller holding the directory (haproxy/state-lock.ts;
+ *                 the supervisor itself does not take it)
  *   apply-pending.json  only while a reload is unconfirmed: the previous text,
  *                 so that a controller that crashed mid-apply can tell, on its
  *                 next start, whether haproxy.cfg is really what runs
@@ -26,7 +28,7 @@ import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { writeFileAtomic } from '../util/atomic-file.js';
 import { Backoff } from '../util/backoff.js';
-import { readAuxFiles, removeUnreferenced, restoreAuxFiles, writeAuxFiles, type AuxFiles } from './aux-files.js';
+import { readAuxFiles, removeUnreferenced, restoreAuxFiles, syncAuxFiles, writeAuxFiles, type AuxFiles } from './aux-files.js';
 import { checkConfigFile, type CheckResult } from './check.js';
 import { MasterCli } from './master-cli.js';
 import { HaproxySocketError } from './socket.js';
@@ -299,7 +301,12 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
       // Files first: `haproxy -c` reads them. A refused candidate puts the previous ones back.
       this.writtenFiles = undefined;
       const previousFiles = files ? (this.files ?? (await readAuxFiles(this.paths.dir))) : undefined;
-      if (files) await writeAuxFiles(this.paths.dir, files, previousFiles);
+      if (files) {
+        // Against the disk, not what runs: a file removed behind our back is written again, or `haproxy -c` would refuse every candidate.
+        const written = await syncAuxFiles(this.paths.dir, files);
+        const healed = written.filter((rel) => previousFiles?.get(rel) === files.get(rel));
+        if (healed.length > 0) this.log.warn("wrote again files that were removed or changed behind the controller's back", { files: healed });
+      }
       const restoreFiles = async () => {
         if (files && previousFiles) await restoreAuxFiles(this.paths.dir, files, previousFiles);
       };
@@ -659,6 +666,9 @@ export class HaproxySupervisor extends EventEmitter<SupervisorEvents> {
         // haproxy.cfg holds a configuration no reload confirmed: start from the one before.
         await writeFileAtomic(this.paths.config, pending.previous);
         await rm(this.paths.pendingApply, { force: true });
+      } else if (this.files) {
+        // The files haproxy.cfg names, in case they were removed behind our back.
+        await syncAuxFiles(this.paths.dir, this.files);
       }
       const pid = await this.spawnMaster();
       this.restartBackoff.reset();

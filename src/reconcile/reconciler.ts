@@ -91,6 +91,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   /** The pending timer is a retry (a change may pre-empt it). */
   private timerIsRetry = false;
   private toPersist: PersistedState | undefined;
+  /** A pass has applied the store in full (nothing refused for a passing cause, nothing failed). */
+  private appliedInFullOnce = false;
   private persisting: Promise<void> | undefined;
 
   constructor(options: ReconcilerOptions) {
@@ -157,6 +159,16 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
 
   get haproxyStarted(): boolean {
     return this.pass.haproxyStarted;
+  }
+
+  /**
+   * True once a pass applied what the sources declare in full: HAProxy
+   * started or changed, no resource left out for a passing cause (a port in
+   * use), nothing failed. A controller that stops before this is true stops
+   * the HAProxy it started itself (controller.ts).
+   */
+  get appliedInFull(): boolean {
+    return this.appliedInFullOnce;
   }
 
   get last(): PassResult | undefined {
@@ -244,6 +256,7 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     const result = outcome.result;
     result.durationMs = this.o.now() - t0;
     this.lastResult = result;
+    if (['start', 'noop', 'runtime', 'reload'].includes(result.kind) && outcome.backoff === undefined) this.appliedInFullOnce = true;
     if (outcome.requeueAfter !== undefined) {
       // A deferred reload: the timer runs the pass for every change since.
       this.dirty = false;
