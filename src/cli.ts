@@ -23,10 +23,10 @@ import { regexFields } from './model/routing.js';
 import { checkRegexes, isMissingBinary } from './haproxy/regex-check.js';
 import type { Frontend } from './model/types.js';
 import { stateDirOf } from './render/model.js';
-import { readAuxFiles, removeUnreferenced, writeAuxFiles } from './haproxy/aux-files.js';
+import { readAuxFiles, writeAuxFiles } from './haproxy/aux-files.js';
 import { isMapFile } from './render/routing-maps.js';
 import { writeFileAtomic } from './util/atomic-file.js';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { loadRenderer } from './render/render.js';
 import { loadDirectory } from './sources/files/load.js';
 import { parseRawConfigKeywords } from './model/raw-config.js';
@@ -153,9 +153,9 @@ Options:
                                certificate paths (default: ./.node-haproxy, or --out-dir)
   --out-dir DIR                Write haproxy.cfg and every file run writes beside it (maps/,
                                certs/, private keys included, mode 0600) into DIR instead of
-                               printing; prints the paths written. Files of an earlier render
-                               that are no longer named are removed. Refuses a directory
-                               where a controller runs
+                               printing; prints the paths written. DIR must be new, empty,
+                               or written by an earlier render (its .node-haproxy-render file
+                               lists what it wrote; only those files are replaced or removed)
   --no-maps                    A self-contained configuration, every rule as ACLs (the form
                                render printed before maps; not what run serves)
   --stats-address HOST:PORT    Include HAProxy's stats listener, as run --stats-address does
@@ -411,7 +411,7 @@ async function cmdRender(args: string[]): Promise<number> {
   if (values.help) return print(RENDER_HELP);
   if (positionals.length !== 1) throw new UsageError('render needs exactly one DIR');
   const outDir = values['out-dir'] === undefined ? undefined : resolvePath(values['out-dir']);
-  if (outDir) await refuseStateDir(outDir);
+  const previousRender = outDir ? await claimOutDir(outDir) : undefined;
   const loaded = await loadDirectory(positionals[0]!, rawConfigFlags(values));
   // The absolute state directory, as run uses it: HAProxy reads a relative socket path without "./" as host:port.
   // With --out-dir and no --state-dir, the files are named where they are written, so "haproxy -c" checks that directory.
@@ -438,9 +438,10 @@ async function cmdRender(args: string[]): Promise<number> {
       throw new Error(`cannot create --out-dir ${outDir}; pass a directory path that can be created`, { cause: err });
     });
     await writeFileAtomic(join(outDir, 'haproxy.cfg'), desired.text, 0o600);
-    // Files of an earlier render that this one does not name are removed, as run removes them.
-    await removeUnreferenced(outDir, files);
+    // Files an earlier render wrote (and listed in its marker) that this one does not name are removed, as run removes them; nothing else is touched.
+    for (const rel of previousRender ?? []) if (rel !== 'haproxy.cfg' && !files.has(rel)) await unlink(join(outDir, rel)).catch(() => undefined);
     await writeAuxFiles(outDir, files);
+    await writeFileAtomic(join(outDir, RENDER_MARKER), ['haproxy.cfg', ...[...files.keys()].sort()].join('\n') + '\n', 0o600);
     for (const rel of ['haproxy.cfg', ...[...files.keys()].sort()]) process.stdout.write(`${join(outDir, rel)}\n`);
   } else if (values['no-maps']) {
     process.stdout.write(desired.text);
@@ -450,9 +451,17 @@ async function cmdRender(args: string[]): Promise<number> {
   return problems.length > 0 ? 1 : 0;
 }
 
-/** render --out-dir never writes over a controller's state directory: its haproxy.cfg is what HAProxy last accepted. */
-async function refuseStateDir(dir: string): Promise<void> {
-  for (const name of ['controller-state.json', 'master.sock', 'haproxy.pid']) {
+/** What render --out-dir wrote, one path per line: the only files a later render of the same directory may replace or remove. */
+const RENDER_MARKER = '.node-haproxy-render';
+
+/**
+ * render --out-dir writes only into a new or empty directory, or one an
+ * earlier render wrote (its marker lists the files; returned). It never writes
+ * over a controller's state directory (its haproxy.cfg is what HAProxy last
+ * accepted) nor over anything else: /etc/haproxy's certificates are not ours.
+ */
+async function claimOutDir(dir: string): Promise<string[] | undefined> {
+  for (const name of ['controller-state.json', 'master.sock', 'haproxy.pid', 'controller.lock']) {
     const found = await stat(join(dir, name)).then(
       () => true,
       () => false,
@@ -463,6 +472,15 @@ async function refuseStateDir(dir: string): Promise<void> {
       );
     }
   }
+  const marker = await readFile(join(dir, RENDER_MARKER), 'utf8').catch(() => undefined);
+  if (marker !== undefined) return marker.split('\n').filter((l) => l !== '' && !l.startsWith('/') && !l.split('/').includes('..'));
+  const entries = await readdir(dir).catch(() => []);
+  if (entries.length > 0) {
+    throw new UsageError(
+      `--out-dir ${dir} is not empty and was not written by render (no ${RENDER_MARKER} in it); render does not replace or remove files it did not write: pass an empty or new directory`,
+    );
+  }
+  return undefined;
 }
 
 /**

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/paths.js';
@@ -58,10 +58,24 @@ test('render shows what run serves: the same haproxy.cfg, map files and certific
   assert.deepEqual(await readAuxFiles(out), runningFiles, 'and the same map and certificate files');
   assert.deepEqual(r.stdout.trim().split('\n'), [join(out, 'haproxy.cfg'), ...[...runningFiles.keys()].sort().map((p) => join(out, p))]);
 
-  // A file of an earlier render that this one does not name is removed (as run removes it).
+  // A file an earlier render wrote (its marker lists it) that this one does not name is removed, as run removes it;
+  // a file render did not write is left alone.
   await writeFile(join(out, 'maps', 'stale.map'), '/old 1\n');
+  await appendFile(join(out, '.node-haproxy-render'), 'maps/stale.map\n');
+  await writeFile(join(out, 'maps', 'notes.txt'), 'mine\n');
   assert.equal(render(fx.manifests, ...runOptions, '--state-dir', fx.stateDir, '--out-dir', out).status, 0);
   await assert.rejects(access(join(out, 'maps', 'stale.map')));
+  assert.equal(await readFile(join(out, 'maps', 'notes.txt'), 'utf8'), 'mine\n', 'a file render did not write is kept');
+
+  // A directory render did not write (no marker) is refused as it is: /etc/haproxy's own certificates are not render's to replace.
+  const foreign = join(work, 'foreign');
+  await mkdir(join(foreign, 'certs'), { recursive: true });
+  await writeFile(join(foreign, 'certs', 'mysite.key'), 'key\n');
+  const refused = render(fx.manifests, '--out-dir', foreign);
+  assert.equal(refused.status, 2, refused.stdout + refused.stderr);
+  assert.match(refused.stderr, /is not empty and was not written by render.*pass an empty or new directory/);
+  assert.equal(await readFile(join(foreign, 'certs', 'mysite.key'), 'utf8'), 'key\n');
+  await assert.rejects(access(join(foreign, 'haproxy.cfg')));
 
   // Printed: run's haproxy.cfg, then the files as comments, a certificate by name and sha256 only.
   r = render(fx.manifests, ...runOptions, '--state-dir', fx.stateDir);
