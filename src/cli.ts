@@ -15,6 +15,7 @@ import { formatIssue, type Issue } from './model/types.js';
 import { explainPlan, PLAN_EXIT_CODES, PLAN_EXIT_NO_STATE, PLAN_REPORT_VERSION } from './plan/explain.js';
 import { formatPlanMarkdown, formatPlanText } from './plan/format.js';
 import { readRunningState } from './plan/running-state.js';
+import { planSources, PlanSourceError } from './plan/plan-sources.js';
 import { runningFilesFromDigests, sha256Hex } from './plan/file-digests.js';
 import { computeDesired } from './reconcile/desired.js';
 import { plan as planConfig } from './reconcile/plan.js';
@@ -184,6 +185,7 @@ Options:
 
 const PLAN_HELP = `Usage: node-haproxy plan DIR [--state-dir DIR | --from http://HOST:PORT [--token-file FILE]]
                          [--output text|json|markdown] [--allow-raw-config] [--no-runtime-updates]
+                         [--source-name PATH]
 
 Compares what DIR declares with what a controller runs, and prints what
 applying DIR would do: noop, runtime (each runtime API operation) or reload
@@ -195,6 +197,11 @@ What runs is read from the controller's state directory (--state-dir, default
 ./.node-haproxy) or from a running controller's HTTP server (--from, on its
 --http-address, or its --api-address when it has one).
 
+DIR replaces what one of the controller's directory sources (--source DIR)
+declares: the one at DIR's absolute path, else its only one. Resources of
+its other sources (the REST API, etcd, Kubernetes, other directories) are
+kept as they run.
+
 Options:
   --state-dir DIR              a controller's state directory (its controller-state.json)
   --from URL                   a running controller, e.g. http://127.0.0.1:9101
@@ -203,6 +210,8 @@ Options:
   --output FORMAT              text (default), json (a stable shape, apiVersion
                                ${PLAN_REPORT_VERSION}) or markdown (a pull-request comment)
   --no-runtime-updates         plan as "run --no-runtime-updates" does (member and certificate changes reload)
+  --source-name PATH           the controller's directory source DIR replaces (its --source PATH, absolute);
+                               needed when it has several and none is at DIR's path
   --allow-raw-config           accept the raw-config annotation, as "run --allow-raw-config" does
   --raw-config-keywords LIST   narrow the raw-config allow-list, as "run --raw-config-keywords" does
 
@@ -524,6 +533,7 @@ async function cmdPlan(args: string[]): Promise<number> {
       'token-file': { type: 'string' },
       output: { type: 'string' },
       'no-runtime-updates': { type: 'boolean' },
+      'source-name': { type: 'string' },
     },
     true,
   );
@@ -541,7 +551,21 @@ async function cmdPlan(args: string[]): Promise<number> {
     return PLAN_EXIT_NO_STATE;
   }
   const lastAccepted = new Map(state.accepted.map((r) => [`${r.kind}/${r.metadata.namespace}/${r.metadata.name}`, r] as const));
-  const desired = computeDesired({ declared: loaded.declared, discovered: loaded.discovered }, lastAccepted, state.model.global, loadRenderer());
+  // DIR replaces what its directory source declared; the other sources' resources stay as they run.
+  let sources;
+  try {
+    sources = planSources({
+      declared: loaded.declared,
+      discovered: loaded.discovered,
+      dir: resolvePath(positionals[0]!),
+      ...(values['source-name'] !== undefined ? { sourceName: values['source-name'] } : {}),
+      running: state,
+    });
+  } catch (err) {
+    if (err instanceof PlanSourceError) throw new UsageError(err.message);
+    throw err;
+  }
+  const desired = computeDesired({ declared: sources.declared, discovered: sources.discovered }, lastAccepted, state.model.global, loadRenderer());
   const problems = new Map<string, Issue>();
   for (const i of loaded.issues) problems.set(formatIssue(i), i);
   for (const o of desired.resolution.outcomes.values()) if (!o.accepted) for (const i of o.issues) problems.set(formatIssue(i), i);
@@ -566,6 +590,7 @@ async function cmdPlan(args: string[]): Promise<number> {
     running: state.model,
     problems: [...problems.values()],
     frontends: desired.resolution.frontends,
+    sources: { ...(sources.replaces ? { replaces: sources.replaces } : {}), notes: sources.notes },
   });
   process.stdout.write(
     output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : output === 'markdown' ? formatPlanMarkdown(report) : formatPlanText(report),

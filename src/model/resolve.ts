@@ -66,6 +66,8 @@ export interface Resolution {
   tls: Map<ResourceKey, BindTlsMaterial[]>;
   /** Certificates, CA bundles and basic-auth users that serve now: pass back in as `lastTls` next time (model/last-good.ts). */
   tlsInUse: TlsInUse;
+  /** What each source declared, by resource key (more than one: a conflict). The running state saves its sources and origins, for `plan`. */
+  declaredBy: ReadonlyMap<ResourceKey, readonly Declared[]>;
 }
 
 export interface ResolveInput {
@@ -403,5 +405,6 @@ export function resolve(input: ResolveInput): Resolution {
     accepted,
     tls,
     tlsInUse,
+    declaredBy: byKey,
   };
 }

@@ -486,6 +486,11 @@ export const frontendSpecSchema: JsonSchema = namedObject(
           'Secret whose `users` key holds `name:crypt-hash` lines; in Kubernetes, of type `node-haproxy.io/basic-auth` (the only other type listed is kubernetes.io/tls).',
         ),
         realm: { ...str(PATTERNS.realm, 'Realm shown by the browser.', 64), default: 'restricted' },
+        forwardCredentials: {
+          type: 'boolean',
+          description:
+            "Pass the client's Authorization header on to the backend once authenticated (default true, as nginx and Traefik do); false removes it, so the members never see the user's password.",
+        },
       },
       ['secretRef'],
       'HTTP basic authentication (http mode): users from a Secret; requests without valid credentials get 401.',

@@ -299,6 +299,8 @@ export interface BasicAuth {
   };
   /** Realm shown by the browser. */
   realm: string;
+  /** Pass the client's Authorization header on to the backend once authenticated (default true, as nginx and Traefik do); false removes it, so the members never see the user's password. */
+  forwardCredentials?: boolean;
 }
 
 /** CORS (http mode): preflights answered by HAProxy, Access-Control-Allow-Origin on responses to allowed origins. */

@@ -83,6 +83,18 @@ export interface PlanReport {
    * time) or by ACL lines in haproxy.cfg (a change to it reloads), with why.
    */
   routing?: FrontendRouting[];
+  /**
+   * What the plan assumed about the controller's sources (plan/plan-sources.ts):
+   * which directory source DIR replaces, that other sources' resources are
+   * kept as they run, or that the running state cannot say (an older controller).
+   */
+  sources?: PlanSourcesReport;
+}
+
+export interface PlanSourcesReport {
+  /** The controller's directory source DIR replaces (`files:/path`), when one does. */
+  replaces?: string;
+  notes: string[];
 }
 
 export interface FrontendRouting {
@@ -183,6 +195,7 @@ export function explainPlan(input: {
   problems: readonly Issue[];
   /** The Frontends that would serve: their rules' routing goes into the report (plan runtime or reload). */
   frontends?: readonly Frontend[];
+  sources?: PlanSourcesReport;
 }): PlanReport {
   const { plan, desired, running } = input;
   const changes: ResourceChange[] = [];
@@ -233,5 +246,6 @@ export function explainPlan(input: {
     reasons: plan.kind === 'reload' ? plan.reasons : [],
     changes,
     ...(plan.kind !== 'noop' && input.frontends ? { routing: routingOf(input.frontends) } : {}),
+    ...(input.sources ? { sources: input.sources } : {}),
   };
 }

@@ -36,6 +36,7 @@ export function formatPlanText(r: PlanReport): string {
     out.push('Routing (a change to a map rule applies at run time; to an ACL rule, it reloads):');
     for (const f of r.routing ?? []) out.push(...routingLines(f).map((l) => `  ${l}`));
   }
+  for (const n of r.sources?.notes ?? []) out.push(`Note: ${n}`);
   return `${out.join('\n')}\n`;
 }
 
@@ -91,5 +92,6 @@ export function formatPlanMarkdown(r: PlanReport): string {
     for (const f of r.routing ?? []) for (const l of routingLines(f)) out.push(`- ${cell(l)}`);
     out.push('');
   }
+  for (const n of r.sources?.notes ?? []) out.push(`> Note: ${cell(n)}`, '');
   return out.join('\n');
 }

@@ -76,6 +76,18 @@ export interface PersistedState {
   text: string;
   model: ConfigModel;
   accepted: Resource[];
+  /**
+   * Which source declared each resource, and where (`files:/etc/x`,
+   * `x.yaml#1`; `rest`; `kubernetes`; `etcd:...`), by resource key: `plan`
+   * replaces only what its directory's source declared. Absent in states
+   * saved before node-haproxy recorded it.
+   */
+  declaredBy?: Record<ResourceKey, DeclaredBy[]>;
+}
+
+export interface DeclaredBy {
+  source: string;
+  origin: string;
 }
 
 export interface SaveOptions {
@@ -203,6 +215,8 @@ export class ReconcilePass {
   private changed = false;
   private retry = false;
   private savedState: PersistedState | undefined;
+  /** What each source declared when the running configuration was accepted (PersistedState.declaredBy). */
+  private lastDeclaredBy: ReadonlyMap<ResourceKey, readonly DeclaredBy[]> = new Map();
   /** Resources HAProxy refused; applied without them until they change. */
   private readonly refusals = new Refusals();
   private readonly reported = new Map<ResourceKey, string>();
@@ -214,6 +228,7 @@ export class ReconcilePass {
   restore(saved: PersistedState | undefined): void {
     this.savedState = saved;
     if (saved) this.lastAccepted = new Map(saved.accepted.map((r) => [`${r.kind}/${r.metadata.namespace}/${r.metadata.name}`, r]));
+    if (saved?.declaredBy) this.lastDeclaredBy = new Map(Object.entries(saved.declaredBy));
   }
 
   get haproxyStarted(): boolean {
@@ -242,7 +257,9 @@ export class ReconcilePass {
   /** What runs, as `plan` compares with it (see Reconciler.runningState). */
   runningState(): PersistedState | undefined {
     if (!this.running?.model) return undefined;
-    return { text: this.running.text, model: this.running.model, accepted: [...this.lastAccepted.values()] };
+    const declaredBy: Record<ResourceKey, DeclaredBy[]> = {};
+    for (const [key, list] of this.lastDeclaredBy) declaredBy[key] = list.map((d) => ({ source: d.source, origin: d.origin }));
+    return { text: this.running.text, model: this.running.model, accepted: [...this.lastAccepted.values()], declaredBy };
   }
 
   /** Runs one pass over `input.snapshot`. Never throws: a failure is a `failed` result. */
@@ -497,6 +514,7 @@ export class ReconcilePass {
   private accept(desired: Desired, version: number): void {
     this.running = { text: desired.text, model: desired.model, files: desired.files };
     this.lastAccepted = desired.resolution.accepted;
+    this.lastDeclaredBy = desired.resolution.declaredBy;
     this.lastTls = desired.resolution.tlsInUse;
     this.applied = version;
     this.lastFailedText = undefined;

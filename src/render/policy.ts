@@ -115,6 +115,8 @@ export function frontendPolicy(f: Frontend, proxyName: string): FrontendPolicy {
     const users = (f as FrontendWithUsers).basicAuthUsers ?? [];
     userlist = { name: proxyName, users: users.map(userLine) };
     lines.push(`http-request auth realm ${s.basicAuth.realm} unless { http_auth(${proxyName}) }`);
+    // After the check: the members never see the credentials (basicAuth.forwardCredentials: false).
+    if (s.basicAuth.forwardCredentials === false) lines.push('http-request del-header Authorization');
   }
   if (cors) lines.push(...cors.response);
   return { lines, userlist };
