@@ -248,7 +248,9 @@ async function startLocked(o: ControllerOptions, stateDir: string, lock: StateDi
   const reconciler = new Reconciler({
     store,
     haproxy: supervisor,
-    runtime: observe.instrumentRuntime(new ServerUpdater({ api: runtime, serverStateFile: global.serverStateFile })),
+    runtime: observe.instrumentRuntime(
+      new ServerUpdater({ api: runtime, serverStateFile: global.serverStateFile, logger: o.logger.child({ component: 'reconcile' }) }),
+    ),
     // Certificates, CA bundles and crt-list lines through the runtime API: a rotated Secret serves without a reload.
     certificates: new CertUpdater(new SslRuntime({ socketPath: global.adminSocket })),
     maps: new MapUpdater(runtime),

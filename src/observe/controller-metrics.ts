@@ -77,6 +77,7 @@ export class ControllerMetrics implements WatchRestartRecorder {
   readonly streamDropped: Counter<'reason'>;
   readonly certificateExpiry: Gauge<'namespace' | 'name'>;
   readonly certificateRotations: Counter<'result'>;
+  readonly pendingServerDeletions: Gauge;
 
   constructor(options: ControllerMetricsOptions = {}) {
     const registers = [this.registry];
@@ -223,6 +224,13 @@ export class ControllerMetrics implements WatchRestartRecorder {
     });
     for (const result of CERTIFICATE_ROTATION_RESULTS) this.certificateRotations.inc({ result }, 0);
 
+    this.pendingServerDeletions = new Gauge({
+      name: 'node_haproxy_pending_server_deletions',
+      help: 'Removed servers kept in maint (no new request) until their connections end, then deleted; a WebSocket or long stream keeps one here as long as it lasts.',
+      registers,
+    });
+    this.pendingServerDeletions.set(0);
+
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -285,7 +293,13 @@ export class ControllerMetrics implements WatchRestartRecorder {
       },
       saveServerState: executor.saveServerState?.bind(executor),
       converge: executor.converge?.bind(executor),
-      finishDeletes: executor.finishDeletes?.bind(executor),
+      finishDeletes: executor.finishDeletes
+        ? async (options) => {
+            const r = await executor.finishDeletes!(options);
+            this.pendingServerDeletions.set(r?.remaining ?? 0);
+            return r;
+          }
+        : undefined,
     };
   }
 

@@ -288,16 +288,35 @@ export class ReconcilePass {
 
   /**
    * Removed servers whose connections had not ended stay in maint (they take
-   * no new request) and are deleted by a later pass: no reload, no cut
+   * no new request) and are deleted later (recheckDeletes): no reload, no cut
    * connection. Returns when to look again, if any remain.
    */
   private async finishDeletes(result: PassResult): Promise<number | undefined> {
+    if (result.kind === 'waiting') return undefined;
+    // A runtime pass has just tried them (with a short wait); a reload has converged the live servers.
+    return this.tryDeletes(result.kind !== 'runtime' && result.kind !== 'reload');
+  }
+
+  /**
+   * The loop's recheck (reconciler.ts): tries the pending deletions alone, a
+   * few runtime commands, not a pass (no computeDesired, no plan, no `pass`
+   * event). Never throws. Returns when to look again, if any remain.
+   */
+  async recheckDeletes(): Promise<number | undefined> {
+    try {
+      return await this.tryDeletes(true);
+    } catch (err) {
+      this.o.logger.warn('could not look at removed servers waiting for their connections to end', { err });
+      return undefined;
+    }
+  }
+
+  private async tryDeletes(tryNow: boolean): Promise<number | undefined> {
     const rt = this.o.runtime;
-    if (!rt?.finishDeletes || !this.started || result.kind === 'waiting') return undefined;
+    if (!rt?.finishDeletes || !this.started) return undefined;
     let r;
     try {
-      // A runtime pass has just tried them (with a short wait); a reload has converged the live servers.
-      r = await rt.finishDeletes({ tryNow: result.kind !== 'runtime' && result.kind !== 'reload' });
+      r = await rt.finishDeletes({ tryNow });
     } catch (err) {
       this.o.logger.warn('could not delete a removed server; correcting the live servers', { err });
       const model = this.running?.model;
@@ -419,6 +438,15 @@ export class ReconcilePass {
       const saved = this.savedState;
       this.running = { text, model: saved && saved.text === text ? saved.model : undefined, files: started.runningFiles };
       this.o.logger.info('adopted the running HAProxy', { runtimePlans: !!this.running.model });
+      // Live servers off the saved model (a removal the previous controller left waiting in maint) become
+      // pending deletions of this one: deleted once their connections end, and a name added again is reused.
+      if (this.running.model) {
+        const fixed = await this.o.runtime?.converge?.(this.running.model).catch((err: unknown) => {
+          this.o.logger.warn('could not verify the live servers of the adopted HAProxy', { err });
+          return 0;
+        });
+        if (fixed) this.o.logger.info('corrected live servers of the adopted HAProxy', { servers: fixed });
+      }
       this.o.onStarted?.({ adopted: true });
       return undefined; // plan against what runs
     }

@@ -10,7 +10,9 @@
  * state: a change that arrives during a pass schedules another. After a pass
  * that changed what runs, the loop saves the running state, one save at a
  * time and only the latest, pausing while a pass runs: the save is never on
- * the path of a change.
+ * the path of a change. Removed servers waiting in maint for their
+ * connections to end are looked at by a timer of their own (recheckDeletes):
+ * a few runtime commands, not a pass, serialized with passes.
  */
 import type { MapExecutor } from './map-updater.js';
 import { EventEmitter } from 'node:events';
@@ -94,6 +96,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   /** A pass has applied the store in full (nothing refused for a passing cause, nothing failed). */
   private appliedInFullOnce = false;
   private persisting: Promise<void> | undefined;
+  /** Looks at removed servers waiting for their connections to end (not a pass; a pass pre-empts it). */
+  private deleteTimer: NodeJS.Timeout | undefined;
 
   constructor(options: ReconcilerOptions) {
     super();
@@ -143,6 +147,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
     this.unsubscribe?.();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.deleteTimer) clearTimeout(this.deleteTimer);
+    this.deleteTimer = undefined;
     await this.busy;
     await this.persisting;
   }
@@ -263,10 +269,39 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
       this.schedule(outcome.requeueAfter);
     }
     this.scheduleRetry(outcome);
-    // Removed servers waiting for their connections to end: look again, unless a pass comes sooner.
-    if (outcome.recheckAfter !== undefined && !this.timer && !this.dirty && !this.stopped) this.schedule(outcome.recheckAfter, false, true);
+    // Removed servers waiting for their connections to end: look again (a pass looks at them too).
+    if (result.kind !== 'waiting') this.scheduleDeleteRecheck(outcome.recheckAfter);
     if (outcome.changed) this.persist();
     this.emit('pass', result);
+  }
+
+  /**
+   * Removed servers wait in maint until their connections end (a WebSocket
+   * may take hours): the recheck tries only their deletion (`del server`,
+   * `show servers conn`), never a pass, so it costs no computeDesired or plan
+   * and emits no `pass` event. It runs when no pass does (serialized through
+   * `busy`); a change arriving meanwhile runs its pass right after.
+   */
+  private scheduleDeleteRecheck(ms: number | undefined): void {
+    if (this.deleteTimer) clearTimeout(this.deleteTimer);
+    this.deleteTimer = undefined;
+    if (ms === undefined || this.stopped) return;
+    this.deleteTimer = setTimeout(() => {
+      this.deleteTimer = undefined;
+      // A pass running now looks at them itself and schedules the next recheck.
+      if (this.busy || this.stopped) return;
+      this.busy = this.pass
+        .recheckDeletes()
+        .then((next) => this.scheduleDeleteRecheck(next))
+        .finally(() => {
+          this.busy = undefined;
+          // A change that arrived meanwhile runs its pass now (as trigger() would have).
+          if (this.dirty && !this.stopped) {
+            this.dirty = false;
+            if (!this.timer || this.timerIsRetry) this.schedule(Math.max(0, this.lastPassEnd + this.o.debounceMs - this.o.now()));
+          }
+        });
+    }, ms);
   }
 
   /**

@@ -13,7 +13,12 @@
  * connection is ever cut. HAProxy 2.6 also counts idle keep-alive server
  * connections, which return to its idle pool when a request ends after
  * `state maint` and would stay there for several pool-purge-delay periods:
- * those are closed by re-addressing the server (see closeIdle).
+ * those are closed by re-addressing the server (see closeIdle). A pending
+ * server whose name is added again is the same target (Kubernetes member
+ * names are `address:port`): its deletion is cancelled and it serves again,
+ * no reload. Pending deletions are never forgotten while the server is live:
+ * converge() (after a reload, and when an HAProxy is adopted) takes every
+ * live server the model does not declare as one.
  */
 import { isIP } from 'node:net';
 import { writeFileAtomic } from '../util/atomic-file.js';
@@ -21,6 +26,7 @@ import { sleep } from '../util/backoff.js';
 import { adminMode, type ServerState } from '../haproxy/parse.js';
 import { describeRefusal, serverCommands, type BatchReply, type RuntimeApi, type RuntimeCommand } from '../haproxy/runtime.js';
 import type { ConfigModel, ServerModel } from '../render/model.js';
+import type { Logger } from '../log.js';
 import type { RuntimeExecutor } from './reconciler.js';
 import type { ServerOp } from './plan.js';
 
@@ -34,6 +40,12 @@ export interface ServerUpdaterOptions {
   deleteWaitMs?: number;
   /** Commands per runtime-API connection. Default 500. */
   batchSize?: number;
+  /** Where a server pending longer than `longWaitMs` is logged (once, a warning with its connection counts). */
+  logger?: Logger;
+  /** How long a removed server waits for its connections before that warning. Default 5 minutes. */
+  longWaitMs?: number;
+  /** Monotonic milliseconds (tests). Default performance.now. */
+  now?: () => number;
 }
 
 /** A runtime command HAProxy refused: the reconciler falls back to a reload. */
@@ -50,9 +62,17 @@ export class RuntimeUpdateError extends Error {
 const ORDER: Record<ServerOp['op'], number> = { del: 0, add: 1, addr: 2, weight: 3, state: 4 };
 const STILL_CONNECTED = /connections/i;
 const NO_SUCH_SERVER = /^No such (server|backend)/i;
-/** A removed server still connected is tried again after this long, doubling up to DELETE_RECHECK_MAX_MS. */
+/**
+ * A removed server still connected is tried again after this long, doubling
+ * up to DELETE_RECHECK_MAX_MS; once every pending server has waited
+ * DELETE_SLOW_AFTER_MS (a WebSocket, a long stream), up to
+ * DELETE_RECHECK_SLOW_MAX_MS.
+ */
 const DELETE_RECHECK_MS = 100;
 const DELETE_RECHECK_MAX_MS = 5000;
+const DELETE_SLOW_AFTER_MS = 60_000;
+const DELETE_RECHECK_SLOW_MAX_MS = 30_000;
+const LONG_WAIT_MS = 5 * 60_000;
 
 /** A server of `show servers conn`: its used and idle server-side connections. */
 export interface ServerConns {
@@ -100,6 +120,16 @@ function splitTarget(s: string): [string, string | undefined] {
 interface PendingDelete {
   backend: string;
   server: string;
+}
+
+interface Pending extends PendingDelete {
+  /** When the server was left in maint (ServerUpdaterOptions.now). */
+  since: number;
+  /** Its connections at the last look (`show servers conn`). */
+  used?: number;
+  idle?: number;
+  /** The long wait was logged. */
+  warned?: boolean;
 }
 
 /** What the controller compares of a live server: the fields of ServerState it needs. */
@@ -162,11 +192,14 @@ export function liveAdmin(s: Pick<ServerState, 'adminFlags'>): 'ready' | 'drain'
 
 export class ServerUpdater implements RuntimeExecutor {
   /** Removed servers left in maint until their connections end, by `backend/server`. */
-  private readonly pending = new Map<string, PendingDelete>();
+  private readonly pending = new Map<string, Pending>();
   /** Consecutive rechecks that left servers pending (drives recheckAfterMs). */
   private rechecks = 0;
+  private readonly now: () => number;
 
-  constructor(private readonly o: ServerUpdaterOptions) {}
+  constructor(private readonly o: ServerUpdaterOptions) {
+    this.now = o.now ?? (() => performance.now());
+  }
 
   /** Removed servers still in maint, waiting for their connections to end. */
   get pendingDeletes(): number {
@@ -174,26 +207,65 @@ export class ServerUpdater implements RuntimeExecutor {
   }
 
   /**
-   * Tries the pending deletions once (no waiting: a pass calls it; `tryNow:
-   * false` only reports them, right after execute tried). Returns
-   * how many remain and when to try again (100 ms, doubling up to 5 s), or
-   * undefined when none remains. A pending server that is gone already
-   * (a reload dropped it) is forgotten.
+   * Tries the pending deletions once (no waiting: the loop's recheck timer
+   * and noop passes call it; `tryNow: false` only reports them, right after
+   * execute tried). A try is a `del server` per pending server and, for those
+   * refused, one `show servers conn` per backend: never a pass. Returns how
+   * many remain and when to try again (100 ms, doubling up to 5 s; up to 30 s
+   * once every one has waited a minute), or undefined when none remains. A
+   * pending server that is gone already (a reload dropped it) is forgotten.
+   * A server pending longer than `longWaitMs` is logged once, with its
+   * connection counts.
    */
   async finishDeletes(options: { tryNow?: boolean } = {}): Promise<{ remaining: number; recheckAfterMs: number } | undefined> {
     if (this.pending.size === 0) return undefined;
-    const left = options.tryNow === false ? [...this.pending.values()] : await this.remove([...this.pending.values()], 0, true);
+    const tryNow = options.tryNow !== false;
+    const left = tryNow ? await this.remove([...this.pending.values()], 0, true) : [...this.pending.values()];
     if (left.length === 0) {
       this.rechecks = 0;
       return undefined;
     }
-    this.rechecks++;
-    return { remaining: left.length, recheckAfterMs: Math.min(DELETE_RECHECK_MAX_MS, DELETE_RECHECK_MS * 2 ** Math.min(this.rechecks - 1, 10)) };
+    if (tryNow) this.rechecks++;
+    const now = this.now();
+    let youngest = Infinity;
+    for (const p of this.pending.values()) youngest = Math.min(youngest, now - p.since);
+    const cap = youngest >= DELETE_SLOW_AFTER_MS ? DELETE_RECHECK_SLOW_MAX_MS : DELETE_RECHECK_MAX_MS;
+    this.warnLongWaits(now);
+    return { remaining: left.length, recheckAfterMs: Math.min(cap, DELETE_RECHECK_MS * 2 ** Math.min(Math.max(this.rechecks - 1, 0), 10)) };
+  }
+
+  /** Pending servers, oldest first (status, tests). */
+  pendingServers(): { backend: string; server: string; waitedMs: number; used?: number; idle?: number }[] {
+    const now = this.now();
+    return [...this.pending.values()]
+      .sort((a, b) => a.since - b.since)
+      .map((p) => ({ backend: p.backend, server: p.server, waitedMs: now - p.since, used: p.used, idle: p.idle }));
+  }
+
+  private warnLongWaits(now: number): void {
+    const limit = this.o.longWaitMs ?? LONG_WAIT_MS;
+    for (const p of this.pending.values()) {
+      if (p.warned || now - p.since < limit) continue;
+      p.warned = true;
+      this.o.logger?.warn('a removed server still has connections: kept in maint (no new request), deleted once they end; nothing is cut', {
+        server: key(p.backend, p.server),
+        waitedSeconds: Math.round((now - p.since) / 1000),
+        usedConnections: p.used ?? 'unknown',
+        idleConnections: p.idle ?? 'unknown',
+        fix: `to end them now: echo "shutdown sessions server ${key(p.backend, p.server)}" to the stats socket`,
+      });
+    }
   }
 
   async execute(ops: readonly ServerOp[]): Promise<void> {
-    // A server added again while its removal waits: the old one must go first (or the pass reloads).
-    const again = ops.filter((op) => op.op === 'add' && this.pending.has(key(op.backend, op.server.name)));
+    // A server added again while its removal waits: same name, same target. Its deletion is
+    // cancelled (address and port set back, undoing closeIdle's port move; weight; state).
+    const cancelled = new Set<ServerOp>();
+    for (const op of ops) {
+      if (op.op === 'add' && this.pending.has(key(op.backend, op.server.name)) && isIP(op.server.address) !== 0) cancelled.add(op);
+    }
+    // One with a DNS name (not settable at run time) is deleted first, or the pass reloads.
+    const again = ops.filter((op) => op.op === 'add' && !cancelled.has(op) && this.pending.has(key(op.backend, op.server.name)));
     if (again.length > 0) {
       const left = await this.remove(
         again.map((op) => ({ backend: op.backend, server: op.server.name })),
@@ -214,6 +286,11 @@ export class ServerUpdater implements RuntimeExecutor {
       const s = op.server;
       switch (op.op) {
         case 'add':
+          if (cancelled.has(op)) {
+            first.push(serverCommands.addr(op.backend, s.name, s.address, s.port), serverCommands.weight(op.backend, s.name, s.weight));
+            if (s.state !== 'maint') first.push(serverCommands.state(op.backend, s.name, 'ready'));
+            break;
+          }
           first.push(serverCommands.add(op.backend, s.name, addArgs(s)));
           if (/(^| )check( |$)/.test(s.params)) first.push(serverCommands.enableHealth(op.backend, s.name));
           if (s.state !== 'maint') first.push(serverCommands.state(op.backend, s.name, 'ready'));
@@ -235,6 +312,7 @@ export class ServerUpdater implements RuntimeExecutor {
           break;
       }
     }
+    for (const op of cancelled) this.pending.delete(key(op.backend, op.server.name));
     await this.run(first);
     if (dels.length > 0) await this.remove(dels, this.o.deleteWaitMs ?? 100, false);
   }
@@ -260,6 +338,7 @@ export class ServerUpdater implements RuntimeExecutor {
     const deadline = Date.now() + waitMs;
     let pending = targets;
     let tries = 0;
+    let conns = new Map<string, ServerConns>();
     for (;;) {
       const replies = await this.o.api.batch(
         pending.map((d) => serverCommands.del(d.backend, d.server)),
@@ -274,12 +353,21 @@ export class ServerUpdater implements RuntimeExecutor {
       if (pending.length === 0) return [];
       // Idle connections are closed on the first refusal (and every fifth); one more try follows
       // 20 ms later however short the wait, as HAProxy releases them asynchronously.
-      if (tries % 5 === 0) await this.closeIdle(pending);
+      if (tries % 5 === 0) conns = await this.closeIdle(pending);
       tries++;
       if (Date.now() >= deadline && tries > 1) break;
       await sleep(20);
     }
-    for (const d of pending) this.pending.set(key(d.backend, d.server), d);
+    const now = this.now();
+    for (const d of pending) {
+      const k = key(d.backend, d.server);
+      // A server pending already keeps when it started waiting.
+      const p: Pending = this.pending.get(k) ?? { backend: d.backend, server: d.server, since: now };
+      const c = conns.get(k);
+      if (c) Object.assign(p, { used: c.used, idle: c.idle });
+      if (!this.pending.has(k)) this.rechecks = 0; // a new one is looked at soon again
+      this.pending.set(k, p);
+    }
     return pending;
   }
 
@@ -296,10 +384,11 @@ export class ServerUpdater implements RuntimeExecutor {
    * 3.0 closes idle connections itself in `del server`, so this finds nothing
    * to do there. Best effort: a failure here only delays the deletion.
    */
-  private async closeIdle(targets: PendingDelete[]): Promise<void> {
+  private async closeIdle(targets: PendingDelete[]): Promise<Map<string, ServerConns>> {
     const backends = [...new Set(targets.map((d) => d.backend))];
     const wanted = new Set(targets.map((d) => key(d.backend, d.server)));
     const commands: RuntimeCommand[] = [];
+    const seen = new Map<string, ServerConns>();
     try {
       const replies = await this.o.api.batch(
         backends.map((b) => ({ command: `show servers conn ${b}`, accept: (r: string) => r.startsWith('# ') })),
@@ -308,6 +397,7 @@ export class ServerUpdater implements RuntimeExecutor {
       for (const r of replies) {
         if (!r.ok) continue;
         for (const c of parseServerConns(r.reply)) {
+          if (wanted.has(key(c.backend, c.server))) seen.set(key(c.backend, c.server), c);
           if (!wanted.has(key(c.backend, c.server)) || c.used !== 0 || c.idle === 0 || isIP(c.addr) === 0) continue;
           commands.push(serverCommands.addr(c.backend, c.server, c.addr, c.port >= 65535 ? c.port - 1 : c.port + 1));
         }
@@ -316,6 +406,7 @@ export class ServerUpdater implements RuntimeExecutor {
     } catch {
       // Best effort: the deletion is tried again anyway.
     }
+    return seen;
   }
 
   /**
@@ -334,14 +425,28 @@ export class ServerUpdater implements RuntimeExecutor {
     await writeFileAtomic(this.o.serverStateFile, desired ? filterServerState(text, desired) : text);
   }
 
+  /**
+   * Brings the live servers in line with `model` (after a reload, after a
+   * failed one towards the previous model, and when an HAProxy is adopted).
+   * What is live decides, once it has been read: a pending server a reload
+   * dropped is forgotten, one the model declares again is no longer pending,
+   * and every live server the model does not declare (a pending deletion of
+   * the old process, or of a controller before a restart) gets a `del` and
+   * waits like any removal. A pending deletion is never forgotten before the
+   * read succeeds. Returns how many operations it applied.
+   */
   async converge(model: ConfigModel): Promise<number> {
-    // What is live decides: a pending server still there is a `del` again, one a reload dropped is gone.
-    this.pending.clear();
-    this.rechecks = 0;
     const text = await this.o.api.execute('show servers state');
-    const ops = convergeOps(model, parseLiveServers(text).servers);
-    await this.execute(ops);
-    return ops.length;
+    const live = parseLiveServers(text).servers;
+    const liveKeys = new Set(live.map((s) => key(s.backend, s.server)));
+    const declared = new Set(model.backends.flatMap((b) => b.servers.map((s) => key(b.name, s.name))));
+    for (const k of [...this.pending.keys()]) if (!liveKeys.has(k) || declared.has(k)) this.pending.delete(k);
+    if (this.pending.size === 0) this.rechecks = 0;
+    const ops = convergeOps(model, live);
+    // A pending server is in maint already and waits for its connections: nothing to do again now.
+    const todo = ops.filter((op) => !(op.op === 'del' && this.pending.has(key(op.backend, op.server.name))));
+    await this.execute(todo);
+    return todo.length;
   }
 }
 

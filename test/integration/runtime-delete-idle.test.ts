@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { startHarness, type Harness } from '../../bench/lib/harness.js';
 import { backendResource, frontendResource, type MemberSpec } from '../../bench/lib/resources.js';
 import { createLogger } from '../../src/log.js';
+import { backendYaml, routingFrontendYaml, startTestController } from '../helpers/controller.js';
 import { freePort } from '../helpers/haproxy.js';
 import { waitForHttp } from '../helpers/upstream.js';
 
@@ -188,5 +189,81 @@ test('a member whose requests end after maint (their connections back in the idl
   assert.ok(
     log.some((l) => l.includes('kept in maint')),
     'the wait is logged',
+  );
+});
+
+test('a member added again while its removal waits for an in-flight request is the same server again: no reload, it serves, the request completes', async (t) => {
+  const log: string[] = [];
+  const a = await slowUpstream(t, 'a');
+  const b = await slowUpstream(t, 'b');
+  const port = await freePort();
+  const h = await harness(t, log);
+  const fe = frontendResource('web', port, 'app');
+  const app = (members: MemberSpec[]) => backendResource('app', { members });
+  assert.equal((await h.apply([fe, app([{ name: 'a', port: a.port }])])).kind, 'reload');
+  await waitForHttp(port, (r) => r.status === 200);
+  const reloads = await h.reloads();
+
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  const slow = get(agent, port, '/?ms=1500');
+  await new Promise((r) => setTimeout(r, 100));
+
+  const removed = await h.apply([fe, app([{ name: 'b', port: b.port }])]);
+  assert.equal(removed.kind, 'runtime', removed.reasons.join('; '));
+  assert.deepEqual(await liveServers(h, 'default_app'), ['a', 'b'], 'a waits in maint for its request');
+
+  const again = await h.apply([fe, app([{ name: 'a', port: a.port }])]);
+  t.diagnostic(`added again: pass ${again.kind} in ${Math.round(again.durationMs)} ms (${again.summary ?? again.reasons.join('; ')})`);
+  assert.equal(again.kind, 'runtime', again.reasons.join('; '));
+  const other = new Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => other.destroy());
+  assert.deepEqual(await get(other, port, '/'), { status: 200, body: 'a' }, 'a serves again at once');
+  assert.deepEqual(await slow, { status: 200, body: 'a' }, 'the in-flight request completes');
+  // Its deletion was cancelled: a stays once its request has ended.
+  await new Promise((r) => setTimeout(r, 500));
+  assert.deepEqual(await liveServers(h, 'default_app'), ['a']);
+  assert.deepEqual(await get(other, port, '/'), { status: 200, body: 'a' });
+  assert.equal(await h.reloads(), reloads, 'no reload');
+  assert.deepEqual(await h.fileVsLive(), [], 'haproxy.cfg matches the live servers');
+  assert.equal(h.controller.reconciler.last?.kind, 'runtime', 'no pass since (no noise from the rechecks)');
+});
+
+test('a restarted controller deletes the member its predecessor left waiting in maint once its request ends: no reload', async (t) => {
+  const a = await slowUpstream(t, 'a');
+  const b = await slowUpstream(t, 'b');
+  const port = await freePort();
+  const fx = await startTestController(t, {
+    'frontend.yaml': routingFrontendYaml(port, '    []'),
+    'backends.yaml': backendYaml('app', [{ name: 'a', port: a.port }]),
+  });
+  await waitForHttp(port, (r) => r.body === 'a');
+  const reloads = await fx.controller.supervisor.reloadCount();
+  const live = async (c = fx.controller): Promise<string[]> => (await c.runtime.showServersState('default_app')).map((s) => s.server).sort();
+
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  const slow = get(agent, port, '/?ms=2500');
+  await new Promise((r) => setTimeout(r, 100));
+  const removed = fx.nextPass((p) => p.kind !== 'waiting');
+  await fx.write('backends.yaml', backendYaml('app', [{ name: 'b', port: b.port }]));
+  assert.equal((await removed).kind, 'runtime');
+  assert.deepEqual(await live(), ['a', 'b'], 'a waits in maint for its request');
+
+  await fx.controller.stop({ stopHaproxy: false });
+  const log: string[] = [];
+  const again = await fx.restart({ logger: createLogger({ level: 'debug', write: (l) => log.push(l) }) });
+  await again.reconciler.settled();
+  assert.deepEqual(await live(again), ['a', 'b'], 'a still waits: its request is in flight');
+  assert.deepEqual(await slow, { status: 200, body: 'a' }, 'the in-flight request completes');
+  const t0 = Date.now();
+  while ((await live(again)).includes('a') && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
+  t.diagnostic(`a deleted ${Date.now() - t0} ms after its request ended`);
+  assert.deepEqual(await live(again), ['b'], 'the new controller deleted a');
+  assert.equal(await again.supervisor.reloadCount(), reloads, 'no reload');
+  assert.deepEqual(await get(agent, port, '/'), { status: 200, body: 'b' });
+  assert.ok(
+    log.some((l) => l.includes('kept in maint')),
+    'the new controller took over the wait',
   );
 });

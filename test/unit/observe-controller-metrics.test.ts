@@ -128,6 +128,21 @@ test('runtime updates counted by result and operation through the wrapped execut
   assert.equal(saved, 1, 'the other executor methods pass through');
 });
 
+test('pending server deletions: a gauge at 0 from the start, set from what each look at them leaves', async () => {
+  const m = new ControllerMetrics({ defaultMetrics: false });
+  assert.equal((await samples(m)).get('node_haproxy_pending_server_deletions'), 0);
+  let remaining = 3;
+  const wrapped = m.countRuntimeUpdates({
+    execute: async () => {},
+    finishDeletes: async () => (remaining === 0 ? undefined : { remaining, recheckAfterMs: 100 }),
+  });
+  await wrapped.finishDeletes?.();
+  assert.equal((await samples(m)).get('node_haproxy_pending_server_deletions'), 3);
+  remaining = 0;
+  await wrapped.finishDeletes?.({ tryNow: false });
+  assert.equal((await samples(m)).get('node_haproxy_pending_server_deletions'), 0);
+});
+
 test('watch restarts: a source increments by reason; an unknown reason counts as error', async () => {
   const m = new ControllerMetrics({ defaultMetrics: false });
   m.registerSource('etcd://127.0.0.1:2379/nh');

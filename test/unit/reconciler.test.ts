@@ -307,7 +307,7 @@ test('a certificate change goes through the runtime API; when HAProxy refuses it
   );
 });
 
-test('removed servers still connected are deleted by later passes of their own, which a change pre-empts; no reload', async (t) => {
+test('removed servers still connected are deleted by rechecks of their own (not passes), which a change pre-empts; no reload', async (t) => {
   const h = new FakeHaproxy();
   let pending = 0;
   const calls: { tryNow: boolean; at: number }[] = [];
@@ -326,9 +326,11 @@ test('removed servers still connected are deleted by later passes of their own, 
   store.replaceAll('test', [frontendOn(8000)]); // an unchanged resource: a noop pass that tries them
   await r.settled();
   assert.equal(pending, 2, 'the pass tried once; settled() does not wait for the rechecks');
+  const passesBefore = passes.length;
   const t0 = Date.now();
   await waitUntil(() => pending === 0, 3000);
   assert.ok(Date.now() - t0 >= 150, 'the rechecks are spaced (recheckAfterMs), not a busy loop');
+  assert.equal(passes.length, passesBefore, 'a recheck is not a pass: no pass event (no computeDesired, no plan, no noop pass counted)');
   const n = calls.length;
   await new Promise((res) => setTimeout(res, 250));
   assert.equal(calls.length, n, 'no recheck once none remains');
