@@ -20,6 +20,7 @@ import { runningFilesFromDigests, sha256Hex } from './plan/file-digests.js';
 import { computeDesired } from './reconcile/desired.js';
 import { plan as planConfig } from './reconcile/plan.js';
 import { resolve, type Declared } from './model/resolve.js';
+import { validateReport } from './model/validate-report.js';
 import { regexFields } from './model/routing.js';
 import { checkRegexes, isMissingBinary } from './haproxy/regex-check.js';
 import type { Frontend } from './model/types.js';
@@ -174,7 +175,14 @@ Checks every manifest below DIR against the schema and the cross-resource rules
 every regular expression in the rules with HAProxy's own engine (one "haproxy -c"
 of a generated file; without an HAProxy binary they are not checked, and a
 warning on stderr says so).
-Exit 0 when all are valid; else 1, with one line per problem:
+Every problem of every resource is reported in one run (a resource the
+schema refuses still has the references of its well-formed parts checked),
+sorted by file, document and field. Certificates in the Secrets DIR declares
+are judged as "run" judges them: expired, not yet valid or a key that does not
+match is a problem; one that expires within 14 days is a warning. A Secret or
+ConfigMap no manifest in DIR declares is a warning (it may live in the cluster).
+Exit 0 when all are valid (warnings on stderr allowed); else 1, with one line
+per problem on stdout:
   FILE#DOCUMENT: KIND NAMESPACE/NAME: FIELD: PROBLEM
 
 Options:
@@ -604,17 +612,20 @@ async function cmdValidate(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('validate needs exactly one DIR');
   const loaded = await loadDirectory(positionals[0]!, rawConfigFlags(values));
   const r = resolve({ declared: loaded.declared, lastAccepted: new Map(), discovered: loaded.discovered });
-  const lines = new Set<string>();
-  for (const i of loaded.issues) lines.add(formatIssue(i));
-  for (const o of r.outcomes.values()) if (!o.accepted) for (const i of o.issues) lines.add(formatIssue(i));
-  for (const i of await regexIssues(loaded.declared, values['haproxy-bin'] ?? 'haproxy')) lines.add(formatIssue(i));
-  for (const l of lines) process.stdout.write(`${l}\n`);
+  const all: Issue[] = [...loaded.issues];
+  for (const o of r.outcomes.values()) if (!o.accepted) all.push(...o.issues);
+  all.push(...(await regexIssues(loaded.declared, values['haproxy-bin'] ?? 'haproxy')));
+  // A Secret or ConfigMap DIR does not declare may live in the cluster the manifests go to: a warning, not a problem.
+  const { problems, warnings } = validateReport(all, r.warnings, positionals[0]!);
+  for (const l of problems) process.stdout.write(`${l}\n`);
+  for (const l of warnings) process.stderr.write(`warning: ${l}\n`);
   const resources = loaded.declared.length;
-  if (lines.size === 0) {
-    process.stderr.write(`${resources} resource(s) in ${loaded.files.length} file(s): all valid\n`);
+  const warned = warnings.length > 0 ? `, ${warnings.length} warning(s)` : '';
+  if (problems.length === 0) {
+    process.stderr.write(`${resources} resource(s) in ${loaded.files.length} file(s): all valid${warned}\n`);
     return 0;
   }
-  process.stderr.write(`${lines.size} problem(s) in ${positionals[0]}\n`);
+  process.stderr.write(`${problems.length} problem(s) in ${positionals[0]}${warned}\n`);
   return 1;
 }
 

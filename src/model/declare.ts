@@ -164,5 +164,8 @@ export function declare(raw: unknown, at: DeclareAt, options: ValidateOptions = 
       v.issues.length > 0 ? v.issues : [{ origin, resource: describeResource(raw), field: 'metadata.name', reason: 'InvalidSpec', message: 'is required' }];
     return { issues };
   }
-  return { declared: { key, origin, source, ...(v.resource ? { resource: v.resource } : {}), issues: v.issues }, issues: v.issues };
+  return {
+    declared: { key, origin, source, ...(v.resource ? { resource: v.resource } : {}), ...(v.partial ? { partial: v.partial } : {}), issues: v.issues },
+    issues: v.issues,
+  };
 }

@@ -45,6 +45,12 @@ export interface Declared {
   source: string;
   resource?: Resource;
   issues: Issue[];
+  /**
+   * When the schema refuses the resource: its well-formed parts
+   * (model/validate.ts), so that its references are still checked and
+   * reported with its other problems. Never serves.
+   */
+  partial?: Resource;
 }
 
 /**
@@ -68,6 +74,12 @@ export interface Resolution {
   tlsInUse: TlsInUse;
   /** What each source declared, by resource key (more than one: a conflict). The running state saves its sources and origins, for `plan`. */
   declaredBy: ReadonlyMap<ResourceKey, readonly Declared[]>;
+  /**
+   * Certificates that a current (declared) Frontend references and that
+   * expire within EXPIRY_WARNING_DAYS, naming the Frontend and the reference:
+   * valid, served with a warning (`validate` prints these).
+   */
+  warnings: Issue[];
 }
 
 export interface ResolveInput {
@@ -106,6 +118,7 @@ const endpointText = (address: string, port: number): string => (address.include
  */
 function bindsClash(other: Frontend, f: Frontend): { index: number; message: string } | undefined {
   for (const [index, y] of f.spec.binds.entries()) {
+    if (typeof y?.address !== 'string' || typeof y.port !== 'number') continue;
     const vy = bindValue(y.address);
     if (!vy) continue;
     for (const [j, x] of other.spec.binds.entries()) {
@@ -133,12 +146,16 @@ function bindsClash(other: Frontend, f: Frontend): { index: number; message: str
   return undefined;
 }
 
+/** Every Backend `f` names, in field order (holes of a partial Frontend, and names that are not strings, skipped). */
 function backendRefs(f: Frontend): { field: string; name: string }[] {
-  const refs = f.spec.rules.flatMap((r, i) => backendFields(r, i));
+  const refs = (f.spec.rules ?? []).flatMap((r, i) => (r ? backendFields(r, i) : []));
   (f.spec.sniRoutes ?? []).forEach((r, i) => refs.push({ field: `spec.sniRoutes[${i}].backend`, name: r.backend }));
   if (f.spec.defaultBackend) refs.unshift({ field: 'spec.defaultBackend', name: f.spec.defaultBackend });
-  return refs;
+  return refs.filter((r) => typeof r.name === 'string');
 }
+
+/** How a reference to a Backend that is declared but refused (and never served) starts: `Backend ns/name is declared but refused`. */
+export const REFUSED_BACKEND = (nsName: string): string => `Backend ${nsName} is declared but refused`;
 
 const label = (r: Resource): string => `${r.kind} ${r.metadata.namespace}/${r.metadata.name}`;
 
@@ -198,6 +215,8 @@ export function resolve(input: ResolveInput): Resolution {
     else candidates.delete(key);
   };
 
+  /** Current versions refused in step 1 (invalid, or only their well-formed parts): their references are checked too, and reported with their other problems. */
+  const refusedCurrent = new Map<ResourceKey, Resource>();
   for (const [key, list] of [...byKey].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (list.length > 1) {
       const origins = list.map((d) => d.origin).sort();
@@ -217,6 +236,8 @@ export function resolve(input: ResolveInput): Resolution {
       const first = d.issues[0];
       const message = first ? formatProblem(first) : 'invalid';
       reject(key, first?.reason ?? 'InvalidSpec', message, d.issues);
+      const checkable = d.resource ?? d.partial;
+      if (checkable) refusedCurrent.set(key, checkable);
       continue;
     }
     candidates.set(key, { resource: d.resource, current: true });
@@ -278,22 +299,26 @@ export function resolve(input: ResolveInput): Resolution {
   const now = input.now ?? new Date();
   const tls = new Map<ResourceKey, BindTlsMaterial[]>();
   interface Checked {
+    /** The first of `issues`. */
     issue?: Issue;
+    issues?: Issue[];
     tls?: FrontendTls;
     /** Basic-auth users from their Secret (current or last good): they travel with the frontend to the render model. */
     users?: readonly AuthUser[];
     usersWarning?: string;
   }
-  /** The frontend's problem, or what it serves; `fallback` lets bad Secrets resolve to their last good values. */
+  const warnings: Issue[] = [];
+  /** Every problem of the frontend (references, sockets, TLS), or what it serves; `fallback` lets bad Secrets resolve to their last good values. */
   const checkFrontend = (f: Frontend, fallback = false): Checked => {
+    const origin = originOf.get(keyOf(f));
     const auth = resolveBasicAuth(f, discovered, fallback ? (input.lastTls?.users ?? new Map()) : undefined);
-    const problem = frontendProblem(f, auth);
-    if (problem) return { issue: { origin: originOf.get(keyOf(f)), ...problem } };
+    const issues = frontendProblems(f, auth).map((p) => ({ origin, ...p }));
+    const t = hasTls(f) ? resolveFrontendTls(f, secrets, now, fallback ? input.lastTls : undefined) : undefined;
+    if (t && !fallback) for (const w of t.expiring) warnings.push({ origin, resource: label(f), reason: 'InvalidCertificate', ...w });
+    for (const p of t?.problems ?? []) issues.push({ origin, resource: label(f), ...p });
+    if (issues.length > 0) return { issue: issues[0], issues };
     const users = auth && 'users' in auth ? { users: auth.users, usersWarning: auth.warning } : {};
-    if (!hasTls(f)) return users;
-    const t = resolveFrontendTls(f, secrets, now, fallback ? input.lastTls : undefined);
-    if (t.problem) return { issue: { origin: originOf.get(keyOf(f)), resource: label(f), ...t.problem } };
-    return { ...users, tls: t };
+    return t ? { ...users, tls: t } : users;
   };
   const serve = (key: ResourceKey, f: Frontend, checked: Checked) => {
     const t = checked.tls;
@@ -307,34 +332,37 @@ export function resolve(input: ResolveInput): Resolution {
     tls.set(key, t.binds);
     collectTlsInUse(f, t, tlsInUse);
   };
-  const frontendProblem = (f: Frontend, auth: BasicAuthResolution | undefined): Issue | undefined => {
+  /** Every problem of `f`'s Backend references, basic-auth Secret and sockets, in field order. */
+  const frontendProblems = (f: Frontend, auth: BasicAuthResolution | undefined): Issue[] => {
+    const out: Issue[] = [];
     for (const ref of backendRefs(f)) {
       const b = backends.get(`Backend/${f.metadata.namespace}/${ref.name}`);
       if (!b) {
-        return {
+        const key: ResourceKey = `Backend/${f.metadata.namespace}/${ref.name}`;
+        out.push({
           resource: label(f),
           field: ref.field,
           reason: 'BackendNotFound',
-          message: `Backend ${f.metadata.namespace}/${ref.name} does not exist; create it or fix the name`,
-        };
-      }
-      if (b.spec.mode !== f.spec.mode) {
-        return {
+          message: byKey.has(key)
+            ? `${REFUSED_BACKEND(`${f.metadata.namespace}/${ref.name}`)}: nothing of it serves; fix the problems reported on it`
+            : `Backend ${f.metadata.namespace}/${ref.name} does not exist; create it or fix the name`,
+        });
+      } else if (f.spec.mode !== undefined && b.spec.mode !== f.spec.mode) {
+        out.push({
           resource: label(f),
           field: ref.field,
           reason: 'InvalidSpec',
           message: `Backend ${f.metadata.namespace}/${ref.name} has mode ${b.spec.mode} but this frontend has mode ${f.spec.mode}; make them match`,
-        };
+        });
       }
     }
-    if (auth && 'problem' in auth) return { resource: label(f), ...auth.problem };
+    if (auth && 'problem' in auth) out.push({ resource: label(f), ...auth.problem });
     for (const other of frontends) {
+      if (keyOf(other) === keyOf(f)) continue;
       const clash = bindsClash(other, f);
-      if (clash) {
-        return { resource: label(f), field: `spec.binds[${clash.index}].address`, reason: 'Conflict', message: clash.message };
-      }
+      if (clash) out.push({ resource: label(f), field: `spec.binds[${clash.index}].address`, reason: 'Conflict', message: clash.message });
     }
-    return undefined;
+    return out;
   };
 
   /** Each rule of `f` that cannot serve, with its index and why (`rule 3: backend "x" does not exist`). */
@@ -353,6 +381,7 @@ export function resolve(input: ResolveInput): Resolution {
     const f = withDiscovered(key, c.resource as Frontend);
     const checked = checkFrontend(f);
     const problem = checked.issue;
+    const problems = checked.issues ?? [];
     const routed = (served: Frontend): string[] => (served.spec.mode === 'http' ? [routingNote(served.spec.rules) ?? []].flat() : []);
     if (!problem) {
       serve(key, f, checked);
@@ -363,7 +392,7 @@ export function resolve(input: ResolveInput): Resolution {
     const previous = input.lastAccepted.get(key) as Frontend | undefined;
     const previousServing = previous && withDiscovered(key, previous);
     const prior = outcomes.get(key);
-    const issues = prior && !prior.accepted ? [...prior.issues, problem] : [problem];
+    const issues = prior && !prior.accepted ? [...prior.issues, ...problems] : problems;
     // The previous version serves on, with the last good certificates, CA bundles and users of Secrets that went bad.
     const usesSecrets = (x: Frontend) => hasTls(x) || x.spec.basicAuth !== undefined;
     const fallback =
@@ -375,6 +404,28 @@ export function resolve(input: ResolveInput): Resolution {
     } else {
       outcomes.set(key, { accepted: false, reason: problem.reason, message: formatProblem(problem), issues });
       candidates.delete(key);
+    }
+  }
+
+  // 4. The references of current versions refused for other problems (or of their well-formed
+  // parts): reported with those problems, so that one pass shows every problem.
+  for (const [key, r] of refusedCurrent) {
+    const o = outcomes.get(key);
+    if (!o || o.accepted) continue;
+    let more: Issue[] = [];
+    try {
+      if (r.kind === 'Backend') {
+        const p = caRefProblem(r, secrets);
+        if (p) more = [{ origin: originOf.get(key), resource: label(r), ...p }];
+      } else more = checkFrontend(r).issues ?? [];
+    } catch {
+      // Only the parts that are well-formed are checked: a shape the checks cannot read adds nothing.
+    }
+    const seen = new Set(o.issues.map((i) => `${i.field}\u0000${i.message}`));
+    for (const i of more) {
+      const k = `${i.field}\u0000${i.message}`;
+      if (!seen.has(k)) o.issues.push(i);
+      seen.add(k);
     }
   }
 
@@ -406,5 +457,6 @@ export function resolve(input: ResolveInput): Resolution {
     tls,
     tlsInUse,
     declaredBy: byKey,
+    warnings,
   };
 }

@@ -30,7 +30,12 @@ export const emptyTlsInUse = emptySecretsInUse;
 export const CERTIFICATES_IN_USE = 'certificates in use: ';
 
 export interface FrontendTls {
+  /** The first of `problems`. */
   problem?: { field: string; reason: IssueReason; message: string };
+  /** Every reference that does not resolve, in field order. */
+  problems: { field: string; reason: IssueReason; message: string }[];
+  /** The expiry warnings of `warnings`, with the field of the reference that names the Secret. */
+  expiring: { field: string; message: string }[];
   binds: BindTlsMaterial[];
   /** Certificates expiring soon, and last good certificates serving in place of bad Secrets. */
   warnings: string[];
@@ -43,21 +48,31 @@ export function hasTls(f: Frontend): boolean {
 }
 
 /**
- * Resolves every TLS reference of `f` at time `now`. Stops at the first
- * problem unless `fallback` holds a last good value for it.
+ * Resolves every TLS reference of `f` at time `now`: every reference that does
+ * not resolve (and has no last good value in `fallback`) is a problem; `binds`
+ * is complete only when there is none. Binds missing from a sparse `binds`
+ * (the well-formed parts of an invalid Frontend, model/validate.ts) are skipped.
  */
 export function resolveFrontendTls(f: Frontend, secrets: DiscoveredValues<SecretData> | undefined, now: Date, fallback?: TlsInUse): FrontendTls {
   const ns = f.metadata.namespace;
-  const out: FrontendTls = { binds: [], warnings: [], inUse: [] };
+  const out: FrontendTls = { binds: [], problems: [], expiring: [], warnings: [], inUse: [] };
+  const fail = (problem: FrontendTls['problems'][number]) => {
+    out.problems.push(problem);
+    out.problem ??= problem;
+  };
   for (const [i, b] of f.spec.binds.entries()) {
-    if (!b.tls) continue;
+    if (!b?.tls) continue;
     const material: BindTlsMaterial = { bindIndex: i, certificates: [] };
-    for (const [j, ref] of b.tls.certificateRefs.entries()) {
+    for (const [j, ref] of (b.tls.certificateRefs ?? []).entries()) {
+      if (typeof ref?.name !== 'string') continue;
       const key = secretKey('Secret', ns, ref.name);
       const field = `spec.binds[${i}].tls.certificateRefs[${j}]`;
       const data = secrets?.get(key);
       const r = data ? parseTlsSecret(data, now) : undefined;
-      if (r?.ok && r.warning) out.warnings.push(r.warning);
+      if (r?.ok && r.warning) {
+        out.warnings.push(r.warning);
+        out.expiring.push({ field, message: r.warning });
+      }
       const fresh: FromSecret<Certificate> = r?.ok
         ? { value: r.certificate }
         : {
@@ -68,13 +83,16 @@ export function resolveFrontendTls(f: Frontend, secrets: DiscoveredValues<Secret
             },
           };
       const got = orLastGood(fresh, fallback?.certificates.get(key), 'certificate');
-      if ('problem' in got) return { ...out, problem: got.problem };
+      if ('problem' in got) {
+        fail(got.problem);
+        continue;
+      }
       material.certificates.push(got.value);
       out.inUse.push(describeCertificate(got.value));
       if (got.warning) out.warnings.push(got.warning);
     }
     const cc = b.tls.clientCertificate;
-    if (cc) {
+    if (typeof cc?.caRef?.name === 'string') {
       const key = secretKey(cc.caRef.kind, ns, cc.caRef.name);
       const field = `spec.binds[${i}].tls.clientCertificate.caRef`;
       const data = secrets?.get(key);
@@ -91,13 +109,13 @@ export function resolveFrontendTls(f: Frontend, secrets: DiscoveredValues<Secret
             },
           };
       const got = orLastGood(fresh, fallback?.caBundles.get(key), 'CA bundle');
-      if ('problem' in got) return { ...out, problem: got.problem };
-      material.ca = got.value;
-      if (got.warning) out.warnings.push(got.warning);
+      if ('problem' in got) fail(got.problem);
+      else material.ca = got.value;
+      if ('value' in got && got.warning) out.warnings.push(got.warning);
     }
     out.binds.push(material);
   }
-  return out;
+  return out.problem ? { ...out, binds: [] } : out;
 }
 
 /** Adds what `tls` serves to `into`, by Secret/ConfigMap key. */

@@ -147,6 +147,14 @@ export const rawConfigOptions = (o: ValidateOptions): ValidateOptions => ({
 export interface ValidationResult {
   resource?: Resource;
   issues: Issue[];
+  /**
+   * When the schema refuses the resource: its well-formed parts, for the
+   * reference checks only (resolve reports what they name that does not
+   * resolve alongside the schema problems). Each value the schema refuses is
+   * removed; an array element that is incomplete becomes a hole, so every
+   * other element keeps its index (and its field names stay right).
+   */
+  partial?: Resource;
 }
 
 /** A short label for messages: `Frontend default/web`. */
@@ -190,11 +198,62 @@ export function validateResource(raw: unknown, origin?: string, options: Validat
       seen.add(k);
       issues.push(issue(d.field, d.message));
     }
-    return { issues };
+    const partial = wellFormedParts(copy, validate.errors ?? []);
+    if (!partial) return { issues };
+    // The checks the schema cannot express, on the well-formed parts: all but those about a field the schema already refused.
+    const related = (a: string, b: string) => a === b || a.startsWith(`${b}.`) || a.startsWith(`${b}[`) || b.startsWith(`${a}.`) || b.startsWith(`${a}[`);
+    const refused = issues.map((i) => i.field);
+    try {
+      for (const i of [...checkResource(partial, origin), ...checkRawConfig(partial, origin, options)])
+        if (!refused.some((f) => related(i.field, f))) issues.push(i);
+    } catch {
+      // A shape the checks cannot read (an element left out) adds nothing: the schema problems say what to fix.
+    }
+    return { issues, partial };
   }
   const res = copy as unknown as Resource;
   res.metadata.namespace ??= DEFAULT_NAMESPACE;
   return { resource: res, issues: [...checkResource(res, origin), ...checkRawConfig(res, origin, options)] };
+}
+
+/**
+ * `copy` (a resource the schema refused, defaults partly applied) without the
+ * values the schema refused: see ValidationResult.partial. Undefined when its
+ * identity (metadata.name, metadata.namespace) or its spec is what is wrong.
+ * Modifies `copy`.
+ */
+export function wellFormedParts(copy: Record<string, unknown>, errors: readonly ErrorObject[]): Resource | undefined {
+  const segments = (pointer: string) =>
+    pointer
+      .split('/')
+      .slice(1)
+      .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const remove = (path: string[]): boolean => {
+    if (path.length < 1 || path[0] === 'kind' || path[0] === 'apiVersion') return false;
+    if (path[0] === 'metadata' && (path[1] === 'name' || path[1] === 'namespace')) return false;
+    const parent = path.slice(0, -1).reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), copy);
+    if (!parent || typeof parent !== 'object') return true;
+    // `delete` leaves a hole in an array: the other elements keep their indexes.
+    delete (parent as Record<string, unknown>)[path[path.length - 1]!];
+    return true;
+  };
+  for (const e of errors) {
+    const path = segments(e.instancePath);
+    const ok =
+      e.keyword === 'additionalProperties'
+        ? remove([...path, (e.params as { additionalProperty: string }).additionalProperty])
+        : // An object that lacks a required field is incomplete as a whole; the spec itself is checked for what it has.
+          e.keyword === 'required' && path.length === 1 && path[0] === 'spec'
+          ? true
+          : remove(path);
+    if (!ok) return undefined;
+  }
+  const spec = copy.spec as Record<string, unknown> | undefined;
+  const metadata = copy.metadata as Record<string, unknown> | undefined;
+  if (!spec || typeof spec !== 'object' || !metadata || typeof metadata.name !== 'string') return undefined;
+  for (const list of ['binds', 'rules', 'members'] as const) if (!Array.isArray(spec[list])) spec[list] = [];
+  metadata.namespace ??= DEFAULT_NAMESPACE;
+  return copy as unknown as Resource;
 }
 
 /** The raw-config annotation: refused unless enabled, and every line checked. */

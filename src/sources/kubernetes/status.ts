@@ -80,11 +80,22 @@ export function haproxyComplaint(output: string | undefined, maxLines = 3): stri
   return lines.slice(0, maxLines).join(' | ');
 }
 
+/** How much of a condition message the problems take: the rest is for notes and what keeps serving. */
+const ISSUES_BUDGET = 700;
+
+/** Every problem (each rule's, each reference's), as many as fit the message, then how many more there are. */
 function issuesText(outcome: Extract<Outcome, { accepted: false }>): string {
-  const parts = outcome.issues.slice(0, 3).map(formatProblem);
-  const unique = [...new Set(parts)];
-  const more = outcome.issues.length > 3 ? ` (and ${outcome.issues.length - 3} more)` : '';
-  return unique.length > 0 ? unique.join('; ') + more : outcome.message;
+  const unique = [...new Set(outcome.issues.map(formatProblem))];
+  if (unique.length === 0) return outcome.message;
+  const shown: string[] = [];
+  let length = 0;
+  for (const p of unique) {
+    if (shown.length > 0 && length + p.length + 2 > ISSUES_BUDGET) break;
+    shown.push(p);
+    length += p.length + 2;
+  }
+  const more = unique.length - shown.length;
+  return shown.join('; ') + (more > 0 ? ` (and ${more} more)` : '');
 }
 
 /** `; certificates in use: Secret ns/name (serial …, notAfter …); <warning>`, or nothing. */
