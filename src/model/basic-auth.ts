@@ -15,7 +15,7 @@
  */
 import type { Discovered } from './discovered.js';
 import { orLastGood, type ReferenceProblem } from './last-good.js';
-import { SECRETS, secretKey, type SecretData } from './secrets.js';
+import { INVALID_SECRETS, invalidSecretMessage, SECRETS, secretKey, secretNote, type InvalidSecret, type SecretData } from './secrets.js';
 import type { Frontend } from './types.js';
 
 /** One user as HAProxy's `userlist` takes it. */
@@ -122,15 +122,22 @@ export function resolveBasicAuth(
 ): BasicAuthResolution | undefined {
   const key = basicAuthSecretKey(f);
   if (!key) return undefined;
-  const fresh = readUsers(f, discovered?.get(SECRETS)?.get(key) as SecretData | undefined);
+  const refused = discovered?.get(INVALID_SECRETS)?.get(key) as InvalidSecret | undefined;
+  const fresh = readUsers(f, discovered?.get(SECRETS)?.get(key) as SecretData | undefined, refused);
+  // The source hands its last good data while it refuses the current one: serve it, and say so.
+  if ('users' in fresh && refused)
+    return { ...fresh, warning: secretNote('spec.basicAuth.secretRef.name', `Secret ${f.metadata.namespace}/${f.spec.basicAuth!.secretRef.name}`, refused) };
   if (!lastGood || 'users' in fresh) return fresh;
   const got = orLastGood<readonly AuthUser[]>(fresh, lastGood.get(key), 'user list');
   return 'value' in got ? { users: got.value, ...(got.warning ? { warning: got.warning } : {}) } : got;
 }
 
-function readUsers(f: Frontend, secret: SecretData | undefined): BasicAuthResolution {
+function readUsers(f: Frontend, secret: SecretData | undefined, invalid: InvalidSecret | undefined): BasicAuthResolution {
   const ns = f.metadata.namespace;
   const field = 'spec.basicAuth.secretRef.name';
+  if (!secret && invalid) {
+    return { problem: { field, reason: 'InvalidSpec', message: `Secret ${ns}/${f.spec.basicAuth!.secretRef.name} ${invalidSecretMessage(invalid)}` } };
+  }
   if (!secret) {
     return {
       problem: {

@@ -11,13 +11,16 @@
  * - Two frontends cannot listen on the same socket (compared by value: one
  *   address in two spellings, or a wildcard and an address it includes, on one
  *   port); the one that already served keeps the socket.
+ * - A resource a source keeps from an input that broke (a file that no longer
+ *   parses or was emptied: `Declared.stale`) serves, and its outcome says
+ *   so: not accepted, serving that last good version, naming the input.
  * - A Secret or ConfigMap that goes bad after it served (certificates, CA
  *   bundles, basic-auth users) resolves to its last good value
  *   (model/last-good.ts): the resource's last accepted version keeps serving
  *   with it, and its status says which reference is bad and why.
  */
 import { MEMBERS, mergeDiscovered, type Discovered, type DiscoveredValues } from './discovered.js';
-import { SECRETS, secretKey, type SecretData } from './secrets.js';
+import { INVALID_SECRETS, invalidSecretMessage, SECRETS, secretKey, secretNote, type InvalidSecret, type SecretData } from './secrets.js';
 import { parseCaBundle, type CaBundle } from './certificate.js';
 import { orLastGood, type FromSecret } from './last-good.js';
 import {
@@ -34,7 +37,7 @@ import {
 import { basicAuthSecretKey, resolveBasicAuth, withBasicAuthUsers, type AuthUser, type BasicAuthResolution } from './basic-auth.js';
 import { backendFields, routingNote } from './routing.js';
 import { bindOverlap, bindValue, describeBind } from './ip-address.js';
-import { formatProblem, keyOf, parseKey, type Backend, type Frontend, type Issue, type Member, type Resource, type ResourceKey } from './types.js';
+import { formatIssue, formatProblem, keyOf, parseKey, type Backend, type Frontend, type Issue, type Member, type Resource, type ResourceKey } from './types.js';
 
 /** What a source holds for one resource: the validated resource or why it is not valid. */
 export interface Declared {
@@ -51,6 +54,12 @@ export interface Declared {
    * reported with its other problems. Never serves.
    */
   partial?: Resource;
+  /**
+   * The source holds this last good version because its input is broken now
+   * (its file does not parse, was emptied, cannot be read): the problem, naming
+   * the file. It serves, but its status says the input is not what serves.
+   */
+  stale?: Issue;
 }
 
 /**
@@ -160,12 +169,19 @@ export const REFUSED_BACKEND = (nsName: string): string => `Backend ${nsName} is
 const label = (r: Resource): string => `${r.kind} ${r.metadata.namespace}/${r.metadata.name}`;
 
 /** Why a Backend's `spec.tls.caRef` does not resolve (a Secret or ConfigMap of its namespace with a CA bundle in `ca.crt`), or undefined. */
-export function caRefProblem(b: Backend, secrets: DiscoveredValues<SecretData> | undefined): Omit<Issue, 'origin' | 'resource'> | undefined {
+export function caRefProblem(
+  b: Backend,
+  secrets: DiscoveredValues<SecretData> | undefined,
+  invalid?: DiscoveredValues<InvalidSecret>,
+): Omit<Issue, 'origin' | 'resource'> | undefined {
   const ref = b.spec.tls?.caRef;
   if (!ref) return undefined;
   const what = `${ref.kind} ${b.metadata.namespace}/${ref.name}`;
-  const data = secrets?.get(secretKey(ref.kind, b.metadata.namespace, ref.name));
+  const key = secretKey(ref.kind, b.metadata.namespace, ref.name);
+  const data = secrets?.get(key);
   const field = 'spec.tls.caRef';
+  const bad = data ? undefined : invalid?.get(key);
+  if (bad) return { field, reason: 'InvalidSpec', message: `${what} ${invalidSecretMessage(bad)}` };
   if (!data) return { field, reason: 'SecretNotFound', message: `${what} does not exist; create it with the CA bundle under ca.crt, or fix the name` };
   const ca = data.data['ca.crt'];
   if (ca === undefined) return { field, reason: 'SecretNotFound', message: `${what} has no ca.crt; put the CA bundle (PEM) under ca.crt` };
@@ -187,13 +203,17 @@ export function resolveBackendCa(
   b: Backend,
   secrets: DiscoveredValues<SecretData> | undefined,
   lastGood?: ReadonlyMap<string, CaBundle>,
+  invalid?: DiscoveredValues<InvalidSecret>,
 ): FromSecret<CaBundle> | undefined {
   const ref = b.spec.tls?.caRef;
   if (!ref) return undefined;
   const key = secretKey(ref.kind, b.metadata.namespace, ref.name);
-  const problem = caRefProblem(b, secrets);
+  const problem = caRefProblem(b, secrets, invalid);
   const bundle = problem ? undefined : parseCaBundle(secrets!.get(key)!);
-  const fresh: FromSecret<CaBundle> = bundle?.ok ? { value: bundle.bundle } : { problem: problem! };
+  const refused = bundle?.ok ? invalid?.get(key) : undefined;
+  const fresh: FromSecret<CaBundle> = bundle?.ok
+    ? { value: bundle.bundle, ...(refused ? { warning: secretNote('spec.tls.caRef', `${ref.kind} ${b.metadata.namespace}/${ref.name}`, refused) } : {}) }
+    : { problem: problem! };
   return lastGood ? orLastGood(fresh, lastGood.get(key), 'CA bundle') : fresh;
 }
 
@@ -241,6 +261,12 @@ export function resolve(input: ResolveInput): Resolution {
       continue;
     }
     candidates.set(key, { resource: d.resource, current: true });
+    if (d.stale) {
+      // Serves (it is the last good version), but what the input says now is not taken: say so.
+      const issue: Issue = { ...d.stale, resource: label(d.resource) };
+      const message = `serving the last good version: ${formatIssue({ ...d.stale, resource: undefined })}`;
+      outcomes.set(key, { accepted: false, reason: d.stale.reason, message, issues: [issue], serving: d.resource });
+    }
   }
 
   // Resources that disappeared from every source are gone: deletion is intent.
@@ -251,6 +277,7 @@ export function resolve(input: ResolveInput): Resolution {
   const withDiscovered = <T extends Resource>(key: ResourceKey, r: T): T => mergeDiscovered(r, key, discovered) as T;
   const backends = new Map<ResourceKey, Backend>();
   const secrets = discovered?.get(SECRETS) as DiscoveredValues<SecretData> | undefined;
+  const invalidSecrets = discovered?.get(INVALID_SECRETS) as DiscoveredValues<InvalidSecret> | undefined;
   const tlsInUse = emptyTlsInUse();
   const notes = new Map<ResourceKey, string[]>();
   /** `b` as it serves: discovered data merged, its CA bundle (current or last good) attached and recorded as in use. */
@@ -264,12 +291,12 @@ export function resolve(input: ResolveInput): Resolution {
   };
   for (const [key, c] of candidates) {
     if (c.resource.kind !== 'Backend') continue;
-    const ca = resolveBackendCa(c.resource, secrets);
+    const ca = resolveBackendCa(c.resource, secrets, undefined, invalidSecrets);
     if (ca && 'problem' in ca) {
       const issue: Issue = { origin: input.declared.find((d) => d.key === key)?.origin, resource: label(c.resource), ...ca.problem };
       const previous = input.lastAccepted.get(key) as Backend | undefined;
       // The last accepted version serves on: with its own CA bundle, or the last good one of a Secret or ConfigMap that went bad.
-      const previousCa = previous && resolveBackendCa(previous, secrets, input.lastTls?.caBundles);
+      const previousCa = previous && resolveBackendCa(previous, secrets, input.lastTls?.caBundles, invalidSecrets);
       const fallback = previous && !(previousCa && 'problem' in previousCa) ? previous : undefined;
       const prior = outcomes.get(key);
       const issues = prior && !prior.accepted ? [...prior.issues, issue] : [issue];
@@ -313,7 +340,7 @@ export function resolve(input: ResolveInput): Resolution {
     const origin = originOf.get(keyOf(f));
     const auth = resolveBasicAuth(f, discovered, fallback ? (input.lastTls?.users ?? new Map()) : undefined);
     const issues = frontendProblems(f, auth).map((p) => ({ origin, ...p }));
-    const t = hasTls(f) ? resolveFrontendTls(f, secrets, now, fallback ? input.lastTls : undefined) : undefined;
+    const t = hasTls(f) ? resolveFrontendTls(f, secrets, now, fallback ? input.lastTls : undefined, invalidSecrets) : undefined;
     if (t && !fallback) for (const w of t.expiring) warnings.push({ origin, resource: label(f), reason: 'InvalidCertificate', ...w });
     for (const p of t?.problems ?? []) issues.push({ origin, resource: label(f), ...p });
     if (issues.length > 0) return { issue: issues[0], issues };

@@ -47,3 +47,33 @@ export interface SecretData {
 export function secretKey(kind: SecretObjectKind, namespace: string, name: string): string {
   return `${kind}/${namespace}/${name}`;
 }
+
+/**
+ * The discovered-data kind of Secrets and ConfigMaps a source holds but
+ * refuses (bad base64, a missing key, a file that does not parse or was
+ * emptied): by the same key, the first problem. With no data for the key,
+ * resolve tells a reference "is invalid (where: why)" instead of "does not
+ * exist"; when the source still hands its last good data, what uses it serves
+ * with a note saying so (secretNote).
+ */
+export const INVALID_SECRETS = 'invalid-secrets';
+
+/** Why a declared Secret or ConfigMap is refused: where it is declared, and the first problem. */
+export interface InvalidSecret {
+  origin: string;
+  field: string;
+  message: string;
+}
+
+/** `is invalid (secrets.yaml#1: data.tls.key: is not valid base64 ...); fix it`: what follows `Secret ns/name`. */
+export function invalidSecretMessage(i: InvalidSecret): string {
+  // A message may name its fields itself (etcd lists every problem as `field: message`).
+  const field = i.field && !i.message.startsWith(`${i.field}: `) ? `${i.field}: ` : '';
+  return `is invalid (${i.origin}: ${field}${i.message}); fix it there`;
+}
+
+/** The note of a reference whose Secret or ConfigMap serves its last good data while its source refuses the current one. */
+export function secretNote(field: string, what: string, i: InvalidSecret): string {
+  const where = `${i.origin}: ${i.field && !i.message.startsWith(`${i.field}: `) ? `${i.field}: ` : ''}${i.message}`;
+  return `${field}: ${what} serves its last good data; its source refuses the current one (${where}); fix it there`;
+}

@@ -11,7 +11,7 @@
 import { describeCertificate, parseCaBundle, parseTlsSecret, type CaBundle, type Certificate } from './certificate.js';
 import type { DiscoveredValues } from './discovered.js';
 import { emptySecretsInUse, orLastGood, type FromSecret, type SecretsInUse } from './last-good.js';
-import { secretKey, type SecretData } from './secrets.js';
+import { invalidSecretMessage, secretKey, secretNote, type InvalidSecret, type SecretData } from './secrets.js';
 import type { Backend, Frontend, IssueReason } from './types.js';
 
 /** What one TLS bind serves: its certificates in order (the first is the default) and its client CA. */
@@ -53,7 +53,14 @@ export function hasTls(f: Frontend): boolean {
  * is complete only when there is none. Binds missing from a sparse `binds`
  * (the well-formed parts of an invalid Frontend, model/validate.ts) are skipped.
  */
-export function resolveFrontendTls(f: Frontend, secrets: DiscoveredValues<SecretData> | undefined, now: Date, fallback?: TlsInUse): FrontendTls {
+export function resolveFrontendTls(
+  f: Frontend,
+  secrets: DiscoveredValues<SecretData> | undefined,
+  now: Date,
+  fallback?: TlsInUse,
+  /** Secrets and ConfigMaps a source declares but refuses (model/secrets.ts INVALID_SECRETS): "is invalid", not "does not exist". */
+  invalid?: DiscoveredValues<InvalidSecret>,
+): FrontendTls {
   const ns = f.metadata.namespace;
   const out: FrontendTls = { binds: [], problems: [], expiring: [], warnings: [], inUse: [] };
   const fail = (problem: FrontendTls['problems'][number]) => {
@@ -78,10 +85,16 @@ export function resolveFrontendTls(f: Frontend, secrets: DiscoveredValues<Secret
         : {
             problem: {
               field,
-              reason: r ? 'InvalidCertificate' : 'SecretNotFound',
-              message: r ? r.problem : `Secret ${ns}/${ref.name} does not exist; create it (type kubernetes.io/tls, with tls.crt and tls.key) or fix the name`,
+              reason: r ? 'InvalidCertificate' : invalid?.has(key) ? 'InvalidSpec' : 'SecretNotFound',
+              message: r
+                ? r.problem
+                : invalid?.has(key)
+                  ? `Secret ${ns}/${ref.name} ${invalidSecretMessage(invalid.get(key)!)}`
+                  : `Secret ${ns}/${ref.name} does not exist; create it (type kubernetes.io/tls, with tls.crt and tls.key) or fix the name`,
             },
           };
+      const refused = r?.ok ? invalid?.get(key) : undefined;
+      if (refused) out.warnings.push(secretNote(field, `Secret ${ns}/${ref.name}`, refused));
       const got = orLastGood(fresh, fallback?.certificates.get(key), 'certificate');
       if ('problem' in got) {
         fail(got.problem);
@@ -102,12 +115,16 @@ export function resolveFrontendTls(f: Frontend, secrets: DiscoveredValues<Secret
         : {
             problem: {
               field,
-              reason: r ? 'InvalidCertificate' : 'SecretNotFound',
+              reason: r ? 'InvalidCertificate' : invalid?.has(key) ? 'InvalidSpec' : 'SecretNotFound',
               message: r
                 ? r.problem
-                : `${cc.caRef.kind} ${ns}/${cc.caRef.name} does not exist; create it with the CA certificates under ca.crt or fix the name`,
+                : invalid?.has(key)
+                  ? `${cc.caRef.kind} ${ns}/${cc.caRef.name} ${invalidSecretMessage(invalid.get(key)!)}`
+                  : `${cc.caRef.kind} ${ns}/${cc.caRef.name} does not exist; create it with the CA certificates under ca.crt or fix the name`,
             },
           };
+      const refusedCa = r?.ok ? invalid?.get(key) : undefined;
+      if (refusedCa) out.warnings.push(secretNote(field, `${cc.caRef.kind} ${ns}/${cc.caRef.name}`, refusedCa));
       const got = orLastGood(fresh, fallback?.caBundles.get(key), 'CA bundle');
       if ('problem' in got) fail(got.problem);
       else material.ca = got.value;

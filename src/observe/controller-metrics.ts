@@ -78,6 +78,9 @@ export class ControllerMetrics implements WatchRestartRecorder {
   readonly certificateExpiry: Gauge<'namespace' | 'name'>;
   readonly certificateRotations: Counter<'result'>;
   readonly pendingServerDeletions: Gauge;
+  readonly sourceIssues: Gauge<'source'>;
+  /** Reads each source's problem count at scrape time (watchSourceIssues). */
+  private sourceIssueCounts: (() => ReadonlyMap<string, number>) | undefined;
 
   constructor(options: ControllerMetricsOptions = {}) {
     const registers = [this.registry];
@@ -230,8 +233,26 @@ export class ControllerMetrics implements WatchRestartRecorder {
       registers,
     });
     this.pendingServerDeletions.set(0);
+    const metrics = this;
+    this.sourceIssues = new Gauge({
+      name: 'node_haproxy_source_issues',
+      help: 'Problems of a source that belong to no single resource, by source: a file that does not parse, was emptied or cannot be read, a bad Secret document, an etcd key holding no manifest (GET /api/v1/status lists them).',
+      labelNames: ['source'],
+      registers,
+      collect() {
+        const counts = metrics.sourceIssueCounts?.();
+        if (!counts) return;
+        this.reset();
+        for (const [source, n] of counts) this.set({ source }, n);
+      },
+    });
 
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Where `node_haproxy_source_issues` reads from: each source's problem count (every source listed, 0 without problems). */
+  watchSourceIssues(counts: () => ReadonlyMap<string, number>): void {
+    this.sourceIssueCounts = counts;
   }
 
   registerSource(source: string): void {

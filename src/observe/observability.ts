@@ -28,7 +28,8 @@ export interface ObserveOptions {
 
 /** What observation reads from the running controller. */
 export interface Observed {
-  store: ReadinessInputs['store'];
+  /** `sourceIssuesBySource` feeds node_haproxy_source_issues (reconcile/store.ts). */
+  store: ReadinessInputs['store'] & { sourceIssuesBySource?(): ReadonlyMap<string, readonly unknown[]> };
   reconciler: ReadinessInputs['reconciler'] & {
     on(event: 'pass', listener: (p: PassResult) => void): unknown;
     off(event: 'pass', listener: (p: PassResult) => void): unknown;
@@ -91,6 +92,11 @@ export class Observability {
     this.observed = observed;
     const m = this.metrics;
     for (const s of observed.sources ?? []) m.registerSource(s);
+    const store = observed.store;
+    if (store.sourceIssuesBySource) {
+      const bySource = store.sourceIssuesBySource.bind(store);
+      m.watchSourceIssues(() => new Map([...bySource()].map(([s, issues]) => [s, issues.length])));
+    }
     const onPass = (p: PassResult): void => {
       this.apply.observe(p);
       m.observePass(p, this.apply.lastOk, this.apply.lastSuccessAt);

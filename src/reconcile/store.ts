@@ -108,6 +108,16 @@ export class Store {
     return this.discovered.get(source)?.get(kind) ?? new Map();
   }
 
+  /** Every source's values of one kind, by source (do not modify). */
+  discoveredBySource(kind: string): Map<string, ReadonlyMap<ResourceKey, unknown>> {
+    const out = new Map<string, ReadonlyMap<ResourceKey, unknown>>();
+    for (const [source, byKind] of this.discovered) {
+      const m = byKind.get(kind);
+      if (m && m.size > 0) out.set(source, m);
+    }
+    return out;
+  }
+
   /** The sources that discovered a value of `kind` for `key`. */
   discoveredSources(kind: string, key: ResourceKey): string[] {
     return [...this.discovered].filter(([, byKind]) => byKind.get(kind)?.has(key)).map(([source]) => source);
@@ -123,6 +133,18 @@ export class Store {
     if (before.length === 0 && issues.length === 0) return;
     this.issues.set(source, issues);
     this.changed();
+  }
+
+  /**
+   * Every source's problems that belong to no single resource (a file that
+   * does not parse, an etcd key that holds no manifest), with the source;
+   * every registered source is listed, with none when it has none.
+   */
+  sourceIssuesBySource(): Map<string, readonly Issue[]> {
+    const out = new Map<string, readonly Issue[]>();
+    for (const s of this.expected) out.set(s, []);
+    for (const [s, list] of this.issues) out.set(s, list);
+    return out;
   }
 
   markSynced(source: string): void {

@@ -81,6 +81,8 @@ export function secretFromManifest(
     else p('type', 'must be a non-empty string, like "kubernetes.io/tls" or "Opaque"');
   }
   const data: Record<string, string> = {};
+  /** Keys given with a bad value: already reported, so not also "missing". */
+  const refused = new Set<string>();
   let bytes = 0;
   const readMap = (field: 'data' | 'stringData' | 'binaryData', base64: boolean) => {
     const m = raw[field];
@@ -94,6 +96,7 @@ export function secretFromManifest(
       }
       if (typeof v !== 'string') {
         p(f, `must be a string${base64 ? ' (base64)' : ''}`);
+        refused.add(k);
         continue;
       }
       let text = v;
@@ -101,6 +104,7 @@ export function secretFromManifest(
         const compact = v.replace(/\s/g, '');
         if (!BASE64.test(compact)) {
           p(f, 'is not valid base64; encode the value (base64 -w0 FILE), or put the text under stringData');
+          refused.add(k);
           continue;
         }
         text = Buffer.from(compact, 'base64').toString('utf8');
@@ -119,7 +123,8 @@ export function secretFromManifest(
   if (bytes > MAX_SECRET_BYTES) p('data', `holds ${bytes} bytes; a ${id.kind} may hold at most ${MAX_SECRET_BYTES} bytes (1 MiB)`);
   if (id.kind === 'Secret' && type === 'kubernetes.io/tls') {
     for (const k of ['tls.crt', 'tls.key'])
-      if (data[k] === undefined && !options.externalKeys?.includes(k)) p(`data.${k}`, `is missing; a kubernetes.io/tls Secret holds tls.crt and tls.key`);
+      if (data[k] === undefined && !refused.has(k) && !options.externalKeys?.includes(k))
+        p(`data.${k}`, `is missing; a kubernetes.io/tls Secret holds tls.crt and tls.key`);
   }
   if (problems.length > 0) return { problems };
   return { value: { kind: id.kind, namespace: id.namespace, name: id.name, type, data, origin }, problems };

@@ -33,7 +33,7 @@ test('a Secret manifest: every problem names its field, and no message quotes a 
   );
   assert.deepEqual(
     r.problems.map((p) => p.field),
-    ['data.tls.crt', 'data.bad key!', 'stringData.n', 'data.tls.crt', 'data.tls.key'],
+    ['data.tls.crt', 'data.bad key!', 'stringData.n', 'data.tls.key'],
   );
   assert.ok(!JSON.stringify(r.problems).includes('c2VjcmV0LXZhbHVl'));
   const big = secretFromManifest({ stringData: { a: 'x'.repeat(MAX_SECRET_BYTES + 1) } }, id, 'rest');

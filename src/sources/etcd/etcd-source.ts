@@ -32,7 +32,7 @@ import { declare } from '../../model/declare.js';
 import { signatureOf, signatureOfSet } from '../../model/signature.js';
 import type { Store } from '../../reconcile/store.js';
 import { StorageUnavailableError, type ResourceWriter } from '../../reconcile/resource-writer.js';
-import { SECRETS, type SecretData, type SecretIdentity } from '../../model/secrets.js';
+import { INVALID_SECRETS, SECRETS, type InvalidSecret, type SecretData, type SecretIdentity } from '../../model/secrets.js';
 import {
   declareKv,
   etcdKeyOf,
@@ -377,6 +377,30 @@ export class EtcdSource implements ResourceWriter {
     this.o.store.setDiscovered(this.name, SECRETS, key, value);
   }
 
+  /** Refused Secrets and ConfigMaps published (INVALID_SECRETS), by key, with a signature of each. */
+  private readonly publishedInvalid = new Map<string, string>();
+
+  /** Secrets and ConfigMaps whose value is refused: a reference says "is invalid" (no last good data) or notes it (the last good data serves). */
+  private publishInvalidSecrets(): void {
+    const invalid = new Map<string, InvalidSecret>();
+    for (const e of this.entries.values()) {
+      const s = e.secret;
+      if (!s?.issue || s.value) continue;
+      invalid.set(s.key, { origin: s.issue.origin ?? '', field: s.issue.field, message: s.issue.message });
+    }
+    for (const key of [...this.publishedInvalid.keys()]) {
+      if (invalid.has(key)) continue;
+      this.publishedInvalid.delete(key);
+      this.o.store.setDiscovered(this.name, INVALID_SECRETS, key, undefined);
+    }
+    for (const [key, value] of invalid) {
+      const sig = `${value.origin}\u0000${value.field}\u0000${value.message}`;
+      if (this.publishedInvalid.get(key) === sig) continue;
+      this.publishedInvalid.set(key, sig);
+      this.o.store.setDiscovered(this.name, INVALID_SECRETS, key, value);
+    }
+  }
+
   /** After a list: every good Secret published, a bad one keeps its last good data, one gone is removed. */
   private publishSecrets(): void {
     const present = new Set<string>();
@@ -386,6 +410,7 @@ export class EtcdSource implements ResourceWriter {
       if (e.secret.value) this.publishSecret(e.secret.key, e.secret.value);
     }
     for (const key of [...this.published.keys()]) if (!present.has(key)) this.publishSecret(key, undefined);
+    this.publishInvalidSecrets();
   }
 
   private applyList(kvs: IKeyValue[], revision: number): void {
@@ -431,6 +456,7 @@ export class EtcdSource implements ResourceWriter {
       this.stats.events++;
     }
     if (issuesChanged) this.publishIssues();
+    if (res.events.some((ev) => parseEtcdSecretKey(this.spec.prefix, ev.kv.key.toString('utf8')))) this.publishInvalidSecrets();
     this.signature = this.listingSignature();
     this.setRevision(Number(res.header.revision));
   }

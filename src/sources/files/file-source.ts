@@ -17,12 +17,13 @@ import type { Issue } from '../../model/types.js';
 import type { Logger } from '../../log.js';
 import type { Store } from '../../reconcile/store.js';
 import { dirname, relative } from 'node:path';
-import { SECRETS, type SecretData } from '../../model/secrets.js';
+import { INVALID_SECRETS, SECRETS, secretKey, type InvalidSecret, type SecretData } from '../../model/secrets.js';
 import { listManifests, parseManifests, readManifest, type PathProblem } from './load.js';
 import { readSecretFiles, type SecretDocument } from './secret-documents.js';
 import { DirectoryWatchers } from './directory-watchers.js';
 import { rawConfigOptions } from '../../model/validate.js';
 import { signatureOf, signatureOfSet } from '../../model/signature.js';
+import { DEFAULT_NAMESPACE } from '../../model/types.js';
 
 export interface FileSourceOptions {
   dir: string;
@@ -45,6 +46,36 @@ interface FileState {
   issues: Issue[];
   /** Secret and ConfigMap documents (kept, like `declared`, while the file is broken). */
   secrets: SecretDocument[];
+  /** A broken file: the Secrets and ConfigMaps it keeps (or, with none kept, seems to declare), refused with its problem. */
+  brokenSecrets?: { key: string; issue: Issue }[];
+}
+
+/** The resources a broken file keeps, marked with why (resolve reports them as serving their last good version). */
+function staleOf(kept: readonly Declared[], issue: Issue | undefined): Declared[] {
+  return issue ? kept.map((d) => ({ ...d, stale: issue })) : [...kept];
+}
+
+/**
+ * The Secrets and ConfigMaps a file that does not parse seems to declare
+ * (`kind: Secret` and a `name:` in one `---` section), read line by line: a
+ * reference to one of them then says the file is broken, not that it does not exist.
+ */
+export function secretsNamedIn(text: string): string[] {
+  const out: string[] = [];
+  for (const section of text.split(/^---.*$/m)) {
+    const kind = /^kind:\s*["']?(Secret|ConfigMap)["']?\s*$/m.exec(section)?.[1] as 'Secret' | 'ConfigMap' | undefined;
+    const name = /^(?:metadata:\s*\{.*\bname:|\s+name:)\s*["']?([a-z0-9][-a-z0-9.]*)["']?/m.exec(section)?.[1];
+    if (!kind || !name) continue;
+    const namespace = /^(?:metadata:\s*\{.*\bnamespace:|\s+namespace:)\s*["']?([a-z0-9][-a-z0-9]*)["']?/m.exec(section)?.[1] ?? DEFAULT_NAMESPACE;
+    out.push(secretKey(kind, namespace, name));
+  }
+  return out;
+}
+
+/** The Secrets and ConfigMaps a broken file keeps (their last good data serves), or, with none kept, seems to declare: each with the file's problem. */
+function brokenSecrets(kept: readonly SecretDocument[], text: string, issue: Issue): Pick<FileState, 'brokenSecrets'> {
+  const keys = kept.length > 0 ? kept.map((d) => d.key) : secretsNamedIn(text);
+  return keys.length > 0 ? { brokenSecrets: keys.map((key) => ({ key, issue })) } : {};
 }
 
 /** How often a source directory that disappeared is looked for again. */
@@ -144,6 +175,11 @@ export class FileSource {
           message: `the source directory cannot be read (${code}); what it declared keeps serving until it is back`,
         };
         this.publish();
+        const missing = this.missingIssue;
+        this.o.store.replaceAll(
+          this.name,
+          [...this.files.values()].flatMap((f) => staleOf(f.declared, missing)),
+        );
       }
       this.treeWatchers.close();
       if (!this.stopped && !this.missing) {
@@ -185,31 +221,38 @@ export class FileSource {
       const keptSecrets = prev?.secrets ?? [];
       const keeps = kept.length + keptSecrets.length > 0 ? '; its last good resources keep serving until it is fixed or deleted' : '';
       if (content.text === undefined) {
+        const issue: Issue = { origin: label(p), field: '', reason: 'ParseError', message: `${content.problem}${keeps}` };
         this.files.set(p, {
           hash: content.hash,
-          declared: kept,
+          declared: staleOf(kept, issue),
           secrets: keptSecrets,
-          issues: [{ origin: label(p), field: '', reason: 'ParseError', message: `${content.problem}${keeps}` }],
+          issues: [issue],
+          ...brokenSecrets(keptSecrets, '', issue),
         });
         continue;
       }
       const r = parseManifests(content.text, label(p), this.name, rawConfigOptions(this.o), {}, p);
       if (!r.declared) {
-        // Broken: its last good resources keep serving.
+        // Broken: its last good resources keep serving, and say why.
+        const issues = r.issues.map((i) => ({ ...i, message: `${i.message}${keeps}` }));
+        const refusedSecrets = issues[0] ? brokenSecrets(keptSecrets, content.text, issues[0]) : {};
         this.files.set(p, {
           hash: content.hash,
-          declared: kept,
+          declared: staleOf(kept, issues[0]),
           secrets: keptSecrets,
-          issues: r.issues.map((i) => ({ ...i, message: `${i.message}${keeps}` })),
+          issues,
+          ...refusedSecrets,
         });
       } else if (r.empty && kept.length + keptSecrets.length > 0) {
         // Emptied (`: > app.yaml`, a truncation in progress, most likely): not a deletion.
         const message = 'the file is empty; its last good resources keep serving; delete the file to remove them';
+        const issue: Issue = { origin: label(p), field: '', reason: 'ParseError', message };
         this.files.set(p, {
           hash: content.hash,
-          declared: kept,
+          declared: staleOf(kept, issue),
           secrets: keptSecrets,
-          issues: [{ origin: label(p), field: '', reason: 'ParseError', message }],
+          issues: [issue],
+          ...brokenSecrets(keptSecrets, '', issue),
         });
       } else {
         this.files.set(p, { hash: content.hash, declared: r.declared, secrets: r.secrets ?? [], issues: r.issues });
@@ -224,9 +267,14 @@ export class FileSource {
     this.signature = signature;
     this.problems = listing.problems.map((p) => ({ origin: label(p.path), field: '', reason: 'ParseError', message: p.message }));
     this.publish();
+    // What is kept from a path the walk could not read serves on, and says why.
+    const whyKept = (p: string): Issue | undefined => {
+      const pr = problems.get(p) ?? listing.problems.find((x) => x.dir && p.startsWith(`${x.path}/`));
+      return pr && { origin: label(pr.path), field: '', reason: 'ParseError', message: pr.message };
+    };
     this.o.store.replaceAll(
       this.name,
-      [...this.files.values()].flatMap((f) => f.declared),
+      [...this.files].flatMap(([p, f]) => (unknown(p) ? staleOf(f.declared, whyKept(p)) : f.declared)),
     );
     this.o.logger.debug('manifests loaded', { dir: this.o.dir, files: this.files.size });
   }
@@ -241,8 +289,25 @@ export class FileSource {
 
   /** What this source published per Secret/ConfigMap key (model/secrets.ts). */
   private published = new Map<string, SecretData>();
+  /** What this source published as refused Secrets/ConfigMaps (INVALID_SECRETS), by key, with a signature of each. */
+  private readonly publishedInvalid = new Map<string, { sig: string; value: InvalidSecret }>();
   private secretIssues: Issue[] = [];
   private secretSignature = signatureOf([]);
+
+  /** Publishes the refused Secrets and ConfigMaps (INVALID_SECRETS); an unchanged one keeps its object (no store change). */
+  private publishInvalid(invalid: ReadonlyMap<string, InvalidSecret>): void {
+    for (const key of [...this.publishedInvalid.keys()]) {
+      if (invalid.has(key)) continue;
+      this.publishedInvalid.delete(key);
+      this.o.store.setDiscovered(this.name, INVALID_SECRETS, key, undefined);
+    }
+    for (const [key, value] of invalid) {
+      const sig = `${value.origin}\u0000${value.field}\u0000${value.message}`;
+      if (this.publishedInvalid.get(key)?.sig === sig) continue;
+      this.publishedInvalid.set(key, { sig, value });
+      this.o.store.setDiscovered(this.name, INVALID_SECRETS, key, value);
+    }
+  }
 
   /**
    * Publishes every Secret and ConfigMap document as discovered data, with
@@ -251,6 +316,7 @@ export class FileSource {
    */
   private async syncSecrets(): Promise<boolean> {
     const next = new Map<string, SecretData>();
+    const invalid = new Map<string, InvalidSecret>();
     const issues: Issue[] = [];
     const first = new Map<string, string>();
     const dirs = new Set<string>();
@@ -269,7 +335,18 @@ export class FileSource {
       if (r.issue) issues.push(r.issue);
       const value = r.value ?? previous;
       if (value) next.set(d.key, value);
+      // Refused: with last good data, what uses it says so in a note; without, it is invalid, not missing.
+      const why = d.issues[0] ?? r.issue;
+      if (why) invalid.set(d.key, { origin: why.origin ?? d.origin, field: why.field, message: why.message });
     }
+    // Broken files: the Secrets they keep, or (never parsed) seem to declare, are refused with the file's problem.
+    for (const f of this.files.values()) {
+      for (const u of f.brokenSecrets ?? []) {
+        if (invalid.has(u.key)) continue;
+        invalid.set(u.key, { origin: u.issue.origin ?? '', field: u.issue.field, message: u.issue.message });
+      }
+    }
+    this.publishInvalid(invalid);
     for (const key of this.published.keys()) if (!next.has(key)) this.o.store.setDiscovered(this.name, SECRETS, key, undefined);
     for (const [key, value] of next) this.o.store.setDiscovered(this.name, SECRETS, key, value);
     this.published = next;

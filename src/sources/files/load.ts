@@ -12,7 +12,7 @@ import { digestOf } from '../../model/signature.js';
 import { API_GROUP, type Issue } from '../../model/types.js';
 import type { ValidateOptions } from '../../model/validate.js';
 import { isSecretDocument, parseSecretDocument, readSecretFiles, type SecretDocument } from './secret-documents.js';
-import { SECRETS, type SecretData } from '../../model/secrets.js';
+import { INVALID_SECRETS, SECRETS, type InvalidSecret, type SecretData } from '../../model/secrets.js';
 
 export interface FileResult {
   path: string;
@@ -277,17 +277,24 @@ export async function loadDirectory(
   const unreadable: Issue[] = listing.problems.map((p) => ({ origin: relative(dir, p.path) || p.path, field: '', reason: 'ParseError', message: p.message }));
   // Secrets and ConfigMaps (the first of a name serves), with the files they point at read.
   const secrets = new Map<string, SecretData>();
+  // Refused ones: a reference to one says "is invalid (where: why)", as `run` does.
+  const invalid = new Map<string, InvalidSecret>();
   const secretIssues: Issue[] = [];
   for (const d of files.flatMap((f) => f.secrets ?? [])) {
-    if (secrets.has(d.key)) continue;
+    if (secrets.has(d.key) || invalid.has(d.key)) continue;
     const r = await readSecretFiles(d, undefined);
     if (r.issue) secretIssues.push(r.issue);
     if (r.value) secrets.set(d.key, r.value);
+    const why = r.value ? undefined : (d.issues[0] ?? r.issue);
+    if (why) invalid.set(d.key, { origin: why.origin ?? d.origin, field: why.field, message: why.message });
   }
   return {
     files,
     declared: files.flatMap((f) => f.declared ?? []),
     issues: [...unreadable, ...files.flatMap((f) => f.issues), ...secretIssues],
-    discovered: new Map<string, Map<string, unknown>>([[SECRETS, secrets]]),
+    discovered: new Map<string, Map<string, unknown>>([
+      [SECRETS, secrets],
+      [INVALID_SECRETS, invalid],
+    ]),
   };
 }

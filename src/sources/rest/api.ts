@@ -58,7 +58,7 @@ import { ApiError, bodyFormat, issuesOf, parseBody, readBody, sendError, sendTex
 import { openApiDocument, OPENAPI_PATH } from './openapi.js';
 import { resourceView, type ResourceView } from './views.js';
 import { StorageFullError, StorageUnavailableError, type ResourceWriter } from '../../reconcile/resource-writer.js';
-import { SECRETS, type SecretData, type SecretObjectKind } from '../../model/secrets.js';
+import { INVALID_SECRETS, invalidSecretMessage, SECRETS, type InvalidSecret, type SecretData, type SecretObjectKind } from '../../model/secrets.js';
 import { keyOfSecret, redactedView, SECRET_PLURALS, secretFromManifest } from '../secret-manifest.js';
 import { sleep } from '../../util/backoff.js';
 
@@ -308,6 +308,8 @@ export class RestApi {
           }
         : null,
       rejected,
+      // Problems of inputs that belong to no single resource: a file that does not parse or was emptied, a bad Secret document, an etcd key.
+      sourceIssues: [...this.o.store.sourceIssuesBySource()].flatMap(([source, issues]) => issues.map((i) => ({ source, ...i }))),
     });
   }
 
@@ -341,9 +343,23 @@ export class RestApi {
     return this.o.store.discoveredOf(this.o.writer.source, SECRETS) as ReadonlyMap<string, SecretData>;
   }
 
+  /**
+   * Every source's Secrets and ConfigMaps (files, etcd, Kubernetes, this API),
+   * this API's own first where two sources hold one key: reads show them all,
+   * redacted, with their origin; only this API's own can be changed here.
+   */
+  private allSecrets(): Map<string, SecretData> {
+    const out = new Map<string, SecretData>(this.ownSecrets());
+    for (const [source, m] of this.o.store.discoveredBySource(SECRETS)) {
+      if (source === this.o.writer.source) continue;
+      for (const [k, v] of m) if (!out.has(k)) out.set(k, v as SecretData);
+    }
+    return out;
+  }
+
   private async listSecrets(c: Ctx, kind: SecretObjectKind): Promise<void> {
     const prefix = `${kind}/${c.p.ns!}/`;
-    const items = [...this.ownSecrets()]
+    const items = [...this.allSecrets()]
       .filter(([k]) => k.startsWith(prefix))
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([, v]) => redactedView(v));
@@ -352,17 +368,23 @@ export class RestApi {
 
   private async getSecret(c: Ctx, kind: SecretObjectKind): Promise<void> {
     const key = keyOfSecret({ kind, namespace: c.p.ns!, name: c.p.name! });
-    const s = this.ownSecrets().get(key);
-    if (!s) {
-      this.checkSecretOwnership(key);
-      throw notFound(key);
-    }
+    const s = this.ownSecrets().get(key) ?? this.allSecrets().get(key);
+    if (!s) throw this.secretNotFound(key);
     sendJson(c.res, 200, redactedView(s));
+  }
+
+  /** 404 for a Secret or ConfigMap no source holds; one a source declares but refuses says where, and why. */
+  private secretNotFound(key: string): ApiError {
+    const invalid = invalidSecretOf(this.o.store, key);
+    if (!invalid) return notFound(key);
+    return new ApiError(404, 'NotFound', `${label(key)} ${invalidSecretMessage(invalid)}`, 'metadata.name');
   }
 
   /** A Secret another source (files, etcd, Kubernetes) gives is changed there, not here. */
   private checkSecretOwnership(key: string): void {
-    const other = this.o.store.discoveredSources(SECRETS, key).find((s) => s !== this.o.writer.source);
+    const other = [...this.o.store.discoveredSources(SECRETS, key), ...this.o.store.discoveredSources(INVALID_SECRETS, key)].find(
+      (s) => s !== this.o.writer.source,
+    );
     if (other) {
       throw new ApiError(
         409,
@@ -714,6 +736,15 @@ export class RestApi {
     const d = this.o.store.get(rk).find((x) => x.source === this.o.writer.source);
     sendJson(c.res, 200, { ...(this.aqueductView(resource) as Record<string, unknown>), ...(d ? { status: this.view(d).status } : {}) });
   }
+}
+
+/** The problem of a Secret or ConfigMap a source declares but refuses (model/secrets.ts INVALID_SECRETS), if any does. */
+function invalidSecretOf(store: Store, key: string): InvalidSecret | undefined {
+  for (const m of store.discoveredBySource(INVALID_SECRETS).values()) {
+    const v = m.get(key) as InvalidSecret | undefined;
+    if (v) return v;
+  }
+  return undefined;
 }
 
 function aqNotFound(kind: Kind, keyName: string): ApiError {

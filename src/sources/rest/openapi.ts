@@ -292,8 +292,21 @@ function schemas(): Record<string, Schema> {
             ['resource', 'reason', 'message', 'serving', 'issues'],
           ),
         ),
+        sourceIssues: arr(
+          obj(
+            {
+              source: str,
+              origin: str,
+              resource: str,
+              field: str,
+              reason: str,
+              message: str,
+            },
+            ['source', 'field', 'reason', 'message'],
+          ),
+        ),
       },
-      ['haproxyStarted', 'converged', 'storeVersion', 'unsyncedSources', 'reloads', 'lastPass', 'rejected'],
+      ['haproxyStarted', 'converged', 'storeVersion', 'unsyncedSources', 'reloads', 'lastPass', 'rejected', 'sourceIssues'],
     ),
     Error: obj(
       {
@@ -524,7 +537,14 @@ export function openApiDocument(o: OpenApiOptions): Record<string, unknown> {
   const paths: Record<string, Record<string, Op>> = {
     '/api/v1/openapi.json': { get: read('getOpenApi', 'This document', 'meta', ok('OpenAPI 3.1', { type: 'object' }), [], false) },
     '/api/v1/status': {
-      get: read('getStatus', 'The last reconcile pass, convergence, reload count, rejected resources', 'meta', ok('Status', ref('Status')), [], false),
+      get: read(
+        'getStatus',
+        'The last reconcile pass, convergence, reload count, rejected resources, problems of inputs (sourceIssues)',
+        'meta',
+        ok('Status', ref('Status')),
+        [],
+        false,
+      ),
     },
     '/api/v1/config': { get: read('getConfig', 'The configuration HAProxy runs', 'meta', { description: 'haproxy.cfg', content: text }, [], false) },
   };
