@@ -566,6 +566,14 @@ async function cmdValidate(args: string[]): Promise<number> {
   for (const o of r.outcomes.values()) if (!o.accepted) for (const i of o.issues) lines.add(formatIssue(i));
   for (const i of await regexIssues(loaded.declared, values['haproxy-bin'] ?? 'haproxy')) lines.add(formatIssue(i));
   for (const l of lines) process.stdout.write(`${l}\n`);
+  // Basic-auth lines that `run` skips, or no user left (model/basic-auth.ts): warnings, exit code unchanged.
+  const originOf = new Map(loaded.declared.map((d) => [d.key, d.origin]));
+  for (const [key, o] of r.outcomes) {
+    for (const n of o.notes ?? []) {
+      if (n.startsWith('spec.basicAuth.'))
+        process.stderr.write(`warning: ${originOf.get(key)}: ${key.split('/')[0]} ${key.split('/').slice(1).join('/')}: ${n}\n`);
+    }
+  }
   const resources = loaded.declared.length;
   if (lines.size === 0) {
     process.stderr.write(`${resources} resource(s) in ${loaded.files.length} file(s): all valid\n`);
