@@ -615,8 +615,19 @@ async function cmdValidate(args: string[]): Promise<number> {
   const all: Issue[] = [...loaded.issues];
   for (const o of r.outcomes.values()) if (!o.accepted) all.push(...o.issues);
   all.push(...(await regexIssues(loaded.declared, values['haproxy-bin'] ?? 'haproxy')));
+  // Basic-auth lines that `run` skips, or no user left (model/basic-auth.ts): warnings, exit code unchanged.
+  const originOf = new Map(loaded.declared.map((d) => [d.key, d.origin]));
+  const authWarnings: Issue[] = [];
+  for (const [key, o] of r.outcomes) {
+    for (const n of o.notes ?? []) {
+      if (!n.startsWith('spec.basicAuth.')) continue;
+      const at = n.indexOf(': ');
+      const resource = `${key.split('/')[0]} ${key.split('/').slice(1).join('/')}`;
+      authWarnings.push({ origin: originOf.get(key), resource, field: n.slice(0, at), message: n.slice(at + 2), reason: 'InvalidSpec' });
+    }
+  }
   // A Secret or ConfigMap DIR does not declare may live in the cluster the manifests go to: a warning, not a problem.
-  const { problems, warnings } = validateReport(all, r.warnings, positionals[0]!);
+  const { problems, warnings } = validateReport(all, [...r.warnings, ...authWarnings], positionals[0]!);
   for (const l of problems) process.stdout.write(`${l}\n`);
   for (const l of warnings) process.stderr.write(`warning: ${l}\n`);
   const resources = loaded.declared.length;

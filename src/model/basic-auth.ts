@@ -9,12 +9,24 @@
  * `$apr1$`, `{SHA}`, DES, plain text) is refused with the Secret, the line and
  * the fix, never with the hash itself.
  *
- * A Secret that goes bad after its users served (a bad line, no `users` key,
- * the Secret deleted) resolves to its last good users (model/last-good.ts),
- * with a warning naming the Secret and the problem.
+ * Revocation must work, so the Secret is authoritative and a user list never
+ * falls back to a last good one (unlike certificates and CA bundles,
+ * model/last-good.ts: serving an old user list keeps a removed user's access;
+ * docs/decisions/0009, "Basic-auth users: the Secret is authoritative"):
+ * - a `users` value is read line by line: a bad line is skipped, with a
+ *   warning naming the Secret and the line (never the hash), and the other
+ *   users serve, so removing a user always takes effect;
+ * - a user listed twice is skipped on every line (ambiguous: an old password
+ *   must not keep working beside a new one);
+ * - no user left (an empty value, only comments, only bad lines): every
+ *   request gets 401, with a warning;
+ * - the Secret deleted or its `users` key gone: a Frontend that never served
+ *   is refused (SecretNotFound / InvalidSpec); one that served keeps serving
+ *   its last accepted version with no users: every request gets 401 (fail
+ *   closed), its condition saying why.
  */
 import type { Discovered } from './discovered.js';
-import { orLastGood, type ReferenceProblem } from './last-good.js';
+import type { ReferenceProblem } from './last-good.js';
 import { INVALID_SECRETS, invalidSecretMessage, SECRETS, secretKey, secretNote, type InvalidSecret, type SecretData } from './secrets.js';
 import type { Frontend } from './types.js';
 
@@ -57,8 +69,9 @@ function hashProblem(hash: string): string | undefined {
 }
 
 export interface UsersResult {
+  /** The users of the good lines (a user listed twice is on none). */
   users: AuthUser[];
-  /** One per bad line, naming the line; never the hash. */
+  /** One per skipped line, naming the line; never the hash. */
   problems: string[];
 }
 
@@ -67,6 +80,7 @@ export function parseUsers(text: string): UsersResult {
   const users: AuthUser[] = [];
   const problems: string[] = [];
   const seen = new Map<string, number>();
+  const twice = new Set<string>();
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim();
     const n = i + 1;
@@ -89,18 +103,24 @@ export function parseUsers(text: string): UsersResult {
     }
     const first = seen.get(name);
     if (first !== undefined) {
-      problems.push(`line ${n}: user ${JSON.stringify(name)} is also on line ${first}; list each user once`);
+      problems.push(`line ${n}: user ${JSON.stringify(name)} is also on line ${first}; list each user once (neither line is used)`);
+      twice.add(name);
       return;
     }
     seen.set(name, n);
     users.push({ name, hash });
   });
   if (users.length === 0 && problems.length === 0) problems.push('has no users: add "name:hash" lines');
-  return { users, problems };
+  return { users: twice.size > 0 ? users.filter((u) => !twice.has(u.name)) : users, problems };
 }
 
-/** The users of a Frontend's basic auth, with a warning when they are the last good ones; or why there are none. */
+/**
+ * The users of a Frontend's basic auth, with a warning when lines were skipped
+ * or no user is left (every request gets 401); or why there are none.
+ */
 export type BasicAuthResolution = { users: readonly AuthUser[]; warning?: string } | { problem: ReferenceProblem };
+
+const FIELD = 'spec.basicAuth.secretRef.name';
 
 const parsed = new WeakMap<SecretData, BasicAuthResolution>();
 
@@ -112,29 +132,25 @@ export function basicAuthSecretKey(f: Frontend): string | undefined {
 
 /**
  * The users of `f`'s basic auth from the discovered Secrets, or why there are
- * none to use. With `lastGood` (the users that served, by Secret key), a bad
- * Secret resolves to its last good users instead.
+ * none to use (the Secret missing, or without a `users` key). With `served`
+ * (this is the last accepted version of a Frontend, serving on), such a
+ * problem fails closed instead: no users, every request 401, and a warning.
  */
-export function resolveBasicAuth(
-  f: Frontend,
-  discovered: Discovered | undefined,
-  lastGood?: ReadonlyMap<string, readonly AuthUser[]>,
-): BasicAuthResolution | undefined {
+export function resolveBasicAuth(f: Frontend, discovered: Discovered | undefined, served = false): BasicAuthResolution | undefined {
   const key = basicAuthSecretKey(f);
   if (!key) return undefined;
   const refused = discovered?.get(INVALID_SECRETS)?.get(key) as InvalidSecret | undefined;
   const fresh = readUsers(f, discovered?.get(SECRETS)?.get(key) as SecretData | undefined, refused);
   // The source hands its last good data while it refuses the current one: serve it, and say so.
   if ('users' in fresh && refused)
-    return { ...fresh, warning: secretNote('spec.basicAuth.secretRef.name', `Secret ${f.metadata.namespace}/${f.spec.basicAuth!.secretRef.name}`, refused) };
-  if (!lastGood || 'users' in fresh) return fresh;
-  const got = orLastGood<readonly AuthUser[]>(fresh, lastGood.get(key), 'user list');
-  return 'value' in got ? { users: got.value, ...(got.warning ? { warning: got.warning } : {}) } : got;
+    return { ...fresh, warning: secretNote(FIELD, `Secret ${f.metadata.namespace}/${f.spec.basicAuth!.secretRef.name}`, refused) };
+  if (!served || 'users' in fresh) return fresh;
+  return { users: [], warning: `${fresh.problem.field}: ${fresh.problem.message}; until then no user can log in: every request gets 401` };
 }
 
 function readUsers(f: Frontend, secret: SecretData | undefined, invalid: InvalidSecret | undefined): BasicAuthResolution {
   const ns = f.metadata.namespace;
-  const field = 'spec.basicAuth.secretRef.name';
+  const field = FIELD;
   if (!secret && invalid) {
     return { problem: { field, reason: 'InvalidSpec', message: `Secret ${ns}/${f.spec.basicAuth!.secretRef.name} ${invalidSecretMessage(invalid)}` } };
   }
@@ -154,16 +170,12 @@ function readUsers(f: Frontend, secret: SecretData | undefined, invalid: Invalid
   if (text === undefined) {
     out = { problem: { field, reason: 'InvalidSpec', message: `Secret ${ns}/${secret.name} has no "${USERS_KEY}" key; add one with "name:hash" lines` } };
   } else {
+    // Authoritative line by line: the good lines serve, bad ones are skipped with a warning.
     const r = parseUsers(text);
+    const then = r.users.length === 0 ? 'no user can log in: every request gets 401' : 'those lines are skipped, the other users serve';
     out =
       r.problems.length > 0
-        ? {
-            problem: {
-              field,
-              reason: 'InvalidSpec',
-              message: `Secret ${ns}/${secret.name}, key "${USERS_KEY}": ${r.problems.join('; ')}`,
-            },
-          }
+        ? { users: r.users, warning: `${field}: Secret ${ns}/${secret.name}, key "${USERS_KEY}": ${r.problems.join('; ')}; ${then}` }
         : { users: r.users };
   }
   parsed.set(secret, out);

@@ -1,7 +1,10 @@
 /**
  * Last good values of everything read from Secrets and ConfigMaps:
- * certificates, CA bundles (a TLS bind's client CA, a Backend's `caRef`) and
- * basic-auth user lists. One mechanism for all of them. Pure.
+ * certificates and CA bundles (a TLS bind's client CA, a Backend's `caRef`).
+ * One mechanism for all of them. Pure. Basic-auth user lists are collected
+ * here too, but never fall back: a removed user must lose access at once, so
+ * their Secret is authoritative and one that is gone fails closed
+ * (model/basic-auth.ts).
  *
  * Resolve collects the values that serve (`SecretsInUse`, by Secret/ConfigMap
  * key `Secret/ns/name`) and its caller passes them back on the next pass
@@ -25,7 +28,7 @@ import type { IssueReason } from './types.js';
 export interface SecretsInUse {
   certificates: Map<string, Certificate>;
   caBundles: Map<string, CaBundle>;
-  /** Basic-auth users, by the key of the Secret that holds them. */
+  /** Basic-auth users that serve, by the key of the Secret that holds them: reported, never a fallback (revocation must work). */
   users: Map<string, readonly AuthUser[]>;
 }
 

@@ -15,9 +15,11 @@
  *   parses or was emptied: `Declared.stale`) serves, and its outcome says
  *   so: not accepted, serving that last good version, naming the input.
  * - A Secret or ConfigMap that goes bad after it served (certificates, CA
- *   bundles, basic-auth users) resolves to its last good value
- *   (model/last-good.ts): the resource's last accepted version keeps serving
- *   with it, and its status says which reference is bad and why.
+ *   bundles) resolves to its last good value (model/last-good.ts): the
+ *   resource's last accepted version keeps serving with it, and its status
+ *   says which reference is bad and why. Basic-auth users never do: the
+ *   Secret is authoritative, and one that is gone fails closed (every request
+ *   401; model/basic-auth.ts).
  */
 import { MEMBERS, mergeDiscovered, type Discovered, type DiscoveredValues } from './discovered.js';
 import { INVALID_SECRETS, invalidSecretMessage, SECRETS, secretKey, secretNote, type InvalidSecret, type SecretData } from './secrets.js';
@@ -65,7 +67,7 @@ export interface Declared {
 /**
  * `notes`: what status should say besides acceptance (the certificates in
  * use, a certificate that expires soon, a bad Secret or ConfigMap whose last
- * good certificate, CA bundle or user list keeps serving).
+ * good certificate or CA bundle keeps serving, basic-auth lines skipped or no user left).
  */
 export type Outcome =
   | { accepted: true; resource: Resource; notes?: string[] }
@@ -330,7 +332,7 @@ export function resolve(input: ResolveInput): Resolution {
     issue?: Issue;
     issues?: Issue[];
     tls?: FrontendTls;
-    /** Basic-auth users from their Secret (current or last good): they travel with the frontend to the render model. */
+    /** Basic-auth users from their Secret (none when it is gone: 401): they travel with the frontend to the render model. */
     users?: readonly AuthUser[];
     usersWarning?: string;
   }
@@ -338,7 +340,8 @@ export function resolve(input: ResolveInput): Resolution {
   /** Every problem of the frontend (references, sockets, TLS), or what it serves; `fallback` lets bad Secrets resolve to their last good values. */
   const checkFrontend = (f: Frontend, fallback = false): Checked => {
     const origin = originOf.get(keyOf(f));
-    const auth = resolveBasicAuth(f, discovered, fallback ? (input.lastTls?.users ?? new Map()) : undefined);
+    // A served Frontend whose users' Secret is gone fails closed (no users, 401), never its last good users.
+    const auth = resolveBasicAuth(f, discovered, fallback);
     const issues = frontendProblems(f, auth).map((p) => ({ origin, ...p }));
     const t = hasTls(f) ? resolveFrontendTls(f, secrets, now, fallback ? input.lastTls : undefined, invalidSecrets) : undefined;
     if (t && !fallback) for (const w of t.expiring) warnings.push({ origin, resource: label(f), reason: 'InvalidCertificate', ...w });
@@ -420,7 +423,7 @@ export function resolve(input: ResolveInput): Resolution {
     const previousServing = previous && withDiscovered(key, previous);
     const prior = outcomes.get(key);
     const issues = prior && !prior.accepted ? [...prior.issues, ...problems] : problems;
-    // The previous version serves on, with the last good certificates, CA bundles and users of Secrets that went bad.
+    // The previous version serves on, with the last good certificates and CA bundles of Secrets that went bad (and no users if theirs is gone).
     const usesSecrets = (x: Frontend) => hasTls(x) || x.spec.basicAuth !== undefined;
     const fallback =
       previous && previousServing && (previous !== c.resource || usesSecrets(previousServing)) ? checkFrontend(previousServing, true) : undefined;

@@ -121,8 +121,10 @@ export function routingOf(frontends: readonly Frontend[]): FrontendRouting[] {
 const FRONTEND_FIELDS: Record<keyof Omit<FrontendModel, 'key' | 'name'>, string> = {
   mode: 'spec.mode',
   binds: 'spec.binds',
-  lines: 'spec (timeouts, maxconn, forwardFor, keepAlive, httpsRedirect, hsts, sniRoutes, ipAllowList, ipDenyList, rateLimit, basicAuth, cors or raw config)',
+  lines: 'spec (timeouts, maxconn, forwardFor, keepAlive, sniRoutes, ipAllowList, ipDenyList or rateLimit)',
   acls: 'spec.rules',
+  lookup: 'spec.rules',
+  afterLookup: 'spec (httpsRedirect, hsts, basicAuth, cors or raw config)',
   routes: 'spec.rules',
   defaultBackend: 'spec.defaultBackend',
   userlist: 'spec.basicAuth (the users in its Secret)',

@@ -205,7 +205,7 @@ type Applied = Omit<PassResult, 'renderMs' | 'coalesced' | 'durationMs'>;
 export class ReconcilePass {
   private running: Running | undefined;
   private lastAccepted = new Map<ResourceKey, Resource>();
-  /** Certificates, CA bundles and basic-auth users that serve: a bad Secret resolves to these (model/last-good.ts). */
+  /** Certificates and CA bundles that serve: a bad Secret resolves to these (model/last-good.ts; basic-auth users never do). */
   private lastTls: TlsInUse = emptyTlsInUse();
   private reportedWarnings = new Set<string>();
   private lastFailedText: string | undefined;
@@ -578,7 +578,7 @@ export class ReconcilePass {
     }
     for (const key of [...this.reported.keys()]) if (!res.outcomes.has(key)) this.reported.delete(key);
     // Secret warnings (a certificate expiring soon, a bad Secret or ConfigMap whose last good certificate,
-    // CA bundle or user list serves): once each, until they clear.
+    // CA bundle serves, basic-auth lines skipped or no user left): once each, until they clear.
     const warnings = new Set<string>();
     for (const [key, o] of res.outcomes) {
       for (const note of o.notes ?? []) {

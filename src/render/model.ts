@@ -81,8 +81,22 @@ export interface FrontendModel {
   name: string;
   mode: 'http' | 'tcp';
   binds: string[];
+  /** Settings, then the requests rules before the rule lookup: the frontend's IP list and rate limit. */
   lines: string[];
   acls: string[];
+  /**
+   * The rule lookup (which rule wins) and the winning rule's IP list; absent
+   * when there is none (plain `use_backend` rules), so such a model compares
+   * equal to one of earlier versions.
+   */
+  lookup?: string[];
+  /**
+   * After the lookup: the HTTPS redirect, the CORS preflight, basic auth, HSTS,
+   * raw lines; absent when there are none. Order: docs/decisions/0011, "Order of
+   * a frontend's request rules".
+   */
+  afterLookup?: string[];
+  /** The rules' filters and `use_backend` lines. */
   routes: string[];
   defaultBackend?: string;
   /** Basic-auth users (spec.basicAuth), rendered as a `userlist` section before the frontend. */
@@ -158,35 +172,44 @@ function frontendModel(
   }
   const name = proxyName(ns, f.metadata.name);
   const policy = frontendPolicy(f, name);
-  lines.push(...policy.lines);
+  // The frontend's IP list and rate limit; the rule lookup comes next (below), then `after`:
+  // a client a rule's IP list refuses gets 403 before any redirect, preflight or password check.
+  lines.push(...policy.lines.slice(0, policy.beforeRules));
+  const after: string[] = [];
   if (s.httpsRedirect) {
     // Plain HTTP only (a TLS bind receives the same frontend), and never the ACME
     // HTTP-01 challenge, which must reach its backend in clear.
     const { port, statusCode } = s.httpsRedirect;
     const location = `https://%[req.hdr(host),field(1,:)]${port === 443 ? '' : `:${port}`}%[pathq]`;
-    lines.push(`http-request redirect location ${location} code ${statusCode} if !{ ssl_fc } !{ path_beg ${ACME_CHALLENGE_PREFIX} }`);
+    // Before the CORS preflight and basic auth: a password is never asked for (nor sent) in clear.
+    after.push(`http-request redirect location ${location} code ${statusCode} if !{ ssl_fc } !{ path_beg ${ACME_CHALLENGE_PREFIX} }`);
   }
+  after.push(...policy.lines.slice(policy.beforeRules));
   if (s.hsts) {
     // http-after-response: HAProxy's own answers (503, redirects) carry it too.
-    lines.push(`http-after-response set-header Strict-Transport-Security ${haproxyQuote(hstsValue(s.hsts))} if { ssl_fc }`);
+    after.push(`http-after-response set-header Strict-Transport-Security ${haproxyQuote(hstsValue(s.hsts))} if { ssl_fc }`);
   }
   if ((s.sniRoutes ?? []).length > 0) {
     lines.push(`tcp-request inspect-delay ${s.timeouts.tlsInspect ?? DEFAULT_TLS_INSPECT}`);
     lines.push('tcp-request content accept if { req_ssl_hello_type 1 }');
   }
-  // Raw lines (validated when the resource was accepted; re-checked by rawConfigLines).
-  lines.push(...rawConfigLines(f));
+  // Raw lines (validated when the resource was accepted; re-checked by rawConfigLines): after basic auth.
+  after.push(...rawConfigLines(f));
 
   // Routing (http mode): src/render/routing.ts.
-  const { acls, routes } =
-    maps && stateDir && s.mode === 'http' && usesMaps(s.rules)
-      ? (() => {
-          const r = mapRoutingLines(ns, name, s.rules, stateDir);
-          for (const [path, content] of r.files) maps.set(path, content);
-          if (r.aclRules.length > 0) notes?.set(name, r.aclRules);
-          return r;
-        })()
-      : routingLines(ns, s.rules);
+  const {
+    acls,
+    routes: routing,
+    lookup,
+  } = maps && stateDir && s.mode === 'http' && usesMaps(s.rules)
+    ? (() => {
+        const r = mapRoutingLines(ns, name, s.rules, stateDir);
+        for (const [path, content] of r.files) maps.set(path, content);
+        if (r.aclRules.length > 0) notes?.set(name, r.aclRules);
+        return r;
+      })()
+    : routingLines(ns, s.rules);
+  const routes = routing.slice(lookup);
   (s.sniRoutes ?? []).forEach((route, i) => {
     // One ACL, one line per name (ORed); names compared in lower case, wildcards as host rules do.
     const acl = `sni${i}`;
@@ -208,6 +231,8 @@ function frontendModel(
     }),
     lines,
     acls,
+    ...(lookup > 0 ? { lookup: routing.slice(0, lookup) } : {}),
+    ...(after.length > 0 ? { afterLookup: after } : {}),
     routes,
     defaultBackend: s.defaultBackend ? proxyName(ns, s.defaultBackend) : undefined,
     userlist: policy.userlist,

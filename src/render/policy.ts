@@ -5,9 +5,13 @@
  * value here passed the schema's allow-lists and policy-checks.ts.
  *
  * A frontend's request rules run in this order, each able to answer the
- * request itself: the IP list (403), the rate limit (429 by default), the CORS
- * preflight (204, before authentication: browsers send preflights without
- * credentials), basic auth (401).
+ * request itself: the IP list (403), the rate limit (429 by default), then
+ * (render/model.ts) the rule lookup and the winning rule's IP list (403), the
+ * HTTPS redirect, the CORS preflight (204, before authentication: browsers send
+ * preflights without credentials), basic auth (401). The first
+ * `beforeRules` lines of `FrontendPolicy.lines` are the ones before the rule
+ * lookup: a client a rule's list refuses must never reach the preflight or the
+ * password check (docs/decisions/0011, "Order of a frontend's request rules").
  */
 import type { AuthUser, FrontendWithUsers } from '../model/basic-auth.js';
 import type { Backend, Cors, Frontend, Member, RouteRule } from '../model/types.js';
@@ -26,8 +30,13 @@ export interface UserlistModel {
 }
 
 export interface FrontendPolicy {
-  /** Lines in the frontend section, before the routing ACLs and rules. */
+  /** Lines in the frontend section, in order. */
   lines: string[];
+  /**
+   * How many of `lines` run before the rule lookup (the IP list and the rate
+   * limit); the others (CORS, basic auth) after the winning rule's IP list.
+   */
+  beforeRules: number;
   userlist?: UserlistModel;
 }
 
@@ -41,8 +50,10 @@ function aclLines(name: string, fetch: string, values: readonly string[]): strin
  * The IP list of one routing rule, in the frontend's form (named ACLs, 40
  * addresses a line, so a list of thousands parses): the ACL lines, named
  * `<name>_ip_allowed` or `<name>_ip_denied`, and the deny line for the
- * requests that rule won (`when`: its rule-id condition). Rendered after the
- * frontend's own policy and before the rule's filters (render/routing.ts).
+ * requests that rule won (`when`: its rule-id condition). Rendered right
+ * after the rule lookup: after the frontend's IP list and rate limit, before
+ * the HTTPS redirect, the CORS preflight, basic auth and the rule's filters
+ * (render/routing.ts, render/model.ts).
  */
 export function ruleIpPolicy(rule: Pick<RouteRule, 'ipAllowList' | 'ipDenyList'>, name: string, when: string): { acls: string[]; lines: string[] } {
   const acls: string[] = [];
@@ -108,6 +119,8 @@ export function frontendPolicy(f: Frontend, proxyName: string): FrontendPolicy {
     lines.push(rl.key === 'Header' ? `http-request track-sc0 req.fhdr(${rl.header})` : 'http-request track-sc0 src');
     lines.push(`http-request deny deny_status ${rl.statusCode} if { sc_http_req_rate(0) gt ${rl.requests} }`);
   }
+  // Refused clients count against the rate limit (a password guess that gets 401 or 403 too): it comes before them.
+  const beforeRules = lines.length;
   const cors = s.cors && corsLines(s.cors);
   if (cors) lines.push(...cors.request);
   let userlist: UserlistModel | undefined;
@@ -119,7 +132,7 @@ export function frontendPolicy(f: Frontend, proxyName: string): FrontendPolicy {
     if (s.basicAuth.forwardCredentials === false) lines.push('http-request del-header Authorization');
   }
   if (cors) lines.push(...cors.response);
-  return { lines, userlist };
+  return { lines, beforeRules, userlist };
 }
 
 /** Policy lines of a backend. */

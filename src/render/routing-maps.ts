@@ -206,6 +206,14 @@ export function mapRoutingLines(namespace: string, proxy: string, rules: readonl
   routes.push(`http-request set-var(${SLOT}) rand(1000) if { var(${RULE}) -m found }`);
   routes.push(`http-request set-var(${BACKEND}) var(${RULE}),mul(1000),add(${SLOT}),map_int(${abs('backends')}) if { var(${RULE}) -m found }`);
 
+  // The winning rule's IP list answers 403 right after the lookup: before the frontend's CORS
+  // preflight and basic auth (render/model.ts) and the rule's filters (a refused client gets no redirect).
+  for (const i of order) {
+    const ip = ruleIpPolicy(rules[i]!, `a${ids[i]}`, `{ var(${RULE}) -m int ${ids[i]} }`);
+    acls.push(...ip.acls);
+    routes.push(...ip.lines);
+  }
+  const lookup = routes.length;
   // Filters: ACL rules and map-routable rules with filters, by their (stable) id.
   const responses: string[] = [];
   const backendLines: string[] = [];
@@ -213,10 +221,6 @@ export function mapRoutingLines(namespace: string, proxy: string, rules: readonl
   for (const i of order) {
     const id = ids[i]!;
     const when = `{ var(${RULE}) -m int ${id} }`;
-    // The rule's IP list answers 403 before its filters run (a refused client gets no redirect).
-    const ip = ruleIpPolicy(rules[i]!, `a${id}`, when);
-    acls.push(...ip.acls);
-    routes.push(...ip.lines);
     filterLines(rules[i]!, normal[i]!, when, routes, responses);
     const backends = normal[i]!.backends;
     const acl = !isMapRoutable(normal[i]!.matches);
@@ -248,7 +252,7 @@ export function mapRoutingLines(namespace: string, proxy: string, rules: readonl
     const lists = hasIpList(r) ? [{ allow: r.ipAllowList, deny: r.ipDenyList }] : [];
     if (why) aclRules.push({ index, why, sig: JSON.stringify([normal[index], r.filters ?? [], ...lists, ...(r.timeouts ? [r.timeouts] : [])]) });
   });
-  return { acls, routes, files, ids, aclRules };
+  return { acls, routes, lookup, files, ids, aclRules };
 }
 
 /** The `key value` entries of a map file's content (blank lines and `#` comments skipped). */

@@ -24,6 +24,12 @@ import type { HeaderModifier, PathModifier, RequestRedirect, RouteRule, UrlRewri
 export interface RoutingLines {
   acls: string[];
   routes: string[];
+  /**
+   * How many of `routes` are the rule lookup (which rule wins) and the winning
+   * rule's IP list: render/model.ts puts them before the frontend's CORS
+   * preflight and basic auth, so a client a rule's list refuses gets 403 there.
+   */
+  lookup: number;
 }
 
 /** A literal inside a log-format string. */
@@ -211,7 +217,7 @@ export function routingLines(namespace: string, rules: readonly RouteRule[]): Ro
       const target = proxyName(namespace, normal[i]!.backends[0]!.name);
       routes.push(conds.length > 0 ? `use_backend ${target} if ${conds.join(' ')}` : `use_backend ${target}`);
     }
-    return { acls, routes };
+    return { acls, routes, lookup: 0 };
   }
   for (const i of order) {
     const conds = perRule[i]!.conds;
@@ -221,12 +227,16 @@ export function routingLines(namespace: string, rules: readonly RouteRule[]): Ro
   if (weighted) routes.push(`http-request set-var(${SLOT_VAR}) rand(1000) if { var(${RULE_VAR}) -m found }`);
   const responses: string[] = [];
   const uses: string[] = [];
+  // The winning rule's IP list answers 403 right after the lookup: before the frontend's CORS
+  // preflight and basic auth (render/model.ts) and the rule's filters (a refused client gets no redirect).
   for (const i of order) {
-    const when = `{ var(${RULE_VAR}) -m int ${i} }`;
-    // The rule's IP list answers 403 before its filters run (a refused client gets no redirect).
-    const ip = ruleIpPolicy(rules[i]!, `r${i}`, when);
+    const ip = ruleIpPolicy(rules[i]!, `r${i}`, `{ var(${RULE_VAR}) -m int ${i} }`);
     acls.push(...ip.acls);
     routes.push(...ip.lines);
+  }
+  const lookup = routes.length;
+  for (const i of order) {
+    const when = `{ var(${RULE_VAR}) -m int ${i} }`;
     filterLines(rules[i]!, normal[i]!, when, routes, responses);
     const backends = normal[i]!.backends;
     if (backends.length === 1) uses.push(`use_backend ${proxyName(namespace, backends[0]!.name)} if ${when}`);
@@ -237,5 +247,5 @@ export function routingLines(namespace: string, rules: readonly RouteRule[]): Ro
     }
   }
   routes.push(...responses, ...uses);
-  return { acls, routes };
+  return { acls, routes, lookup };
 }

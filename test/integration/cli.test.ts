@@ -55,6 +55,35 @@ spec:
   ]);
 });
 
+test('validate: a basic-auth line run would skip is a warning naming the Secret and the line, never the hash (exit code unchanged)', async (t) => {
+  const md5 = '$1$bGbyr/Mk$SdkhP9roNLTgU3EZn19pt.';
+  const sha512 = spawnSync('openssl', ['passwd', '-6', 'pw'], { encoding: 'utf8' }).stdout.trim();
+  const d = await dir(t, {
+    'a.yaml': `apiVersion: haproxy.node-haproxy.io/v1alpha1
+kind: Frontend
+metadata: { name: web }
+spec:
+  binds: [{ port: 80 }]
+  defaultBackend: app
+  basicAuth: { secretRef: { name: users } }
+---
+apiVersion: haproxy.node-haproxy.io/v1alpha1
+kind: Backend
+metadata: { name: app }
+spec:
+  members: [{ name: a, address: 10.0.0.1, port: 80 }]
+`,
+    'users.yaml': `apiVersion: v1\nkind: Secret\nmetadata: { name: users }\ntype: node-haproxy.io/basic-auth\nstringData: ${JSON.stringify({ users: `alice:${sha512}\nbob:${md5}\n` })}\n`,
+  });
+  const r = run('validate', d);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(
+    r.stderr,
+    /^warning: a\.yaml#1: Frontend default\/web: spec\.basicAuth\.secretRef\.name: Secret default\/users, key "users": line 2 \(user "bob"\) is an MD5-crypt \(\$1\$\) hash.*; those lines are skipped, the other users serve$/m,
+  );
+  assert.ok(!r.stderr.includes(md5) && !r.stderr.includes(sha512), 'never a hash');
+});
+
 test('render prints the configuration run would apply', () => {
   const r = run('render', join(packageRoot(), 'examples'), '--state-dir', '/run/nh');
   assert.equal(r.status, 0, r.stderr);

@@ -113,9 +113,17 @@ test('users: allowed crypt hashes pass; every bad line is named, never its hash'
     'line 5 (user "u2") is an unsalted {SHA} hash, which HAProxy cannot check; use a SHA-512 ($6$), SHA-256 ($5$), bcrypt ($2b$/$2y$) or yescrypt ($y$) hash, e.g. from `openssl passwd -6` or `mkpasswd -m yescrypt`',
     'line 6 (user "u3") does not hold a crypt hash (plain text or DES passwords are refused); use a SHA-512 ($6$), SHA-256 ($5$), bcrypt ($2b$/$2y$) or yescrypt ($y$) hash, e.g. from `openssl passwd -6` or `mkpasswd -m yescrypt`',
     'line 7 (user "u4") holds a password hash that is not well-formed or not supported; use a SHA-512 ($6$), SHA-256 ($5$), bcrypt ($2b$/$2y$) or yescrypt ($y$) hash, e.g. from `openssl passwd -6` or `mkpasswd -m yescrypt`',
-    'line 9: user "alice" is also on line 8; list each user once',
+    'line 9: user "alice" is also on line 8; list each user once (neither line is used)',
     'line 10 (user "empty") has no password hash after ":"; use a SHA-512 ($6$), SHA-256 ($5$), bcrypt ($2b$/$2y$) or yescrypt ($y$) hash, e.g. from `openssl passwd -6` or `mkpasswd -m yescrypt`',
   ]);
+  assert.deepEqual(bad.users, [], 'bad lines are skipped, and a user listed twice is on neither line');
+  const mixed = parseUsers(`alice:${SHA512}\nbob:$1$bGbyr/Mk$SdkhP9roNLTgU3EZn19pt.\ncarol:${bcrypt}\n`);
+  assert.deepEqual(
+    mixed.users.map((u) => u.name),
+    ['alice', 'carol'],
+    'the good lines serve beside a bad one',
+  );
+  assert.equal(mixed.problems.length, 1);
   const all = bad.problems.join('\n');
   for (const h of [...secrets.slice(0, 3), SHA512]) assert.ok(!all.includes(h), 'a hash is never echoed');
   assert.deepEqual(parseUsers('\n# only a comment\n').problems, ['has no users: add "name:hash" lines']);
