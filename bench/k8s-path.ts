@@ -109,8 +109,9 @@ async function main(): Promise<void> {
         'Watches): the EndpointSlice cache is ~3 MiB, each listed page is trimmed as it arrives; heap after the first load 91-93 MiB. The state save after each ' +
         'pass wrote pieces of 1 Mi characters, each a large-object-space string freed only by a full GC: ~20 MiB of peak RSS (measured with and without the ' +
         'save); pieces of 32 Ki characters are young-generation garbage (src/reconcile/persist.ts).',
-      'This run (2026-11-26 ~03:50) was made while other engineers ran tests on this 2-core machine (load average above 20): the latencies and render+plan ' +
-        'times are not comparable with earlier runs (the committed run before it: live p99 63.5 ms, render+plan 7.2 ms); RSS and heap are.',
+      'The trimmed caches were first measured at load average above 20 (peak RSS 295-296 MB, latencies not comparable); the run recorded here is on a quiet ' +
+        'machine with everything merged that day (pending member deletions kept across restarts, the declaring source of each resource in the running state): ' +
+        'peak RSS 298 MB, 2 MB under the target, so the margin is thin; the next lever is the Kubernetes client itself (~70 MiB of RSS before any resource).',
       'Before (2026-11-26, bench/results as committed then): live p99 116 ms, peak RSS 675 MB, heap after a full GC 342 MiB. The state save ' +
         '(JSON of the 100,000-server model and text, ~70 ms) ran inside each pass; now the loop saves after the pass, one save at a time, the latest state only, ' +
         "in pieces of ~1 MB that wait for a running pass (src/reconcile/persist.ts). The peak RSS and most of that heap were the benchmark's own: it parsed " +
