@@ -10,17 +10,16 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packageRoot } from '../../src/paths.js';
 import { PLAN_EXIT_CODES } from '../../src/plan/explain.js';
 import { routingFrontendYaml, backendYaml, startTestController, type ControllerFixture } from '../helpers/controller.js';
 import { freePort } from '../helpers/haproxy.js';
 import { httpGet, startUpstreams } from '../helpers/upstream.js';
 import { RuntimeApi } from '../../src/haproxy/runtime.js';
 import { hash53, isMapFile, parseMap, RULE_ID_BASE, RULE_ID_SPACE } from '../../src/render/routing-maps.js';
+import { runCli } from '../helpers/cli.js';
 
 const frontend = routingFrontendYaml;
 
@@ -323,23 +322,6 @@ test('a map entry HAProxy refuses falls back to one reload that serves the desir
   assert.equal(await assertDiskEqualsLive(fx), 3, 'the reload loaded the files: live maps equal them again');
 });
 
-/** Runs the CLI; resolves with its exit status and output. */
-function cli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
-
 test('node-haproxy plan says "runtime: map update" for a host rule and names the header rule that reloads', async (t) => {
   const { fx, port } = await fixture(t);
   const repo = await mkdtemp(join(tmpdir(), 'nh-plan-maps-'));
@@ -382,3 +364,5 @@ test('node-haproxy plan lists which rules are routed by map (runtime) and which 
     { frontend: 'default/web', map: [1, 2, 3], acl: [{ rule: 0, why: 'uses a header match, which is routed by ACL' }] },
   ]);
 });
+
+const cli = (...args: string[]) => runCli(args);

@@ -7,35 +7,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packageRoot } from '../../src/paths.js';
 import { PLAN_EXIT_CODES, type PlanReport } from '../../src/plan/explain.js';
 import { API_VERSION, backendYaml } from '../helpers/controller.js';
 import { freePort } from '../helpers/haproxy.js';
 import { eventually, startRestController } from '../helpers/rest.js';
 import { startUpstreams, waitForHttp } from '../helpers/upstream.js';
+import { runCli } from '../helpers/cli.js';
 
-const cli = join(packageRoot(), 'dist', 'src', 'cli.js');
 const NS = '/api/v1/namespaces/default';
-
-function run(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
 
 const frontendYaml = (name: string, port: number, backend: string) =>
   `apiVersion: ${API_VERSION}\nkind: Frontend\nmetadata:\n  name: ${name}\nspec:\n  binds: [{ address: 127.0.0.1, port: ${port} }]\n  defaultBackend: ${backend}\n`;
@@ -142,3 +124,5 @@ test('plan DIR keeps the REST API and other directories as they run, and replace
 
   assert.equal(await readFile(join(fx.stateDir, 'haproxy.cfg'), 'utf8'), running, 'plan changes nothing');
 });
+
+const run = (...args: string[]) => runCli(args);

@@ -8,11 +8,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packageRoot } from '../../src/paths.js';
 import { PLAN_EXIT_CODES, PLAN_EXIT_NO_STATE, PLAN_REPORT_VERSION } from '../../src/plan/explain.js';
 import { API_VERSION, backendYaml, startTestController } from '../helpers/controller.js';
 import { freePort } from '../helpers/haproxy.js';
@@ -20,25 +18,7 @@ import { TOKEN, tokenFile } from '../helpers/rest.js';
 import { startUpstreams } from '../helpers/upstream.js';
 import { selfSignedCert, tlsSecret } from '../helpers/certs.js';
 import { createHash } from 'node:crypto';
-
-const cli = join(packageRoot(), 'dist', 'src', 'cli.js');
-
-/** Runs the CLI in its own process without blocking this one (the controller under test answers --from). */
-function run(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
+import { runCli } from '../helpers/cli.js';
 
 const frontend = (port: number, rules = '') =>
   `apiVersion: ${API_VERSION}\nkind: Frontend\nmetadata:\n  name: web\nspec:\n  binds: [{ address: 127.0.0.1, port: ${port} }]\n  defaultBackend: app\n${rules}`;
@@ -195,3 +175,5 @@ test('plan --from tells an unchanged Secret from a rotated one by digest, and th
   assert.equal((await run('plan', fx.manifests, '--state-dir', fx.stateDir)).status, PLAN_EXIT_CODES.noop);
   assert.equal((await run('plan', repo, '--state-dir', fx.stateDir)).status, PLAN_EXIT_CODES.runtime);
 });
+
+const run = (...args: string[]) => runCli(args);

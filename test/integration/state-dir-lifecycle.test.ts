@@ -15,7 +15,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { packageRoot } from '../../src/paths.js';
 import { PLAN_EXIT_CODES } from '../../src/plan/explain.js';
 import { startController } from '../../src/controller.js';
 import { createLogger } from '../../src/log.js';
@@ -25,31 +24,7 @@ import { STOP_EXIT_CODES } from '../../src/haproxy/stop-command.js';
 import { API_VERSION, backendYaml, routingFrontendYaml, startTestController } from '../helpers/controller.js';
 import { freePort, HAPROXY_BIN, haproxyPids, holdPort } from '../helpers/haproxy.js';
 import { httpGet, startUpstreams, waitForHttp } from '../helpers/upstream.js';
-
-const cli = join(packageRoot(), 'dist', 'src', 'cli.js');
-
-interface Ran {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI in its own process without blocking this one (a controller under test runs here). */
-function run(...args: string[]): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
+import { CLI, runCli } from '../helpers/cli.js';
 
 /** A temporary directory removed after the test, with any HAProxy still running from it. */
 async function tempDir(t: TestContext, prefix: string): Promise<string> {
@@ -300,7 +275,7 @@ test('a controller whose first configuration never applied (a port in use) stops
   await writeFile(join(manifests, 'web.yaml'), frontendYaml('web', held.port, 'app'));
   const child = spawn(
     process.execPath,
-    [cli, 'run', '--source', manifests, '--state-dir', stateDir, '--haproxy-bin', HAPROXY_BIN, '--http-address', `127.0.0.1:${await freePort()}`],
+    [CLI, 'run', '--source', manifests, '--state-dir', stateDir, '--haproxy-bin', HAPROXY_BIN, '--http-address', `127.0.0.1:${await freePort()}`],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -323,3 +298,5 @@ test('a controller whose first configuration never applied (a port in use) stops
   assert.deepEqual(haproxyPids(stateDir), [], 'no HAProxy is left running with 0 frontends');
   assert.equal(existsSync(join(stateDir, LOCK_FILE)), false, 'the lock is given back');
 });
+
+const run = (...args: string[]) => runCli(args, { timeoutMs: 30000 });
