@@ -10,7 +10,7 @@
  */
 import { describeCertificate, parseCaBundle, parseTlsSecret, type CaBundle, type Certificate } from './certificate.js';
 import type { DiscoveredValues } from './discovered.js';
-import { emptySecretsInUse, orLastGood, type FromSecret, type SecretsInUse } from './last-good.js';
+import { emptySecretsInUse, orLastGood, type FromSecret, type ReferenceProblem, type SecretsInUse } from './last-good.js';
 import { invalidSecretMessage, secretKey, secretNote, type InvalidSecret, type SecretData } from './secrets.js';
 import type { Backend, Frontend, IssueReason } from './types.js';
 
@@ -83,15 +83,13 @@ export function resolveFrontendTls(
       const fresh: FromSecret<Certificate> = r?.ok
         ? { value: r.certificate }
         : {
-            problem: {
+            problem: referenceProblem(
               field,
-              reason: r ? 'InvalidCertificate' : invalid?.has(key) ? 'InvalidSpec' : 'SecretNotFound',
-              message: r
-                ? r.problem
-                : invalid?.has(key)
-                  ? `Secret ${ns}/${ref.name} ${invalidSecretMessage(invalid.get(key)!)}`
-                  : `Secret ${ns}/${ref.name} does not exist; create it (type kubernetes.io/tls, with tls.crt and tls.key) or fix the name`,
-            },
+              r?.problem,
+              `Secret ${ns}/${ref.name}`,
+              invalid?.get(key),
+              'create it (type kubernetes.io/tls, with tls.crt and tls.key)',
+            ),
           };
       const refused = r?.ok ? invalid?.get(key) : undefined;
       if (refused) out.warnings.push(secretNote(field, `Secret ${ns}/${ref.name}`, refused));
@@ -113,15 +111,13 @@ export function resolveFrontendTls(
       const fresh: FromSecret<CaBundle> = r?.ok
         ? { value: r.bundle }
         : {
-            problem: {
+            problem: referenceProblem(
               field,
-              reason: r ? 'InvalidCertificate' : invalid?.has(key) ? 'InvalidSpec' : 'SecretNotFound',
-              message: r
-                ? r.problem
-                : invalid?.has(key)
-                  ? `${cc.caRef.kind} ${ns}/${cc.caRef.name} ${invalidSecretMessage(invalid.get(key)!)}`
-                  : `${cc.caRef.kind} ${ns}/${cc.caRef.name} does not exist; create it with the CA certificates under ca.crt or fix the name`,
-            },
+              r?.problem,
+              `${cc.caRef.kind} ${ns}/${cc.caRef.name}`,
+              invalid?.get(key),
+              'create it with the CA certificates under ca.crt',
+            ),
           };
       const refusedCa = r?.ok ? invalid?.get(key) : undefined;
       if (refusedCa) out.warnings.push(secretNote(field, `${cc.caRef.kind} ${ns}/${cc.caRef.name}`, refusedCa));
@@ -160,4 +156,21 @@ export function withCaBundle(b: Backend, ca: CaBundle): BackendWithCaBundle {
   const out: BackendWithCaBundle = { ...b, caBundle: ca };
   withCaCache.set(b, { ca, out });
   return out;
+}
+
+/**
+ * Why a referenced Secret or ConfigMap gives nothing to serve: its content is
+ * refused (`parseProblem`), its source declares it but refuses it (`invalid`),
+ * or it does not exist (`createFix` says what to create).
+ */
+function referenceProblem(
+  field: string,
+  parseProblem: string | undefined,
+  what: string,
+  invalid: InvalidSecret | undefined,
+  createFix: string,
+): ReferenceProblem {
+  if (parseProblem !== undefined) return { field, reason: 'InvalidCertificate', message: parseProblem };
+  if (invalid) return { field, reason: 'InvalidSpec', message: `${what} ${invalidSecretMessage(invalid)}` };
+  return { field, reason: 'SecretNotFound', message: `${what} does not exist; ${createFix} or fix the name` };
 }
