@@ -15,7 +15,7 @@
  */
 import type { AuthUser, FrontendWithUsers } from '../model/basic-auth.js';
 import type { Backend, Cors, Frontend, Member, RouteRule } from '../model/types.js';
-import { haproxyQuote } from './model.js';
+import { ACME_CHALLENGE_PREFIX, haproxyQuote } from './model.js';
 
 /** Addresses per `acl` line: HAProxy reads at most 64 words and 2,048 bytes a line (40 IPv6 networks fit). */
 const ACL_VALUES_PER_LINE = 40;
@@ -127,7 +127,8 @@ export function frontendPolicy(f: Frontend, proxyName: string): FrontendPolicy {
   if (s.basicAuth) {
     const users = (f as FrontendWithUsers).basicAuthUsers ?? [];
     userlist = { name: proxyName, users: users.map(userLine) };
-    lines.push(`http-request auth realm ${s.basicAuth.realm} unless { http_auth(${proxyName}) }`);
+    // ACME HTTP-01 challenges pass without a password (the CA's validator has none; the token is public by design), as httpsRedirect lets them pass in clear.
+    lines.push(`http-request auth realm ${s.basicAuth.realm} unless { http_auth(${proxyName}) } || { path_beg ${ACME_CHALLENGE_PREFIX} }`);
     // After the check: the members never see the credentials (basicAuth.forwardCredentials: false).
     if (s.basicAuth.forwardCredentials === false) lines.push('http-request del-header Authorization');
   }

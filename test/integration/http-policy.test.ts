@@ -165,6 +165,9 @@ test('basic auth: 401 without credentials, 200 with them; a bad hash line is ski
   const denied = await serving(port);
   assert.equal(denied.status, 401);
   assert.equal(denied.headers['www-authenticate'], 'Basic realm="admin-area"');
+  // An ACME HTTP-01 challenge reaches the member without credentials (certificate issuance behind basic auth); nothing else does.
+  assert.equal((await send(port, { path: '/.well-known/acme-challenge/token-1' })).status, 200, 'the ACME challenge passes');
+  assert.equal((await send(port, { path: '/.well-known/other' })).status, 401, 'other well-known paths still ask for a password');
   await fx.controller.reconciler.settled();
   const now = fx.passes
     .filter((p) => p.resolution)

@@ -186,7 +186,7 @@ test('rendered policy: IP lists split over lines HAProxy can read, rules in orde
   const r = resolve({ declared, lastAccepted: new Map(), discovered: new Map([[SECRETS, new Map([[secretKey('Secret', 'default', 'u'), secret]])]]) });
   const text = loadRenderer()(buildConfigModel({ frontends: r.frontends, backends: r.backends, global }));
   assert.match(text, new RegExp(`\\nuserlist default_web\\n    user alice password '${SHA512.replace(/\$/g, '\\$')}'\\n\\nfrontend default_web\\n`));
-  assert.match(text, /\n {4}http-request auth realm restricted unless \{ http_auth\(default_web\) \}\n/);
+  assert.match(text, /\n {4}http-request auth realm restricted unless \{ http_auth\(default_web\) \} \|\| \{ path_beg \/\.well-known\/acme-challenge\/ \}\n/);
   assert.deepEqual(checkRenderedConfig(text), [], 'every rendered policy line passes the property check');
 });
 
