@@ -398,7 +398,7 @@ async function startLocked(o: ControllerOptions, stateDir: string, lock: StateDi
           if (resource) declared.push({ key, origin: 'rest', source, resource, issues: [] });
           const lastAccepted = reconciler.last?.resolution?.accepted ?? new Map();
           const desired = computeDesired({ declared, discovered: snap.discovered }, lastAccepted, global, render, undefined, {
-            lastTls: reconciler.tlsInUse,
+            lastGood: reconciler.secretsInUse,
           });
           const running = reconciler.runningRendered();
           const verdict: Plan = running
@@ -423,7 +423,7 @@ async function startLocked(o: ControllerOptions, stateDir: string, lock: StateDi
           const declared = [...snap.declared.filter((d) => !(d.key === candidate.key && d.source === candidate.source)), candidate];
           const lastAccepted = reconciler.last?.resolution?.accepted ?? new Map();
           const desired = computeDesired({ declared, discovered: snap.discovered }, lastAccepted, global, render, undefined, {
-            lastTls: reconciler.tlsInUse,
+            lastGood: reconciler.secretsInUse,
           });
           return supervisor.check(desired.text);
         },

@@ -8,7 +8,7 @@
  *
  * Resolve collects the values that serve (`SecretsInUse`, by Secret/ConfigMap
  * key `Secret/ns/name`) and its caller passes them back on the next pass
- * (`lastTls`, beside `lastAccepted`). When a reference goes bad after it
+ * (`lastGood`, beside `lastAccepted`). When a reference goes bad after it
  * served (a bad value, a missing key, the Secret or ConfigMap deleted), the
  * resource is not accepted as it is: its last accepted version keeps serving
  * with the last good value, and its status says so, naming the field, the

@@ -24,18 +24,8 @@
 import { MEMBERS, mergeDiscovered, type Discovered, type DiscoveredValues } from './discovered.js';
 import { INVALID_SECRETS, invalidSecretMessage, SECRETS, secretKey, secretNote, type InvalidSecret, type SecretData } from './secrets.js';
 import { parseCaBundle, type CaBundle } from './certificate.js';
-import { orLastGood, type FromSecret } from './last-good.js';
-import {
-  CERTIFICATES_IN_USE,
-  collectTlsInUse,
-  emptyTlsInUse,
-  hasTls,
-  resolveFrontendTls,
-  withCaBundle,
-  type BindTlsMaterial,
-  type FrontendTls,
-  type TlsInUse,
-} from './tls.js';
+import { emptySecretsInUse, orLastGood, type FromSecret, type SecretsInUse } from './last-good.js';
+import { CERTIFICATES_IN_USE, collectTlsInUse, hasTls, resolveFrontendTls, withCaBundle, type BindTlsMaterial, type FrontendTls } from './tls.js';
 import { basicAuthSecretKey, resolveBasicAuth, withBasicAuthUsers, type AuthUser, type BasicAuthResolution } from './basic-auth.js';
 import { backendFields, routingNote } from './routing.js';
 import { bindOverlap, bindValue, describeBind } from './ip-address.js';
@@ -81,8 +71,8 @@ export interface Resolution {
   accepted: Map<ResourceKey, Resource>;
   /** What each serving Frontend's TLS binds serve, by Frontend key (absent: no TLS). */
   tls: Map<ResourceKey, BindTlsMaterial[]>;
-  /** Certificates, CA bundles and basic-auth users that serve now: pass back in as `lastTls` next time (model/last-good.ts). */
-  tlsInUse: TlsInUse;
+  /** Certificates, CA bundles and basic-auth users that serve now: pass back in as `lastGood` next time (model/last-good.ts). */
+  secretsInUse: SecretsInUse;
   /** What each source declared, by resource key (more than one: a conflict). The running state saves its sources and origins, for `plan`. */
   declaredBy: ReadonlyMap<ResourceKey, readonly Declared[]>;
   /**
@@ -107,7 +97,7 @@ export interface ResolveInput {
    * Certificates, CA bundles and basic-auth users that served last time: a bad
    * Secret or ConfigMap resolves to these (never replaces a good one).
    */
-  lastTls?: TlsInUse;
+  lastGood?: SecretsInUse;
   /** The time certificates are checked against (default: now). */
   now?: Date;
 }
@@ -280,14 +270,14 @@ export function resolve(input: ResolveInput): Resolution {
   const backends = new Map<ResourceKey, Backend>();
   const secrets = discovered?.get(SECRETS) as DiscoveredValues<SecretData> | undefined;
   const invalidSecrets = discovered?.get(INVALID_SECRETS) as DiscoveredValues<InvalidSecret> | undefined;
-  const tlsInUse = emptyTlsInUse();
+  const secretsInUse = emptySecretsInUse();
   const notes = new Map<ResourceKey, string[]>();
   /** `b` as it serves: discovered data merged, its CA bundle (current or last good) attached and recorded as in use. */
   const serveBackend = (key: ResourceKey, b: Backend, ca: FromSecret<CaBundle> | undefined): Backend => {
     const merged = withDiscovered(key, b);
     if (!ca || !('value' in ca)) return merged;
     const ref = b.spec.tls!.caRef!;
-    tlsInUse.caBundles.set(secretKey(ref.kind, b.metadata.namespace, ref.name), ca.value);
+    secretsInUse.caBundles.set(secretKey(ref.kind, b.metadata.namespace, ref.name), ca.value);
     if (ca.warning) notes.set(key, [ca.warning]);
     return withCaBundle(merged, ca.value);
   };
@@ -298,7 +288,7 @@ export function resolve(input: ResolveInput): Resolution {
       const issue: Issue = { origin: input.declared.find((d) => d.key === key)?.origin, resource: label(c.resource), ...ca.problem };
       const previous = input.lastAccepted.get(key) as Backend | undefined;
       // The last accepted version serves on: with its own CA bundle, or the last good one of a Secret or ConfigMap that went bad.
-      const previousCa = previous && resolveBackendCa(previous, secrets, input.lastTls?.caBundles, invalidSecrets);
+      const previousCa = previous && resolveBackendCa(previous, secrets, input.lastGood?.caBundles, invalidSecrets);
       const fallback = previous && !(previousCa && 'problem' in previousCa) ? previous : undefined;
       const prior = outcomes.get(key);
       const issues = prior && !prior.accepted ? [...prior.issues, issue] : [issue];
@@ -343,7 +333,7 @@ export function resolve(input: ResolveInput): Resolution {
     // A served Frontend whose users' Secret is gone fails closed (no users, 401), never its last good users.
     const auth = resolveBasicAuth(f, discovered, fallback);
     const issues = frontendProblems(f, auth).map((p) => ({ origin, ...p }));
-    const t = hasTls(f) ? resolveFrontendTls(f, secrets, now, fallback ? input.lastTls : undefined, invalidSecrets) : undefined;
+    const t = hasTls(f) ? resolveFrontendTls(f, secrets, now, fallback ? input.lastGood : undefined, invalidSecrets) : undefined;
     if (t && !fallback) for (const w of t.expiring) warnings.push({ origin, resource: label(f), reason: 'InvalidCertificate', ...w });
     for (const p of t?.problems ?? []) issues.push({ origin, resource: label(f), ...p });
     if (issues.length > 0) return { issue: issues[0], issues };
@@ -353,14 +343,14 @@ export function resolve(input: ResolveInput): Resolution {
   const serve = (key: ResourceKey, f: Frontend, checked: Checked) => {
     const t = checked.tls;
     const secretKeyOfUsers = basicAuthSecretKey(f);
-    if (checked.users && secretKeyOfUsers) tlsInUse.users.set(secretKeyOfUsers, checked.users);
+    if (checked.users && secretKeyOfUsers) secretsInUse.users.set(secretKeyOfUsers, checked.users);
     frontends.push(checked.users ? withBasicAuthUsers(f, checked.users) : f);
     const n = t ? [...(t.inUse.length > 0 ? [`${CERTIFICATES_IN_USE}${t.inUse.join(', ')}`] : []), ...t.warnings] : [];
     if (checked.usersWarning) n.push(checked.usersWarning);
     if (n.length > 0) notes.set(key, n);
     if (!t) return;
     tls.set(key, t.binds);
-    collectTlsInUse(f, t, tlsInUse);
+    collectTlsInUse(f, t, secretsInUse);
   };
   /** Every problem of `f`'s Backend references, basic-auth Secret and sockets, in field order. */
   const frontendProblems = (f: Frontend, auth: BasicAuthResolution | undefined): Issue[] => {
@@ -485,7 +475,7 @@ export function resolve(input: ResolveInput): Resolution {
     outcomes,
     accepted,
     tls,
-    tlsInUse,
+    secretsInUse,
     declaredBy: byKey,
     warnings,
   };

@@ -10,7 +10,7 @@
  */
 import { describeCertificate, parseCaBundle, parseTlsSecret, type CaBundle, type Certificate } from './certificate.js';
 import type { DiscoveredValues } from './discovered.js';
-import { emptySecretsInUse, orLastGood, type FromSecret, type ReferenceProblem, type SecretsInUse } from './last-good.js';
+import { orLastGood, type FromSecret, type ReferenceProblem, type SecretsInUse } from './last-good.js';
 import { invalidSecretMessage, secretKey, secretNote, type InvalidSecret, type SecretData } from './secrets.js';
 import type { Backend, Frontend, IssueReason } from './types.js';
 
@@ -20,11 +20,6 @@ export interface BindTlsMaterial {
   certificates: Certificate[];
   ca?: CaBundle;
 }
-
-/** Certificates, CA bundles (and basic-auth users) in use, by Secret/ConfigMap key: the last good values (model/last-good.ts). */
-export type TlsInUse = SecretsInUse;
-
-export const emptyTlsInUse = emptySecretsInUse;
 
 /** How an outcome's note naming the certificates in use starts (the other notes are warnings). */
 export const CERTIFICATES_IN_USE = 'certificates in use: ';
@@ -57,7 +52,7 @@ export function resolveFrontendTls(
   f: Frontend,
   secrets: DiscoveredValues<SecretData> | undefined,
   now: Date,
-  fallback?: TlsInUse,
+  fallback?: SecretsInUse,
   /** Secrets and ConfigMaps a source declares but refuses (model/secrets.ts INVALID_SECRETS): "is invalid", not "does not exist". */
   invalid?: DiscoveredValues<InvalidSecret>,
 ): FrontendTls {
@@ -132,7 +127,7 @@ export function resolveFrontendTls(
 }
 
 /** Adds what `tls` serves to `into`, by Secret/ConfigMap key. */
-export function collectTlsInUse(f: Frontend, tls: FrontendTls, into: TlsInUse): void {
+export function collectTlsInUse(f: Frontend, tls: FrontendTls, into: SecretsInUse): void {
   const ns = f.metadata.namespace;
   for (const m of tls.binds) {
     const b = f.spec.binds[m.bindIndex]!.tls!;

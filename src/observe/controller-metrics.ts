@@ -286,8 +286,8 @@ export class ControllerMetrics implements WatchRestartRecorder {
       // What serves after a pass that applied (a refused configuration changed nothing).
       if (APPLIED.has(p.kind)) {
         this.certificateExpiry.reset();
-        // Resolutions built by hand (tests, older callers) may lack tlsInUse.
-        for (const c of (p.resolution.tlsInUse as typeof p.resolution.tlsInUse | undefined)?.certificates.values() ?? []) {
+        // Resolutions built by hand (tests, older callers) may lack secretsInUse.
+        for (const c of (p.resolution.secretsInUse as typeof p.resolution.secretsInUse | undefined)?.certificates.values() ?? []) {
           const [namespace, name] = c.secret.split('/') as [string, string];
           this.certificateExpiry.set({ namespace, name }, Math.floor(c.notAfter.getTime() / 1000));
         }

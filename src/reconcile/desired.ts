@@ -5,7 +5,7 @@
 import type { DiscoveredValues } from '../model/discovered.js';
 import { resolve, type Resolution } from '../model/resolve.js';
 import { SECRETS, type SecretData } from '../model/secrets.js';
-import type { TlsInUse } from '../model/tls.js';
+import type { SecretsInUse } from '../model/last-good.js';
 import type { Resource, ResourceKey } from '../model/types.js';
 import { backendFiles, buildConfigModel, stateDirOf, type GlobalSettings } from '../render/model.js';
 import type { ConfigRenderer } from '../render/render.js';
@@ -24,11 +24,11 @@ export function computeDesired(
   global: GlobalSettings,
   render: ConfigRenderer,
   now: () => number = () => performance.now(),
-  tls: { lastTls?: TlsInUse; now?: Date } = {},
+  tls: { lastGood?: SecretsInUse; now?: Date } = {},
 ): Desired {
   const t0 = now();
   const discovered = snapshot.discovered ?? (snapshot.discoveredMembers && new Map([['members', snapshot.discoveredMembers]]));
-  const resolution = resolve({ declared: snapshot.declared, lastAccepted, discovered, lastTls: tls.lastTls, now: tls.now });
+  const resolution = resolve({ declared: snapshot.declared, lastAccepted, discovered, lastGood: tls.lastGood, now: tls.now });
   const secrets = discovered?.get(SECRETS) as DiscoveredValues<SecretData> | undefined;
   const model = buildConfigModel({ frontends: resolution.frontends, backends: resolution.backends, global, secrets, tls: resolution.tls });
   const text = render(model);

@@ -23,7 +23,8 @@ import { CertUpdateError } from './cert-updater.js';
 import { changedFiles } from '../render/tls-files.js';
 import type { MapExecutor } from './map-updater.js';
 import { Refusals } from './refusals.js';
-import { CERTIFICATES_IN_USE, emptyTlsInUse, type TlsInUse } from '../model/tls.js';
+import { CERTIFICATES_IN_USE } from '../model/tls.js';
+import { emptySecretsInUse, type SecretsInUse } from '../model/last-good.js';
 import type { StoreSnapshot } from './store.js';
 
 export interface ApplyResult {
@@ -206,7 +207,7 @@ export class ReconcilePass {
   private running: Running | undefined;
   private lastAccepted = new Map<ResourceKey, Resource>();
   /** Certificates and CA bundles that serve: a bad Secret resolves to these (model/last-good.ts; basic-auth users never do). */
-  private lastTls: TlsInUse = emptyTlsInUse();
+  private lastGood: SecretsInUse = emptySecretsInUse();
   private reportedWarnings = new Set<string>();
   private lastFailedText: string | undefined;
   private lastReloadAt = -Infinity;
@@ -246,8 +247,8 @@ export class ReconcilePass {
   }
 
   /** Certificates and CA bundles that serve now (status, metrics, dry runs). */
-  get tlsInUse(): TlsInUse {
-    return this.lastTls;
+  get secretsInUse(): SecretsInUse {
+    return this.lastGood;
   }
 
   get runningText(): string | undefined {
@@ -359,7 +360,7 @@ export class ReconcilePass {
   private async once({ snapshot, version, coalesced }: PassInput, isolate: boolean): Promise<PassResult> {
     const declared = this.refusals.apply(snapshot.declared);
     const desired = computeDesired({ declared, discovered: snapshot.discovered }, this.lastAccepted, this.o.global, this.o.render, undefined, {
-      lastTls: this.lastTls,
+      lastGood: this.lastGood,
     });
     const base = { renderMs: desired.renderMs, coalesced, resolution: desired.resolution, storeVersion: version, durationMs: 0 };
     /** Throws ResourcesRefused when `output` blames resources that can be left out. */
@@ -543,7 +544,7 @@ export class ReconcilePass {
     this.running = { text: desired.text, model: desired.model, files: desired.files };
     this.lastAccepted = desired.resolution.accepted;
     this.lastDeclaredBy = desired.resolution.declaredBy;
-    this.lastTls = desired.resolution.tlsInUse;
+    this.lastGood = desired.resolution.secretsInUse;
     this.applied = version;
     this.lastFailedText = undefined;
     this.changed = true;

@@ -31,7 +31,7 @@ import {
   type StatePersistence,
 } from './pass.js';
 import type { Store } from './store.js';
-import type { TlsInUse } from '../model/tls.js';
+import type { SecretsInUse } from '../model/last-good.js';
 
 export type {
   ApplyResult,
@@ -188,8 +188,8 @@ export class Reconciler extends EventEmitter<ReconcilerEvents> {
   }
 
   /** Certificates and CA bundles that serve now (status, metrics, dry runs). */
-  get tlsInUse(): TlsInUse {
-    return this.pass.tlsInUse;
+  get secretsInUse(): SecretsInUse {
+    return this.pass.secretsInUse;
   }
 
   get runningText(): string | undefined {

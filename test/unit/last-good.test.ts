@@ -80,7 +80,7 @@ function pass(declared: Declared[], secrets: SecretData[], previous?: Desired): 
     global,
     render,
     undefined,
-    { lastTls: previous?.resolution.tlsInUse },
+    { lastGood: previous?.resolution.secretsInUse },
   );
 }
 
@@ -104,7 +104,7 @@ test('basic auth: the Secret is authoritative line by line: a removed user is go
   assert.match(good.text, /userlist default_admin\n\s+user alice password '\$6\$tp23/);
   assert.match(good.text, /user bob password/);
   assert.deepEqual(
-    [...good.resolution.tlsInUse.users].map(([k, u]) => [k, u.map((x) => x.name)]),
+    [...good.resolution.secretsInUse.users].map(([k, u]) => [k, u.map((x) => x.name)]),
     [['Secret/default/users', ['alice', 'bob']]],
   );
 
@@ -164,7 +164,7 @@ test('basic auth: a Secret deleted or without its users key after it served fail
     for (const [when, previous] of [
       ['after it served', good],
       // A restarted controller has the accepted resources (saved) and no values in memory: the same.
-      ['after a restart', { ...good, resolution: { ...good.resolution, tlsInUse: { certificates: new Map(), caBundles: new Map(), users: new Map() } } }],
+      ['after a restart', { ...good, resolution: { ...good.resolution, secretsInUse: { certificates: new Map(), caBundles: new Map(), users: new Map() } } }],
     ] as const) {
       const bad = pass([frontend, plainBackend], secrets, previous);
       const o = outcomeOf(bad, 'Frontend/default/admin');
@@ -290,7 +290,7 @@ test('one mechanism: a CA bundle shared by a TLS bind and a Backend serves its l
   } as never);
   const good = pass([mtls, tlsBackend], [tlsSite, caMap(ca.cert)]);
   assert.ok([...good.resolution.outcomes.values()].every((o) => o.accepted));
-  assert.deepEqual([...good.resolution.tlsInUse.caBundles.keys()], ['ConfigMap/default/ca']);
+  assert.deepEqual([...good.resolution.secretsInUse.caBundles.keys()], ['ConfigMap/default/ca']);
   const bad = pass([mtls, tlsBackend], [tlsSite, caMap('garbage')], good);
   assert.equal(bad.text, good.text);
   assert.deepEqual(plan(bad, good, { runtimeUpdates: true }), { kind: 'noop' });

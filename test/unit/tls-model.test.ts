@@ -98,7 +98,7 @@ test('resolve: a missing Secret is a condition naming the field; a bad one later
     render,
     undefined,
     {
-      lastTls: good.resolution.tlsInUse,
+      lastGood: good.resolution.secretsInUse,
     },
   );
   const ob = bad.resolution.outcomes.get('Frontend/default/web')!;
