@@ -1,5 +1,5 @@
 /** Real HTTP upstreams on 127.0.0.1 that answer with their own name, and a plain GET client. */
-import { createServer, request, type Server } from 'node:http';
+import { createServer, request, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface Upstream {
@@ -10,29 +10,41 @@ export interface Upstream {
   close(): Promise<void>;
 }
 
-/** Starts an HTTP server on an OS-chosen loopback port; every answer's body is `name`. */
-export async function startUpstream(name: string): Promise<Upstream> {
-  let hits = 0;
-  const server: Server = createServer((req, res) => {
-    hits++;
-    req.resume();
-    res.writeHead(200, { 'content-type': 'text/plain', 'x-upstream': name });
-    res.end(name);
-  });
+/** An HTTP server listening on an OS-chosen loopback port: its port, and `close` (which ends its open connections too). */
+export async function listenOnLoopback(server: Server): Promise<{ port: number; close(): Promise<void> }> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
   });
   return {
-    name,
     port: (server.address() as AddressInfo).port,
-    hits: () => hits,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
+}
+
+/** `handler` served on loopback until the test ends; resolves with the port. */
+export async function serveForTest(t: { after(fn: () => Promise<unknown>): void }, handler: RequestListener): Promise<number> {
+  const l = await listenOnLoopback(createServer(handler));
+  t.after(() => l.close());
+  return l.port;
+}
+
+/** Starts an HTTP server on an OS-chosen loopback port; every answer's body is `name`. */
+export async function startUpstream(name: string): Promise<Upstream> {
+  let hits = 0;
+  const l = await listenOnLoopback(
+    createServer((req, res) => {
+      hits++;
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/plain', 'x-upstream': name });
+      res.end(name);
+    }),
+  );
+  return { name, port: l.port, hits: () => hits, close: l.close };
 }
 
 export interface HttpResult {

@@ -9,11 +9,9 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { backendYaml, routingFrontendYaml, startTestController } from '../helpers/controller.js';
 import { freePort } from '../helpers/haproxy.js';
-import { httpGet, startUpstreams } from '../helpers/upstream.js';
+import { httpGet, serveForTest, startUpstreams } from '../helpers/upstream.js';
 
 /** The rules' timeout, and how long the slow upstream waits before it answers. */
 const TIMEOUT = '1s';
@@ -21,7 +19,7 @@ const DELAY_MS = 2500;
 
 /** An upstream on loopback that waits `?delay=<ms>` (default 0) before answering with its name. */
 async function slowUpstream(t: TestContext, name: string): Promise<number> {
-  const server: Server = createServer((req, res) => {
+  return serveForTest(t, (req, res) => {
     req.resume();
     const delay = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('delay')) || 0;
     const timer = setTimeout(() => {
@@ -30,18 +28,6 @@ async function slowUpstream(t: TestContext, name: string): Promise<number> {
     }, delay);
     res.once('close', () => clearTimeout(timer));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  t.after(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return (server.address() as AddressInfo).port;
 }
 
 /** GET with its status, body and how long it took. */

@@ -6,11 +6,11 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request, type IncomingHttpHeaders } from 'node:http';
 import { API_VERSION, routingFrontendYaml, startTestController } from '../helpers/controller.js';
 import { freePort } from '../helpers/haproxy.js';
 import { call, startRestController, TOKEN } from '../helpers/rest.js';
+import { serveForTest } from '../helpers/upstream.js';
 
 interface Echo {
   name: string;
@@ -19,23 +19,12 @@ interface Echo {
 
 /** An upstream that answers with its name and the request it saw (method, url, headers) as JSON. */
 async function echoUpstream(t: TestContext, name: string): Promise<Echo> {
-  const server: Server = createServer((req, res) => {
+  const port = await serveForTest(t, (req, res) => {
     req.resume();
     res.writeHead(200, { 'content-type': 'application/json', 'x-upstream': name });
     res.end(JSON.stringify({ name, method: req.method, url: req.url, headers: req.headers }));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  t.after(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return { name, port: (server.address() as AddressInfo).port };
+  return { name, port };
 }
 
 interface Seen {

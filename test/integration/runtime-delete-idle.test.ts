@@ -8,13 +8,12 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { startHarness, type Harness } from '../../bench/lib/harness.js';
 import { backendResource, frontendResource, type MemberSpec } from '../../bench/lib/resources.js';
 import { createLogger } from '../../src/log.js';
 import { backendYaml, routingFrontendYaml, startTestController } from '../helpers/controller.js';
 import { freePort } from '../helpers/haproxy.js';
-import { waitForHttp } from '../helpers/upstream.js';
+import { listenOnLoopback, waitForHttp } from '../helpers/upstream.js';
 
 interface SlowUpstream {
   name: string;
@@ -34,19 +33,7 @@ async function slowUpstream(t: TestContext, name: string): Promise<SlowUpstream>
   });
   // Idle keep-alive connections stay open on this side: only HAProxy closes them.
   server.keepAliveTimeout = 120_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const u = {
-    name,
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  const u = { name, ...(await listenOnLoopback(server)) };
   t.after(() => u.close());
   return u;
 }
@@ -83,11 +70,8 @@ async function serverConns(h: Harness, backend: string, server: string): Promise
   return text.split('\n').find((l) => l.startsWith(`${backend}/${server} `));
 }
 
-async function liveServers(h: Harness, backend: string): Promise<string[]> {
-  return (await h.controller.runtime.showServersState(backend)).map((s) => s.server).sort();
-}
-
-test('a member with idle keep-alive server connections is removed at run time, no reload', async (t) => {
+/** Upstreams a and b, a harness (its log kept), and Frontend web on a free port serving Backend app with member a; the reload count then. */
+async function servingA(t: TestContext) {
   const log: string[] = [];
   const a = await slowUpstream(t, 'a');
   const b = await slowUpstream(t, 'b');
@@ -97,7 +81,15 @@ test('a member with idle keep-alive server connections is removed at run time, n
   const app = (members: MemberSpec[]) => backendResource('app', { members });
   assert.equal((await h.apply([fe, app([{ name: 'a', port: a.port }])])).kind, 'reload');
   await waitForHttp(port, (r) => r.status === 200);
-  const reloads = await h.reloads();
+  return { log, a, b, port, h, fe, app, reloads: await h.reloads() };
+}
+
+async function liveServers(h: Harness, backend: string): Promise<string[]> {
+  return (await h.controller.runtime.showServersState(backend)).map((s) => s.server).sort();
+}
+
+test('a member with idle keep-alive server connections is removed at run time, no reload', async (t) => {
+  const { b, port, h, fe, app, reloads } = await servingA(t);
 
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   t.after(() => agent.destroy());
@@ -141,16 +133,7 @@ function keepAliveLoop(port: number): { stop(): Promise<{ ok: number; failed: st
 }
 
 test('a member whose requests end after maint (their connections back in the idle pool) is removed at run time: no reload, no failed request, deleted within 3 s', async (t) => {
-  const log: string[] = [];
-  const a = await slowUpstream(t, 'a');
-  const b = await slowUpstream(t, 'b');
-  const port = await freePort();
-  const h = await harness(t, log);
-  const fe = frontendResource('web', port, 'app');
-  const app = (members: MemberSpec[]) => backendResource('app', { members });
-  assert.equal((await h.apply([fe, app([{ name: 'a', port: a.port }])])).kind, 'reload');
-  await waitForHttp(port, (r) => r.status === 200);
-  const reloads = await h.reloads();
+  const { log, b, port, h, fe, app, reloads } = await servingA(t);
 
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   t.after(() => agent.destroy());
@@ -193,16 +176,7 @@ test('a member whose requests end after maint (their connections back in the idl
 });
 
 test('a member added again while its removal waits for an in-flight request is the same server again: no reload, it serves, the request completes', async (t) => {
-  const log: string[] = [];
-  const a = await slowUpstream(t, 'a');
-  const b = await slowUpstream(t, 'b');
-  const port = await freePort();
-  const h = await harness(t, log);
-  const fe = frontendResource('web', port, 'app');
-  const app = (members: MemberSpec[]) => backendResource('app', { members });
-  assert.equal((await h.apply([fe, app([{ name: 'a', port: a.port }])])).kind, 'reload');
-  await waitForHttp(port, (r) => r.status === 200);
-  const reloads = await h.reloads();
+  const { a, b, port, h, fe, app, reloads } = await servingA(t);
 
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   t.after(() => agent.destroy());
