@@ -7,7 +7,7 @@
  * and a restarted controller that adopts HAProxy still rotates at run time.
  * Certificates come from test/helpers/certs.ts (openssl, per test).
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:tls';
 import { spawnSync } from 'node:child_process';
@@ -208,7 +208,8 @@ test('mTLS: a changed client CA bundle is replaced at run time, without a reload
   assert.equal(fx.controller.reconciler.last?.kind, 'runtime');
 });
 
-test('a restarted controller adopts HAProxy and still rotates a certificate without a reload (the running files are read back from the state directory)', async (t) => {
+/** A controller serving a.example.com over TLS from Secret site-a (a certificate of a test PKI, cleaned up after the test), once it is served. */
+async function servingSiteA(t: TestContext) {
   const pki = new TestPki();
   t.after(() => pki.cleanup());
   const a1 = pki.issue({ cn: 'a.example.com', dns: ['a.example.com'] });
@@ -220,6 +221,11 @@ test('a restarted controller adopts HAProxy and still rotates a certificate with
     () => servedSerial(port, 'a.example.com'),
     (s) => s === a1.serial,
   );
+  return { pki, a1, app, port, fx };
+}
+
+test('a restarted controller adopts HAProxy and still rotates a certificate without a reload (the running files are read back from the state directory)', async (t) => {
+  const { pki, port, fx } = await servingSiteA(t);
   const reloads = await fx.controller.supervisor.reloadCount();
   await fx.controller.stop({ stopHaproxy: false });
   const again = await fx.restart();
@@ -240,17 +246,7 @@ test('a restarted controller adopts HAProxy and still rotates a certificate with
 });
 
 test('node-haproxy plan --state-dir: a rotated Secret is "runtime: certificate update (1)", by path, without key material; nothing changes', async (t) => {
-  const pki = new TestPki();
-  t.after(() => pki.cleanup());
-  const a1 = pki.issue({ cn: 'a.example.com', dns: ['a.example.com'] });
-  const app = await startUpstream('app');
-  t.after(() => app.close());
-  const port = await freePort();
-  const fx = await startTestController(t, { 'secrets.yaml': tlsSecretYaml('site-a', a1.cert, a1.key), 'web.yaml': webYaml(port, ['site-a'], app.port) });
-  await eventually(
-    () => servedSerial(port, 'a.example.com'),
-    (s) => s === a1.serial,
-  );
+  const { pki, a1, app, port, fx } = await servingSiteA(t);
   await fx.controller.reconciler.settled();
   const reloads = await fx.controller.supervisor.reloadCount();
   // The reviewer's copy of the manifests, with the Secret rotated.
